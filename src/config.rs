@@ -1,0 +1,370 @@
+//! The bootstrap configuration: `/etc/kpbxd.conf`.
+//!
+//! This is the small file an installer edits before the daemon has a store:
+//! where data lives, where the control socket is, how to log, and which
+//! addresses the network services listen on. Everything else (HA, provisioning,
+//! tasks) is configuration *in the store*, changed through `kpbx` and audited.
+//!
+//! The format is one `key = value` per line; `#` starts a comment line; blank
+//! lines are ignored; values may be wrapped in double quotes. Every key has a
+//! documented default (see [`KEYS`]), so an absent file means "all defaults".
+//! An unknown key, a repeated key or a bad value is an error naming the line.
+//!
+//! Invariant: parsing is pure (text in, [`Config`] or [`ConfigError`] out).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where the daemon logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    File(PathBuf),
+}
+
+/// The validated bootstrap configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub control_socket: PathBuf,
+    pub log_target: LogTarget,
+    pub log_level: log::LevelFilter,
+    /// Upper bound of the store's size in MiB (the LMDB map size).
+    pub store_max_mb: u32,
+    pub http_listen: Option<SocketAddr>,
+    pub https_listen: Option<SocketAddr>,
+    pub tftp_listen: Option<SocketAddr>,
+    pub mgmt_listen: Option<SocketAddr>,
+}
+
+/// One documented key: its name, its default as written in the file, and
+/// what it means. `kpbxd --print-config` prints this table as a commented
+/// configuration file, and the README copies it.
+pub struct KeyDoc {
+    pub key: &'static str,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every key the file accepts, with its default.
+pub const KEYS: &[KeyDoc] = &[
+    KeyDoc {
+        key: "data_dir",
+        default: "/var/lib/kpbxd",
+        doc: "Directory of the store (LMDB) and generated files; created if missing.",
+    },
+    KeyDoc {
+        key: "control_socket",
+        default: "/run/kpbxd.sock",
+        doc: "Unix socket the kpbx console CLI talks to; created with mode 0600.",
+    },
+    KeyDoc {
+        key: "log_target",
+        default: "stderr",
+        doc: "`stderr`, or the path of a file to append to.",
+    },
+    KeyDoc {
+        key: "log_level",
+        default: "info",
+        doc: "off, error, warn, info, debug or trace.",
+    },
+    KeyDoc {
+        key: "store_max_mb",
+        default: "1024",
+        doc: "Largest size the store may grow to, in MiB (16 to 65536).",
+    },
+    KeyDoc {
+        key: "http_listen",
+        default: "0.0.0.0:80",
+        doc: "Provisioning over HTTP (`off` to disable).",
+    },
+    KeyDoc {
+        key: "https_listen",
+        default: "0.0.0.0:443",
+        doc: "Provisioning over HTTPS (`off` to disable).",
+    },
+    KeyDoc {
+        key: "tftp_listen",
+        default: "0.0.0.0:69",
+        doc: "Provisioning over TFTP (`off` to disable).",
+    },
+    KeyDoc {
+        key: "mgmt_listen",
+        default: "127.0.0.1:8443",
+        doc: "Management API (`off` to disable).",
+    },
+];
+
+/// A problem with the configuration file, with the 1-based line it is on
+/// (0 when it is about the file as a whole).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "line {}: {}", self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Default for Config {
+    fn default() -> Config {
+        let mut config = Config {
+            data_dir: PathBuf::new(),
+            control_socket: PathBuf::new(),
+            log_target: LogTarget::Stderr,
+            log_level: log::LevelFilter::Info,
+            store_max_mb: 0,
+            http_listen: None,
+            https_listen: None,
+            tftp_listen: None,
+            mgmt_listen: None,
+        };
+        for key in KEYS {
+            // The defaults are constants checked by a unit test.
+            let _ = config.set(key.key, key.default);
+        }
+        config
+    }
+}
+
+impl Config {
+    /// The embedded development profile used by `make run` (`kpbxd --dev`):
+    /// everything under `./var`, loopback listeners on unprivileged ports,
+    /// nothing that needs root.
+    pub fn dev() -> Config {
+        let loopback = |port: u16| Some(SocketAddr::from(([127, 0, 0, 1], port)));
+        Config {
+            data_dir: PathBuf::from("var"),
+            control_socket: PathBuf::from("var/kpbxd.sock"),
+            log_target: LogTarget::Stderr,
+            log_level: log::LevelFilter::Info,
+            store_max_mb: 1024,
+            http_listen: loopback(8080),
+            https_listen: loopback(8443),
+            tftp_listen: loopback(6969),
+            mgmt_listen: loopback(9443),
+        }
+    }
+
+    /// Parses the text of a configuration file over the defaults.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for (index, raw) in text.lines().enumerate() {
+            let line = index + 1;
+            let err = |message: String| ConfigError { line, message };
+            let trimmed = raw.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = trimmed.split_once('=') else {
+                return Err(err(format!(
+                    "expected `key = value`, found {:?}",
+                    clip(trimmed)
+                )));
+            };
+            let key = key.trim();
+            let value = unquote(value.trim()).map_err(err)?;
+            let Some(doc) = KEYS.iter().find(|k| k.key == key) else {
+                return Err(err(format!("unknown key {:?}", clip(key))));
+            };
+            if seen.contains(&doc.key) {
+                return Err(err(format!("key {key:?} is set twice")));
+            }
+            seen.push(doc.key);
+            config
+                .set(doc.key, value)
+                .map_err(|m| err(format!("{key}: {m}")))?;
+        }
+        Ok(config)
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "data_dir" => self.data_dir = path(value)?,
+            "control_socket" => self.control_socket = path(value)?,
+            "log_target" => {
+                self.log_target = match value {
+                    "stderr" => LogTarget::Stderr,
+                    _ => LogTarget::File(path(value)?),
+                }
+            }
+            "log_level" => {
+                self.log_level = value.parse().map_err(|_| {
+                    format!("{value:?} is not one of off, error, warn, info, debug, trace")
+                })?
+            }
+            "store_max_mb" => {
+                let mb: u32 = value
+                    .parse()
+                    .map_err(|_| format!("{value:?} is not a whole number"))?;
+                if !(16..=65536).contains(&mb) {
+                    return Err(format!("{mb} is outside 16..=65536"));
+                }
+                self.store_max_mb = mb;
+            }
+            "http_listen" => self.http_listen = listen(value)?,
+            "https_listen" => self.https_listen = listen(value)?,
+            "tftp_listen" => self.tftp_listen = listen(value)?,
+            "mgmt_listen" => self.mgmt_listen = listen(value)?,
+            _ => return Err(format!("unknown key {key:?}")),
+        }
+        Ok(())
+    }
+
+    /// The configuration written back as a file, every key present.
+    pub fn render(&self) -> String {
+        let addr = |a: &Option<SocketAddr>| a.map_or("off".to_string(), |a| a.to_string());
+        let values = [
+            self.data_dir.display().to_string(),
+            self.control_socket.display().to_string(),
+            match &self.log_target {
+                LogTarget::Stderr => "stderr".to_string(),
+                LogTarget::File(p) => p.display().to_string(),
+            },
+            self.log_level.to_string().to_lowercase(),
+            self.store_max_mb.to_string(),
+            addr(&self.http_listen),
+            addr(&self.https_listen),
+            addr(&self.tftp_listen),
+            addr(&self.mgmt_listen),
+        ];
+        let mut out = String::from("# kpbxd bootstrap configuration\n");
+        for (key, value) in KEYS.iter().zip(values) {
+            out.push_str(&format!(
+                "\n# {} (default: {})\n{} = {}\n",
+                key.doc, key.default, key.key, value
+            ));
+        }
+        out
+    }
+}
+
+fn unquote(value: &str) -> Result<&str, String> {
+    match value.strip_prefix('"') {
+        None => Ok(value),
+        Some(rest) => rest
+            .strip_suffix('"')
+            .filter(|inner| !inner.contains('"'))
+            .ok_or_else(|| format!("unbalanced quotes in {:?}", clip(value))),
+    }
+}
+
+fn path(value: &str) -> Result<PathBuf, String> {
+    if value.is_empty() {
+        return Err("a path is required".to_string());
+    }
+    if value.contains('\0') {
+        return Err("a path may not contain NUL".to_string());
+    }
+    Ok(PathBuf::from(value))
+}
+
+fn listen(value: &str) -> Result<Option<SocketAddr>, String> {
+    if value == "off" {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| {
+        format!(
+            "{:?} is not `off` or an address:port such as 0.0.0.0:80",
+            clip(value)
+        )
+    })
+}
+
+/// Shortens untrusted text quoted back in a message.
+fn clip(s: &str) -> String {
+    const MAX: usize = 60;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_parses() {
+        let mut c = Config::default();
+        for key in KEYS {
+            c.set(key.key, key.default)
+                .unwrap_or_else(|e| panic!("default of {}: {e}", key.key));
+        }
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/kpbxd"));
+        assert_eq!(c.control_socket, PathBuf::from("/run/kpbxd.sock"));
+        assert_eq!(c.store_max_mb, 1024);
+        assert_eq!(c.tftp_listen, Some("0.0.0.0:69".parse().unwrap()));
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+        assert_eq!(
+            Config::parse("# only a comment\n\n").unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn values_override_defaults() {
+        let c = Config::parse(
+            "data_dir = /data\nlog_target = \"/var/log/kpbxd.log\"\nlog_level=debug\nhttp_listen = off\n",
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/data"));
+        assert_eq!(c.log_target, LogTarget::File("/var/log/kpbxd.log".into()));
+        assert_eq!(c.log_level, log::LevelFilter::Debug);
+        assert_eq!(c.http_listen, None);
+    }
+
+    #[test]
+    fn unknown_key_names_its_line() {
+        let e = Config::parse("data_dir = /x\n\n# c\ndata_dri = /y\n").unwrap_err();
+        assert_eq!(e.line, 4);
+        assert_eq!(e.to_string(), "line 4: unknown key \"data_dri\"");
+    }
+
+    #[test]
+    fn malformed_lines_are_errors() {
+        let cases = [
+            ("just words\n", 1, "expected `key = value`"),
+            ("log_level = loud\n", 1, "log_level: \"loud\" is not one of"),
+            (
+                "\nhttp_listen = 80\n",
+                2,
+                "http_listen: \"80\" is not `off`",
+            ),
+            ("store_max_mb = 8\n", 1, "store_max_mb: 8 is outside"),
+            ("data_dir = \"/x\n", 1, "unbalanced quotes"),
+            ("data_dir =\n", 1, "data_dir: a path is required"),
+            ("log_level = info\nlog_level = warn\n", 2, "set twice"),
+        ];
+        for (text, line, needle) in cases {
+            let e = Config::parse(text).unwrap_err();
+            assert_eq!(e.line, line, "{text:?}");
+            assert!(e.to_string().contains(needle), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn render_round_trips() {
+        let c = Config::dev();
+        assert_eq!(Config::parse(&c.render()).unwrap(), c);
+        assert_eq!(
+            Config::parse(&Config::default().render()).unwrap(),
+            Config::default()
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! System settings: the box-wide values other areas read (host name, time
+//! zone, NTP server, the PBX's SIP ports). Each set key is one object of kind
+//! `setting` whose id is the key's name; an absent object means the default.
+
+use std::net::IpAddr;
+
+/// The settings the box knows, with their defaults and rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SettingKey {
+    Hostname,
+    Location,
+    Timezone,
+    NtpServer,
+    PbxAddress,
+    SipPort,
+    SipTlsPort,
+}
+
+impl SettingKey {
+    pub const ALL: &'static [SettingKey] = &[
+        SettingKey::Hostname,
+        SettingKey::Location,
+        SettingKey::Timezone,
+        SettingKey::NtpServer,
+        SettingKey::PbxAddress,
+        SettingKey::SipPort,
+        SettingKey::SipTlsPort,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SettingKey::Hostname => "hostname",
+            SettingKey::Location => "location",
+            SettingKey::Timezone => "timezone",
+            SettingKey::NtpServer => "ntp_server",
+            SettingKey::PbxAddress => "pbx_address",
+            SettingKey::SipPort => "sip_port",
+            SettingKey::SipTlsPort => "sip_tls_port",
+        }
+    }
+
+    pub fn default_value(self) -> &'static str {
+        match self {
+            SettingKey::Hostname => "kpbx",
+            SettingKey::Location => "",
+            SettingKey::Timezone => "UTC",
+            SettingKey::NtpServer => "pool.ntp.org",
+            SettingKey::PbxAddress => "auto",
+            SettingKey::SipPort => "5060",
+            SettingKey::SipTlsPort => "5061",
+        }
+    }
+
+    pub fn help(self) -> &'static str {
+        match self {
+            SettingKey::Hostname => "host name of the box (RFC 1123)",
+            SettingKey::Location => "free text shown in status, up to 128 characters",
+            SettingKey::Timezone => "IANA time zone of the box, e.g. Europe/Rome",
+            SettingKey::NtpServer => "NTP server given to phones: host name or IP address",
+            SettingKey::PbxAddress => {
+                "address phones register to: `auto` or an IP address or host name"
+            }
+            SettingKey::SipPort => "SIP UDP/TCP port, 1-65535",
+            SettingKey::SipTlsPort => "SIP TLS port, 1-65535",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<SettingKey> {
+        SettingKey::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// Checks a value for this key and returns it normalised.
+    pub fn parse_value(self, value: &str) -> Result<String, String> {
+        match self {
+            SettingKey::Hostname => hostname(value).map(str::to_ascii_lowercase),
+            SettingKey::Location => {
+                if value.chars().count() > 128 {
+                    Err("is longer than 128 characters".to_string())
+                } else if value.chars().any(char::is_control) {
+                    Err("may not contain control characters".to_string())
+                } else {
+                    Ok(value.to_string())
+                }
+            }
+            SettingKey::Timezone => {
+                if value == "UTC" || jiff::tz::db().get(value).is_ok() {
+                    Ok(value.to_string())
+                } else {
+                    Err(format!("{value:?} is not a known IANA time zone"))
+                }
+            }
+            SettingKey::NtpServer => host_or_ip(value),
+            SettingKey::PbxAddress => {
+                if value == "auto" {
+                    Ok(value.to_string())
+                } else {
+                    host_or_ip(value)
+                }
+            }
+            SettingKey::SipPort | SettingKey::SipTlsPort => match value.parse::<u16>() {
+                Ok(port) if port > 0 => Ok(port.to_string()),
+                _ => Err(format!("{value:?} is not a port number 1-65535")),
+            },
+        }
+    }
+}
+
+/// A set system setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting {
+    pub key: SettingKey,
+    value: String,
+}
+
+impl Setting {
+    /// A setting with a checked value.
+    pub fn new(key: SettingKey, value: &str) -> Result<Setting, String> {
+        let value = key
+            .parse_value(value)
+            .map_err(|e| format!("{}: {e}", key.name()))?;
+        Ok(Setting { key, value })
+    }
+
+    /// Parses `name` and `value` from text, as typed on the console.
+    pub fn parse(name: &str, value: &str) -> Result<Setting, String> {
+        let key = SettingKey::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = SettingKey::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown setting {name:?} (known: {})", known.join(", "))
+        })?;
+        Setting::new(key, value)
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl std::ops::Deref for Setting {
+    type Target = SettingKey;
+    fn deref(&self) -> &SettingKey {
+        &self.key
+    }
+}
+
+fn hostname(value: &str) -> Result<&str, String> {
+    let bad = || format!("{value:?} is not a valid host name");
+    if value.is_empty() || value.len() > 253 {
+        return Err(bad());
+    }
+    for label in value.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !ok {
+            return Err(bad());
+        }
+    }
+    Ok(value)
+}
+
+fn host_or_ip(value: &str) -> Result<String, String> {
+    if let Ok(ip) = value.parse::<IpAddr>() {
+        return Ok(ip.to_string());
+    }
+    hostname(value)
+        .map(str::to_ascii_lowercase)
+        .map_err(|_| format!("{value:?} is not an IP address or host name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        for key in SettingKey::ALL {
+            let v = key.parse_value(key.default_value());
+            assert_eq!(v.as_deref(), Ok(key.default_value()), "{}", key.name());
+        }
+    }
+
+    #[test]
+    fn values_are_checked() {
+        assert_eq!(
+            Setting::parse("hostname", "PBX-1").unwrap().value(),
+            "pbx-1"
+        );
+        assert!(Setting::parse("hostname", "-bad").is_err());
+        assert!(Setting::parse("hostname", "a..b").is_err());
+        assert!(Setting::parse("sip_port", "0").is_err());
+        assert!(Setting::parse("sip_port", "65536").is_err());
+        assert_eq!(Setting::parse("sip_port", "05060").unwrap().value(), "5060");
+        assert!(Setting::parse("location", "a\nb").is_err());
+        assert!(Setting::parse("location", &"x".repeat(129)).is_err());
+        assert_eq!(
+            Setting::parse("ntp_server", "192.0.2.1").unwrap().value(),
+            "192.0.2.1"
+        );
+        assert!(Setting::parse("timezone", "Mars/Olympus").is_err());
+        let e = Setting::parse("colour", "red").unwrap_err();
+        assert!(e.starts_with("unknown setting \"colour\""), "{e}");
+    }
+}

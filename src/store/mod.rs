@@ -43,6 +43,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// the open transaction; the schema version is bumped after each.
 const MIGRATIONS: &[fn(&Store, &mut RwTxn) -> Result<(), StoreError>] = &[];
 
+const CHAIN_BROKEN: &str =
+    "chain broken: does not follow the previous entry (this or an earlier entry was altered)";
+
 const META_STORE_ID: &[u8] = b"store_id";
 const META_SCHEMA: &[u8] = b"schema";
 const META_CHAIN: &[u8] = b"chain";
@@ -640,12 +643,7 @@ impl Store {
                 );
             }
             if prev_hash != prev {
-                return bad(entries, 
-                    txid,
-                    index,
-                    "chain broken: does not follow the previous entry (this or an earlier entry was altered)"
-                        .into(),
-                );
+                return bad(entries, txid, index, CHAIN_BROKEN.into());
             }
             prev = hash;
             last = Some((txid, index));

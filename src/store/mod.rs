@@ -41,7 +41,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Migrations from version `n` to `n + 1`, indexed by `n - 1`. Each runs in
 /// the open transaction; the schema version is bumped after each.
-const MIGRATIONS: &[fn(&Store, &mut RwTxn) -> Result<(), StoreError>] = &[];
+const MIGRATIONS: &[Migration] = &[];
+
+type Migration = fn(&Store, &mut RwTxn) -> Result<(), StoreError>;
 
 const CHAIN_BROKEN: &str =
     "chain broken: does not follow the previous entry (this or an earlier entry was altered)";
@@ -238,13 +240,11 @@ impl Store {
                 ));
             }
         };
-        if let Some(len) = existing {
-            if len < 2 * page {
-                return Err(StoreError::Corrupt(format!(
-                    "{} is truncated ({len} bytes)",
-                    data_file.display()
-                )));
-            }
+        if let Some(len) = existing.filter(|&len| len < 2 * page) {
+            return Err(StoreError::Corrupt(format!(
+                "{} is truncated ({len} bytes)",
+                data_file.display()
+            )));
         }
 
         let map_size = usize::try_from(u64::from(max_mb) << 20).unwrap_or(usize::MAX);

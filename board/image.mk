@@ -1,0 +1,120 @@
+# board/image.mk: appliance image targets, included by the top-level Makefile.
+# See board/README.md. Every variable is prefixed IMG_; all can be overridden on the command line.
+#
+#   make cross        static musl builds of kpbxd + kpbx for x86_64 and aarch64
+#   make image        bootable test image (Debian kernel + initramfs) for IMG_ARCH
+#   make qemu-test    boot it under qemu-system and drive the serial console (acceptance)
+#   make qemu-run     boot it interactively (serial console on this terminal; Ctrl-a x quits)
+#   make sizes        stripped sizes and `file` output of the musl binaries (used by make bench)
+#   make br-image BUILDROOT=/path/to/buildroot [BOARD=qemu_x86_64]   full Buildroot image
+#   make image-deps   apt-get install the Debian packages these targets need (root)
+
+IMG_BOARD_DIR := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+IMG_TOP := $(abspath $(IMG_BOARD_DIR)/..)
+
+IMG_ARCH ?= x86_64
+IMG_ARCHES ?= x86_64 aarch64
+IMG_OUT ?= $(IMG_TOP)/target/image
+IMG_DL ?= $(IMG_OUT)/dl
+IMG_PYTHON ?= python3
+IMG_CARGO ?= cargo
+# 2 shared cores: build at low priority
+IMG_NICE ?= nice -n 10
+IMG_CARGO_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(IMG_TOP)/target)
+IMG_BINS := kpbxd kpbx
+
+IMG_TRIPLE_x86_64 := x86_64-unknown-linux-musl
+IMG_TRIPLE_aarch64 := aarch64-unknown-linux-musl
+# Cross settings live here, not in .cargo/config.toml (Buildroot overwrites that file).
+# x86_64 musl needs none: the host cc links, cc-rs finds musl-gcc for C dependencies.
+# aarch64: link with the plain gcc driver (rustc supplies its self-contained musl crt and libc);
+# C dependencies (LMDB, ring) are compiled by the musl-dev:arm64 wrapper.
+IMG_CARGO_ENV_x86_64 :=
+IMG_CARGO_ENV_aarch64 := \
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc \
+	CC_aarch64_unknown_linux_musl=aarch64-linux-musl-gcc \
+	AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
+IMG_STRIP_x86_64 := strip
+IMG_STRIP_aarch64 := aarch64-linux-gnu-strip
+
+img_bin = $(IMG_CARGO_TARGET_DIR)/$(IMG_TRIPLE_$(1))/release/$(2)
+
+# Use prebuilt binaries instead of `make cross` (e.g. a stand-in while the daemon is in flux):
+# make image IMG_KPBXD_BIN=/path/kpbxd IMG_KPBX_BIN=/path/kpbx
+IMG_KPBXD_BIN ?=
+IMG_KPBX_BIN ?=
+
+IMG_DEBS := qemu-system-x86 qemu-system-arm busybox-static musl-tools gcc-aarch64-linux-gnu \
+	musl-dev:arm64 cpio kmod e2fsprogs file xz-utils
+
+.PHONY: cross cross-x86_64 cross-aarch64 image image-all image-x86_64 image-aarch64 \
+	qemu-test qemu-test-all qemu-test-x86_64 qemu-test-aarch64 qemu-run sizes br-image \
+	image-deps image-clean
+
+cross: $(addprefix cross-,$(IMG_ARCHES))
+
+# cargo decides what is up to date; the binaries must come out static.
+cross-x86_64 cross-aarch64: cross-%:
+	cd $(IMG_TOP) && $(IMG_CARGO_ENV_$*) $(IMG_NICE) $(IMG_CARGO) build --release \
+		--target $(IMG_TRIPLE_$*) $(addprefix --bin ,$(IMG_BINS))
+	@for b in $(IMG_BINS); do \
+		f=$(call img_bin,$*,$$b); \
+		file -b "$$f" | grep -Eq 'static(-pie)? linked' || \
+			{ echo "cross: $$f is not statically linked: $$(file -b "$$f")" >&2; exit 1; }; \
+	done
+
+image: image-$(IMG_ARCH)
+image-all: $(addprefix image-,$(IMG_ARCHES))
+
+image-x86_64 image-aarch64: image-%: $(if $(IMG_KPBXD_BIN),,cross-%)
+	$(IMG_BOARD_DIR)/scripts/fetch-debs.sh $* $(IMG_DL)
+	$(IMG_BOARD_DIR)/scripts/mkinitramfs.sh $* $(IMG_DL) $(IMG_OUT)/$* \
+		$(or $(IMG_KPBXD_BIN),$(call img_bin,$*,kpbxd)) \
+		$(if $(IMG_KPBXD_BIN),$(IMG_KPBX_BIN),$(call img_bin,$*,kpbx))
+
+qemu-test: qemu-test-$(IMG_ARCH)
+qemu-test-all: $(addprefix qemu-test-,$(IMG_ARCHES))
+
+qemu-test-x86_64 qemu-test-aarch64: qemu-test-%: image-%
+	$(IMG_PYTHON) $(IMG_BOARD_DIR)/scripts/qemu-test.py --arch $* --image-dir $(IMG_OUT)/$*
+
+qemu-run: image-$(IMG_ARCH)
+	$(IMG_BOARD_DIR)/scripts/qemu-run.sh $(IMG_ARCH) $(IMG_OUT)/$(IMG_ARCH)
+
+# Stripped size (bytes and MB = 10^6), gzip -9 / xz -9 sizes, and `file`, per arch and binary.
+sizes: cross
+	@printf '%-34s %10s %8s %8s %8s\n' "binary (stripped)" bytes MB gzip-MB xz-MB
+	@for a in $(IMG_ARCHES); do for b in $(IMG_BINS); do \
+		f=$(IMG_CARGO_TARGET_DIR)/$$(case $$a in x86_64) echo $(IMG_TRIPLE_x86_64);; \
+			aarch64) echo $(IMG_TRIPLE_aarch64);; esac)/release/$$b; \
+		s=$$(mktemp); cp "$$f" "$$s"; \
+		case $$a in x86_64) $(IMG_STRIP_x86_64) "$$s";; aarch64) $(IMG_STRIP_aarch64) "$$s";; esac; \
+		n=$$(wc -c <"$$s"); gz=$$(gzip -9c "$$s" | wc -c); xz=$$(xz -9c "$$s" | wc -c); \
+		printf '%-34s %10d %8.2f %8.2f %8.2f\n' "$$a/$$b" $$n \
+			$$(echo "$$n $$gz $$xz" | awk '{ printf "%f %f %f", $$1/1e6, $$2/1e6, $$3/1e6 }'); \
+		printf '    %s\n' "$$(file -b "$$f")"; \
+		rm -f "$$s"; \
+	done; done
+
+# Full Buildroot image from a Buildroot checkout (the release path: cargo-package, Buildroot's
+# toolchain and kernel). Output in target/br/$(BOARD). MAKEFLAGS is cleared so our command-line
+# variables (BUILDROOT, BOARD) do not leak into Buildroot's make.
+BOARD ?= qemu_x86_64
+br-image:
+	@test -n "$(BUILDROOT)" || { echo "br-image: set BUILDROOT=/path/to/buildroot (a checkout)" >&2; exit 1; }
+	@test -f "$(BUILDROOT)/package/pkg-cargo.mk" || { echo "br-image: $(BUILDROOT) is not a Buildroot tree" >&2; exit 1; }
+	@test -f "$(IMG_TOP)/buildroot/configs/pbx_$(BOARD)_defconfig" || { echo "br-image: no buildroot/configs/pbx_$(BOARD)_defconfig; BOARD is one of:" \
+		$$(ls $(IMG_TOP)/buildroot/configs | sed 's/^pbx_//; s/_defconfig$$//') >&2; exit 1; }
+	unset MAKEFLAGS MFLAGS MAKEOVERRIDES; \
+	$(MAKE) -C "$(BUILDROOT)" O=$(IMG_TOP)/target/br/$(BOARD) BR2_EXTERNAL=$(IMG_TOP)/buildroot pbx_$(BOARD)_defconfig && \
+	$(MAKE) -C "$(BUILDROOT)" O=$(IMG_TOP)/target/br/$(BOARD)
+	@echo "br-image: images in $(IMG_TOP)/target/br/$(BOARD)/images"
+
+image-deps:
+	@test "$$(id -u)" = 0 || { echo "image-deps: run as root (apt-get install)" >&2; exit 1; }
+	dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(IMG_DEBS)
+	rustup target add $(IMG_TRIPLE_x86_64) $(IMG_TRIPLE_aarch64)
+
+image-clean:
+	rm -rf $(filter-out $(IMG_DL),$(wildcard $(IMG_OUT)/*))

@@ -1,0 +1,73 @@
+#!/bin/sh
+# Assemble the bootable test image: a Debian kernel plus an initramfs holding Debian's
+# busybox-static, the static kpbxd/kpbx binaries, the kernel modules the Debian kernel needs
+# for virtio disk/net and ext4, board/common/skeleton (what Buildroot's skeleton and BusyBox
+# package would provide) and rootfs-overlay (the product's files, shared with Buildroot).
+#
+# usage: mkinitramfs.sh ARCH DLDIR OUTDIR KPBXD_BIN [KPBX_BIN]
+#   ARCH x86_64|aarch64; DLDIR as filled by fetch-debs.sh; KPBX_BIN missing -> kpbx is a
+#   symlink to kpbxd (multi-call layout).
+# env: IMG_MODULES   modules to load at boot (dependencies are added)
+#      IMG_CONSOLE   serial port for getty (default ttyS0 / ttyAMA0)
+# result: OUTDIR/vmlinuz, OUTDIR/initrd.cpio.gz, OUTDIR/kernel.release, OUTDIR/rootfs/
+set -eu
+
+arch=${1:?usage}; dl=${2:?usage}; out=${3:?usage}; kpbxd=${4:?usage}; kpbx=${5:-}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+modules=${IMG_MODULES:-virtio_pci virtio_blk virtio_net e1000 ext4}
+case "$arch" in
+	x86_64) console=${IMG_CONSOLE:-ttyS0} ;;
+	aarch64) console=${IMG_CONSOLE:-ttyAMA0} ;;
+	*) echo "mkinitramfs: unsupported ARCH $arch" >&2; exit 2 ;;
+esac
+die() { echo "mkinitramfs: $*" >&2; exit 1; }
+
+kdir="$dl/$arch/kernel"
+krel=$(cat "$dl/$arch/kernel.release" 2>/dev/null) || die "run fetch-debs.sh $arch first"
+[ -x "$kpbxd" ] || die "no daemon binary at $kpbxd"
+command -v cpio >/dev/null || die "cpio missing (apt-get install cpio)"
+command -v depmod >/dev/null || die "depmod missing (apt-get install kmod)"
+
+root="$out/rootfs"
+rm -rf "$root"
+mkdir -p "$root"
+cp -a "$top/board/common/skeleton/." "$root/"
+cp -a "$top/rootfs-overlay/." "$root/"
+cd "$root"
+mkdir -p bin sbin usr/bin usr/sbin proc sys dev run tmp root var/lib mnt lib/modules
+for d in if-pre-up.d if-up.d if-down.d if-post-down.d; do mkdir -p "etc/network/$d"; done
+ln -sfn ../tmp var/log
+ln -sfn ../run var/run
+chmod 600 etc/shadow
+chmod 1777 tmp
+
+cp "$dl/$arch/busybox/bin/busybox" bin/busybox
+install -m 0755 "$kpbxd" usr/bin/kpbxd
+if [ -n "$kpbx" ]; then install -m 0755 "$kpbx" usr/bin/kpbx; else ln -sf kpbxd usr/bin/kpbx; fi
+
+# The serial getty on this board's port (Buildroot does the same from post-build.sh).
+"$top/board/scripts/set-getty.sh" . "$console" 115200
+
+# Modules in load order: modprobe resolves dependencies and softdeps from the unpacked deb.
+[ -f "$kdir/lib/modules/$krel/modules.dep" ] || depmod -b "$kdir" "$krel"
+: >lib/modules/load.list
+for m in $modules; do
+	modprobe -d "$kdir" -S "$krel" --show-depends "$m" ||
+		die "module $m not found in $krel"
+done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do
+	rel=${ko#"$kdir/lib/modules/$krel/"}
+	mkdir -p "lib/modules/$(dirname "$rel")"
+	case "$ko" in
+		*.xz) xz -dc "$ko" >"lib/modules/${rel%.xz}"; rel=${rel%.xz} ;;
+		*.zst) zstd -qdc "$ko" >"lib/modules/${rel%.zst}"; rel=${rel%.zst} ;;
+		*) cp "$ko" "lib/modules/$rel" ;;
+	esac
+	echo "$rel" >>lib/modules/load.list
+done
+[ -s lib/modules/load.list ] || die "no modules resolved"
+
+find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -9n >"$out/initrd.cpio.gz"
+cp "$kdir/boot/vmlinuz-$krel" "$out/vmlinuz"
+echo "$krel" >"$out/kernel.release"
+echo "mkinitramfs: $out/initrd.cpio.gz ($(wc -c <"$out/initrd.cpio.gz") bytes; kernel $krel;" \
+	"modules: $(tr '\n' ' ' <lib/modules/load.list | sed 's|[^ ]*/||g; s|\.ko||g'))"

@@ -1,0 +1,325 @@
+//! The `kpbx` console CLI: argument grammar and rendering.
+//!
+//! Conventions for every command: `kpbx <area> <verb> [args]`; `--help`
+//! anywhere; tables by default, `--json` for scripts; exit code 0 on
+//! success, non-zero with a one-line error on stderr otherwise (see
+//! [`exit`]).
+//!
+//! Invariant: pure. `grammar` turns arguments into a [`Command`]; `render`
+//! turns a [`Reply`](crate::control::Reply) into text. The binary does the
+//! socket I/O.
+
+pub mod render;
+
+use std::path::PathBuf;
+
+use crate::control::Command;
+
+/// Exit codes of `kpbx`.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// The daemon refused or failed the request, or a check failed.
+    pub const FAILED: u8 = 1;
+    /// The command line was wrong.
+    pub const USAGE: u8 = 2;
+    /// The daemon could not be reached.
+    pub const UNREACHABLE: u8 = 3;
+    /// The daemon's answer was not understood, or did not come in time.
+    pub const PROTOCOL: u8 = 4;
+}
+
+pub const DEFAULT_SOCKET: &str = "/run/kpbxd.sock";
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Run(Command),
+    Help(String),
+    Version,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// `--socket PATH`, else `$KPBX_SOCKET`, else [`DEFAULT_SOCKET`].
+    pub socket: Option<PathBuf>,
+    pub json: bool,
+    pub action: Action,
+}
+
+/// One verb of one area, for parsing and for help.
+struct Verb {
+    area: &'static str,
+    verb: &'static str,
+    args: &'static str,
+    about: &'static str,
+}
+
+const VERBS: &[Verb] = &[
+    Verb {
+        area: "status",
+        verb: "",
+        args: "",
+        about: "Show version, uptime, data dir, store and services",
+    },
+    Verb {
+        area: "audit",
+        verb: "list",
+        args: "[--limit N]",
+        about: "Show the newest audit entries, newest first (default 20, at most 1000)",
+    },
+    Verb {
+        area: "audit",
+        verb: "verify",
+        args: "",
+        about: "Check the audit log's hash chain; name the first bad entry",
+    },
+    Verb {
+        area: "system",
+        verb: "show",
+        args: "",
+        about: "Show the system settings, their values and defaults",
+    },
+    Verb {
+        area: "system",
+        verb: "set",
+        args: "KEY=VALUE...",
+        about: "Change system settings, all in one audited transaction",
+    },
+    Verb {
+        area: "system",
+        verb: "unset",
+        args: "KEY...",
+        about: "Reset system settings to their defaults, in one transaction",
+    },
+];
+
+const GLOBAL_OPTIONS: &str = "\
+Options (anywhere on the line):
+  --json          print machine-readable JSON (stable field names)
+  --socket PATH   the daemon's control socket (default $KPBX_SOCKET, else /run/kpbxd.sock)
+  -h, --help      show help for the area or verb
+  --version       print the version
+
+Exit codes: 0 success, 1 refused or check failed, 2 usage, 3 daemon unreachable, 4 protocol error";
+
+fn synopsis(v: &Verb) -> String {
+    [v.area, v.verb, v.args]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn help(area: Option<&str>, verb: Option<&str>) -> String {
+    let verbs: Vec<&Verb> = VERBS
+        .iter()
+        .filter(|v| area.is_none_or(|a| v.area == a) && verb.is_none_or(|w| v.verb == w))
+        .collect();
+    let width = verbs.iter().map(|v| synopsis(v).len()).max().unwrap_or(0);
+    let mut out = String::from("Usage: kpbx [OPTIONS] <area> <verb> [args]\n\nCommands:\n");
+    for v in &verbs {
+        out.push_str(&format!("  kpbx {:width$}   {}\n", synopsis(v), v.about));
+    }
+    if verbs.iter().any(|v| v.area == "system") {
+        out.push_str("\nSystem settings:\n");
+        for key in crate::model::SettingKey::ALL {
+            out.push_str(&format!(
+                "  {:13} {} (default {:?})\n",
+                key.name(),
+                key.help(),
+                key.default_value()
+            ));
+        }
+    }
+    out.push('\n');
+    out.push_str(GLOBAL_OPTIONS);
+    out
+}
+
+/// Parses `kpbx`'s arguments (without the program name).
+pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Invocation, String> {
+    let mut socket = None;
+    let mut json = false;
+    let mut wants_help = false;
+    let mut version = false;
+    let mut words: Vec<&str> = Vec::new();
+    let mut iter = args.iter().map(AsRef::as_ref);
+    while let Some(arg) = iter.next() {
+        match arg {
+            "--json" => json = true,
+            "-h" | "--help" => wants_help = true,
+            "--version" => version = true,
+            "--socket" | "-s" => {
+                let path = iter.next().ok_or("--socket needs a path")?;
+                socket = Some(PathBuf::from(path));
+            }
+            _ => {
+                if let Some(path) = arg.strip_prefix("--socket=") {
+                    socket = Some(PathBuf::from(path));
+                } else {
+                    words.push(arg);
+                }
+            }
+        }
+    }
+    let invocation = |action| Invocation {
+        socket: socket.clone(),
+        json,
+        action,
+    };
+    if version {
+        return Ok(invocation(Action::Version));
+    }
+    let area = words.first().copied();
+    if let Some(a) = area.filter(|a| !VERBS.iter().any(|v| v.area == *a)) {
+        return Err(format!("unknown area {a:?}; see kpbx --help"));
+    }
+    let verb = words.get(1).copied().filter(|w| !w.starts_with('-'));
+    if wants_help || area.is_none() {
+        let known_verb =
+            verb.filter(|w| VERBS.iter().any(|v| Some(v.area) == area && v.verb == *w));
+        return Ok(invocation(Action::Help(help(area, known_verb))));
+    }
+    let command = command(&words)?;
+    Ok(invocation(Action::Run(command)))
+}
+
+fn command(words: &[&str]) -> Result<Command, String> {
+    let rest = words.get(2..).unwrap_or(&[]);
+    match words {
+        ["status"] => Ok(Command::Status),
+        ["status", ..] => Err("status takes no arguments".to_string()),
+        ["audit", "list", ..] => Ok(Command::AuditList {
+            limit: audit_limit(rest)?,
+        }),
+        ["audit", "verify"] => Ok(Command::AuditVerify),
+        ["system", "show"] => Ok(Command::SystemShow),
+        ["system", "set", ..] => {
+            if rest.is_empty() {
+                return Err("system set needs KEY=VALUE arguments".to_string());
+            }
+            let values = rest
+                .iter()
+                .map(|kv| {
+                    kv.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| format!("expected KEY=VALUE, found {kv:?}"))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Command::SystemSet { values })
+        }
+        ["system", "unset", ..] if !rest.is_empty() => Ok(Command::SystemUnset {
+            keys: rest.iter().map(|k| k.to_string()).collect(),
+        }),
+        [area, verb, ..] if VERBS.iter().any(|v| v.area == *area && v.verb == *verb) => Err(
+            format!("wrong arguments for `{area} {verb}`; see kpbx {area} {verb} --help"),
+        ),
+        [area, verb, ..] => Err(format!(
+            "unknown verb {verb:?} for {area}; see kpbx {area} --help"
+        )),
+        [area] => Err(format!("{area} needs a verb; see kpbx {area} --help")),
+        [] => Err("no command; see kpbx --help".to_string()),
+    }
+}
+
+fn audit_limit(rest: &[&str]) -> Result<u32, String> {
+    match rest {
+        [] => Ok(20),
+        ["--limit", n] | ["-n", n] => n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| format!("--limit takes a number from 1 to 1000, not {n:?}")),
+        [other, ..] => Err(format!("unexpected argument {other:?} for audit list")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Command {
+        match parse(args).unwrap().action {
+            Action::Run(c) => c,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(run(&["status"]), Command::Status);
+        assert_eq!(run(&["audit", "list"]), Command::AuditList { limit: 20 });
+        assert_eq!(
+            run(&["audit", "list", "--limit", "5"]),
+            Command::AuditList { limit: 5 }
+        );
+        assert_eq!(run(&["audit", "verify", "--json"]), Command::AuditVerify);
+        assert_eq!(
+            run(&["system", "set", "hostname=pbx", "location=a=b"]),
+            Command::SystemSet {
+                values: vec![
+                    ("hostname".into(), "pbx".into()),
+                    ("location".into(), "a=b".into())
+                ]
+            }
+        );
+        assert_eq!(
+            run(&["system", "unset", "hostname"]),
+            Command::SystemUnset {
+                keys: vec!["hostname".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn global_options_anywhere() {
+        let i = parse(&["--socket", "var/k.sock", "status", "--json"]).unwrap();
+        assert_eq!(i.socket, Some(PathBuf::from("var/k.sock")));
+        assert!(i.json);
+        let i = parse(&["status", "--socket=/x"]).unwrap();
+        assert_eq!(i.socket, Some(PathBuf::from("/x")));
+    }
+
+    #[test]
+    fn help_everywhere() {
+        for args in [
+            &["--help"][..],
+            &[],
+            &["audit", "--help"],
+            &["audit", "list", "--help"],
+            &["system", "-h"],
+        ] {
+            match parse(args).unwrap().action {
+                Action::Help(text) => assert!(text.starts_with("Usage: kpbx"), "{args:?}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        let Action::Help(text) = parse(&["audit", "list", "--help"]).unwrap().action else {
+            panic!()
+        };
+        assert!(text.contains("audit list [--limit N]"));
+        assert!(!text.contains("system set"));
+    }
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        let cases: &[&[&str]] = &[
+            &["bogus"],
+            &["audit"],
+            &["audit", "frob"],
+            &["audit", "list", "--limit", "0"],
+            &["audit", "list", "--limit", "x"],
+            &["audit", "list", "extra"],
+            &["system", "set"],
+            &["system", "set", "novalue"],
+            &["system", "unset"],
+            &["status", "extra"],
+            &["--socket"],
+        ];
+        for args in cases {
+            let e = parse(args).unwrap_err();
+            assert!(!e.contains('\n') && !e.is_empty(), "{args:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Replies as text: aligned tables for people, JSON for scripts.
+//!
+//! Times travel as UTC microseconds; tables show them in the box's local
+//! time zone, JSON adds an RFC 3339 UTC `time` next to `time_us`.
+
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+use super::exit;
+use crate::control::{AuditView, Reply, VerifyView};
+
+/// What the binary prints and how it exits.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Output {
+    pub stdout: String,
+    /// One line, printed to stderr.
+    pub stderr: Option<String>,
+    pub code: u8,
+}
+
+impl Output {
+    fn ok(stdout: String) -> Output {
+        Output {
+            stdout,
+            stderr: None,
+            code: exit::OK,
+        }
+    }
+}
+
+pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
+    if let Reply::Error(e) = reply {
+        return Output {
+            stdout: if json { to_json(e) } else { String::new() },
+            stderr: Some(format!("kpbx: {}", e.message)),
+            code: exit::FAILED,
+        };
+    }
+    if json {
+        let value = match reply {
+            Reply::Audit(entries) => {
+                serde_json::Value::Array(entries.iter().map(audit_json).collect())
+            }
+            Reply::Status(v) => with_time(serde_json::to_value(v), "started", v.started_us),
+            other => serde_json::to_value(other).map_or(serde_json::Value::Null, |v| {
+                // Drop the enum tag: the command already says what this is.
+                match v {
+                    serde_json::Value::Object(mut m) if m.len() == 1 => m
+                        .values_mut()
+                        .next()
+                        .map(std::mem::take)
+                        .unwrap_or_default(),
+                    v => v,
+                }
+            }),
+        };
+        let mut out = Output::ok(to_json(&value));
+        if let Reply::Verified(VerifyView {
+            first_bad: Some(b), ..
+        }) = reply
+        {
+            out.code = exit::FAILED;
+            out.stderr = Some(format!(
+                "kpbx: audit log damaged at entry {}.{}: {}",
+                b.txid, b.index, b.reason
+            ));
+        }
+        return out;
+    }
+    match reply {
+        Reply::Status(s) => {
+            let mut out = table(
+                &["", ""],
+                &[
+                    vec!["version".into(), s.version.clone()],
+                    vec!["pid".into(), s.pid.to_string()],
+                    vec!["started".into(), local(s.started_us, tz)],
+                    vec!["uptime".into(), uptime(s.uptime_secs)],
+                    vec!["data dir".into(), s.data_dir.clone()],
+                    vec!["control socket".into(), s.control_socket.clone()],
+                    vec![
+                        "store".into(),
+                        format!("schema {}, {} bytes", s.schema, s.store_bytes),
+                    ],
+                    vec!["objects".into(), s.objects.to_string()],
+                    vec!["audit entries".into(), s.audit_entries.to_string()],
+                    vec![
+                        "last txid".into(),
+                        s.last_txid.map_or("-".into(), |t| t.to_string()),
+                    ],
+                ],
+                false,
+            );
+            out.push('\n');
+            let rows: Vec<Vec<String>> = s
+                .services
+                .iter()
+                .map(|v| vec![v.name.clone(), v.state.clone(), v.detail.clone()])
+                .collect();
+            out.push_str(&table(&["SERVICE", "STATE", "DETAIL"], &rows, true));
+            Output::ok(out)
+        }
+        Reply::Audit(entries) => {
+            if entries.is_empty() {
+                return Output::ok("no audit entries\n".to_string());
+            }
+            let rows: Vec<Vec<String>> = entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        format!("{}.{}", e.txid, e.index),
+                        local(e.time_us, tz),
+                        e.user.clone(),
+                        e.source.clone(),
+                        e.action.clone(),
+                        e.object_type.clone(),
+                        e.object_id.clone(),
+                        e.description.clone(),
+                    ]
+                })
+                .collect();
+            Output::ok(table(
+                &[
+                    "TXID",
+                    "TIME",
+                    "USER",
+                    "SOURCE",
+                    "ACTION",
+                    "TYPE",
+                    "ID",
+                    "DESCRIPTION",
+                ],
+                &rows,
+                true,
+            ))
+        }
+        Reply::Verified(v) => match &v.first_bad {
+            None => Output::ok(format!(
+                "audit log intact: {} entries verified\n",
+                v.entries
+            )),
+            Some(b) => Output {
+                stdout: String::new(),
+                stderr: Some(format!(
+                    "kpbx: audit log damaged at entry {}.{}: {} ({} entries before it verified)",
+                    b.txid, b.index, b.reason, v.entries
+                )),
+                code: exit::FAILED,
+            },
+        },
+        Reply::Settings(settings) => {
+            let rows: Vec<Vec<String>> = settings
+                .iter()
+                .map(|s| {
+                    let value = if s.is_default {
+                        format!("{} (default)", shown(&s.value))
+                    } else {
+                        shown(&s.value)
+                    };
+                    vec![s.key.clone(), value]
+                })
+                .collect();
+            Output::ok(table(&["KEY", "VALUE"], &rows, true))
+        }
+        Reply::Committed(c) => match c.txid {
+            None => Output::ok("nothing changed\n".to_string()),
+            Some(txid) => {
+                let mut out = format!("committed txid {txid}\n");
+                for ch in &c.changes {
+                    out.push_str(&format!("  {}\n", ch.description));
+                }
+                Output::ok(out)
+            }
+        },
+        Reply::Error(_) => unreachable_error(),
+    }
+}
+
+fn unreachable_error() -> Output {
+    Output {
+        stdout: String::new(),
+        stderr: Some("kpbx: internal error".to_string()),
+        code: exit::FAILED,
+    }
+}
+
+fn shown(value: &str) -> String {
+    if value.is_empty() {
+        "\"\"".to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+fn audit_json(e: &AuditView) -> serde_json::Value {
+    let mut value = with_time(serde_json::to_value(e), "time", e.time_us);
+    // Object states as {"field": "value"} rather than pairs.
+    if let serde_json::Value::Object(m) = &mut value {
+        for (key, state) in [("before", &e.before), ("after", &e.after)] {
+            let state = state.as_ref().map_or(serde_json::Value::Null, |fields| {
+                serde_json::Value::Object(
+                    fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                        .collect(),
+                )
+            });
+            m.insert(key.to_string(), state);
+        }
+    }
+    value
+}
+
+fn with_time(
+    value: Result<serde_json::Value, serde_json::Error>,
+    field: &str,
+    us: i64,
+) -> serde_json::Value {
+    let mut value = value.unwrap_or_default();
+    if let serde_json::Value::Object(m) = &mut value {
+        let ts = jiff::Timestamp::from_microsecond(us).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        m.insert(field.to_string(), serde_json::Value::String(ts.to_string()));
+    }
+    value
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_string());
+    s.push('\n');
+    s
+}
+
+/// A UTC timestamp in the box's local time.
+pub fn local(us: i64, tz: &TimeZone) -> String {
+    let ts = jiff::Timestamp::from_microsecond(us).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    ts.to_zoned(tz.clone())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+fn uptime(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h}h {m}m")
+    } else if h > 0 {
+        format!("{h}h {m}m {s}s")
+    } else {
+        format!("{m}m {s}s")
+    }
+}
+
+/// Left-aligned columns separated by two spaces; the last column is not
+/// padded. Control characters in cells are shown escaped so that stored text
+/// cannot move the cursor of the console.
+fn table(header: &[&str], rows: &[Vec<String>], show_header: bool) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .flat_map(|c| {
+                if c.is_control() {
+                    c.escape_default().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect()
+    };
+    let mut all: Vec<Vec<String>> = Vec::with_capacity(rows.len() + 1);
+    if show_header {
+        all.push(header.iter().map(|h| h.to_string()).collect());
+    }
+    all.extend(rows.iter().map(|r| r.iter().map(|c| clean(c)).collect()));
+    let cols = header.len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            all.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &all {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::ErrorCode;
+
+    #[test]
+    fn tables_align_and_escape() {
+        let t = table(
+            &["A", "B"],
+            &[
+                vec!["x".into(), "1".into()],
+                vec!["long\ncell".into(), "2".into()],
+            ],
+            true,
+        );
+        assert_eq!(t, "A           B\nx           1\nlong\\ncell  2\n");
+    }
+
+    #[test]
+    fn errors_go_to_stderr_with_code_1() {
+        let o = render(
+            &Reply::error(ErrorCode::Invalid, "bad port"),
+            false,
+            &TimeZone::UTC,
+        );
+        assert_eq!(o.stderr.as_deref(), Some("kpbx: bad port"));
+        assert_eq!(o.code, exit::FAILED);
+    }
+
+    #[test]
+    fn failed_verify_exits_1_in_both_modes() {
+        let reply = Reply::Verified(VerifyView {
+            entries: 3,
+            ok: false,
+            first_bad: Some(crate::control::BadEntryView {
+                txid: 4,
+                index: 0,
+                reason: "record altered".into(),
+            }),
+        });
+        for json in [false, true] {
+            let o = render(&reply, json, &TimeZone::UTC);
+            assert_eq!(o.code, exit::FAILED);
+            assert!(o.stderr.unwrap().contains("entry 4.0"));
+        }
+    }
+
+    #[test]
+    fn local_time_uses_the_zone() {
+        let tz = jiff::tz::TimeZone::fixed(jiff::tz::offset(2));
+        assert_eq!(local(0, &tz), "1970-01-01 02:00:00");
+    }
+}

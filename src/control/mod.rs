@@ -1,0 +1,216 @@
+//! The control protocol between `kpbx` and `kpbxd`: one [`Command`] enum for
+//! every request, one [`Reply`] enum for every answer, and the frame codec.
+//!
+//! Invariant: pure. The daemon's control adapter and the CLI do the I/O.
+//!
+//! These types are the protocol's ABI: a frame carries a protocol version, and
+//! within a version new variants and fields are only ever appended (postcard
+//! encodes variants by index). The golden-byte tests pin the layout. The
+//! `*View` types are also the stable field names of `kpbx --json`.
+
+pub mod wire;
+
+use serde::{Deserialize, Serialize};
+
+/// Every request the daemon understands. The CLI parses its arguments into
+/// one of these; later, the management API will too.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Version, uptime, data dir, services.
+    Status,
+    /// The newest `limit` audit entries, newest first.
+    AuditList { limit: u32 },
+    /// Check the audit hash chain.
+    AuditVerify,
+    /// All system settings with their values and defaults.
+    SystemShow,
+    /// Set system settings, as one transaction.
+    SystemSet { values: Vec<(String, String)> },
+    /// Reset system settings to their defaults, as one transaction.
+    SystemUnset { keys: Vec<String> },
+}
+
+impl Command {
+    /// Whether the command changes configuration (and so needs write access).
+    pub fn is_change(&self) -> bool {
+        matches!(
+            self,
+            Command::SystemSet { .. } | Command::SystemUnset { .. }
+        )
+    }
+}
+
+/// A request frame: the command plus anything about the caller the daemon
+/// cannot learn from the socket.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub command: Command,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Status(StatusView),
+    Audit(Vec<AuditView>),
+    Verified(VerifyView),
+    Settings(Vec<SettingView>),
+    Committed(CommitView),
+    Error(ErrorView),
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct StatusView {
+    pub version: String,
+    pub pid: u32,
+    pub uptime_secs: u64,
+    /// UTC, microseconds since the Unix epoch.
+    pub started_us: i64,
+    pub data_dir: String,
+    pub control_socket: String,
+    pub schema: u32,
+    pub objects: u64,
+    pub audit_entries: u64,
+    pub last_txid: Option<u64>,
+    pub store_bytes: u64,
+    pub services: Vec<ServiceView>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    pub name: String,
+    /// `running`, `disabled`, `failed`...
+    pub state: String,
+    pub detail: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AuditView {
+    pub txid: u64,
+    pub index: u32,
+    /// UTC, microseconds since the Unix epoch.
+    pub time_us: i64,
+    pub user: String,
+    /// An IP address, or `console`.
+    pub source: String,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub description: String,
+    pub before: Option<Vec<(String, String)>>,
+    pub after: Option<Vec<(String, String)>>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct VerifyView {
+    pub entries: u64,
+    pub ok: bool,
+    pub first_bad: Option<BadEntryView>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct BadEntryView {
+    pub txid: u64,
+    pub index: u32,
+    pub reason: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct SettingView {
+    pub key: String,
+    pub value: String,
+    pub default: String,
+    pub is_default: bool,
+    pub help: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CommitView {
+    /// `None` when nothing changed.
+    pub txid: Option<u64>,
+    pub changes: Vec<ChangeView>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ChangeView {
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub description: String,
+}
+
+/// Why a request failed. `code` is stable for scripts.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ErrorView {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request could not be decoded.
+    BadRequest,
+    /// The request broke a rule; nothing was changed.
+    Invalid,
+    NotFound,
+    /// The caller may not do this.
+    Denied,
+    /// The store failed.
+    Store,
+    /// The daemon is busy or shutting down.
+    Unavailable,
+}
+
+impl Reply {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Reply {
+        Reply::Error(ErrorView {
+            code,
+            message: message.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_layout_is_pinned() {
+        let bytes = |c: Command| postcard::to_stdvec(&Request { command: c }).unwrap();
+        assert_eq!(bytes(Command::Status), [0]);
+        assert_eq!(bytes(Command::AuditList { limit: 20 }), [1, 20]);
+        assert_eq!(bytes(Command::AuditVerify), [2]);
+        assert_eq!(bytes(Command::SystemShow), [3]);
+        assert_eq!(
+            bytes(Command::SystemSet {
+                values: vec![("a".into(), "b".into())]
+            }),
+            [4, 1, 1, b'a', 1, b'b']
+        );
+        assert_eq!(
+            bytes(Command::SystemUnset {
+                keys: vec!["a".into()]
+            }),
+            [5, 1, 1, b'a']
+        );
+    }
+
+    #[test]
+    fn json_field_names_are_stable() {
+        let v = serde_json::to_value(CommitView {
+            txid: Some(3),
+            changes: vec![ChangeView {
+                action: "update".into(),
+                object_type: "setting".into(),
+                object_id: "hostname".into(),
+                description: "d".into(),
+            }],
+        })
+        .unwrap();
+        assert_eq!(
+            v.to_string(),
+            r#"{"changes":[{"action":"update","description":"d","object_id":"hostname","object_type":"setting"}],"txid":3}"#
+        );
+        let e = serde_json::to_value(ErrorCode::BadRequest).unwrap();
+        assert_eq!(e, "bad_request");
+    }
+}

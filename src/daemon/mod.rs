@@ -1,0 +1,192 @@
+//! The daemon: the one event loop, and the adapters that feed it.
+//!
+//! ```text
+//!   control socket ──accept──> connection task ──Event::Request──┐
+//!   (kpbx, 0600)      (one per client: frames,   (reply channel)  │
+//!                      timeouts, SO_PEERCRED)                     v
+//!   SIGINT/SIGTERM ─────────────────────────────Event::Signal──> loop ──> handlers ──> Store
+//! ```
+//!
+//! Invariants:
+//! - Only this module spawns tasks, and all of them run on one thread.
+//! - Every request is executed by the loop, one at a time, so handlers see a
+//!   consistent store and never race each other.
+//! - Adapters turn I/O into [`Event`]s; they never touch the store.
+
+mod control;
+mod handlers;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use smol::LocalExecutor;
+use smol::channel::{Receiver, Sender};
+use smol::stream::StreamExt;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::control::{Reply, Request};
+use crate::model::Origin;
+use crate::store::{Store, StoreError};
+
+/// Everything that reaches the event loop.
+pub enum Event {
+    /// A decoded request from a client, and where to send the reply.
+    Request {
+        request: Request,
+        origin: Origin,
+        reply: Sender<Reply>,
+    },
+    /// A signal asking the daemon to stop.
+    Stop(&'static str),
+}
+
+/// A fatal error of the daemon, each kind with its own exit code so that
+/// init scripts and tests can tell them apart.
+#[derive(Debug)]
+pub enum DaemonError {
+    /// The command line was wrong.
+    Usage(String),
+    /// The configuration file is missing, unreadable or invalid.
+    Config(String),
+    /// The store could not be opened.
+    Store(StoreError),
+    /// Another kpbxd holds the data dir.
+    Locked(PathBuf),
+    /// A socket could not be bound.
+    Bind(String),
+    /// Anything else at run time.
+    Runtime(String),
+}
+
+impl DaemonError {
+    /// The process exit code; documented in README.md.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DaemonError::Usage(_) => 2,
+            DaemonError::Config(_) => 3,
+            DaemonError::Store(_) => 4,
+            DaemonError::Bind(_) => 5,
+            DaemonError::Locked(_) => 6,
+            DaemonError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DaemonError::Usage(m) => write!(f, "{m}"),
+            DaemonError::Config(m) => write!(f, "configuration: {m}"),
+            DaemonError::Store(e) => write!(f, "store: {e}"),
+            DaemonError::Locked(p) => write!(
+                f,
+                "data dir {} is in use by another kpbxd process",
+                p.display()
+            ),
+            DaemonError::Bind(m) => write!(f, "bind: {m}"),
+            DaemonError::Runtime(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl From<StoreError> for DaemonError {
+    fn from(e: StoreError) -> DaemonError {
+        match e {
+            StoreError::Locked(p) => DaemonError::Locked(p),
+            e => DaemonError::Store(e),
+        }
+    }
+}
+
+/// State owned by the event loop.
+pub struct Daemon {
+    config: Config,
+    store: Store,
+    clock: SystemClock,
+    started: crate::clock::WallTime,
+    started_at: crate::clock::Instant,
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub fn run(config: Config) -> Result<(), DaemonError> {
+    // Signals are turned into events; install the handlers before any
+    // thread exists so that every thread inherits the right mask.
+    let mut signals = async_signal::Signals::new([
+        async_signal::Signal::Int,
+        async_signal::Signal::Term,
+        async_signal::Signal::Hup,
+    ])
+    .map_err(|e| DaemonError::Runtime(format!("cannot install signal handlers: {e}")))?;
+
+    let clock = SystemClock::default();
+    let store = Store::open(&config.data_dir, config.store_max_mb, clock.wall())?;
+    let listener = control::bind(&config.control_socket)?;
+    log::info!(
+        "kpbxd {} started: data dir {}, control socket {}",
+        env!("CARGO_PKG_VERSION"),
+        config.data_dir.display(),
+        config.control_socket.display()
+    );
+
+    let daemon = Daemon {
+        started: clock.wall(),
+        started_at: clock.now(),
+        clock,
+        store,
+        config,
+    };
+    let ex = Rc::new(LocalExecutor::new());
+    let (tx, rx) = smol::channel::bounded::<Event>(64);
+
+    let result = smol::block_on(ex.run(async {
+        let acceptor = ex.spawn(control::accept_loop(ex.clone(), listener, tx.clone()));
+        let stopper = ex.spawn({
+            let tx = tx.clone();
+            async move {
+                while let Some(signal) = signals.next().await {
+                    let name = match signal {
+                        Ok(async_signal::Signal::Hup) => {
+                            log::info!("SIGHUP: nothing to reload yet");
+                            continue;
+                        }
+                        Ok(async_signal::Signal::Int) => "SIGINT",
+                        Ok(_) => "SIGTERM",
+                        Err(_) => continue,
+                    };
+                    let _ = tx.send(Event::Stop(name)).await;
+                }
+            }
+        });
+        let result = event_loop(&daemon, rx).await;
+        drop(acceptor);
+        drop(stopper);
+        result
+    }));
+
+    control::unlink(&daemon.config.control_socket);
+    log::info!("kpbxd stopped");
+    result
+}
+
+async fn event_loop(daemon: &Daemon, rx: Receiver<Event>) -> Result<(), DaemonError> {
+    while let Ok(event) = rx.recv().await {
+        match event {
+            Event::Request {
+                request,
+                origin,
+                reply,
+            } => {
+                let answer = handlers::handle(daemon, &origin, request.command);
+                // The client may have gone; that is its business.
+                let _ = reply.try_send(answer);
+            }
+            Event::Stop(why) => {
+                log::info!("{why}: stopping");
+                return Ok(());
+            }
+        }
+    }
+    Err(DaemonError::Runtime("event sources closed".to_string()))
+}

@@ -1,0 +1,195 @@
+//! The console CLI against a real daemon: every command, both output modes,
+//! and the exit-code conventions.
+
+mod common;
+
+use common::{Daemon, kpbx_at};
+
+#[test]
+fn status_answers_with_stable_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+    let s = d.json(&["status"]);
+    assert_eq!(s["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(s["pid"], d.pid());
+    assert_eq!(s["data_dir"], d.data_dir().display().to_string());
+    assert_eq!(s["schema"], 1);
+    assert_eq!(s["audit_entries"], 0);
+    assert!(s["uptime_secs"].is_u64());
+    let services: Vec<_> = s["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].clone())
+        .collect();
+    assert_eq!(services, ["store", "control"]);
+    let text = d.ok(&["status"]);
+    assert!(text.contains("control  running"), "{text}");
+    assert_eq!(d.stop(), Some(0));
+}
+
+#[test]
+fn settings_changes_are_committed_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+
+    let out = d.ok(&["system", "set", "hostname=PBX-1", "location=Rack 7"]);
+    assert_eq!(
+        out,
+        "committed txid 1\n  set hostname to \"pbx-1\"\n  set location to \"Rack 7\"\n"
+    );
+    let c = d.json(&["system", "set", "hostname=pbx-2"]);
+    assert_eq!(c["txid"], 2);
+    assert_eq!(c["changes"][0]["action"], "update");
+    assert_eq!(
+        d.ok(&["system", "set", "hostname=pbx-2"]),
+        "nothing changed\n"
+    );
+
+    let show = d.json(&["system", "show"]);
+    let hostname = show
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "hostname")
+        .unwrap();
+    assert_eq!(hostname["value"], "pbx-2");
+    assert_eq!(hostname["is_default"], false);
+
+    let c = d.json(&["system", "unset", "hostname", "timezone"]);
+    assert_eq!(
+        c["txid"], 3,
+        "unset of a default key is a no-op inside the transaction"
+    );
+    assert_eq!(c["changes"].as_array().unwrap().len(), 1);
+
+    let log = d.json(&["audit", "list"]);
+    let rows: Vec<(u64, &str, &str)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["txid"].as_u64().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["object_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (3, "delete", "hostname"),
+            (2, "update", "hostname"),
+            (1, "create", "location"),
+            (1, "create", "hostname")
+        ]
+    );
+    let update = &log[1];
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .unwrap()
+        .name;
+    assert_eq!(update["user"], me.as_str(), "SO_PEERCRED user name");
+    assert_eq!(update["source"], "console");
+    assert_eq!(update["object_type"], "setting");
+    assert_eq!(update["before"]["value"], "pbx-1");
+    assert_eq!(update["after"]["value"], "pbx-2");
+    assert!(update["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        d.json(&["audit", "list", "--limit", "1"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let table = d.ok(&["audit", "list"]);
+    assert!(table.starts_with("TXID  TIME"), "{table}");
+    assert_eq!(
+        d.ok(&["audit", "verify"]),
+        "audit log intact: 4 entries verified\n"
+    );
+
+    // Log lines name objects, never values.
+    let log = d.log();
+    assert!(log.contains("txid 2 by"), "{log}");
+    assert!(!log.contains("pbx-2"), "{log}");
+}
+
+#[test]
+fn refusals_change_nothing_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+    for (args, message) in [
+        (
+            &["system", "set", "sip_port=0"][..],
+            "kpbx: sip_port: \"0\" is not a port number 1-65535\n",
+        ),
+        (
+            &["system", "set", "hostname=ok", "colour=red"],
+            "kpbx: unknown setting \"colour\"",
+        ),
+        (
+            &["system", "set", "timezone=Mars/Base"],
+            "kpbx: timezone: \"Mars/Base\" is not a known IANA time zone\n",
+        ),
+        (
+            &["system", "unset", "nope"],
+            "kpbx: unknown setting \"nope\"\n",
+        ),
+    ] {
+        let out = d.kpbx(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with(message), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one-line error: {err}");
+    }
+    assert_eq!(d.json(&["status"])["audit_entries"], 0);
+}
+
+#[test]
+fn usage_errors_exit_2_without_a_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("none.sock");
+    for args in [
+        &["frobnicate"][..],
+        &["audit", "list", "--limit", "0"],
+        &["system", "set"],
+    ] {
+        let out = kpbx_at(&socket, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
+    }
+    let out = kpbx_at(&socket, &["audit", "--help"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("kpbx audit verify")
+    );
+}
+
+#[test]
+fn unreachable_daemon_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kpbx_at(&dir.path().join("none.sock"), &["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("kpbx: cannot reach kpbxd at"), "{err}");
+}
+
+#[test]
+fn control_socket_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(d.stop(), Some(0));
+    assert!(!d.socket.exists(), "socket removed on clean stop");
+}

@@ -1,0 +1,190 @@
+//! Test harness: the real `kpbxd` on a temp data dir, driven through `kpbx`.
+//!
+//! Every daemon a test starts is killed by its PID when its [`Daemon`] is
+//! dropped; every wait is bounded.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const KPBXD: &str = env!("CARGO_BIN_EXE_kpbxd");
+pub const KPBX: &str = env!("CARGO_BIN_EXE_kpbx");
+
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// A daemon configuration in `dir` (not started).
+    pub fn new(dir: &Path) -> Daemon {
+        let config = dir.join("kpbxd.conf");
+        let socket = dir.join("data/kpbxd.sock");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {}\ncontrol_socket = {}\nlog_target = {}\nlog_level = debug\n\
+                 store_max_mb = 64\nhttp_listen = off\nhttps_listen = off\ntftp_listen = off\n\
+                 mgmt_listen = off\n",
+                dir.join("data").display(),
+                socket.display(),
+                dir.join("kpbxd.log").display()
+            ),
+        )
+        .expect("write config");
+        Daemon {
+            dir: dir.to_path_buf(),
+            config,
+            socket,
+            child: None,
+        }
+    }
+
+    /// Starts the daemon and waits until it answers `kpbx status`.
+    pub fn start(&mut self) -> &mut Daemon {
+        assert!(self.child.is_none(), "daemon already running");
+        let child = Command::new(KPBXD)
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kpbxd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.kpbx(&["status"]).status.success() {
+                return self;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("kpbxd exited during start: {status}; log:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kpbxd did not answer within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and wait (bounded) for a clean exit; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("kpbxd did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn kpbx(&self, args: &[&str]) -> Output {
+        kpbx_at(&self.socket, args)
+    }
+
+    /// Runs `kpbx`, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kpbx(args);
+        assert!(
+            out.status.success(),
+            "kpbx {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all)).expect("json stdout")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("kpbxd.log")).unwrap_or_default()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn kpbx_at(socket: &Path, args: &[&str]) -> Output {
+    Command::new(KPBX)
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kpbx")
+}
+
+/// Runs `kpbxd` to completion with `args` (for start-up failures), bounded.
+pub fn kpbxd_exit(args: &[&str]) -> (i32, String) {
+    let mut child = Command::new(KPBXD)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kpbxd");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            use std::io::Read;
+            let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+            return (status.code().unwrap_or(-1), err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kpbxd {args:?} did not exit within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Opens the LMDB environment of a stopped daemon directly, for tests that
+/// damage it on purpose.
+pub fn raw_env(data_dir: &Path) -> heed::Env<heed::WithoutTls> {
+    let mut options = heed::EnvOpenOptions::new().read_txn_without_tls();
+    options.max_dbs(8).map_size(64 << 20);
+    // SAFETY: the daemon is stopped; the test opens the environment once.
+    unsafe { options.open(data_dir.join("store")) }.expect("open LMDB")
+}

@@ -1,6 +1,8 @@
 //! The console CLI against a real daemon: every command, both output modes,
 //! and the exit-code conventions.
 
+#![allow(clippy::unwrap_used)] // Test helpers may panic: that is how they fail.
+
 mod common;
 
 use common::{Daemon, kpbx_at};

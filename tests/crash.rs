@@ -3,6 +3,8 @@
 //! the CLI reported as committed is present with its audit entry, and the
 //! audit chain verifies.
 
+#![allow(clippy::unwrap_used)] // Test helpers may panic: that is how they fail.
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,59 @@
+# kpbxd — build, run, test, lint, bench.
+#
+#   make          release build (target/release/kpbxd and kpbx)
+#   make run      the daemon on the embedded dev profile (./var, loopback, no root)
+#   make test     the whole test suite (installs missing Debian tools when root)
+#   make lint     rustfmt check + clippy -D warnings
+#   make bench    benchmarks, printed side by side with their anchors
+#   make fuzz     run each fuzz target for a while (cargo-fuzz)
+#
+# The appliance image targets (cross, image, qemu-test, br-image, sizes) are
+# in board/image.mk.
+
+CARGO ?= cargo
+# Debian packages the test suite needs; `make test-deps` installs the
+# missing ones when run as root and fails loudly otherwise.
+TEST_DEBS ?= procps python3
+FUZZ_SECONDS ?= 30
+
+.PHONY: all build run test test-deps lint bench fuzz clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+run: build
+	@echo "kpbxd: dev profile, data dir ./var; in another shell:"
+	@echo "  ./target/release/kpbx --socket var/kpbxd.sock status --json"
+	./target/release/kpbxd --dev
+
+test-deps:
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "make test needs these Debian packages:$$missing (run as root to install them)" >&2; exit 1; \
+	  fi; \
+	fi
+
+test: test-deps
+	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --doc
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+bench: build
+	bench/run.sh
+
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+clean:
+	$(CARGO) clean
+	rm -rf var
+
+-include board/image.mk

@@ -195,3 +195,23 @@ fn control_socket_is_private() {
     assert_eq!(d.stop(), Some(0));
     assert!(!d.socket.exists(), "socket removed on clean stop");
 }
+
+#[test]
+fn kpbxd_called_kpbx_is_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+    let link = dir.path().join("kpbx");
+    std::os::unix::fs::symlink(common::KPBXD, &link).unwrap();
+    let out = std::process::Command::new(&link)
+        .args(["--socket", d.socket.to_str().unwrap(), "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["pid"], d.pid());
+}

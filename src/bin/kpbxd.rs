@@ -1,4 +1,4 @@
-//! `kpbxd`: the services daemon.
+//! `kpbxd`: the services daemon, and the `kpbx` CLI when called by that name.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +29,12 @@ enum Mode {
 }
 
 fn main() -> ExitCode {
+    // Multi-call: installed as a `kpbx` symlink, this binary is the CLI.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if std::path::Path::new(&argv0).file_name() == Some(std::ffi::OsStr::new("kpbx")) {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        return kpbxd::cli::client::main(&args);
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -9,6 +9,7 @@
 //! turns a [`Reply`](crate::control::Reply) into text. The binary does the
 //! socket I/O.
 
+pub mod client;
 pub mod render;
 
 use std::path::PathBuf;

@@ -1,0 +1,87 @@
+//! The `kpbx` process: parse, send over the control socket, print.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::{Action, exit};
+use crate::control::wire;
+use crate::control::{Reply, Request};
+
+/// How long to wait for the daemon's answer.
+const TIMEOUT: Duration = Duration::from_secs(150);
+
+/// Runs `kpbx` with its arguments (without the program name).
+pub fn main(args: &[String]) -> ExitCode {
+    let invocation = match super::parse(args) {
+        Ok(i) => i,
+        Err(e) => return fail(exit::USAGE, &e),
+    };
+    let command = match invocation.action {
+        Action::Help(text) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Action::Version => {
+            println!("kpbx {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Action::Run(command) => command,
+    };
+    let socket = invocation
+        .socket
+        .or_else(|| std::env::var_os("KPBX_SOCKET").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(super::DEFAULT_SOCKET));
+    let reply = match exchange(&socket, &Request { command }) {
+        Ok(reply) => reply,
+        Err((code, message)) => return fail(code, &message),
+    };
+    let tz = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
+    let out = super::render::render(&reply, invocation.json, &tz);
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.stdout.as_bytes());
+    let _ = stdout.flush();
+    if let Some(line) = out.stderr {
+        eprintln!("{line}");
+    }
+    ExitCode::from(out.code)
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("kpbx: {message}");
+    ExitCode::from(code)
+}
+
+fn exchange(socket: &std::path::Path, request: &Request) -> Result<Reply, (u8, String)> {
+    let mut stream = UnixStream::connect(socket).map_err(|e| {
+        (
+            exit::UNREACHABLE,
+            format!("cannot reach kpbxd at {}: {e}", socket.display()),
+        )
+    })?;
+    let protocol = |e: std::io::Error| {
+        let what = if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            "kpbxd did not answer in time".to_string()
+        } else {
+            format!("connection to kpbxd failed: {e}")
+        };
+        (exit::PROTOCOL, what)
+    };
+    stream.set_read_timeout(Some(TIMEOUT)).map_err(protocol)?;
+    stream.set_write_timeout(Some(TIMEOUT)).map_err(protocol)?;
+    stream
+        .write_all(&wire::encode_request(request))
+        .map_err(protocol)?;
+    let mut header = [0u8; wire::HEADER_LEN];
+    stream.read_exact(&mut header).map_err(protocol)?;
+    let bad = |e: wire::FrameError| (exit::PROTOCOL, format!("bad answer from kpbxd: {e}"));
+    let len = wire::parse_header(&header, wire::MAX_REPLY).map_err(bad)?;
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).map_err(protocol)?;
+    wire::decode_reply(&payload).map_err(bad)
+}

@@ -2,10 +2,13 @@
 //!
 //! See ARCHITECTURE.md for the bird's-eye view and the code map.
 
+pub mod cdr;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod ha;
 pub mod model;
+pub mod schedule;
 pub mod store;

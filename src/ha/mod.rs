@@ -1,0 +1,73 @@
+//! High availability: the pure core of an active/passive pair.
+//!
+//! Architecture invariant: **ha does no I/O.** Nothing in this module opens
+//! a socket, reads a clock, sleeps, spawns, or draws random numbers. The
+//! daemon feeds [`Event`]s and timeouts into a [`Node`] with the current
+//! monotonic [`Instant`](crate::clock::Instant) and carries out the
+//! [`Action`]s it drains, in order (quinn-proto style):
+//!
+//! ```text
+//!  adapters (UDP, netlink, ARP, ping, CLI)      ha::Node
+//!     Event ---------------------------------> handle_event(now, ev)
+//!     timer at poll_timeout() ---------------> handle_timeout(now)
+//!     <--------------------------------------- poll_action() -> Action
+//! ```
+//!
+//! Submodules: [`config`] (validated settings and defaults), [`wire`]
+//! (frame codec, fuzzable [`wire::parse`]), [`auth`] (HMAC-SHA256),
+//! `pairing` (first contact), `ping` (dampened ping-group counts) and
+//! [`node`] (the state machine).
+//!
+//! Rules the node follows:
+//! - The peer is out of service only when every heartbeat path (sync and
+//!   LAN) is silent past `keepalive_out_of_service`; one silent path is a
+//!   warning (`Status::degraded`).
+//! - Holding is decided from the dampened ping counts exchanged in
+//!   heartbeats: strictly more wins, equal keeps the holder, with no holder
+//!   the default active node takes it. A node that sees no member (or whose
+//!   LAN is down) never acquires and releases if it holds.
+//! - While the peer is heard, the resource moves break-before-make: the
+//!   holder releases and says so; the other acquires on that heartbeat.
+//! - Acquiring because the peer is silent needs a fresh ping reply and an
+//!   unanswered ARP probe. If both nodes hold (after a partition of both
+//!   paths) the higher ping count, then the higher epoch (latest
+//!   acquisition), then the coordinator keeps it and re-announces.
+//! - A gap between calls longer than half the out-of-service time is a
+//!   local stall: the peer then gets a full out-of-service period again.
+//!
+//! Adapter contract (beyond the obvious):
+//! - Ping: the adapter pings every ping-group member each `ping_interval`
+//!   and reports every outcome as `Event::PingResult`; the core only counts.
+//! - Addresses: `AddAddress`/`RefreshAddress` carry a lifetime (the
+//!   out-of-service time rounded up to whole seconds) so the kernel drops
+//!   the resource if the daemon dies; `AddressPresent` is reported for the
+//!   netlink dump at start and `AddressRemoved` when it disappears.
+//! - `ArpProbe` is answered with `ArpProbeResult` (no answer within 500 ms
+//!   counts as free); `RequestEntropy` with `Event::Entropy`.
+//! - `Identity::incarnation` is a persisted boot counter.
+//!
+//! When both nodes may hold the resource (bounded, documented windows):
+//! - During a partition of *both* heartbeat paths in which both nodes still
+//!   see ping-group members and the ARP probe cannot reach the other
+//!   holder. No two-node design without a third party avoids this.
+//! - After such a partition heals (or a frozen active resumes): until the
+//!   first heartbeat crosses, i.e. at most one heartbeat interval plus the
+//!   one-way delay (plus one interval per lost heartbeat). The loser
+//!   releases; the winner re-announces with a fresh GARP burst.
+//! - Otherwise never: while the peer is heard, only the holder or (when
+//!   nobody holds) the coordinator decides, and moves are
+//!   break-before-make.
+
+pub mod auth;
+pub mod config;
+pub mod node;
+mod pairing;
+mod ping;
+pub mod wire;
+
+pub use config::{Config, ConfigError, DefaultActive, PathConfig, ResourceIp, Role, parse_seconds};
+pub use node::{
+    Action, AdminCommand, Counters, Event, Holder, Hook, Identity, Level, Node, PathStatus, Reason,
+    State, Status, Transition,
+};
+pub use wire::Path;

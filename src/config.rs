@@ -225,12 +225,14 @@ impl Config {
     /// The configuration written back as a file, every key present.
     pub fn render(&self) -> String {
         let addr = |a: &Option<SocketAddr>| a.map_or("off".to_string(), |a| a.to_string());
+        // Paths are quoted so that surrounding white space survives.
+        let quoted = |p: &PathBuf| format!("\"{}\"", p.display());
         let values = [
-            self.data_dir.display().to_string(),
-            self.control_socket.display().to_string(),
+            quoted(&self.data_dir),
+            quoted(&self.control_socket),
             match &self.log_target {
                 LogTarget::Stderr => "stderr".to_string(),
-                LogTarget::File(p) => p.display().to_string(),
+                LogTarget::File(p) => quoted(p),
             },
             self.log_level.to_string().to_lowercase(),
             self.store_max_mb.to_string(),
@@ -264,8 +266,8 @@ fn path(value: &str) -> Result<PathBuf, String> {
     if value.is_empty() {
         return Err("a path is required".to_string());
     }
-    if value.contains('\0') {
-        return Err("a path may not contain NUL".to_string());
+    if value.chars().any(|c| c.is_control() || c == '"') {
+        return Err("a path may not contain control characters or quotes".to_string());
     }
     Ok(PathBuf::from(value))
 }
@@ -349,6 +351,16 @@ mod tests {
             ("store_max_mb = 8\n", 1, "store_max_mb: 8 is outside"),
             ("data_dir = \"/x\n", 1, "unbalanced quotes"),
             ("data_dir =\n", 1, "data_dir: a path is required"),
+            (
+                "control_socket = a\u{b}b\n",
+                1,
+                "may not contain control characters",
+            ),
+            (
+                "data_dir = a\"b\n",
+                1,
+                "may not contain control characters or quotes",
+            ),
             ("log_level = info\nlog_level = warn\n", 2, "set twice"),
         ];
         for (text, line, needle) in cases {
@@ -360,6 +372,9 @@ mod tests {
 
     #[test]
     fn render_round_trips() {
+        let odd = Config::parse("data_dir = \" /srv/with space \"\n").unwrap();
+        assert_eq!(odd.data_dir, PathBuf::from(" /srv/with space "));
+        assert_eq!(Config::parse(&odd.render()).unwrap(), odd);
         let c = Config::dev();
         assert_eq!(Config::parse(&c.render()).unwrap(), c);
         assert_eq!(

@@ -39,7 +39,7 @@ test-deps:
 	fi
 
 test: test-deps
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --lib --bins --tests
 	$(CARGO) test --locked --doc
 
 lint:

@@ -10,5 +10,6 @@ pub mod control;
 pub mod daemon;
 pub mod ha;
 pub mod model;
+pub mod provision;
 pub mod schedule;
 pub mod store;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{Action, exit};
 use crate::control::wire;
-use crate::control::{Reply, Request};
+use crate::control::{Command, Reply, Request};
 
 /// How long to wait for the daemon's answer.
 const TIMEOUT: Duration = Duration::from_secs(150);
@@ -28,7 +28,17 @@ pub fn main(args: &[String]) -> ExitCode {
             println!("kpbx {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        Action::Run(command) => command,
+        Action::Run(command) => match read_content_files(command) {
+            Ok(command) => command,
+            Err(e) => return fail(exit::USAGE, &e),
+        },
+        Action::Import { kind, path } => match std::fs::read(&path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(csv) => Command::ProvImport { kind, csv },
+                Err(_) => return fail(exit::USAGE, &format!("{}: not UTF-8 text", path.display())),
+            },
+            Err(e) => return fail(exit::USAGE, &format!("cannot read {}: {e}", path.display())),
+        },
     };
     let socket = invocation
         .socket
@@ -47,6 +57,19 @@ pub fn main(args: &[String]) -> ExitCode {
         eprintln!("{line}");
     }
     ExitCode::from(out.code)
+}
+
+/// `content=@FILE` fields are read from files here, on the console's side.
+fn read_content_files(mut command: Command) -> Result<Command, String> {
+    if let Command::ProvAdd { fields, .. } | Command::ProvSet { fields, .. } = &mut command {
+        for (key, value) in fields.iter_mut() {
+            if let Some(path) = value.strip_prefix('@').filter(|_| key == "content") {
+                let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+                *value = String::from_utf8(bytes).map_err(|_| format!("{path}: not UTF-8 text"))?;
+            }
+        }
+    }
+    Ok(command)
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {

@@ -35,6 +35,12 @@ pub const DEFAULT_SOCKET: &str = "/run/kpbxd.sock";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Run(Command),
+    /// `prov KIND import FILE`: the client reads the file, then runs
+    /// `Command::ProvImport`.
+    Import {
+        kind: String,
+        path: PathBuf,
+    },
     Help(String),
     Version,
 }
@@ -92,7 +98,71 @@ const VERBS: &[Verb] = &[
         args: "KEY...",
         about: "Reset system settings to their defaults, in one transaction",
     },
+    Verb {
+        area: "prov",
+        verb: "KIND list",
+        args: "",
+        about: "List provisioning objects of a KIND (built-in ones first)",
+    },
+    Verb {
+        area: "prov",
+        verb: "KIND show",
+        args: "ID",
+        about: "Show one object with all its fields (secrets masked)",
+    },
+    Verb {
+        area: "prov",
+        verb: "KIND add",
+        args: "FIELD=VALUE...",
+        about: "Create an object; content=@FILE reads a template from a file",
+    },
+    Verb {
+        area: "prov",
+        verb: "KIND set",
+        args: "ID FIELD=VALUE...",
+        about: "Change fields of an object",
+    },
+    Verb {
+        area: "prov",
+        verb: "KIND del",
+        args: "ID...",
+        about: "Delete objects (refused while others use them)",
+    },
+    Verb {
+        area: "prov",
+        verb: "KIND import",
+        args: "FILE.csv",
+        about: "Create or update objects from CSV (header row = field names); all rows or none",
+    },
+    Verb {
+        area: "prov",
+        verb: "template copy",
+        args: "FROM NEW [tenant=UUID]",
+        about: "Copy a template (built-in ones too) to edit it",
+    },
+    Verb {
+        area: "prov",
+        verb: "files",
+        args: "",
+        about: "List the generated files, and devices that got none",
+    },
+    Verb {
+        area: "prov",
+        verb: "show",
+        args: "FILE",
+        about: "Print a generated file",
+    },
+    Verb {
+        area: "prov",
+        verb: "render",
+        args: "MAC",
+        about: "Preview a device's files without saving anything",
+    },
 ];
+
+/// Kinds of provisioning objects, for help.
+const PROV_KINDS: &str =
+    "tenant, account, brand, model, template, device, placeholder, redirect_server";
 
 const GLOBAL_OPTIONS: &str = "\
 Options (anywhere on the line):
@@ -132,6 +202,11 @@ fn help(area: Option<&str>, verb: Option<&str>) -> String {
                 key.default_value()
             ));
         }
+    }
+    if verbs.iter().any(|v| v.area == "prov") {
+        out.push_str(&format!(
+            "\nKIND is one of: {PROV_KINDS}.\nFields: see `kpbx prov KIND show` of an existing object, or README.md.\n"
+        ));
     }
     out.push('\n');
     out.push_str(GLOBAL_OPTIONS);
@@ -182,6 +257,12 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Invocation, String> {
             verb.filter(|w| VERBS.iter().any(|v| Some(v.area) == area && v.verb == *w));
         return Ok(invocation(Action::Help(help(area, known_verb))));
     }
+    if let ["prov", kind, "import", path] = words.as_slice() {
+        return Ok(invocation(Action::Import {
+            kind: kind.to_string(),
+            path: PathBuf::from(path),
+        }));
+    }
     let command = command(&words)?;
     Ok(invocation(Action::Run(command)))
 }
@@ -213,6 +294,7 @@ fn command(words: &[&str]) -> Result<Command, String> {
         ["system", "unset", ..] if !rest.is_empty() => Ok(Command::SystemUnset {
             keys: rest.iter().map(|k| k.to_string()).collect(),
         }),
+        ["prov", rest @ ..] => prov(rest),
         [area, verb, ..] if VERBS.iter().any(|v| v.area == *area && v.verb == *verb) => Err(
             format!("wrong arguments for `{area} {verb}`; see kpbx {area} {verb} --help"),
         ),
@@ -221,6 +303,61 @@ fn command(words: &[&str]) -> Result<Command, String> {
         )),
         [area] => Err(format!("{area} needs a verb; see kpbx {area} --help")),
         [] => Err("no command; see kpbx --help".to_string()),
+    }
+}
+
+fn key_values(words: &[&str]) -> Result<Vec<(String, String)>, String> {
+    words
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| format!("expected FIELD=VALUE, found {kv:?}"))
+        })
+        .collect()
+}
+
+fn prov(words: &[&str]) -> Result<Command, String> {
+    let s = |w: &&str| w.to_string();
+    match words {
+        ["files"] => Ok(Command::ProvFiles),
+        ["show", path] => Ok(Command::ProvFile { path: s(path) }),
+        ["render", mac] => Ok(Command::ProvRender { mac: s(mac) }),
+        ["template", "copy", from, name, rest @ ..] => {
+            let tenant = match rest {
+                [] => None,
+                [t] => Some(
+                    t.strip_prefix("tenant=")
+                        .ok_or_else(|| format!("expected tenant=UUID, found {t:?}"))?
+                        .to_string(),
+                ),
+                _ => return Err("template copy takes FROM NEW [tenant=UUID]".to_string()),
+            };
+            Ok(Command::ProvCopyTemplate {
+                from: s(from),
+                name: s(name),
+                tenant,
+            })
+        }
+        [kind, "list"] => Ok(Command::ProvList { kind: s(kind) }),
+        [kind, "show", id] => Ok(Command::ProvShow {
+            kind: s(kind),
+            id: s(id),
+        }),
+        [kind, "add", fields @ ..] if !fields.is_empty() => Ok(Command::ProvAdd {
+            kind: s(kind),
+            fields: key_values(fields)?,
+        }),
+        [kind, "set", id, fields @ ..] if !fields.is_empty() => Ok(Command::ProvSet {
+            kind: s(kind),
+            id: s(id),
+            fields: key_values(fields)?,
+        }),
+        [kind, "del", ids @ ..] if !ids.is_empty() => Ok(Command::ProvDelete {
+            kind: s(kind),
+            ids: ids.iter().map(s).collect(),
+        }),
+        _ => Err("wrong arguments for prov; see kpbx prov --help".to_string()),
     }
 }
 

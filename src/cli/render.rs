@@ -42,6 +42,22 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
                 serde_json::Value::Array(entries.iter().map(audit_json).collect())
             }
             Reply::Status(v) => with_time(serde_json::to_value(v), "started", v.started_us),
+            Reply::Objects(objects) => serde_json::Value::Array(
+                objects
+                    .iter()
+                    .map(|o| {
+                        let mut fields: serde_json::Map<String, serde_json::Value> = o
+                            .fields
+                            .iter()
+                            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                            .collect();
+                        fields.insert("object_type".into(), o.object_type.clone().into());
+                        fields.insert("id".into(), o.id.clone().into());
+                        fields.insert("builtin".into(), o.builtin.into());
+                        serde_json::Value::Object(fields)
+                    })
+                    .collect(),
+            ),
             other => serde_json::to_value(other).map_or(serde_json::Value::Null, |v| {
                 // Drop the enum tag: the command already says what this is.
                 match v {
@@ -172,7 +188,102 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
                 Output::ok(out)
             }
         },
+        Reply::Objects(objects) => Output::ok(objects_table(objects)),
+        Reply::Files(f) => {
+            let rows: Vec<Vec<String>> = f
+                .files
+                .iter()
+                .map(|x| vec![x.path.clone(), x.device.clone(), x.size.to_string()])
+                .collect();
+            let mut out = if rows.is_empty() {
+                "no generated files\n".to_string()
+            } else {
+                table(&["FILE", "DEVICE", "BYTES"], &rows, true)
+            };
+            if !f.problems.is_empty() {
+                out.push_str("\nnot generated:\n");
+                for p in &f.problems {
+                    out.push_str(&format!("  {p}\n"));
+                }
+            }
+            Output::ok(out)
+        }
+        Reply::FileContents(files) => match files.as_slice() {
+            [one] => Output::ok(one.content.clone()),
+            many => Output::ok(
+                many.iter()
+                    .map(|f| format!("==> {} <==\n{}", f.path, f.content))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        },
         Reply::Error(_) => unreachable_error(),
+    }
+}
+
+/// Summary columns per object type in lists.
+fn columns(object_type: &str) -> &'static [&'static str] {
+    match object_type {
+        "device" => &["tenant", "active", "model", "template", "account"],
+        "account" => &["tenant", "sip_user", "display_name", "email"],
+        "template" => &["tenant", "model"],
+        "model" => &["brand", "format", "files"],
+        "placeholder" => &["tenant", "type", "value"],
+        "tenant" => &["name"],
+        "redirect_server" => &["brand", "enabled", "url"],
+        _ => &[],
+    }
+}
+
+fn objects_table(objects: &[crate::control::ObjectView]) -> String {
+    match objects {
+        [] => "none\n".to_string(),
+        [one] => {
+            let mut rows: Vec<Vec<String>> = vec![vec!["type".into(), one.object_type.clone()]];
+            if one.builtin {
+                rows.push(vec!["builtin".into(), "yes (read-only)".into()]);
+            }
+            let mut content = None;
+            for (k, v) in &one.fields {
+                if k == "content" {
+                    content = Some(v.clone());
+                } else {
+                    rows.push(vec![k.clone(), v.clone()]);
+                }
+            }
+            let mut out = table(&["", ""], &rows, false);
+            if let Some(c) = content {
+                out.push_str("content:\n");
+                out.push_str(&c);
+                if !c.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            out
+        }
+        many => {
+            let cols = columns(&many[0].object_type);
+            let mut header = vec!["ID", "BUILTIN"];
+            let upper: Vec<String> = cols.iter().map(|c| c.to_uppercase()).collect();
+            header.extend(upper.iter().map(String::as_str));
+            let rows: Vec<Vec<String>> = many
+                .iter()
+                .map(|o| {
+                    let mut row =
+                        vec![o.id.clone(), if o.builtin { "yes" } else { "" }.to_string()];
+                    for c in cols {
+                        let v = o
+                            .fields
+                            .iter()
+                            .find(|(k, _)| k == c)
+                            .map(|(_, v)| v.clone());
+                        row.push(v.unwrap_or_default());
+                    }
+                    row
+                })
+                .collect();
+            table(&header, &rows, true)
+        }
     }
 }
 

@@ -19,15 +19,67 @@ pub enum Command {
     /// Version, uptime, data dir, services.
     Status,
     /// The newest `limit` audit entries, newest first.
-    AuditList { limit: u32 },
+    AuditList {
+        limit: u32,
+    },
     /// Check the audit hash chain.
     AuditVerify,
     /// All system settings with their values and defaults.
     SystemShow,
     /// Set system settings, as one transaction.
-    SystemSet { values: Vec<(String, String)> },
+    SystemSet {
+        values: Vec<(String, String)>,
+    },
     /// Reset system settings to their defaults, as one transaction.
-    SystemUnset { keys: Vec<String> },
+    SystemUnset {
+        keys: Vec<String>,
+    },
+    /// Provisioning objects of one kind (`device`, `account`...).
+    ProvList {
+        kind: String,
+    },
+    ProvShow {
+        kind: String,
+        id: String,
+    },
+    /// Create an object from `key=value` fields.
+    ProvAdd {
+        kind: String,
+        fields: Vec<(String, String)>,
+    },
+    /// Change fields of an existing object.
+    ProvSet {
+        kind: String,
+        id: String,
+        fields: Vec<(String, String)>,
+    },
+    /// Delete objects, as one transaction.
+    ProvDelete {
+        kind: String,
+        ids: Vec<String>,
+    },
+    /// Create or update objects from CSV text with a header row of field
+    /// names, as one transaction; all rows or none.
+    ProvImport {
+        kind: String,
+        csv: String,
+    },
+    /// Copy a template (built in or not) under a new name.
+    ProvCopyTemplate {
+        from: String,
+        name: String,
+        tenant: Option<String>,
+    },
+    /// The generated files.
+    ProvFiles,
+    /// One generated file's content, by path (`name` or `tenant/name`).
+    ProvFile {
+        path: String,
+    },
+    /// What a device's files would be, saving nothing.
+    ProvRender {
+        mac: String,
+    },
 }
 
 impl Command {
@@ -55,6 +107,41 @@ pub enum Reply {
     Settings(Vec<SettingView>),
     Committed(CommitView),
     Error(ErrorView),
+    Objects(Vec<ObjectView>),
+    Files(FilesView),
+    FileContents(Vec<FileContentView>),
+}
+
+/// A configuration object as fields (secrets masked).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ObjectView {
+    pub object_type: String,
+    pub id: String,
+    /// Part of the built-in catalogue (read-only).
+    pub builtin: bool,
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FilesView {
+    pub files: Vec<FileView>,
+    /// Devices that got no file, and why.
+    pub problems: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FileView {
+    /// `name`, or `tenant/name` in multitenant mode.
+    pub path: String,
+    /// The device's MAC, empty for a model-wide file.
+    pub device: String,
+    pub size: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FileContentView {
+    pub path: String,
+    pub content: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ pub const MAGIC: [u8; 2] = *b"KP";
 pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 8;
 /// Largest request payload the daemon reads.
-pub const MAX_REQUEST: usize = 1 << 20;
+pub const MAX_REQUEST: usize = 16 << 20;
 /// Largest reply payload the CLI reads.
 pub const MAX_REPLY: usize = 64 << 20;
 

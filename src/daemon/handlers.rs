@@ -2,10 +2,12 @@
 
 use crate::clock::Clock;
 use crate::control::{
-    AuditView, BadEntryView, ChangeView, Command, CommitView, ErrorCode, ErrorView, Reply,
-    ServiceView, SettingView, StatusView, VerifyView,
+    AuditView, BadEntryView, ChangeView, Command, CommitView, ErrorCode, ErrorView,
+    FileContentView, FileView, FilesView, ObjectView, Reply, ServiceView, SettingView, StatusView,
+    VerifyView,
 };
-use crate::model::{Change, Kind, Object, ObjectRef, Origin, Setting, SettingKey};
+use crate::model::{Brand, Change, Kind, Mac, Object, ObjectRef, Origin, Setting, SettingKey};
+use crate::provision;
 use crate::store::{CommitError, Receipt, StoreError};
 
 use super::Daemon;
@@ -21,6 +23,18 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
         Command::SystemShow => system_show(daemon),
         Command::SystemSet { values } => system_set(daemon, origin, &values),
         Command::SystemUnset { keys } => system_unset(daemon, origin, &keys),
+        Command::ProvList { kind } => prov_list(daemon, &kind),
+        Command::ProvShow { kind, id } => prov_show(daemon, &kind, &id),
+        Command::ProvAdd { kind, fields } => prov_add(daemon, origin, &kind, &fields),
+        Command::ProvSet { kind, id, fields } => prov_set(daemon, origin, &kind, &id, &fields),
+        Command::ProvDelete { kind, ids } => prov_delete(daemon, origin, &kind, &ids),
+        Command::ProvImport { kind, csv } => prov_import(daemon, origin, &kind, &csv),
+        Command::ProvCopyTemplate { from, name, tenant } => {
+            prov_copy_template(daemon, origin, &from, &name, &tenant)
+        }
+        Command::ProvFiles => prov_files(daemon),
+        Command::ProvFile { path } => prov_file(daemon, &path),
+        Command::ProvRender { mac } => prov_render(daemon, &mac),
     };
     result.unwrap_or_else(Reply::Error)
 }
@@ -144,7 +158,7 @@ fn system_set(daemon: &Daemon, origin: &Origin, values: &[(String, String)]) -> 
     }
     let changes = values
         .iter()
-        .map(|(k, v)| Setting::parse(k, v).map(|s| Change::Put(Object::Setting(s))))
+        .map(|(k, v)| Setting::parse(k, v).map(|s| Change::put(Object::Setting(s))))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| refuse(ErrorCode::Invalid, e))?;
     commit(daemon, origin, &changes)
@@ -197,6 +211,9 @@ fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Handled {
             origin.source,
             what.join(", ")
         );
+        // Every change may change generated files (settings feed the PBX
+        // placeholders); regeneration rewrites only what differs.
+        daemon.regenerate();
     }
     Ok(Reply::Committed(CommitView {
         txid,
@@ -210,4 +227,343 @@ fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Handled {
             })
             .collect(),
     }))
+}
+
+// ------------------------------------------------------------ provisioning
+
+fn prov_kind(name: &str) -> Result<Kind, ErrorView> {
+    Kind::from_name(name)
+        .filter(|k| *k != Kind::Setting)
+        .ok_or_else(|| {
+            let known: Vec<&str> = Kind::ALL[1..].iter().map(|k| k.as_str()).collect();
+            refuse(
+                ErrorCode::Invalid,
+                format!("unknown object type {name:?} (known: {})", known.join(", ")),
+            )
+        })
+}
+
+fn object_view(o: &Object, builtin: bool) -> ObjectView {
+    ObjectView {
+        object_type: o.kind().as_str().to_string(),
+        id: o.id(),
+        builtin,
+        fields: o
+            .fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    }
+}
+
+/// Built-in objects of a kind, as objects.
+fn builtins(kind: Kind) -> Vec<Object> {
+    let c = provision::catalogue::catalogue();
+    match kind {
+        Kind::Brand => c
+            .brands
+            .iter()
+            .map(|b| {
+                Object::Brand(Brand {
+                    name: b.to_string(),
+                })
+            })
+            .collect(),
+        Kind::Model => c.models.into_iter().map(Object::Model).collect(),
+        Kind::Template => c.templates.into_iter().map(Object::Template).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn prov_list(daemon: &Daemon, kind: &str) -> Handled {
+    let kind = prov_kind(kind)?;
+    let mut views: Vec<ObjectView> = builtins(kind)
+        .iter()
+        .map(|o| object_view(o, true))
+        .collect();
+    let stored = daemon.store.list(kind).map_err(store_error)?;
+    views.extend(stored.iter().map(|o| object_view(o, false)));
+    Ok(Reply::Objects(views))
+}
+
+fn prov_show(daemon: &Daemon, kind: &str, id: &str) -> Handled {
+    let kind = prov_kind(kind)?;
+    let id = normalise_id(kind, id)?;
+    if let Some(o) = daemon.store.get(kind, &id).map_err(store_error)? {
+        return Ok(Reply::Objects(vec![object_view(&o, false)]));
+    }
+    match builtins(kind).into_iter().find(|o| o.id() == id) {
+        Some(o) => Ok(Reply::Objects(vec![object_view(&o, true)])),
+        None => Err(refuse(
+            ErrorCode::NotFound,
+            format!("{} {id:?} does not exist", kind.as_str()),
+        )),
+    }
+}
+
+/// Devices are named by MAC in any accepted format.
+fn normalise_id(kind: Kind, id: &str) -> Result<String, ErrorView> {
+    match kind {
+        Kind::Device => Mac::parse(id)
+            .map(|m| m.to_string())
+            .map_err(|e| refuse(ErrorCode::Invalid, e)),
+        _ => Ok(id.to_string()),
+    }
+}
+
+fn prov_add(daemon: &Daemon, origin: &Origin, kind: &str, fields: &[(String, String)]) -> Handled {
+    let kind = prov_kind(kind)?;
+    let object =
+        Object::from_fields(kind, None, fields).map_err(|e| refuse(ErrorCode::Invalid, e))?;
+    let exists = daemon
+        .store
+        .get(kind, &object.id())
+        .map_err(store_error)?
+        .is_some();
+    if exists {
+        return Err(refuse(
+            ErrorCode::Invalid,
+            format!(
+                "{} {} already exists; use set to change it",
+                kind.as_str(),
+                object.id()
+            ),
+        ));
+    }
+    commit(daemon, origin, &[Change::put(object)])
+}
+
+fn prov_set(
+    daemon: &Daemon,
+    origin: &Origin,
+    kind: &str,
+    id: &str,
+    fields: &[(String, String)],
+) -> Handled {
+    let kind = prov_kind(kind)?;
+    let id = normalise_id(kind, id)?;
+    let Some(prev) = daemon.store.get(kind, &id).map_err(store_error)? else {
+        if builtins(kind).iter().any(|o| o.id() == id) {
+            return Err(refuse(
+                ErrorCode::Invalid,
+                format!(
+                    "{} {id} is built in and read-only; copy it to change it",
+                    kind.as_str()
+                ),
+            ));
+        }
+        return Err(refuse(
+            ErrorCode::NotFound,
+            format!("{} {id:?} does not exist", kind.as_str()),
+        ));
+    };
+    let object = Object::from_fields(kind, Some(&prev), fields)
+        .map_err(|e| refuse(ErrorCode::Invalid, e))?;
+    commit(daemon, origin, &[Change::put(object)])
+}
+
+fn prov_delete(daemon: &Daemon, origin: &Origin, kind: &str, ids: &[String]) -> Handled {
+    let kind = prov_kind(kind)?;
+    let changes = ids
+        .iter()
+        .map(|id| normalise_id(kind, id).map(|id| Change::Delete(ObjectRef { kind, id })))
+        .collect::<Result<Vec<_>, _>>()?;
+    if changes.is_empty() {
+        return Err(refuse(ErrorCode::Invalid, "nothing to delete"));
+    }
+    commit(daemon, origin, &changes)
+}
+
+/// Most rows one import takes.
+const MAX_IMPORT_ROWS: usize = 100_000;
+
+fn prov_import(daemon: &Daemon, origin: &Origin, kind: &str, csv: &str) -> Handled {
+    let kind = prov_kind(kind)?;
+    let rows = csv_rows(csv).map_err(|e| refuse(ErrorCode::Invalid, e))?;
+    let Some(((_, header), body)) = rows.split_first() else {
+        return Err(refuse(ErrorCode::Invalid, "the CSV file is empty"));
+    };
+    if body.len() > MAX_IMPORT_ROWS {
+        return Err(refuse(
+            ErrorCode::Invalid,
+            format!("{} rows; at most {MAX_IMPORT_ROWS} per import", body.len()),
+        ));
+    }
+    let mut errors = Vec::new();
+    let mut changes = Vec::new();
+    let mut lines: Vec<(u64, String)> = Vec::new();
+    for (line, row) in body {
+        if row.iter().all(String::is_empty) {
+            continue;
+        }
+        if row.len() != header.len() {
+            errors.push(format!(
+                "line {line}: {} fields, the header has {}",
+                row.len(),
+                header.len()
+            ));
+            continue;
+        }
+        let fields: Vec<(String, String)> = header
+            .iter()
+            .cloned()
+            .zip(row.iter().cloned())
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let built = Object::from_fields(kind, None, &fields).and_then(|o| {
+            // An existing object is updated with the row's fields.
+            match daemon.store.get(kind, &o.id()) {
+                Ok(Some(prev)) => Object::from_fields(kind, Some(&prev), &fields),
+                Ok(None) => Ok(o),
+                Err(e) => Err(e.to_string()),
+            }
+        });
+        match built {
+            Ok(o) => {
+                lines.push((*line, o.id()));
+                changes.push(Change::put(o));
+            }
+            Err(e) => errors.push(format!("line {line}: {e}")),
+        }
+    }
+    if let Some(dup) = duplicate(&lines) {
+        errors.push(dup);
+    }
+    if !errors.is_empty() {
+        let total = errors.len();
+        errors.truncate(20);
+        let more = if total > 20 {
+            format!("; and {} more", total - 20)
+        } else {
+            String::new()
+        };
+        return Err(refuse(
+            ErrorCode::Invalid,
+            format!("import refused, nothing saved: {}{more}", errors.join("; ")),
+        ));
+    }
+    commit(daemon, origin, &changes).map_err(|mut e| {
+        // Point a rule that names an object at its line.
+        if let Some((line, _)) = lines.iter().find(|(_, id)| e.message.contains(id.as_str())) {
+            e.message = format!("import refused, nothing saved: line {line}: {}", e.message);
+        }
+        e
+    })
+}
+
+fn duplicate(lines: &[(u64, String)]) -> Option<String> {
+    let mut seen: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for (line, id) in lines {
+        if let Some(first) = seen.insert(id, *line) {
+            return Some(format!("line {line}: {id} is also on line {first}"));
+        }
+    }
+    None
+}
+
+/// CSV records with their first line numbers, fields unquoted.
+fn csv_rows(csv: &str) -> Result<Vec<(u64, Vec<String>)>, String> {
+    use crate::cdr::lines::{Splitter, SplitterConfig};
+    let mut splitter = Splitter::new(SplitterConfig::CSV);
+    let mut records = splitter.push(csv.as_bytes());
+    if !csv.ends_with('\n') {
+        records.extend(splitter.push(b"\n"));
+    }
+    records
+        .into_iter()
+        .map(|r| {
+            let r = r.map_err(|m| format!("line {}: {}", m.line, m.reason))?;
+            let fields = crate::cdr::master_csv::split_fields(&r.bytes)
+                .map_err(|e| format!("line {}: {e}", r.line))?;
+            Ok((
+                r.line,
+                fields
+                    .into_iter()
+                    .map(|f| f.text.trim().to_string())
+                    .collect(),
+            ))
+        })
+        .collect()
+}
+
+fn prov_copy_template(
+    daemon: &Daemon,
+    origin: &Origin,
+    from: &str,
+    name: &str,
+    tenant: &Option<String>,
+) -> Handled {
+    let source = match daemon
+        .store
+        .get(Kind::Template, from)
+        .map_err(store_error)?
+    {
+        Some(Object::Template(t)) => t,
+        _ => provision::catalogue::catalogue()
+            .templates
+            .into_iter()
+            .find(|t| t.name == from)
+            .ok_or_else(|| {
+                refuse(
+                    ErrorCode::NotFound,
+                    format!("template {from:?} does not exist"),
+                )
+            })?,
+    };
+    let mut fields = vec![
+        ("name".to_string(), name.to_string()),
+        ("model".to_string(), source.model),
+        ("content".to_string(), source.content),
+    ];
+    if let Some(t) = tenant {
+        fields.push(("tenant".to_string(), t.clone()));
+    }
+    prov_add(daemon, origin, "template", &fields)
+}
+
+fn prov_files(daemon: &Daemon) -> Handled {
+    let prov = daemon.prov.borrow();
+    Ok(Reply::Files(FilesView {
+        files: prov
+            .files()
+            .map(|f| FileView {
+                path: f.path(),
+                device: f.device.map(|m| m.to_string()).unwrap_or_default(),
+                size: f.content.len() as u64,
+            })
+            .collect(),
+        problems: prov.problems().to_vec(),
+    }))
+}
+
+fn prov_file(daemon: &Daemon, path: &str) -> Handled {
+    let prov = daemon.prov.borrow();
+    // The MAC part of a name matches in any case, as phones ask.
+    let file = prov
+        .file(path)
+        .or_else(|| prov.files().find(|f| f.path().eq_ignore_ascii_case(path)))
+        .ok_or_else(|| refuse(ErrorCode::NotFound, format!("no generated file {path:?}")))?;
+    Ok(Reply::FileContents(vec![FileContentView {
+        path: file.path(),
+        content: String::from_utf8_lossy(&file.content).into_owned(),
+    }]))
+}
+
+fn prov_render(daemon: &Daemon, mac: &str) -> Handled {
+    let mac = Mac::parse(mac).map_err(|e| refuse(ErrorCode::Invalid, e))?;
+    let snapshot = daemon
+        .prov
+        .borrow()
+        .snapshot(&daemon.store, &daemon.config, daemon.clock.wall())
+        .map_err(store_error)?;
+    let files = provision::preview(&snapshot, mac).map_err(|e| refuse(ErrorCode::Invalid, e))?;
+    Ok(Reply::FileContents(
+        files
+            .into_iter()
+            .map(|f| FileContentView {
+                path: f.path(),
+                content: String::from_utf8_lossy(&f.content).into_owned(),
+            })
+            .collect(),
+    ))
 }

@@ -15,6 +15,7 @@
 
 mod control;
 mod handlers;
+mod provisioning;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -40,6 +41,32 @@ pub enum Event {
     },
     /// A signal asking the daemon to stop.
     Stop(&'static str),
+    /// Time to look at interface addresses (dynamic placeholders).
+    CheckInterfaces,
+}
+
+/// How often interface addresses are compared for dynamic placeholders.
+const INTERFACE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Daemon {
+    /// Rebuilds the generated provisioning files; failures are logged, the
+    /// previous files stay in place.
+    pub fn regenerate(&self) {
+        let result =
+            self.prov
+                .borrow_mut()
+                .regenerate(&self.store, &self.config, self.clock.wall());
+        match result {
+            Ok(r) if r.written + r.removed > 0 => log::info!(
+                "provisioning: {} files, {} written, {} removed",
+                r.files,
+                r.written,
+                r.removed
+            ),
+            Ok(_) => {}
+            Err(e) => log::error!("provisioning: {e}"),
+        }
+    }
 }
 
 /// A fatal error of the daemon, each kind with its own exit code so that
@@ -104,6 +131,7 @@ impl From<StoreError> for DaemonError {
 pub struct Daemon {
     config: Config,
     store: Store,
+    prov: std::cell::RefCell<provisioning::Provisioning>,
     clock: SystemClock,
     started: crate::clock::WallTime,
     started_at: crate::clock::Instant,
@@ -133,10 +161,12 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let daemon = Daemon {
         started: clock.wall(),
         started_at: clock.now(),
+        prov: std::cell::RefCell::new(provisioning::Provisioning::new(&config.data_dir)),
         clock,
         store,
         config,
     };
+    daemon.regenerate();
     let ex = Rc::new(LocalExecutor::new());
     let (tx, rx) = smol::channel::bounded::<Event>(64);
 
@@ -159,9 +189,21 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
                 }
             }
         });
+        let ticker = ex.spawn({
+            let tx = tx.clone();
+            async move {
+                loop {
+                    smol::Timer::after(INTERFACE_POLL).await;
+                    if tx.send(Event::CheckInterfaces).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
         let result = event_loop(&daemon, rx).await;
         drop(acceptor);
         drop(stopper);
+        drop(ticker);
         result
     }));
 
@@ -181,6 +223,13 @@ async fn event_loop(daemon: &Daemon, rx: Receiver<Event>) -> Result<(), DaemonEr
                 let answer = handlers::handle(daemon, &origin, request.command);
                 // The client may have gone; that is its business.
                 let _ = reply.try_send(answer);
+            }
+            Event::CheckInterfaces => {
+                let changed = daemon.prov.borrow_mut().interfaces_changed();
+                if changed {
+                    log::info!("interface addresses changed: regenerating provisioning files");
+                    daemon.regenerate();
+                }
             }
             Event::Stop(why) => {
                 log::info!("{why}: stopping");

@@ -5,11 +5,15 @@
 //! construction (parse, don't validate); how it is laid out on disk lives in
 //! `store::records`, never here. Domain types are not `Serialize`.
 
+pub mod prov;
 pub mod setting;
 
 use std::fmt;
 use std::net::IpAddr;
 
+pub use prov::{
+    Account, Brand, Device, DeviceModel, Mac, Placeholder, RedirectServer, Template, Tenant,
+};
 pub use setting::{Setting, SettingKey};
 
 /// Where a change came from.
@@ -59,15 +63,41 @@ impl Action {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Setting,
+    Tenant,
+    Account,
+    Brand,
+    Model,
+    Template,
+    Device,
+    Placeholder,
+    RedirectServer,
 }
 
 impl Kind {
-    pub const ALL: &'static [Kind] = &[Kind::Setting];
+    pub const ALL: &'static [Kind] = &[
+        Kind::Setting,
+        Kind::Tenant,
+        Kind::Account,
+        Kind::Brand,
+        Kind::Model,
+        Kind::Template,
+        Kind::Device,
+        Kind::Placeholder,
+        Kind::RedirectServer,
+    ];
 
     /// The stable name, used in keys on disk, in the audit log and in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Setting => "setting",
+            Kind::Tenant => "tenant",
+            Kind::Account => "account",
+            Kind::Brand => "brand",
+            Kind::Model => "model",
+            Kind::Template => "template",
+            Kind::Device => "device",
+            Kind::Placeholder => "placeholder",
+            Kind::RedirectServer => "redirect_server",
         }
     }
 
@@ -80,12 +110,28 @@ impl Kind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Object {
     Setting(Setting),
+    Tenant(Tenant),
+    Account(Account),
+    Brand(Brand),
+    Model(DeviceModel),
+    Template(Template),
+    Device(Device),
+    Placeholder(Placeholder),
+    RedirectServer(RedirectServer),
 }
 
 impl Object {
     pub fn kind(&self) -> Kind {
         match self {
             Object::Setting(_) => Kind::Setting,
+            Object::Tenant(_) => Kind::Tenant,
+            Object::Account(_) => Kind::Account,
+            Object::Brand(_) => Kind::Brand,
+            Object::Model(_) => Kind::Model,
+            Object::Template(_) => Kind::Template,
+            Object::Device(_) => Kind::Device,
+            Object::Placeholder(_) => Kind::Placeholder,
+            Object::RedirectServer(_) => Kind::RedirectServer,
         }
     }
 
@@ -93,6 +139,14 @@ impl Object {
     pub fn id(&self) -> String {
         match self {
             Object::Setting(s) => s.key.name().to_string(),
+            Object::Tenant(t) => t.uuid.clone(),
+            Object::Account(a) => a.id(),
+            Object::Brand(b) => b.name.clone(),
+            Object::Model(m) => m.name.clone(),
+            Object::Template(t) => t.id(),
+            Object::Device(d) => d.mac.to_string(),
+            Object::Placeholder(p) => p.id(),
+            Object::RedirectServer(r) => r.name.clone(),
         }
     }
 
@@ -101,16 +155,95 @@ impl Object {
     pub fn fields(&self) -> Vec<(&'static str, String)> {
         match self {
             Object::Setting(s) => vec![("value", s.value().to_string())],
+            Object::Tenant(o) => o.fields(),
+            Object::Account(o) => o.fields(),
+            Object::Brand(o) => o.fields(),
+            Object::Model(o) => o.fields(),
+            Object::Template(o) => o.fields(),
+            Object::Device(o) => o.fields(),
+            Object::Placeholder(o) => o.fields(),
+            Object::RedirectServer(o) => o.fields(),
         }
     }
 
-    /// A one-line human description of a change from `before` to `self`.
+    /// Builds an object of `kind` from `key=value` fields over its previous
+    /// state (`None` to create). Settings are not built this way.
+    pub fn from_fields(
+        kind: Kind,
+        prev: Option<&Object>,
+        fields: &[(String, String)],
+    ) -> Result<Object, String> {
+        let mut f = prov::Fields::new(fields)?;
+        let object = match (kind, prev) {
+            (Kind::Tenant, None) => Object::Tenant(Tenant::from_fields(None, &mut f)?),
+            (Kind::Tenant, Some(Object::Tenant(p))) => {
+                Object::Tenant(Tenant::from_fields(Some(p), &mut f)?)
+            }
+            (Kind::Account, None) => Object::Account(Account::from_fields(None, &mut f)?),
+            (Kind::Account, Some(Object::Account(p))) => {
+                Object::Account(Account::from_fields(Some(p), &mut f)?)
+            }
+            (Kind::Brand, None) => Object::Brand(Brand::from_fields(None, &mut f)?),
+            (Kind::Brand, Some(Object::Brand(p))) => {
+                Object::Brand(Brand::from_fields(Some(p), &mut f)?)
+            }
+            (Kind::Model, None) => Object::Model(DeviceModel::from_fields(None, &mut f)?),
+            (Kind::Model, Some(Object::Model(p))) => {
+                Object::Model(DeviceModel::from_fields(Some(p), &mut f)?)
+            }
+            (Kind::Template, None) => Object::Template(Template::from_fields(None, &mut f)?),
+            (Kind::Template, Some(Object::Template(p))) => {
+                Object::Template(Template::from_fields(Some(p), &mut f)?)
+            }
+            (Kind::Device, None) => Object::Device(Device::from_fields(None, &mut f)?),
+            (Kind::Device, Some(Object::Device(p))) => {
+                Object::Device(Device::from_fields(Some(p), &mut f)?)
+            }
+            (Kind::Placeholder, None) => {
+                Object::Placeholder(Placeholder::from_fields(None, &mut f)?)
+            }
+            (Kind::Placeholder, Some(Object::Placeholder(p))) => {
+                Object::Placeholder(Placeholder::from_fields(Some(p), &mut f)?)
+            }
+            (Kind::RedirectServer, None) => {
+                Object::RedirectServer(RedirectServer::from_fields(None, &mut f)?)
+            }
+            (Kind::RedirectServer, Some(Object::RedirectServer(p))) => {
+                Object::RedirectServer(RedirectServer::from_fields(Some(p), &mut f)?)
+            }
+            (kind, _) => {
+                return Err(format!(
+                    "{} objects are not edited with fields",
+                    kind.as_str()
+                ));
+            }
+        };
+        f.finish(kind.as_str())?;
+        if let Some(p) = prev.filter(|p| p.id() != object.id()) {
+            return Err(format!(
+                "the id of {} {:?} cannot change",
+                kind.as_str(),
+                p.id()
+            ));
+        }
+        Ok(object)
+    }
+
+    /// A one-line human description of a change to this object.
     pub fn describe_change(&self, action: Action) -> String {
         match (self, action) {
             (Object::Setting(s), Action::Delete) => {
                 format!("reset {} to its default", s.key.name())
             }
             (Object::Setting(s), _) => format!("set {} to {:?}", s.key.name(), s.value()),
+            (o, action) => {
+                let verb = match action {
+                    Action::Create => "created",
+                    Action::Update => "updated",
+                    Action::Delete => "deleted",
+                };
+                format!("{verb} {} {}", o.kind().as_str().replace('_', " "), o.id())
+            }
         }
     }
 }
@@ -132,12 +265,16 @@ impl fmt::Display for ObjectRef {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// Create the object, or replace the one with the same kind and id.
-    Put(Object),
+    Put(Box<Object>),
     /// Delete the object; deleting an absent object is an error.
     Delete(ObjectRef),
 }
 
 impl Change {
+    pub fn put(object: Object) -> Change {
+        Change::Put(Box::new(object))
+    }
+
     pub fn target(&self) -> ObjectRef {
         match self {
             Change::Put(o) => ObjectRef {

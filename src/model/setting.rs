@@ -14,6 +14,7 @@ pub enum SettingKey {
     PbxAddress,
     SipPort,
     SipTlsPort,
+    Multitenant,
 }
 
 impl SettingKey {
@@ -25,6 +26,7 @@ impl SettingKey {
         SettingKey::PbxAddress,
         SettingKey::SipPort,
         SettingKey::SipTlsPort,
+        SettingKey::Multitenant,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +38,7 @@ impl SettingKey {
             SettingKey::PbxAddress => "pbx_address",
             SettingKey::SipPort => "sip_port",
             SettingKey::SipTlsPort => "sip_tls_port",
+            SettingKey::Multitenant => "multitenant",
         }
     }
 
@@ -48,6 +51,7 @@ impl SettingKey {
             SettingKey::PbxAddress => "auto",
             SettingKey::SipPort => "5060",
             SettingKey::SipTlsPort => "5061",
+            SettingKey::Multitenant => "off",
         }
     }
 
@@ -62,6 +66,9 @@ impl SettingKey {
             }
             SettingKey::SipPort => "SIP UDP/TCP port, 1-65535",
             SettingKey::SipTlsPort => "SIP TLS port, 1-65535",
+            SettingKey::Multitenant => {
+                "on: provisioning objects belong to tenants; off: single tenant"
+            }
         }
     }
 
@@ -97,6 +104,10 @@ impl SettingKey {
                     host_or_ip(value)
                 }
             }
+            SettingKey::Multitenant => match value {
+                "on" | "off" => Ok(value.to_string()),
+                _ => Err(format!("{value:?} is not on or off")),
+            },
             SettingKey::SipPort | SettingKey::SipTlsPort => match value.parse::<u16>() {
                 Ok(port) if port > 0 => Ok(port.to_string()),
                 _ => Err(format!("{value:?} is not a port number 1-65535")),

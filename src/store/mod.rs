@@ -22,6 +22,7 @@
 //! ```
 
 pub mod records;
+mod rules;
 
 use std::fmt;
 use std::fs::File;
@@ -407,6 +408,7 @@ impl Store {
         let mut chain = self.chain(&wtxn)?;
         let txid = chain.next_txid;
         let mut bodies = Vec::new();
+        let mut checked = Vec::new();
         for change in changes {
             let target = change.target();
             let key = records::object_key(target.kind, &target.id);
@@ -423,6 +425,7 @@ impl Store {
                         Action::Create
                     };
                     self.objects.put(&mut wtxn, &key, &after)?;
+                    checked.push((target.clone(), Some(object.as_ref().clone()), None));
                     (action, Some(after), object.describe_change(action))
                 }
                 Change::Delete(r) => {
@@ -432,7 +435,9 @@ impl Store {
                     let old =
                         records::decode_object(r.kind, &r.id, old).map_err(StoreError::from)?;
                     self.objects.delete(&mut wtxn, &key)?;
-                    (Action::Delete, None, old.describe_change(Action::Delete))
+                    let description = old.describe_change(Action::Delete);
+                    checked.push((target.clone(), None, Some(old)));
+                    (Action::Delete, None, description)
                 }
             };
             bodies.push(AuditBodyV1 {
@@ -449,7 +454,7 @@ impl Store {
                 after,
             });
         }
-        self.check_invariants(&wtxn)?;
+        rules::check(self, &wtxn, &checked)?;
         if bodies.is_empty() {
             wtxn.abort();
             return Ok(Receipt {
@@ -495,12 +500,6 @@ impl Store {
         Ok(receipt)
     }
 
-    /// Rules that span objects, checked inside the commit before anything is
-    /// made durable. Each area adds its rules here.
-    fn check_invariants(&self, _txn: &RoTxn<WithoutTls>) -> Result<(), CommitError> {
-        Ok(())
-    }
-
     /// Every object of `kind`, in id order.
     pub fn list(&self, kind: Kind) -> Result<Vec<Object>, StoreError> {
         let rtxn = self.env.read_txn()?;
@@ -536,7 +535,10 @@ impl Store {
         Ok(self
             .list(Kind::Setting)?
             .into_iter()
-            .map(|Object::Setting(s)| s)
+            .filter_map(|o| match o {
+                Object::Setting(s) => Some(s),
+                _ => None,
+            })
             .collect())
     }
 

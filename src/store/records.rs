@@ -9,7 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Action, Kind, Object, Setting, SettingKey, Source};
+use crate::model::prov::{FileFormat, FileRule, MacFormat, PlaceholderValue, RedirectBrand};
+use crate::model::{
+    Account, Action, Brand, Device, DeviceModel, Kind, Mac, Object, Placeholder, RedirectServer,
+    Setting, SettingKey, Source, Template, Tenant,
+};
 
 /// Why a record could not be turned back into a domain value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,28 +32,386 @@ enum SettingRecord {
     V1 { value: String },
 }
 
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum TenantRecord {
+    V1 { uuid: String, name: String },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum AccountRecord {
+    V1 {
+        tenant: Option<String>,
+        extension: String,
+        sip_user: String,
+        sip_password: String,
+        display_name: String,
+        first_name: String,
+        last_name: String,
+        email: String,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum BrandRecord {
+    V1 { name: String },
+}
+
+/// A file rule as prefix, MAC format index (`MacFormat::ALL`), suffix.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct FileRuleV1 {
+    prefix: String,
+    mac_format: u8,
+    suffix: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum ModelRecord {
+    V1 {
+        name: String,
+        brand: String,
+        xml: bool,
+        rules: Vec<FileRuleV1>,
+        model_files: Vec<(String, String)>,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum TemplateRecord {
+    V1 {
+        tenant: Option<String>,
+        name: String,
+        model: String,
+        content: String,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum DeviceRecord {
+    V1 {
+        mac: [u8; 6],
+        tenant: Option<String>,
+        enabled: bool,
+        model: String,
+        template: String,
+        account: Option<String>,
+        redirect_server: Option<String>,
+        notes: String,
+        dhcp: bool,
+        ip: Option<[u8; 4]>,
+        netmask: Option<[u8; 4]>,
+        gateway: Option<[u8; 4]>,
+        dns1: Option<[u8; 4]>,
+        dns2: Option<[u8; 4]>,
+        phone_user: String,
+        phone_password: String,
+        remote_addr: String,
+        remote_port: Option<u16>,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum PlaceholderValueV1 {
+    Static(String),
+    Interface(String),
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum PlaceholderRecord {
+    V1 {
+        tenant: Option<String>,
+        name: String,
+        value: PlaceholderValueV1,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum RedirectServerRecord {
+    V1 {
+        name: String,
+        /// 0 Snom, 1 Yealink, 2 Escene.
+        brand: u8,
+        user: String,
+        password: String,
+        enabled: bool,
+        url: String,
+    },
+}
+
+fn octets(a: Option<std::net::Ipv4Addr>) -> Option<[u8; 4]> {
+    a.map(|a| a.octets())
+}
+
+fn ipv4(a: Option<[u8; 4]>) -> Option<std::net::Ipv4Addr> {
+    a.map(std::net::Ipv4Addr::from)
+}
+
 /// Encodes an object's value (its key holds kind and id).
 pub fn encode_object(object: &Object) -> Vec<u8> {
-    let record = match object {
-        Object::Setting(s) => SettingRecord::V1 {
+    match object {
+        Object::Setting(s) => to_bytes(&SettingRecord::V1 {
             value: s.value().to_string(),
-        },
-    };
-    to_bytes(&record)
+        }),
+        Object::Tenant(t) => to_bytes(&TenantRecord::V1 {
+            uuid: t.uuid.clone(),
+            name: t.name.clone(),
+        }),
+        Object::Account(a) => to_bytes(&AccountRecord::V1 {
+            tenant: a.tenant.clone(),
+            extension: a.extension.clone(),
+            sip_user: a.sip_user.clone(),
+            sip_password: a.sip_password.clone(),
+            display_name: a.display_name.clone(),
+            first_name: a.first_name.clone(),
+            last_name: a.last_name.clone(),
+            email: a.email.clone(),
+        }),
+        Object::Brand(b) => to_bytes(&BrandRecord::V1 {
+            name: b.name.clone(),
+        }),
+        Object::Model(m) => to_bytes(&ModelRecord::V1 {
+            name: m.name.clone(),
+            brand: m.brand.clone(),
+            xml: m.format == FileFormat::Xml,
+            rules: m
+                .rules
+                .iter()
+                .map(|r| FileRuleV1 {
+                    prefix: r.prefix.clone(),
+                    mac_format: MacFormat::ALL.iter().position(|f| *f == r.mac).unwrap_or(0) as u8,
+                    suffix: r.suffix.clone(),
+                })
+                .collect(),
+            model_files: m.model_files.clone(),
+        }),
+        Object::Template(t) => to_bytes(&TemplateRecord::V1 {
+            tenant: t.tenant.clone(),
+            name: t.name.clone(),
+            model: t.model.clone(),
+            content: t.content.clone(),
+        }),
+        Object::Device(d) => to_bytes(&DeviceRecord::V1 {
+            mac: d.mac.octets(),
+            tenant: d.tenant.clone(),
+            enabled: d.enabled,
+            model: d.model.clone(),
+            template: d.template.clone(),
+            account: d.account.clone(),
+            redirect_server: d.redirect_server.clone(),
+            notes: d.notes.clone(),
+            dhcp: d.dhcp,
+            ip: octets(d.ip),
+            netmask: octets(d.netmask),
+            gateway: octets(d.gateway),
+            dns1: octets(d.dns1),
+            dns2: octets(d.dns2),
+            phone_user: d.phone_user.clone(),
+            phone_password: d.phone_password.clone(),
+            remote_addr: d.remote_addr.clone(),
+            remote_port: d.remote_port,
+        }),
+        Object::Placeholder(p) => to_bytes(&PlaceholderRecord::V1 {
+            tenant: p.tenant.clone(),
+            name: p.name.clone(),
+            value: match &p.value {
+                PlaceholderValue::Static(v) => PlaceholderValueV1::Static(v.clone()),
+                PlaceholderValue::Interface(i) => PlaceholderValueV1::Interface(i.clone()),
+            },
+        }),
+        Object::RedirectServer(r) => to_bytes(&RedirectServerRecord::V1 {
+            name: r.name.clone(),
+            brand: match r.brand {
+                RedirectBrand::Snom => 0,
+                RedirectBrand::Yealink => 1,
+                RedirectBrand::Escene => 2,
+            },
+            user: r.user.clone(),
+            password: r.password.clone(),
+            enabled: r.enabled,
+            url: r.url.clone(),
+        }),
+    }
 }
 
 /// Decodes an object stored under `kind`/`id`.
 pub fn decode_object(kind: Kind, id: &str, bytes: &[u8]) -> Result<Object, DecodeError> {
-    match kind {
+    let object = match kind {
         Kind::Setting => {
             let SettingRecord::V1 { value } = from_bytes(bytes)?;
             let key = SettingKey::from_name(id)
                 .ok_or_else(|| DecodeError(format!("unknown setting {id:?}")))?;
-            Setting::new(key, &value)
+            return Setting::new(key, &value)
                 .map(Object::Setting)
-                .map_err(DecodeError)
+                .map_err(DecodeError);
         }
+        Kind::Tenant => {
+            let TenantRecord::V1 { uuid, name } = from_bytes(bytes)?;
+            Object::Tenant(Tenant { uuid, name })
+        }
+        Kind::Account => {
+            let AccountRecord::V1 {
+                tenant,
+                extension,
+                sip_user,
+                sip_password,
+                display_name,
+                first_name,
+                last_name,
+                email,
+            } = from_bytes(bytes)?;
+            Object::Account(Account {
+                tenant,
+                extension,
+                sip_user,
+                sip_password,
+                display_name,
+                first_name,
+                last_name,
+                email,
+            })
+        }
+        Kind::Brand => {
+            let BrandRecord::V1 { name } = from_bytes(bytes)?;
+            Object::Brand(Brand { name })
+        }
+        Kind::Model => {
+            let ModelRecord::V1 {
+                name,
+                brand,
+                xml,
+                rules,
+                model_files,
+            } = from_bytes(bytes)?;
+            let rules = rules
+                .into_iter()
+                .map(|r| {
+                    let mac = *MacFormat::ALL
+                        .get(usize::from(r.mac_format))
+                        .ok_or_else(|| {
+                            DecodeError(format!("unknown MAC format {}", r.mac_format))
+                        })?;
+                    Ok(FileRule {
+                        prefix: r.prefix,
+                        mac,
+                        suffix: r.suffix,
+                    })
+                })
+                .collect::<Result<Vec<_>, DecodeError>>()?;
+            Object::Model(DeviceModel {
+                name,
+                brand,
+                format: if xml {
+                    FileFormat::Xml
+                } else {
+                    FileFormat::Plain
+                },
+                rules,
+                model_files,
+            })
+        }
+        Kind::Template => {
+            let TemplateRecord::V1 {
+                tenant,
+                name,
+                model,
+                content,
+            } = from_bytes(bytes)?;
+            Object::Template(Template {
+                tenant,
+                name,
+                model,
+                content,
+            })
+        }
+        Kind::Device => {
+            let DeviceRecord::V1 {
+                mac,
+                tenant,
+                enabled,
+                model,
+                template,
+                account,
+                redirect_server,
+                notes,
+                dhcp,
+                ip,
+                netmask,
+                gateway,
+                dns1,
+                dns2,
+                phone_user,
+                phone_password,
+                remote_addr,
+                remote_port,
+            } = from_bytes(bytes)?;
+            Object::Device(Device {
+                mac: Mac::from_octets(mac),
+                tenant,
+                enabled,
+                model,
+                template,
+                account,
+                redirect_server,
+                notes,
+                dhcp,
+                ip: ipv4(ip),
+                netmask: ipv4(netmask),
+                gateway: ipv4(gateway),
+                dns1: ipv4(dns1),
+                dns2: ipv4(dns2),
+                phone_user,
+                phone_password,
+                remote_addr,
+                remote_port,
+            })
+        }
+        Kind::Placeholder => {
+            let PlaceholderRecord::V1 {
+                tenant,
+                name,
+                value,
+            } = from_bytes(bytes)?;
+            Object::Placeholder(Placeholder {
+                tenant,
+                name,
+                value: match value {
+                    PlaceholderValueV1::Static(v) => PlaceholderValue::Static(v),
+                    PlaceholderValueV1::Interface(i) => PlaceholderValue::Interface(i),
+                },
+            })
+        }
+        Kind::RedirectServer => {
+            let RedirectServerRecord::V1 {
+                name,
+                brand,
+                user,
+                password,
+                enabled,
+                url,
+            } = from_bytes(bytes)?;
+            let brand = match brand {
+                0 => RedirectBrand::Snom,
+                1 => RedirectBrand::Yealink,
+                2 => RedirectBrand::Escene,
+                b => return Err(DecodeError(format!("unknown redirection brand {b}"))),
+            };
+            Object::RedirectServer(RedirectServer {
+                name,
+                brand,
+                user,
+                password,
+                enabled,
+                url,
+            })
+        }
+    };
+    if object.id() != id {
+        return Err(DecodeError(format!(
+            "{} record under id {id:?} holds {:?}",
+            kind.as_str(),
+            object.id()
+        )));
     }
+    Ok(object)
 }
 
 /// The LMDB key of an object: kind name, NUL, id.

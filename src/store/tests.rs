@@ -13,7 +13,7 @@ fn t(s: i64) -> WallTime {
 }
 
 fn put(name: &str, value: &str) -> Change {
-    Change::Put(Object::Setting(Setting::parse(name, value).unwrap()))
+    Change::put(Object::Setting(Setting::parse(name, value).unwrap()))
 }
 
 fn del(name: &str) -> Change {

@@ -1,0 +1,268 @@
+//! Adapter: generated provisioning files on disk and in memory.
+//!
+//! After every commit that touches provisioning or system settings, and
+//! whenever an interface address changes, the loop calls
+//! [`Provisioning::regenerate`]: it builds a [`Snapshot`] from the store and
+//! the system, lets the pure `provision` core render every file, swaps the
+//! in-memory set, and writes only the files whose content changed under
+//! `data_dir/provisioning/` (`<tenant_uuid>/` in multitenant mode), each by
+//! write-to-temp and rename so that a reader never sees half a file. Files
+//! no longer generated are removed. The files are derived state: they are
+//! rebuilt from the store at start, so they need no fsync.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use crate::clock::WallTime;
+use crate::config::Config;
+use crate::model::{Kind, Object, SettingKey};
+use crate::provision::{self, File, PbxValues, Snapshot};
+use crate::store::{Store, StoreError};
+
+pub struct Provisioning {
+    root: PathBuf,
+    files: BTreeMap<String, File>,
+    problems: Vec<String>,
+    interfaces: BTreeMap<String, Ipv4Addr>,
+}
+
+/// What a regeneration did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Regenerated {
+    pub files: usize,
+    pub written: usize,
+    pub removed: usize,
+}
+
+impl Provisioning {
+    pub fn new(data_dir: &Path) -> Provisioning {
+        Provisioning {
+            root: data_dir.join("provisioning"),
+            files: BTreeMap::new(),
+            problems: Vec::new(),
+            interfaces: interfaces(),
+        }
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = &File> {
+        self.files.values()
+    }
+
+    pub fn file(&self, path: &str) -> Option<&File> {
+        self.files.get(path)
+    }
+
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+
+    /// Re-reads interface addresses; true if they changed.
+    pub fn interfaces_changed(&mut self) -> bool {
+        let now = interfaces();
+        if now == self.interfaces {
+            return false;
+        }
+        self.interfaces = now;
+        true
+    }
+
+    pub fn snapshot(
+        &self,
+        store: &Store,
+        config: &Config,
+        now: WallTime,
+    ) -> Result<Snapshot, StoreError> {
+        let mut snapshot = Snapshot {
+            pbx: pbx_values(store, config, &self.interfaces, now)?,
+            interfaces: self.interfaces.clone(),
+            ..Snapshot::default()
+        };
+        for kind in [
+            Kind::Account,
+            Kind::Model,
+            Kind::Template,
+            Kind::Device,
+            Kind::Placeholder,
+        ] {
+            for object in store.list(kind)? {
+                match object {
+                    Object::Account(a) => snapshot.accounts.push(a),
+                    Object::Model(m) => snapshot.models.push(m),
+                    Object::Template(t) => snapshot.templates.push(t),
+                    Object::Device(d) => snapshot.devices.push(d),
+                    Object::Placeholder(p) => snapshot.placeholders.push(p),
+                    _ => {}
+                }
+            }
+        }
+        Ok(snapshot)
+    }
+
+    pub fn regenerate(
+        &mut self,
+        store: &Store,
+        config: &Config,
+        now: WallTime,
+    ) -> Result<Regenerated, StoreError> {
+        let snapshot = self.snapshot(store, config, now)?;
+        let output = provision::generate(&snapshot);
+        let mut stats = Regenerated {
+            files: output.files.len(),
+            ..Regenerated::default()
+        };
+        let fresh: BTreeMap<String, File> =
+            output.files.into_iter().map(|f| (f.path(), f)).collect();
+        let io = |what: &str, path: &Path, e: std::io::Error| {
+            StoreError::Io(format!("provisioning: cannot {what} {}", path.display()), e)
+        };
+        for (path, file) in &fresh {
+            let target = self.root.join(path);
+            let unchanged = self
+                .files
+                .get(path)
+                .is_some_and(|old| old.content == file.content)
+                && target.exists();
+            if unchanged {
+                continue;
+            }
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
+            }
+            let tmp = target.with_file_name(format!(".{}.tmp", file.name));
+            std::fs::write(&tmp, &file.content).map_err(|e| io("write", &tmp, e))?;
+            std::fs::rename(&tmp, &target).map_err(|e| io("rename", &target, e))?;
+            stats.written += 1;
+        }
+        // Whatever is on disk and no longer generated goes (also what a
+        // previous run left).
+        for stale in files_below(&self.root) {
+            let rel = stale
+                .strip_prefix(&self.root)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !fresh.contains_key(&rel) {
+                let _ = std::fs::remove_file(&stale);
+                stats.removed += 1;
+            }
+        }
+        self.problems = output
+            .problems
+            .into_iter()
+            .map(|p| match p.device {
+                Some(mac) => format!("device {mac}: {}", p.message),
+                None => p.message,
+            })
+            .collect();
+        self.files = fresh;
+        Ok(stats)
+    }
+}
+
+/// Files directly in `root` and in its tenant directories.
+fn files_below(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => {
+                if let Ok(inner) = std::fs::read_dir(&path) {
+                    out.extend(inner.flatten().map(|e| e.path()).filter(|p| p.is_file()));
+                }
+            }
+            Ok(t) if t.is_file() => out.push(path),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// IPv4 addresses of the system's interfaces (the first of each).
+pub fn interfaces() -> BTreeMap<String, Ipv4Addr> {
+    let mut out = BTreeMap::new();
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return out;
+    };
+    for ifa in addrs {
+        let Some(v4) = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()) else {
+            continue;
+        };
+        out.entry(ifa.interface_name).or_insert(v4.ip());
+    }
+    out
+}
+
+fn pbx_values(
+    store: &Store,
+    config: &Config,
+    interfaces: &BTreeMap<String, Ipv4Addr>,
+    now: WallTime,
+) -> Result<PbxValues, StoreError> {
+    let setting = |k| store.setting(k);
+    let configured = setting(SettingKey::PbxAddress)?;
+    let pbx_address = if configured == "auto" {
+        interfaces
+            .values()
+            .find(|a| !a.is_loopback())
+            .or_else(|| interfaces.values().next())
+            .map_or("127.0.0.1".to_string(), |a| a.to_string())
+    } else {
+        configured
+    };
+    let timezone = setting(SettingKey::Timezone)?;
+    let tz = jiff::tz::db()
+        .get(&timezone)
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let year = now.to_timestamp().to_zoned(tz.clone()).year();
+    Ok(PbxValues {
+        hostname: setting(SettingKey::Hostname)?,
+        prov_base: prov_base(&pbx_address, config),
+        pbx_address,
+        sip_port: setting(SettingKey::SipPort)?,
+        sip_tls_port: setting(SettingKey::SipTlsPort)?,
+        ntp_server: setting(SettingKey::NtpServer)?,
+        tz_seconds: provision::standard_offset(&tz, year),
+        tz_posix: posix_rule(&timezone),
+        timezone,
+    })
+}
+
+/// `http://ADDRESS[:port]/provisioning/` from the HTTP listener (HTTPS if
+/// HTTP is off).
+fn prov_base(address: &str, config: &Config) -> String {
+    let (scheme, listen, default) = match (config.http_listen, config.https_listen) {
+        (Some(a), _) => ("http", Some(a), 80),
+        (None, Some(a)) => ("https", Some(a), 443),
+        (None, None) => ("http", None, 80),
+    };
+    let host = match address.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => address.to_string(),
+    };
+    match listen.map(|a: SocketAddr| a.port()) {
+        Some(port) if port != default => format!("{scheme}://{host}:{port}/provisioning/"),
+        _ => format!("{scheme}://{host}/provisioning/"),
+    }
+}
+
+/// The POSIX TZ rule at the end of the zone's TZif file (RFC 8536 footer).
+fn posix_rule(name: &str) -> String {
+    if name == "UTC" {
+        return "UTC0".to_string();
+    }
+    let path = Path::new("/usr/share/zoneinfo").join(name);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return String::new();
+    };
+    let text = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(128)..]).into_owned();
+    let trimmed = text.trim_end_matches('\n');
+    trimmed
+        .rsplit('\n')
+        .next()
+        .filter(|l| !l.is_empty() && l.len() < 64 && l.is_ascii() && !l.contains('\0'))
+        .unwrap_or_default()
+        .to_string()
+}

@@ -1,0 +1,444 @@
+//! Provisioning files: from the configuration to each phone's files.
+//!
+//! Architecture invariant: pure. [`generate`] takes a [`Snapshot`] of the
+//! configuration (plus the interface addresses dynamic placeholders need)
+//! and returns every file with its content; the daemon writes them to the
+//! data dir and serves them. Nothing here reads the store, the clock or
+//! the network.
+//!
+//! A device gets files when it is enabled and has an account: one per
+//! file-name rule of its model, rendered from its template; each model's
+//! model-wide files are rendered once per tenant that has devices of it.
+
+pub mod catalogue;
+pub mod template;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use crate::model::prov::{FileFormat, MacFormat, PlaceholderValue};
+use crate::model::{Account, Device, DeviceModel, Mac, Placeholder, Template};
+
+/// Built-in placeholders: name and meaning. README.md lists them too.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "PBXADDRESS",
+        "address phones register to (the HA resource IP when HA is on)",
+    ),
+    ("SIPPORT", "the PBX's SIP UDP/TCP port"),
+    ("SIPTLSPORT", "the PBX's SIP TLS port"),
+    (
+        "PROVURL",
+        "provisioning URL of this device's files (ends with '/')",
+    ),
+    ("NTPSERVER", "NTP server"),
+    ("TIMEZONE", "IANA time zone of the box, e.g. Europe/Rome"),
+    (
+        "TZOFFSET",
+        "standard (non-DST) UTC offset of the time zone, e.g. +01:00",
+    ),
+    ("TZHOURS", "the same offset in hours, e.g. +1 or +5:30"),
+    ("TZSECONDS", "the same offset in seconds, e.g. 3600"),
+    (
+        "TZPOSIX",
+        "POSIX TZ rule of the time zone with its DST rules, e.g. CET-1CEST,M3.5.0,M10.5.0/3",
+    ),
+    ("HOSTNAME", "host name of the PBX"),
+    ("MAC", "device MAC, AABBCCDDEEFF"),
+    ("MACLOWER", "device MAC, aabbccddeeff"),
+    ("MACCOLON", "device MAC, AA:BB:CC:DD:EE:FF"),
+    ("BRAND", "device brand"),
+    ("MODEL", "device model"),
+    (
+        "IPADDRMODE",
+        "on when the device uses DHCP, off when static",
+    ),
+    ("IPADDR", "static IP address"),
+    ("IPNETMASK", "static netmask"),
+    ("IPGATEWAY", "static gateway"),
+    ("IPDNS1", "first DNS server"),
+    ("IPDNS2", "second DNS server"),
+    ("PHONEUSERNAME", "user name of the phone's web interface"),
+    (
+        "PHONEPASSWORD",
+        "password of the phone's web interface (admin)",
+    ),
+    ("REMOTEADDR", "remote-control address"),
+    ("REMOTEPORT", "remote-control port"),
+    ("EXTENSION", "account extension"),
+    ("SIPUSER", "account SIP user name"),
+    ("SIPPASSWORD", "account SIP password"),
+    ("DISPLAYNAME", "account display name"),
+    ("FIRSTNAME", "account first name"),
+    ("LASTNAME", "account last name"),
+    ("EMAIL", "account e-mail"),
+];
+
+pub fn is_builtin(name: &str) -> bool {
+    BUILTIN.iter().any(|(n, _)| *n == name)
+}
+
+/// Box-wide values the placeholders need.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PbxValues {
+    pub hostname: String,
+    pub pbx_address: String,
+    pub sip_port: String,
+    pub sip_tls_port: String,
+    pub ntp_server: String,
+    pub timezone: String,
+    /// Standard UTC offset in seconds (see [`standard_offset`]).
+    pub tz_seconds: i32,
+    /// The POSIX TZ rule (the footer of the zone's TZif file).
+    pub tz_posix: String,
+    /// `http://PBXADDRESS[:port]/provisioning/`, without the tenant part.
+    pub prov_base: String,
+}
+
+/// Everything generation reads.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub pbx: PbxValues,
+    pub accounts: Vec<Account>,
+    pub models: Vec<DeviceModel>,
+    pub templates: Vec<Template>,
+    pub devices: Vec<Device>,
+    pub placeholders: Vec<Placeholder>,
+    /// IPv4 addresses of the box's interfaces, by name.
+    pub interfaces: BTreeMap<String, Ipv4Addr>,
+}
+
+/// One generated file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    pub tenant: Option<String>,
+    pub name: String,
+    pub content: Arc<[u8]>,
+    /// The device it belongs to; `None` for a model-wide file.
+    pub device: Option<Mac>,
+}
+
+impl File {
+    /// The path below the provisioning root: `name` or `tenant/name`.
+    pub fn path(&self) -> String {
+        crate::model::prov::scoped_id(&self.tenant, &self.name)
+    }
+}
+
+/// A device that got no file, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub device: Option<Mac>,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Output {
+    pub files: Vec<File>,
+    pub problems: Vec<Problem>,
+}
+
+struct Index<'a> {
+    snapshot: &'a Snapshot,
+    models: BTreeMap<&'a str, &'a DeviceModel>,
+    templates: BTreeMap<(Option<&'a str>, &'a str), &'a Template>,
+    accounts: BTreeMap<(Option<&'a str>, &'a str), &'a Account>,
+    env: minijinja::Environment<'static>,
+    compile_errors: BTreeMap<String, String>,
+}
+
+fn template_key(t: &Template) -> String {
+    match &t.tenant {
+        Some(tenant) => format!("{tenant}/{}", t.name),
+        None => format!("-/{}", t.name),
+    }
+}
+
+impl<'a> Index<'a> {
+    fn new(snapshot: &'a Snapshot, builtin: &'a catalogue::Catalogue) -> Index<'a> {
+        let mut models: BTreeMap<&str, &DeviceModel> = BTreeMap::new();
+        for m in builtin.models.iter().chain(&snapshot.models) {
+            models.insert(m.name.as_str(), m);
+        }
+        let mut templates = BTreeMap::new();
+        for t in builtin.templates.iter().chain(&snapshot.templates) {
+            templates.insert((t.tenant.as_deref(), t.name.as_str()), t);
+        }
+        let accounts = snapshot
+            .accounts
+            .iter()
+            .map(|a| ((a.tenant.as_deref(), a.extension.as_str()), a))
+            .collect();
+        let mut env = template::environment();
+        let mut compile_errors = BTreeMap::new();
+        for t in templates.values() {
+            let format = models
+                .get(t.model.as_str())
+                .map_or(FileFormat::Plain, |m| m.format);
+            let name = template::registered_name(&template_key(t), format);
+            let (source, _) = template::translate(&t.content);
+            if let Err(e) = env.add_template_owned(name.clone(), source) {
+                compile_errors.insert(name, e.to_string());
+            }
+        }
+        Index {
+            snapshot,
+            models,
+            templates,
+            accounts,
+            env,
+            compile_errors,
+        }
+    }
+
+    /// A tenant's template, else the global one of that name (built-ins
+    /// included).
+    fn template(&self, tenant: Option<&str>, name: &str) -> Option<&'a Template> {
+        self.templates
+            .get(&(tenant, name))
+            .or_else(|| self.templates.get(&(None, name)))
+            .copied()
+    }
+
+    fn render(
+        &self,
+        t: &Template,
+        format: FileFormat,
+        ctx: &BTreeMap<&'static str, String>,
+        custom: &BTreeMap<String, String>,
+    ) -> Result<Vec<u8>, String> {
+        let name = template::registered_name(&template_key(t), format);
+        if let Some(e) = self.compile_errors.get(&name) {
+            return Err(format!("template {} does not compile: {e}", t.name));
+        }
+        let tpl = self
+            .env
+            .get_template(&name)
+            .map_err(|e| format!("template {}: {e}", t.name))?;
+        let mut values: BTreeMap<String, &str> = ctx
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_str()))
+            .collect();
+        for (k, v) in custom {
+            values.insert(format!("_{k}"), v);
+        }
+        tpl.render(&values)
+            .map(String::into_bytes)
+            .map_err(|e| format!("template {}: {e}", t.name))
+    }
+
+    /// Custom placeholders visible to a tenant: global ones overridden by
+    /// the tenant's own. A dynamic one whose interface has no address is
+    /// an error naming it.
+    fn custom(&self, tenant: Option<&str>) -> BTreeMap<String, Result<String, String>> {
+        let mut out = BTreeMap::new();
+        let scoped = self
+            .snapshot
+            .placeholders
+            .iter()
+            .filter(|p| p.tenant.is_none())
+            .chain(
+                self.snapshot
+                    .placeholders
+                    .iter()
+                    .filter(|p| p.tenant.as_deref() == tenant && tenant.is_some()),
+            );
+        for p in scoped {
+            let value = match &p.value {
+                PlaceholderValue::Static(v) => Ok(v.clone()),
+                PlaceholderValue::Interface(i) => self
+                    .snapshot
+                    .interfaces
+                    .get(i)
+                    .map(|a| a.to_string())
+                    .ok_or_else(|| format!("%%_{}%%: interface {i} has no IPv4 address", p.name)),
+            };
+            out.insert(p.name.clone(), value);
+        }
+        out
+    }
+}
+
+/// The standard (non-DST) UTC offset of a zone in `year`, in seconds: the
+/// smaller of its offsets on 1 January and 1 July, which is standard time in
+/// both hemispheres.
+pub fn standard_offset(tz: &jiff::tz::TimeZone, year: i16) -> i32 {
+    let at = |month| {
+        jiff::civil::date(year, month, 1)
+            .to_zoned(tz.clone())
+            .map(|z| z.offset().seconds())
+            .unwrap_or(0)
+    };
+    at(1).min(at(7))
+}
+
+/// `+01:00` (`colon`) or `+1`, `+5:30`, `-3:30`.
+fn offset_text(seconds: i32, colon: bool) -> String {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let (h, m) = (seconds.abs() / 3600, seconds.abs() % 3600 / 60);
+    match (colon, m) {
+        (true, _) => format!("{sign}{h:02}:{m:02}"),
+        (false, 0) => format!("{sign}{h}"),
+        (false, _) => format!("{sign}{h}:{m:02}"),
+    }
+}
+
+fn pbx_context(pbx: &PbxValues, tenant: Option<&str>) -> BTreeMap<&'static str, String> {
+    let prov_url = match tenant {
+        Some(t) => format!("{}{t}/", pbx.prov_base),
+        None => pbx.prov_base.clone(),
+    };
+    BTreeMap::from([
+        ("PBXADDRESS", pbx.pbx_address.clone()),
+        ("SIPPORT", pbx.sip_port.clone()),
+        ("SIPTLSPORT", pbx.sip_tls_port.clone()),
+        ("PROVURL", prov_url),
+        ("NTPSERVER", pbx.ntp_server.clone()),
+        ("TIMEZONE", pbx.timezone.clone()),
+        ("TZOFFSET", offset_text(pbx.tz_seconds, true)),
+        ("TZHOURS", offset_text(pbx.tz_seconds, false)),
+        ("TZSECONDS", pbx.tz_seconds.to_string()),
+        ("TZPOSIX", pbx.tz_posix.clone()),
+        ("HOSTNAME", pbx.hostname.clone()),
+    ])
+}
+
+fn device_context(
+    pbx: &PbxValues,
+    d: &Device,
+    m: &DeviceModel,
+    a: &Account,
+) -> BTreeMap<&'static str, String> {
+    let ip = |v: Option<Ipv4Addr>| v.map(|a| a.to_string()).unwrap_or_default();
+    let mut ctx = pbx_context(pbx, d.tenant.as_deref());
+    ctx.extend([
+        ("MAC", d.mac.format(MacFormat::Upper)),
+        ("MACLOWER", d.mac.format(MacFormat::Lower)),
+        ("MACCOLON", d.mac.format(MacFormat::UpperColon)),
+        ("BRAND", m.brand.clone()),
+        ("MODEL", m.name.clone()),
+        ("IPADDRMODE", if d.dhcp { "on" } else { "off" }.to_string()),
+        ("IPADDR", ip(d.ip)),
+        ("IPNETMASK", ip(d.netmask)),
+        ("IPGATEWAY", ip(d.gateway)),
+        ("IPDNS1", ip(d.dns1)),
+        ("IPDNS2", ip(d.dns2)),
+        ("PHONEUSERNAME", d.phone_user.clone()),
+        ("PHONEPASSWORD", d.phone_password.clone()),
+        ("REMOTEADDR", d.remote_addr.clone()),
+        (
+            "REMOTEPORT",
+            d.remote_port.map(|p| p.to_string()).unwrap_or_default(),
+        ),
+        ("EXTENSION", a.extension.clone()),
+        ("SIPUSER", a.sip_user.clone()),
+        ("SIPPASSWORD", a.sip_password.clone()),
+        ("DISPLAYNAME", a.display_name.clone()),
+        ("FIRSTNAME", a.first_name.clone()),
+        ("LASTNAME", a.last_name.clone()),
+        ("EMAIL", a.email.clone()),
+    ]);
+    ctx
+}
+
+fn resolved(
+    custom: BTreeMap<String, Result<String, String>>,
+) -> Result<BTreeMap<String, String>, String> {
+    custom.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect()
+}
+
+/// The files of one device (preview and generation share this).
+fn device_files(ix: &Index, d: &Device) -> Result<Vec<File>, String> {
+    let account = d.account.as_deref().ok_or("device has no account")?;
+    let a = ix
+        .accounts
+        .get(&(d.tenant.as_deref(), account))
+        .ok_or_else(|| format!("account {account} does not exist"))?;
+    let m = ix
+        .models
+        .get(d.model.as_str())
+        .ok_or_else(|| format!("model {} does not exist", d.model))?;
+    let t = ix
+        .template(d.tenant.as_deref(), &d.template)
+        .ok_or_else(|| format!("template {} does not exist", d.template))?;
+    let ctx = device_context(&ix.snapshot.pbx, d, m, a);
+    let custom = resolved(ix.custom(d.tenant.as_deref()))?;
+    let content: Arc<[u8]> = ix.render(t, m.format, &ctx, &custom)?.into();
+    Ok(m.rules
+        .iter()
+        .map(|rule| File {
+            tenant: d.tenant.clone(),
+            name: rule.file_name(d.mac),
+            content: content.clone(),
+            device: Some(d.mac),
+        })
+        .collect())
+}
+
+/// Every file for the snapshot, and the devices that got none.
+pub fn generate(snapshot: &Snapshot) -> Output {
+    let builtin = catalogue::catalogue();
+    let ix = Index::new(snapshot, &builtin);
+    let mut out = Output::default();
+    let mut model_tenants: BTreeSet<(Option<&str>, &str)> = BTreeSet::new();
+    for d in &snapshot.devices {
+        if !d.is_active() {
+            continue;
+        }
+        match device_files(&ix, d) {
+            Ok(files) => {
+                model_tenants.insert((d.tenant.as_deref(), d.model.as_str()));
+                out.files.extend(files);
+            }
+            Err(message) => out.problems.push(Problem {
+                device: Some(d.mac),
+                message,
+            }),
+        }
+    }
+    for (tenant, model) in model_tenants {
+        let Some(m) = ix.models.get(model) else {
+            continue;
+        };
+        for (file, template) in &m.model_files {
+            let result = ix
+                .template(tenant, template)
+                .ok_or_else(|| format!("model {model}: template {template} does not exist"))
+                .and_then(|t| {
+                    let custom = resolved(ix.custom(tenant))?;
+                    ix.render(t, m.format, &pbx_context(&snapshot.pbx, tenant), &custom)
+                });
+            match result {
+                Ok(content) => out.files.push(File {
+                    tenant: tenant.map(str::to_string),
+                    name: file.clone(),
+                    content: content.into(),
+                    device: None,
+                }),
+                Err(message) => out.problems.push(Problem {
+                    device: None,
+                    message,
+                }),
+            }
+        }
+    }
+    out.files.sort_by_key(File::path);
+    out.files.dedup_by(|a, b| a.path() == b.path());
+    out
+}
+
+/// The files one device would get, without saving anything.
+pub fn preview(snapshot: &Snapshot, mac: Mac) -> Result<Vec<File>, String> {
+    let builtin = catalogue::catalogue();
+    let ix = Index::new(snapshot, &builtin);
+    let d = snapshot
+        .devices
+        .iter()
+        .find(|d| d.mac == mac)
+        .ok_or_else(|| format!("device {mac} does not exist"))?;
+    if !d.enabled {
+        return Err(format!("device {mac} is disabled"));
+    }
+    device_files(&ix, d)
+}

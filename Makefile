@@ -13,7 +13,7 @@
 CARGO ?= cargo
 # Debian packages the test suite needs; `make test-deps` installs the
 # missing ones when run as root and fails loudly otherwise.
-TEST_DEBS ?= procps python3
+TEST_DEBS ?= procps python3 iproute2
 FUZZ_SECONDS ?= 30
 
 .PHONY: all build run test test-deps lint bench fuzz clean

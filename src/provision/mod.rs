@@ -146,6 +146,8 @@ struct Index<'a> {
     accounts: BTreeMap<(Option<&'a str>, &'a str), &'a Account>,
     env: minijinja::Environment<'static>,
     compile_errors: BTreeMap<String, String>,
+    /// The custom placeholders each template uses (without `_`).
+    uses: BTreeMap<String, BTreeSet<String>>,
 }
 
 fn template_key(t: &Template) -> String {
@@ -172,7 +174,13 @@ impl<'a> Index<'a> {
             .collect();
         let mut env = template::environment();
         let mut compile_errors = BTreeMap::new();
+        let mut uses = BTreeMap::new();
         for t in templates.values() {
+            let custom = template::placeholders_used(&t.content)
+                .into_iter()
+                .filter_map(|n| n.strip_prefix('_').map(str::to_string))
+                .collect();
+            uses.insert(template_key(t), custom);
             let format = models
                 .get(t.model.as_str())
                 .map_or(FileFormat::Plain, |m| m.format);
@@ -189,7 +197,30 @@ impl<'a> Index<'a> {
             accounts,
             env,
             compile_errors,
+            uses,
         }
+    }
+
+    /// The custom placeholder values a template needs: an error only if a
+    /// placeholder it uses cannot be resolved.
+    fn custom_for(
+        &self,
+        t: &Template,
+        tenant: Option<&str>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let empty = BTreeSet::new();
+        let used = self.uses.get(&template_key(t)).unwrap_or(&empty);
+        let mut out = BTreeMap::new();
+        for (name, value) in self.custom(tenant) {
+            match value {
+                Ok(v) => {
+                    out.insert(name, v);
+                }
+                Err(e) if used.contains(&name) => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Ok(out)
     }
 
     /// A tenant's template, else the global one of that name (built-ins
@@ -342,12 +373,6 @@ fn device_context(
     ctx
 }
 
-fn resolved(
-    custom: BTreeMap<String, Result<String, String>>,
-) -> Result<BTreeMap<String, String>, String> {
-    custom.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect()
-}
-
 /// The files of one device (preview and generation share this).
 fn device_files(ix: &Index, d: &Device) -> Result<Vec<File>, String> {
     let account = d.account.as_deref().ok_or("device has no account")?;
@@ -363,7 +388,7 @@ fn device_files(ix: &Index, d: &Device) -> Result<Vec<File>, String> {
         .template(d.tenant.as_deref(), &d.template)
         .ok_or_else(|| format!("template {} does not exist", d.template))?;
     let ctx = device_context(&ix.snapshot.pbx, d, m, a);
-    let custom = resolved(ix.custom(d.tenant.as_deref()))?;
+    let custom = ix.custom_for(t, d.tenant.as_deref())?;
     let content: Arc<[u8]> = ix.render(t, m.format, &ctx, &custom)?.into();
     Ok(m.rules
         .iter()
@@ -406,7 +431,7 @@ pub fn generate(snapshot: &Snapshot) -> Output {
                 .template(tenant, template)
                 .ok_or_else(|| format!("model {model}: template {template} does not exist"))
                 .and_then(|t| {
-                    let custom = resolved(ix.custom(tenant))?;
+                    let custom = ix.custom_for(t, tenant)?;
                     ix.render(t, m.format, &pbx_context(&snapshot.pbx, tenant), &custom)
                 });
             match result {

@@ -16,6 +16,9 @@ pub struct Daemon {
     pub dir: PathBuf,
     pub config: PathBuf,
     pub socket: PathBuf,
+    /// Run inside this network namespace (`ip netns exec`, which execs, so
+    /// the PID is the daemon's).
+    pub netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -40,6 +43,7 @@ impl Daemon {
             dir: dir.to_path_buf(),
             config,
             socket,
+            netns: None,
             child: None,
         }
     }
@@ -47,7 +51,15 @@ impl Daemon {
     /// Starts the daemon and waits until it answers `kpbx status`.
     pub fn start(&mut self) -> &mut Daemon {
         assert!(self.child.is_none(), "daemon already running");
-        let child = Command::new(KPBXD)
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, KPBXD]);
+                c
+            }
+            None => Command::new(KPBXD),
+        };
+        let child = command
             .arg("--config")
             .arg(&self.config)
             .stdin(Stdio::null())
@@ -187,4 +199,55 @@ pub fn raw_env(data_dir: &Path) -> heed::Env<heed::WithoutTls> {
     options.max_dbs(8).map_size(64 << 20);
     // SAFETY: the daemon is stopped; the test opens the environment once.
     unsafe { options.open(data_dir.join("store")) }.expect("open LMDB")
+}
+
+/// Fails the test loudly unless it runs as root with `ip` available.
+pub fn require_root_and_ip() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (network namespaces); run make test as root"
+    );
+    let ok = Command::new("ip")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "this test needs `ip` from the Debian package iproute2");
+}
+
+/// A network namespace made by the test, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("kpbxd-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        run("ip", &["netns", "add", &name]);
+        Netns { name }
+    }
+
+    /// Runs `ip ARGS` inside the namespace and asserts success.
+    pub fn ip(&self, args: &[&str]) {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        run("ip", &all);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+pub fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().expect(program);
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

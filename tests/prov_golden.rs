@@ -1,0 +1,175 @@
+//! Golden files: every built-in template rendered for a fixed device, one
+//! with DHCP and one with a static address. `UPDATE_GOLDEN=1 cargo test
+//! --test prov_golden` rewrites them after a deliberate change; review the
+//! diff before committing.
+
+#![allow(clippy::unwrap_used)] // Test helpers may panic: that is how they fail.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use kpbxd::model::prov::PlaceholderValue;
+use kpbxd::model::{Account, Device, Mac, Placeholder};
+use kpbxd::provision::{self, PbxValues, Snapshot, catalogue};
+
+fn pbx() -> PbxValues {
+    PbxValues {
+        hostname: "kpbx".into(),
+        pbx_address: "192.0.2.1".into(),
+        sip_port: "5060".into(),
+        sip_tls_port: "5061".into(),
+        ntp_server: "ntp.example.net".into(),
+        timezone: "Europe/Rome".into(),
+        tz_seconds: 3600,
+        tz_posix: "CET-1CEST,M3.5.0,M10.5.0/3".into(),
+        prov_base: "http://192.0.2.1/provisioning/".into(),
+    }
+}
+
+fn device(mac: &str, model: &str, template: &str, dhcp: bool) -> Device {
+    let ip = |s: &str| Some(s.parse().unwrap());
+    Device {
+        mac: Mac::parse(mac).unwrap(),
+        tenant: None,
+        enabled: true,
+        model: model.into(),
+        template: template.into(),
+        account: Some("201".into()),
+        redirect_server: None,
+        notes: String::new(),
+        dhcp,
+        ip: if dhcp { None } else { ip("192.0.2.50") },
+        netmask: if dhcp { None } else { ip("255.255.255.0") },
+        gateway: if dhcp { None } else { ip("192.0.2.254") },
+        dns1: if dhcp { None } else { ip("192.0.2.53") },
+        dns2: None,
+        phone_user: "admin".into(),
+        phone_password: if dhcp {
+            String::new()
+        } else {
+            "Adm1n&<pw>".into()
+        },
+        remote_addr: String::new(),
+        remote_port: None,
+    }
+}
+
+#[test]
+fn builtin_templates_match_their_golden_files() {
+    let account = Account {
+        tenant: None,
+        extension: "201".into(),
+        sip_user: "201".into(),
+        sip_password: "s3cr\"t<&>".into(),
+        display_name: "Łukasz O'Brien".into(),
+        first_name: "Łukasz".into(),
+        last_name: "O'Brien".into(),
+        email: "lukasz@example.net".into(),
+    };
+    let cat = catalogue::catalogue();
+    let mut devices = Vec::new();
+    for (i, m) in cat.models.iter().enumerate() {
+        let template = cat
+            .templates
+            .iter()
+            .find(|t| t.model == m.name && !t.name.ends_with("common"))
+            .unwrap();
+        devices.push(device(
+            &format!("0004130000{:02x}", 2 * i),
+            &m.name,
+            &template.name,
+            true,
+        ));
+        devices.push(device(
+            &format!("0004130000{:02x}", 2 * i + 1),
+            &m.name,
+            &template.name,
+            false,
+        ));
+    }
+    let snapshot = Snapshot {
+        pbx: pbx(),
+        accounts: vec![account],
+        devices,
+        placeholders: vec![Placeholder {
+            tenant: None,
+            name: "UNUSED".into(),
+            value: PlaceholderValue::Static("x".into()),
+        }],
+        interfaces: BTreeMap::new(),
+        ..Snapshot::default()
+    };
+    let out = provision::generate(&snapshot);
+    assert!(out.problems.is_empty(), "{:?}", out.problems);
+    // Every model's rules produced files for both of its devices.
+    let expected: usize = cat
+        .models
+        .iter()
+        .map(|m| 2 * m.rules.len() + m.model_files.len())
+        .sum();
+    assert_eq!(out.files.len(), expected);
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut mismatches = Vec::new();
+    for f in &out.files {
+        let path = dir.join(&f.name);
+        if update {
+            std::fs::write(&path, &f.content).unwrap();
+            continue;
+        }
+        match std::fs::read(&path) {
+            Ok(want) if want == f.content.as_ref() => {}
+            Ok(_) => mismatches.push(format!("{} differs", f.name)),
+            Err(_) => mismatches.push(format!("{} has no golden file", f.name)),
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{mismatches:?} (UPDATE_GOLDEN=1 to rewrite)"
+    );
+    let golden = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(
+        golden,
+        out.files.len(),
+        "stale golden files in tests/golden"
+    );
+}
+
+#[test]
+fn xml_files_are_well_formed_and_secrets_escaped() {
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")).unwrap()
+    {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let is_xml = text.starts_with("<?xml");
+        if is_xml {
+            // A strict reader: Python's expat.
+            let status = std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])",
+                ])
+                .arg(&path)
+                .status()
+                .expect("python3 (make test installs it)");
+            assert!(
+                status.success(),
+                "{} is not well-formed XML",
+                path.display()
+            );
+            assert!(
+                !text.contains("s3cr\"t<&>"),
+                "{}: raw secret in XML",
+                path.display()
+            );
+        } else if text.contains("account.1.password") {
+            assert!(
+                text.contains("s3cr\"t<&>"),
+                "{}: plain files are not escaped",
+                path.display()
+            );
+        }
+    }
+}

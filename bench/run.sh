@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --locked --bench store
+echo
+cargo bench --locked --bench provision
 if make -n sizes >/dev/null 2>&1; then
   echo
   echo "== static musl binaries"

@@ -9,16 +9,18 @@
 //! transaction (via python3's sqlite3 module). Ratios > 1 mean kpbxd is
 //! faster.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+#[path = "support.rs"]
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kpbxd::clock::{Clock, SystemClock};
-use kpbxd::control::{Command as Cmd, Reply, Request, wire};
+use kpbxd::control::Command as Cmd;
 use kpbxd::model::{Change, Object, Origin, Setting, Source};
 use kpbxd::store::Store;
+use support::{Daemon, bench_dir, median};
 
 const COMMITS: usize = 2000;
 const RUNS: usize = 3;
@@ -82,21 +84,6 @@ fn main() {
     );
 }
 
-/// Where temp stores go: the disk the data would be on, not a tmpfs.
-fn bench_dir() -> std::path::PathBuf {
-    let p = std::env::var_os("BENCH_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench"),
-        Into::into,
-    );
-    std::fs::create_dir_all(&p).expect("bench dir");
-    p
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn store_commits(dir: &Path) -> f64 {
     let clock = SystemClock::default();
     let store = Store::open(dir, 256, clock.wall()).expect("open store");
@@ -149,68 +136,18 @@ print({COMMITS} / (time.perf_counter() - t))
         .expect("rate")
 }
 
-/// Starts the release daemon, measures commits over one connection, then
-/// its idle RSS; returns (commits/s, RSS KiB).
+/// Starts the release daemon, takes its idle RSS, then measures commits
+/// over one connection; returns (commits/s, RSS KiB).
 fn daemon_commits(dir: &Path) -> (f64, u64) {
-    std::fs::create_dir_all(dir).expect("dir");
-    let socket = dir.join("kpbxd.sock");
-    let config = dir.join("kpbxd.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {}\ncontrol_socket = {}\nlog_level = warn\nhttp_listen = off\nhttps_listen = off\ntftp_listen = off\nmgmt_listen = off\n",
-            dir.join("data").display(),
-            socket.display()
-        ),
-    )
-    .expect("config");
-    let kpbxd = Path::new(env!("CARGO_BIN_EXE_kpbxd"));
-    let mut child = Command::new(kpbxd)
-        .arg("--config")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", kpbxd.display()));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut stream = loop {
-        if let Ok(s) = UnixStream::connect(&socket) {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "daemon did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let mut d = Daemon::start(dir);
     // Idle RSS first, before any commit has touched the map.
     std::thread::sleep(Duration::from_secs(2));
-    let rss = rss_kib(child.id());
+    let rss = d.rss_kib();
     let start = Instant::now();
     for i in 0..COMMITS {
-        let req = Request {
-            command: Cmd::SystemSet {
-                values: vec![("location".into(), format!("v{i}"))],
-            },
-        };
-        stream.write_all(&wire::encode_request(&req)).expect("send");
-        let mut header = [0u8; wire::HEADER_LEN];
-        stream.read_exact(&mut header).expect("header");
-        let len = wire::parse_header(&header, wire::MAX_REPLY).expect("reply header");
-        let mut payload = vec![0u8; len];
-        stream.read_exact(&mut payload).expect("payload");
-        match wire::decode_reply(&payload).expect("reply") {
-            Reply::Committed(c) => assert!(c.txid.is_some()),
-            other => panic!("unexpected reply {other:?}"),
-        }
+        d.commit(Cmd::SystemSet {
+            values: vec![("location".into(), format!("v{i}"))],
+        });
     }
-    let rate = COMMITS as f64 / start.elapsed().as_secs_f64();
-    let _ = child.kill();
-    let _ = child.wait();
-    (rate, rss)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    (COMMITS as f64 / start.elapsed().as_secs_f64(), rss)
 }

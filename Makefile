@@ -2,7 +2,8 @@
 #
 #   make          release build (target/release/kpbxd and kpbx)
 #   make run      the daemon on the embedded dev profile (./var, loopback, no root)
-#   make test     the whole test suite (installs missing Debian tools when root)
+#   make test     the whole test suite: cargo tests, then the QEMU boot test
+#                 (installs missing Debian tools and the musl target when root)
 #   make lint     rustfmt check + clippy -D warnings
 #   make bench    benchmarks, printed side by side with their anchors
 #   make fuzz     run each fuzz target for a while (cargo-fuzz)
@@ -14,6 +15,9 @@ CARGO ?= cargo
 # Debian packages the test suite needs; `make test-deps` installs the
 # missing ones when run as root and fails loudly otherwise.
 TEST_DEBS ?= procps python3 iproute2
+# What the x86_64 boot test needs (board/image.mk has the full list for
+# both architectures and Buildroot: make image-deps).
+IMG_TEST_DEBS ?= qemu-system-x86 busybox-static musl-tools cpio kmod e2fsprogs file xz-utils
 FUZZ_SECONDS ?= 30
 
 .PHONY: all build run test test-deps lint bench fuzz clean
@@ -29,10 +33,11 @@ run: build
 	./target/release/kpbxd --dev
 
 test-deps:
-	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+	@missing=""; for p in $(TEST_DEBS) $(IMG_TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else \
 	    echo "make test needs these Debian packages:$$missing (run as root to install them)" >&2; exit 1; \
 	  fi; \
@@ -41,6 +46,7 @@ test-deps:
 test: test-deps
 	$(CARGO) test --locked --lib --bins --tests
 	$(CARGO) test --locked --doc
+	$(MAKE) --no-print-directory qemu-test
 
 lint:
 	$(CARGO) fmt --check

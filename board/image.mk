@@ -9,6 +9,8 @@
 #   make br-image BUILDROOT=/path/to/buildroot [BOARD=qemu_x86_64]   full Buildroot image
 #   make image-deps   apt-get install the Debian packages these targets need (root)
 
+# Including this file must not change the including Makefile's default goal.
+IMG_SAVED_DEFAULT_GOAL := $(.DEFAULT_GOAL)
 IMG_BOARD_DIR := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 IMG_TOP := $(abspath $(IMG_BOARD_DIR)/..)
 
@@ -21,7 +23,8 @@ IMG_CARGO ?= cargo
 # 2 shared cores: build at low priority
 IMG_NICE ?= nice -n 10
 IMG_CARGO_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(IMG_TOP)/target)
-IMG_BINS := kpbxd kpbx
+# kpbx is the multi-call kpbxd called by that name: the image carries a symlink.
+IMG_BINS := kpbxd
 
 IMG_TRIPLE_x86_64 := x86_64-unknown-linux-musl
 IMG_TRIPLE_aarch64 := aarch64-unknown-linux-musl
@@ -55,11 +58,11 @@ cross: $(addprefix cross-,$(IMG_ARCHES))
 
 # cargo decides what is up to date; the binaries must come out static.
 cross-x86_64 cross-aarch64: cross-%:
-	cd $(IMG_TOP) && $(IMG_CARGO_ENV_$*) $(IMG_NICE) $(IMG_CARGO) build --release \
+	cd $(IMG_TOP) && $(IMG_CARGO_ENV_$*) $(IMG_NICE) $(IMG_CARGO) build --release --locked \
 		--target $(IMG_TRIPLE_$*) $(addprefix --bin ,$(IMG_BINS))
 	@for b in $(IMG_BINS); do \
 		f=$(call img_bin,$*,$$b); \
-		file -b "$$f" | grep -Eq 'static(-pie)? linked' || \
+		file -b "$$f" | grep -Eq 'static-pie linked|statically linked' || \
 			{ echo "cross: $$f is not statically linked: $$(file -b "$$f")" >&2; exit 1; }; \
 	done
 
@@ -70,7 +73,7 @@ image-x86_64 image-aarch64: image-%: $(if $(IMG_KPBXD_BIN),,cross-%)
 	$(IMG_BOARD_DIR)/scripts/fetch-debs.sh $* $(IMG_DL)
 	$(IMG_BOARD_DIR)/scripts/mkinitramfs.sh $* $(IMG_DL) $(IMG_OUT)/$* \
 		$(or $(IMG_KPBXD_BIN),$(call img_bin,$*,kpbxd)) \
-		$(if $(IMG_KPBXD_BIN),$(IMG_KPBX_BIN),$(call img_bin,$*,kpbx))
+		$(IMG_KPBX_BIN)
 
 qemu-test: qemu-test-$(IMG_ARCH)
 qemu-test-all: $(addprefix qemu-test-,$(IMG_ARCHES))
@@ -97,15 +100,15 @@ sizes: cross
 	done; done
 
 # Full Buildroot image from a Buildroot checkout (the release path: cargo-package, Buildroot's
-# toolchain and kernel). Output in target/br/$(BOARD). MAKEFLAGS is cleared so our command-line
-# variables (BUILDROOT, BOARD) do not leak into Buildroot's make.
+# toolchain and kernel). Output in target/br/$(BOARD). MAKEFLAGS and our command-line variables
+# (BUILDROOT, BOARD, which make also exports) are cleared so they do not leak into Buildroot.
 BOARD ?= qemu_x86_64
 br-image:
 	@test -n "$(BUILDROOT)" || { echo "br-image: set BUILDROOT=/path/to/buildroot (a checkout)" >&2; exit 1; }
 	@test -f "$(BUILDROOT)/package/pkg-cargo.mk" || { echo "br-image: $(BUILDROOT) is not a Buildroot tree" >&2; exit 1; }
 	@test -f "$(IMG_TOP)/buildroot/configs/pbx_$(BOARD)_defconfig" || { echo "br-image: no buildroot/configs/pbx_$(BOARD)_defconfig; BOARD is one of:" \
 		$$(ls $(IMG_TOP)/buildroot/configs | sed 's/^pbx_//; s/_defconfig$$//') >&2; exit 1; }
-	unset MAKEFLAGS MFLAGS MAKEOVERRIDES; \
+	unset MAKEFLAGS MFLAGS MAKEOVERRIDES BOARD BUILDROOT; \
 	$(MAKE) -C "$(BUILDROOT)" O=$(IMG_TOP)/target/br/$(BOARD) BR2_EXTERNAL=$(IMG_TOP)/buildroot pbx_$(BOARD)_defconfig && \
 	$(MAKE) -C "$(BUILDROOT)" O=$(IMG_TOP)/target/br/$(BOARD)
 	@echo "br-image: images in $(IMG_TOP)/target/br/$(BOARD)/images"
@@ -118,3 +121,5 @@ image-deps:
 
 image-clean:
 	rm -rf $(filter-out $(IMG_DL),$(wildcard $(IMG_OUT)/*))
+
+.DEFAULT_GOAL := $(IMG_SAVED_DEFAULT_GOAL)

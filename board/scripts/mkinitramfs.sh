@@ -22,9 +22,18 @@ case "$arch" in
 esac
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
 
+# Absolute paths: the build below runs inside the new root.
+[ -x "$kpbxd" ] || die "no daemon binary at $kpbxd"
+kpbxd=$(realpath "$kpbxd")
+if [ -n "$kpbx" ]; then
+	[ -x "$kpbx" ] || die "no CLI binary at $kpbx"
+	kpbx=$(realpath "$kpbx")
+fi
+mkdir -p "$out"
+out=$(realpath "$out")
+dl=$(realpath "$dl")
 kdir="$dl/$arch/kernel"
 krel=$(cat "$dl/$arch/kernel.release" 2>/dev/null) || die "run fetch-debs.sh $arch first"
-[ -x "$kpbxd" ] || die "no daemon binary at $kpbxd"
 command -v cpio >/dev/null || die "cpio missing (apt-get install cpio)"
 command -v depmod >/dev/null || die "depmod missing (apt-get install kmod)"
 

@@ -42,6 +42,10 @@ def log(msg):
     print(f"qemu-test: {msg}", flush=True)
 
 
+def first_line(text):
+    return " ".join((text.strip().splitlines() or [""])[0].split())
+
+
 def ensure_qemu(arch):
     binary = f"qemu-system-{arch}"
     if shutil.which(binary):
@@ -118,21 +122,30 @@ class Vm:
         self.pos = 0  # expect() consumes buf up to here
         self.lock = threading.Condition()
         self.eof = False
+        self.reader = None
 
     def start(self, pidfile):
-        self.buf, self.pos, self.eof = b"", 0, False
-        self.logf.write(f"\n===== qemu: {' '.join(self.args)}\n".encode())
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        if self.reader:
+            self.reader.join(10)  # the previous qemu's output must be drained first
+        with self.lock:
+            self.buf, self.pos, self.eof = b"", 0, False
+            self.logf.write(f"\n===== qemu: {' '.join(self.args)}\n".encode())
+            self.logf.flush()
+            self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
         with open(pidfile, "w") as f:
             f.write(f"{self.proc.pid}\n")
-        threading.Thread(target=self._reader, daemon=True).start()
+        self.reader = threading.Thread(target=self._reader, args=(self.proc,), daemon=True)
+        self.reader.start()
 
-    def _reader(self):
-        out = self.proc.stdout
+    def _reader(self, proc):
+        """Copy one qemu's console output to buf and the log, until that qemu closes it."""
+        fd = proc.stdout.fileno()
         while True:
-            chunk = os.read(out.fileno(), 4096)
+            chunk = os.read(fd, 4096)
             with self.lock:
+                if proc is not self.proc:
+                    return
                 if not chunk:
                     self.eof = True
                     self.lock.notify_all()
@@ -156,8 +169,8 @@ class Vm:
                 if m:
                     self.pos = m.end()
                     return m
-                if self.eof:
-                    raise TestFailure(f"qemu exited (rc {self.proc.wait()}) while waiting for "
+                if self.eof:  # never block on the process while holding the lock
+                    raise TestFailure(f"qemu exited (rc {self.proc.poll()}) while waiting for "
                                       f"{what}; console tail:\n{self.tail()}")
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -187,10 +200,12 @@ class Vm:
 
     def wait_exit(self, timeout, what):
         try:
-            return self.proc.wait(timeout * self.scale)
+            rc = self.proc.wait(timeout * self.scale)
         except subprocess.TimeoutExpired:
             raise TestFailure(f"timeout ({timeout * self.scale:.0f} s) waiting for {what}; "
                               f"console tail:\n{self.tail()}") from None
+        self.reader.join(10)
+        return rc
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -205,6 +220,7 @@ class Scenario:
         self.http_port = http_port
         self.boot_timeout = boot_timeout
         self.passed = []
+        self.pending = []
 
     def ok(self, what, detail=""):
         self.passed.append(what)
@@ -233,12 +249,13 @@ class Scenario:
                 return out
             if time.monotonic() > deadline:
                 _, log_out = self.vm.run("tail -n 20 /var/log/kpbxd.out /var/log/kpbxd.log", check=False)
-                raise TestFailure(f"kpbx status still failing (rc {rc}) after {timeout} s:\n{out}\n{log_out}")
+                raise TestFailure(f"kpbx status still failing (rc {rc}) after "
+                                  f"{timeout * self.vm.scale} s:\n{out}\n{log_out}")
             time.sleep(1)
 
     def status(self):
         out = self.wait_daemon()
-        self.ok("kpbx status", out.strip().replace("\n", " | "))
+        self.ok("kpbx status", first_line(out))
         _, js = self.vm.run("kpbx status --json")
         try:
             json.loads(js)
@@ -260,6 +277,7 @@ class Scenario:
     def audit_lists_change(self):
         _, out = self.vm.run("kpbx audit list")
         self.must_contain(out, "location", "kpbx audit list")
+        self.must_contain(out, "rack-7", "kpbx audit list")
         self.ok("kpbx audit list shows the change")
 
     def respawn(self):
@@ -271,16 +289,28 @@ class Scenario:
             if rc == 0 and new.strip() and new.strip() != old.strip():
                 break
             if time.monotonic() > deadline:
-                raise TestFailure("kpbxd was not respawned by init within 30 s")
+                raise TestFailure(f"kpbxd was not respawned by init within {30 * self.vm.scale} s")
             time.sleep(1)
         self.wait_daemon()
         self.ok("kpbxd killed with SIGKILL is respawned by init", f"pid {old.strip()} -> {new.strip()}")
+
+    def init_script_stop_start(self):
+        """S60kpbxd stop must keep the daemon down despite the inittab respawn; start resumes it."""
+        self.vm.run("/etc/init.d/S60kpbxd stop")
+        time.sleep(3)
+        rc, out = self.vm.run("/etc/init.d/S60kpbxd status", check=False)
+        if rc == 0:
+            raise TestFailure(f"kpbxd runs again 3 s after 'S60kpbxd stop':\n{out}")
+        self.vm.run("/etc/init.d/S60kpbxd start")
+        self.wait_daemon()
+        self.ok("S60kpbxd stop holds the respawned daemon down, start brings it back")
 
     def fetch_provisioning(self):
         """PENDING: kpbxd does not serve provisioning files over HTTP yet (later issue).
         When it does: put a file in the guest's provisioning dir with self.vm.run(...), then
         fetch http://127.0.0.1:{self.http_port}/<file> here with urllib.request (the host side
         of the hostfwd to guest :80) and compare the bytes."""
+        self.pending.append("provisioning fetch")
         log("!" * 78)
         log("SKIP (PENDING) fetch a provisioning file over the emulated network:")
         log("  kpbxd has no HTTP provisioning service yet (a later issue), so there is nothing")
@@ -302,7 +332,7 @@ class Scenario:
         _, out = self.vm.run("kpbx audit list")
         self.must_contain(out, "location", "kpbx audit list after reboot")
         _, out = self.vm.run("kpbx audit verify")
-        self.ok("kpbx audit verify", out.strip().replace("\n", " | "))
+        self.ok("kpbx audit verify", first_line(out))
 
     def poweroff(self):
         self.vm.send("poweroff\r")
@@ -320,6 +350,7 @@ class Scenario:
         self.set_location()
         self.audit_lists_change()
         self.respawn()
+        self.init_script_stop_start()
         self.fetch_provisioning()
         self.reboot()
         self.boot_and_login(2)
@@ -392,8 +423,8 @@ def main():
                 os.unlink(pidfile)
             except FileNotFoundError:
                 pass
-    log(f"PASS: {len(sc.passed)} checks, 1 pending (provisioning fetch), "
-        f"{a.arch}/{accel}, {time.monotonic() - t0:.0f} s")
+    pending = f", {len(sc.pending)} pending ({', '.join(sc.pending)})" if sc.pending else ""
+    log(f"PASS: {len(sc.passed)} checks{pending}, {a.arch}/{accel}, {time.monotonic() - t0:.0f} s")
 
 
 if __name__ == "__main__":

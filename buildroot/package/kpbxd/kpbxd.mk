@@ -38,12 +38,12 @@ KPBXD_CARGO_ENV = \
 	CARGO_PROFILE_RELEASE_LTO=true \
 	CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 
-# `kpbx` is the operator's command on the serial console. cargo install puts every [[bin]] in
-# /usr/bin, so it is normally there already; a multi-call build (one binary dispatching on
-# argv[0]) installs only kpbxd, and kpbx is then a link to it. cargo's install-tracking files
+# `kpbx` is the operator's command on the serial console. kpbxd is multi-call (called as
+# kpbx it is the CLI), so the separate development binary cargo install puts in /usr/bin is
+# replaced by a link: one copy of the code on the target. cargo's install-tracking files
 # have no business on the target.
 define KPBXD_INSTALL_KPBX_COMMAND
-	test -e $(TARGET_DIR)/usr/bin/kpbx || ln -sf kpbxd $(TARGET_DIR)/usr/bin/kpbx
+	ln -sf kpbxd $(TARGET_DIR)/usr/bin/kpbx
 	rm -f $(TARGET_DIR)/usr/.crates.toml $(TARGET_DIR)/usr/.crates2.json
 endef
 KPBXD_POST_INSTALL_TARGET_HOOKS += KPBXD_INSTALL_KPBX_COMMAND

@@ -32,6 +32,8 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     /// Upper bound of the store's size in MiB (the LMDB map size).
     pub store_max_mb: u32,
+    /// Firmware and other static files served beside the generated ones.
+    pub static_dir: PathBuf,
     pub http_listen: Option<SocketAddr>,
     pub https_listen: Option<SocketAddr>,
     pub tftp_listen: Option<SocketAddr>,
@@ -75,6 +77,11 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "Largest size the store may grow to, in MiB (16 to 65536).",
     },
     KeyDoc {
+        key: "static_dir",
+        default: "/var/lib/kpbxd/firmware",
+        doc: "Firmware and other static files served over HTTP and TFTP beside the generated files.",
+    },
+    KeyDoc {
         key: "http_listen",
         default: "0.0.0.0:80",
         doc: "Provisioning over HTTP (`off` to disable).",
@@ -87,7 +94,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "tftp_listen",
         default: "0.0.0.0:69",
-        doc: "Provisioning over TFTP (`off` to disable).",
+        doc: "Provisioning over TFTP (`off` to disable); port 69 needs root or CAP_NET_BIND_SERVICE.",
     },
     KeyDoc {
         key: "mgmt_listen",
@@ -124,6 +131,7 @@ impl Default for Config {
             log_target: LogTarget::Stderr,
             log_level: log::LevelFilter::Info,
             store_max_mb: 0,
+            static_dir: PathBuf::new(),
             http_listen: None,
             https_listen: None,
             tftp_listen: None,
@@ -149,6 +157,7 @@ impl Config {
             log_target: LogTarget::Stderr,
             log_level: log::LevelFilter::Info,
             store_max_mb: 1024,
+            static_dir: PathBuf::from("var/firmware"),
             http_listen: loopback(8080),
             https_listen: loopback(8443),
             tftp_listen: loopback(6969),
@@ -213,6 +222,7 @@ impl Config {
                 }
                 self.store_max_mb = mb;
             }
+            "static_dir" => self.static_dir = path(value)?,
             "http_listen" => self.http_listen = listen(value)?,
             "https_listen" => self.https_listen = listen(value)?,
             "tftp_listen" => self.tftp_listen = listen(value)?,
@@ -236,6 +246,7 @@ impl Config {
             },
             self.log_level.to_string().to_lowercase(),
             self.store_max_mb.to_string(),
+            quoted(&self.static_dir),
             addr(&self.http_listen),
             addr(&self.https_listen),
             addr(&self.tftp_listen),

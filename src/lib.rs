@@ -13,3 +13,4 @@ pub mod model;
 pub mod provision;
 pub mod schedule;
 pub mod store;
+pub mod tftp;

@@ -167,6 +167,8 @@ pub struct ServiceView {
     /// `running`, `disabled`, `failed`...
     pub state: String,
     pub detail: String,
+    /// The address a network service is bound to.
+    pub listen: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -68,22 +68,52 @@ fn status(daemon: &Daemon) -> Handled {
         audit_entries: stats.audit_entries,
         last_txid: stats.last_txid,
         store_bytes: stats.disk_bytes,
-        services: vec![
-            ServiceView {
-                name: "store".to_string(),
-                state: "running".to_string(),
-                detail: format!(
-                    "LMDB schema {}, {} objects, {} audit entries",
-                    stats.schema, stats.objects, stats.audit_entries
-                ),
-            },
-            ServiceView {
-                name: "control".to_string(),
-                state: "running".to_string(),
-                detail: format!("listening on {}", daemon.config.control_socket.display()),
-            },
-        ],
+        services: services(daemon, &stats),
     }))
+}
+
+fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
+    let service = |name: &str, state: &str, detail: String, listen: Option<String>| ServiceView {
+        name: name.to_string(),
+        state: state.to_string(),
+        detail,
+        listen,
+    };
+    let prov = daemon.prov.borrow();
+    let files = prov.files().count();
+    let problems = prov.problems().len();
+    vec![
+        service(
+            "store",
+            "running",
+            format!(
+                "LMDB schema {}, {} objects, {} audit entries",
+                stats.schema, stats.objects, stats.audit_entries
+            ),
+            None,
+        ),
+        service(
+            "control",
+            "running",
+            format!("listening on {}", daemon.config.control_socket.display()),
+            None,
+        ),
+        service(
+            "provisioning",
+            if problems == 0 { "running" } else { "degraded" },
+            format!("{files} generated files, {problems} devices without files"),
+            None,
+        ),
+        match daemon.tftp {
+            Some(addr) => service(
+                "tftp",
+                "running",
+                format!("listening on {addr}"),
+                Some(addr.to_string()),
+            ),
+            None => service("tftp", "disabled", "tftp_listen = off".to_string(), None),
+        },
+    ]
 }
 
 fn audit_list(daemon: &Daemon, limit: u32) -> Handled {

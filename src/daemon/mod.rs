@@ -16,6 +16,7 @@
 mod control;
 mod handlers;
 mod provisioning;
+mod serve;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -132,6 +133,8 @@ pub struct Daemon {
     config: Config,
     store: Store,
     prov: std::cell::RefCell<provisioning::Provisioning>,
+    /// Where the TFTP server is bound, if it runs.
+    tftp: Option<std::net::SocketAddr>,
     clock: SystemClock,
     started: crate::clock::WallTime,
     started_at: crate::clock::Instant,
@@ -158,10 +161,16 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         config.control_socket.display()
     );
 
+    let prov = provisioning::Provisioning::new(&config.data_dir);
+    let tftp = match config.tftp_listen {
+        Some(listen) => Some(bind_tftp(&config, listen, &prov)?),
+        None => None,
+    };
     let daemon = Daemon {
         started: clock.wall(),
         started_at: clock.now(),
-        prov: std::cell::RefCell::new(provisioning::Provisioning::new(&config.data_dir)),
+        prov: std::cell::RefCell::new(prov),
+        tftp: tftp.as_ref().map(|(addr, _)| *addr),
         clock,
         store,
         config,
@@ -172,6 +181,14 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
 
     let result = smol::block_on(ex.run(async {
         let acceptor = ex.spawn(control::accept_loop(ex.clone(), listener, tx.clone()));
+        let tftp_task = tftp.map(|(addr, server)| {
+            let ex = ex.clone();
+            ex.clone().spawn(async move {
+                if let Err(e) = server.serve(ex).await {
+                    log::error!("tftp {addr}: stopped: {e}");
+                }
+            })
+        });
         let stopper = ex.spawn({
             let tx = tx.clone();
             async move {
@@ -204,12 +221,48 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         drop(acceptor);
         drop(stopper);
         drop(ticker);
+        drop(tftp_task);
         result
     }));
 
     control::unlink(&daemon.config.control_socket);
     log::info!("kpbxd stopped");
     result
+}
+
+/// Binds the TFTP server on the generated files and the static directory.
+fn bind_tftp(
+    config: &Config,
+    listen: std::net::SocketAddr,
+    prov: &provisioning::Provisioning,
+) -> Result<(std::net::SocketAddr, crate::tftp::server::Server), DaemonError> {
+    let _ = std::fs::create_dir_all(&config.static_dir);
+    let static_dir = crate::tftp::DirSource::new(&config.static_dir).ok();
+    if static_dir.is_none() {
+        log::warn!(
+            "static_dir {} is not readable: only generated files are served",
+            config.static_dir.display()
+        );
+    }
+    let source = serve::ProvisioningSource {
+        served: prov.served(),
+        static_dir,
+    };
+    // Each transfer holds a socket: stay well below the descriptor limit.
+    let fds = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    let tftp_config = crate::tftp::server::Config {
+        listen,
+        max_transfers: usize::try_from(fds / 2).unwrap_or(512).clamp(16, 2048),
+        ..crate::tftp::server::Config::default()
+    };
+    let server = crate::tftp::server::Server::bind(tftp_config, Rc::new(source))
+        .map_err(|e| DaemonError::Bind(format!("tftp {listen}: {e}")))?;
+    let addr = server
+        .local_addr()
+        .map_err(|e| DaemonError::Bind(format!("tftp {listen}: {e}")))?;
+    log::info!("tftp: listening on {addr}");
+    Ok((addr, server))
 }
 
 async fn event_loop(daemon: &Daemon, rx: Receiver<Event>) -> Result<(), DaemonError> {

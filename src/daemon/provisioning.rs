@@ -10,9 +10,12 @@
 //! no longer generated are removed. The files are derived state: they are
 //! rebuilt from the store at start, so they need no fsync.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::clock::WallTime;
 use crate::config::Config;
@@ -20,9 +23,33 @@ use crate::model::{Kind, Object, SettingKey};
 use crate::provision::{self, File, PbxValues, Snapshot};
 use crate::store::{Store, StoreError};
 
+/// The generated files as the file servers see them: shared with the TFTP
+/// (and HTTP) adapters on the loop's thread, replaced whole on regeneration.
+#[derive(Debug, Default)]
+pub struct Served {
+    files: BTreeMap<String, Arc<[u8]>>,
+    /// Lower-cased path -> path: the MAC part of a name matches in any case.
+    lower: BTreeMap<String, String>,
+}
+
+impl Served {
+    /// A generated file by path (`name` or `tenant/name`), in any case.
+    pub fn lookup(&self, path: &str) -> Option<Arc<[u8]>> {
+        self.files
+            .get(path)
+            .or_else(|| {
+                self.lower
+                    .get(&path.to_ascii_lowercase())
+                    .and_then(|p| self.files.get(p))
+            })
+            .cloned()
+    }
+}
+
 pub struct Provisioning {
     root: PathBuf,
     files: BTreeMap<String, File>,
+    served: Rc<RefCell<Served>>,
     problems: Vec<String>,
     interfaces: BTreeMap<String, Ipv4Addr>,
 }
@@ -40,9 +67,15 @@ impl Provisioning {
         Provisioning {
             root: data_dir.join("provisioning"),
             files: BTreeMap::new(),
+            served: Rc::default(),
             problems: Vec::new(),
             interfaces: interfaces(),
         }
+    }
+
+    /// The index the file servers read.
+    pub fn served(&self) -> Rc<RefCell<Served>> {
+        self.served.clone()
     }
 
     pub fn files(&self) -> impl Iterator<Item = &File> {
@@ -154,6 +187,12 @@ impl Provisioning {
                 None => p.message,
             })
             .collect();
+        let mut served = Served::default();
+        for (path, file) in &fresh {
+            served.files.insert(path.clone(), file.content.clone());
+            served.lower.insert(path.to_ascii_lowercase(), path.clone());
+        }
+        *self.served.borrow_mut() = served;
         self.files = fresh;
         Ok(stats)
     }

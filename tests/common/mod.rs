@@ -25,20 +25,39 @@ pub struct Daemon {
 impl Daemon {
     /// A daemon configuration in `dir` (not started).
     pub fn new(dir: &Path) -> Daemon {
+        Daemon::with(dir, &[])
+    }
+
+    /// The same, with some keys of the configuration file replaced.
+    pub fn with(dir: &Path, overrides: &[(&str, &str)]) -> Daemon {
         let config = dir.join("kpbxd.conf");
         let socket = dir.join("data/kpbxd.sock");
-        std::fs::write(
-            &config,
-            format!(
-                "data_dir = {}\ncontrol_socket = {}\nlog_target = {}\nlog_level = debug\n\
-                 store_max_mb = 64\nhttp_listen = off\nhttps_listen = off\ntftp_listen = off\n\
-                 mgmt_listen = off\n",
-                dir.join("data").display(),
-                socket.display(),
-                dir.join("kpbxd.log").display()
+        let mut keys: Vec<(String, String)> = vec![
+            ("data_dir".into(), dir.join("data").display().to_string()),
+            ("control_socket".into(), socket.display().to_string()),
+            (
+                "log_target".into(),
+                dir.join("kpbxd.log").display().to_string(),
             ),
-        )
-        .expect("write config");
+            ("log_level".into(), "debug".into()),
+            ("store_max_mb".into(), "64".into()),
+            (
+                "static_dir".into(),
+                dir.join("static").display().to_string(),
+            ),
+            ("http_listen".into(), "off".into()),
+            ("https_listen".into(), "off".into()),
+            ("tftp_listen".into(), "off".into()),
+            ("mgmt_listen".into(), "off".into()),
+        ];
+        for (k, v) in overrides {
+            match keys.iter_mut().find(|(key, _)| key == k) {
+                Some(entry) => entry.1 = v.to_string(),
+                None => keys.push((k.to_string(), v.to_string())),
+            }
+        }
+        let text: String = keys.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+        std::fs::write(&config, text).expect("write config");
         Daemon {
             dir: dir.to_path_buf(),
             config,
@@ -46,6 +65,22 @@ impl Daemon {
             netns: None,
             child: None,
         }
+    }
+
+    /// Where a network service is listening, from `kpbx status`.
+    pub fn listen(&self, service: &str) -> std::net::SocketAddr {
+        let status = self.json(&["status"]);
+        let s = status["services"]
+            .as_array()
+            .expect("services")
+            .iter()
+            .find(|s| s["name"] == service)
+            .unwrap_or_else(|| panic!("no service {service}"));
+        s["listen"]
+            .as_str()
+            .expect("listening")
+            .parse()
+            .expect("address")
     }
 
     /// Starts the daemon and waits until it answers `kpbx status`.

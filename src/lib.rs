@@ -10,6 +10,7 @@ pub mod control;
 pub mod daemon;
 pub mod ha;
 pub mod model;
+pub mod net;
 pub mod provision;
 pub mod schedule;
 pub mod store;

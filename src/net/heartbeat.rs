@@ -1,0 +1,129 @@
+//! UDP heartbeat path: `Action::Send { path, bytes }` and
+//! `Event::Datagram { path, from, bytes }`.
+//!
+//! One socket per path, bound to the path's interface (`SO_BINDTODEVICE`)
+//! and local address/port, so a datagram arriving on another interface is
+//! never accepted even if it is addressed to the same local address. The
+//! adapter only moves bytes; the HA core authenticates them. Oversized
+//! datagrams are dropped; send and receive errors are logged, never fatal.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+
+use smol::Async;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// Largest datagram accepted or sent (heartbeats are far smaller; this
+/// stays below any Ethernet MTU so nothing is fragmented).
+pub const MAX_DATAGRAM: usize = 1200;
+
+/// Where a path's socket lives and whom it talks to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathSocketConfig {
+    pub interface: String,
+    pub local: SocketAddrV4,
+    pub peer: SocketAddrV4,
+}
+
+/// A bound UDP socket for one heartbeat path.
+pub struct HeartbeatSocket {
+    sock: Async<UdpSocket>,
+    config: PathSocketConfig,
+}
+
+impl HeartbeatSocket {
+    /// Creates the socket, binds it to the interface (needs `CAP_NET_RAW`
+    /// on older kernels, unprivileged since Linux 5.7 when unbound) and to
+    /// the local address. `SO_REUSEADDR` lets a restarted daemon rebind.
+    pub fn bind(config: PathSocketConfig) -> io::Result<Self> {
+        let sock = Socket::new(Domain::IPV4, Type::DGRAM.cloexec(), Some(Protocol::UDP))?;
+        sock.set_reuse_address(true)?;
+        sock.bind_device(Some(config.interface.as_bytes()))?;
+        sock.bind(&SockAddr::from(config.local))?;
+        Ok(Self {
+            sock: Async::new(UdpSocket::from(sock))?,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &PathSocketConfig {
+        &self.config
+    }
+
+    /// The bound local address (resolves port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+        match self.sock.get_ref().local_addr()? {
+            SocketAddr::V4(a) => Ok(a),
+            _ => Err(io::ErrorKind::InvalidData.into()),
+        }
+    }
+
+    /// `Action::Send`: sends to the peer. Errors (too large, unreachable,
+    /// interface down) are logged and returned for counting; the caller
+    /// should not stop on them.
+    pub async fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.len() > MAX_DATAGRAM {
+            log::warn!(
+                "heartbeat on {}: {} bytes exceeds {MAX_DATAGRAM}, not sent",
+                self.config.interface,
+                bytes.len()
+            );
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
+        match self.sock.send_to(bytes, self.config.peer).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                log::warn!(
+                    "heartbeat send on {} to {}: {e}",
+                    self.config.interface,
+                    self.config.peer
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits for the next acceptable datagram: `(from, bytes)` for
+    /// `Event::Datagram`. Oversized datagrams and transient errors (ICMP
+    /// port unreachable reported as `ECONNREFUSED`, ...) are logged and
+    /// skipped; only a failure to wait on the socket is returned.
+    pub async fn recv(&self) -> io::Result<(Ipv4Addr, Vec<u8>)> {
+        loop {
+            // One byte more than allowed, to detect oversized datagrams
+            // without MSG_TRUNC.
+            let mut buf = [0u8; MAX_DATAGRAM + 1];
+            match self.sock.recv_from(&mut buf).await {
+                Ok((n, from)) => {
+                    let SocketAddr::V4(from) = from else {
+                        continue;
+                    };
+                    if n > MAX_DATAGRAM {
+                        log::warn!(
+                            "heartbeat on {}: oversized datagram from {from} dropped",
+                            self.config.interface
+                        );
+                        continue;
+                    }
+                    return Ok((*from.ip(), buf[..n].to_vec()));
+                }
+                Err(e) if is_transient(&e) => {
+                    log::warn!("heartbeat recv on {}: {e}", self.config.interface);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNREFUSED
+                | libc::EHOSTUNREACH
+                | libc::ENETUNREACH
+                | libc::EINTR
+                | libc::ENOBUFS
+        )
+    )
+}

@@ -78,13 +78,7 @@ fn daemon_with_data(dir: &std::path::Path) -> Daemon {
 
 fn assert_data_intact(d: &mut Daemon) {
     d.start();
-    let show = d.json(&["system", "show"]);
-    let host = show
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == "hostname")
-        .unwrap();
+    let host = d.setting("hostname");
     assert_eq!(host["value"], "keep-me");
     assert!(d.kpbx(&["audit", "verify"]).status.success());
     assert_eq!(d.stop(), Some(0));
@@ -233,13 +227,7 @@ fn garbage_on_the_control_socket_is_answered_and_harmless() {
     assert!(raw_exchange(&d, b"").is_empty());
 
     assert!(d.kpbx(&["status"]).status.success(), "daemon still serves");
-    let show = d.json(&["system", "show"]);
-    let host = show
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == "hostname")
-        .unwrap();
+    let host = d.setting("hostname");
     assert_eq!(host["value"], "before", "nothing lost");
     assert_eq!(d.json(&["status"])["audit_entries"], 1, "nothing added");
     let log = d.log();

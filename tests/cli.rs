@@ -51,13 +51,7 @@ fn settings_changes_are_committed_and_audited() {
         "nothing changed\n"
     );
 
-    let show = d.json(&["system", "show"]);
-    let hostname = show
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == "hostname")
-        .unwrap();
+    let hostname = d.setting("hostname");
     assert_eq!(hostname["value"], "pbx-2");
     assert_eq!(hostname["is_default"], false);
 

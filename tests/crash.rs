@@ -116,13 +116,7 @@ fn check(d: &Daemon, acked: &BTreeMap<u64, String>, round: usize) {
             "round {round} txid {txid}"
         );
     }
-    let current = d.json(&["system", "show"]);
-    let location = current
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == "location")
-        .unwrap();
+    let location = d.setting("location");
     if let Some((&last, _)) = acked.last_key_value() {
         assert!(
             log[0]["txid"].as_u64().unwrap() >= last,

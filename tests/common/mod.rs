@@ -176,6 +176,17 @@ impl Daemon {
         serde_json::from_str(&self.ok(&all)).expect("json stdout")
     }
 
+    /// A system setting as `kpbx system show --json` reports it.
+    pub fn setting(&self, key: &str) -> serde_json::Value {
+        let show = self.json(&["system", "show"]);
+        show.as_array()
+            .expect("settings")
+            .iter()
+            .find(|s| s["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no setting {key}"))
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("kpbxd.log")).unwrap_or_default()
     }

@@ -17,7 +17,7 @@ CARGO ?= cargo
 TEST_DEBS ?= procps python3 iproute2 curl atftp tftp-hpa
 # What the x86_64 boot test needs (board/image.mk has the full list for
 # both architectures and Buildroot: make image-deps).
-IMG_TEST_DEBS ?= qemu-system-x86 busybox-static musl-tools cpio kmod e2fsprogs file xz-utils
+IMG_TEST_DEBS ?= qemu-system-x86 busybox-static musl-tools cpio kmod e2fsprogs file xz-utils tzdata
 FUZZ_SECONDS ?= 30
 
 .PHONY: all build run test test-deps lint bench fuzz clean

@@ -47,7 +47,7 @@ img_bin = $(IMG_CARGO_TARGET_DIR)/$(IMG_TRIPLE_$(1))/release/$(2)
 IMG_KPBXD_BIN ?=
 IMG_KPBX_BIN ?=
 
-IMG_DEBS := qemu-system-x86 qemu-system-arm busybox-static musl-tools gcc-aarch64-linux-gnu \
+IMG_DEBS := qemu-system-x86 qemu-system-arm busybox-static musl-tools gcc-aarch64-linux-gnu tzdata \
 	musl-dev:arm64 cpio kmod e2fsprogs file xz-utils
 
 .PHONY: cross cross-x86_64 cross-aarch64 image image-all image-x86_64 image-aarch64 \

@@ -36,6 +36,10 @@ pub struct Config {
     pub static_dir: PathBuf,
     pub http_listen: Option<SocketAddr>,
     pub https_listen: Option<SocketAddr>,
+    /// PEM certificate and key for HTTPS; `None`: a self-signed pair kept in
+    /// `data_dir/tls`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub tftp_listen: Option<SocketAddr>,
     pub mgmt_listen: Option<SocketAddr>,
 }
@@ -92,6 +96,16 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "Provisioning over HTTPS (`off` to disable).",
     },
     KeyDoc {
+        key: "tls_cert",
+        default: "auto",
+        doc: "PEM certificate for HTTPS, or `auto`: a self-signed one generated on first start in data_dir/tls.",
+    },
+    KeyDoc {
+        key: "tls_key",
+        default: "auto",
+        doc: "PEM private key for HTTPS, or `auto` (with tls_cert = auto).",
+    },
+    KeyDoc {
         key: "tftp_listen",
         default: "0.0.0.0:69",
         doc: "Provisioning over TFTP (`off` to disable); port 69 needs root or CAP_NET_BIND_SERVICE.",
@@ -134,6 +148,8 @@ impl Default for Config {
             static_dir: PathBuf::new(),
             http_listen: None,
             https_listen: None,
+            tls_cert: None,
+            tls_key: None,
             tftp_listen: None,
             mgmt_listen: None,
         };
@@ -160,6 +176,8 @@ impl Config {
             static_dir: PathBuf::from("var/firmware"),
             http_listen: loopback(8080),
             https_listen: loopback(8443),
+            tls_cert: None,
+            tls_key: None,
             tftp_listen: loopback(6969),
             mgmt_listen: loopback(9443),
         }
@@ -167,6 +185,17 @@ impl Config {
 
     /// Parses the text of a configuration file over the defaults.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config = Config::parse_keys(text)?;
+        if config.tls_cert.is_some() != config.tls_key.is_some() {
+            return Err(ConfigError {
+                line: 0,
+                message: "tls_cert and tls_key are both `auto` or both paths".to_string(),
+            });
+        }
+        Ok(config)
+    }
+
+    fn parse_keys(text: &str) -> Result<Config, ConfigError> {
         let mut config = Config::default();
         let mut seen: Vec<&str> = Vec::new();
         for (index, raw) in text.lines().enumerate() {
@@ -225,6 +254,8 @@ impl Config {
             "static_dir" => self.static_dir = path(value)?,
             "http_listen" => self.http_listen = listen(value)?,
             "https_listen" => self.https_listen = listen(value)?,
+            "tls_cert" => self.tls_cert = auto_path(value)?,
+            "tls_key" => self.tls_key = auto_path(value)?,
             "tftp_listen" => self.tftp_listen = listen(value)?,
             "mgmt_listen" => self.mgmt_listen = listen(value)?,
             _ => return Err(format!("unknown key {key:?}")),
@@ -249,6 +280,8 @@ impl Config {
             quoted(&self.static_dir),
             addr(&self.http_listen),
             addr(&self.https_listen),
+            self.tls_cert.as_ref().map_or("auto".to_string(), quoted),
+            self.tls_key.as_ref().map_or("auto".to_string(), quoted),
             addr(&self.tftp_listen),
             addr(&self.mgmt_listen),
         ];
@@ -281,6 +314,14 @@ fn path(value: &str) -> Result<PathBuf, String> {
         return Err("a path may not contain control characters or quotes".to_string());
     }
     Ok(PathBuf::from(value))
+}
+
+fn auto_path(value: &str) -> Result<Option<PathBuf>, String> {
+    if value == "auto" {
+        Ok(None)
+    } else {
+        path(value).map(Some)
+    }
 }
 
 fn listen(value: &str) -> Result<Option<SocketAddr>, String> {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod ha;
+pub mod http;
 pub mod model;
 pub mod net;
 pub mod provision;

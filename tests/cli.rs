@@ -25,7 +25,10 @@ fn status_answers_with_stable_json() {
         .iter()
         .map(|v| v["name"].clone())
         .collect();
-    assert_eq!(services, ["store", "control", "provisioning", "tftp"]);
+    assert_eq!(
+        services,
+        ["store", "control", "provisioning", "tftp", "http", "https"]
+    );
     assert_eq!(s["services"][3]["state"], "disabled", "tftp_listen = off");
     let text = d.ok(&["status"]);
     assert!(text.contains("control       running"), "{text}");

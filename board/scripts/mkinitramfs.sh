@@ -52,6 +52,11 @@ chmod 1777 tmp
 
 cp "$dl/$arch/busybox/bin/busybox" bin/busybox
 install -m 0755 "$kpbxd" usr/bin/kpbxd
+# The tz database (kpbx system set timezone=..., TZ rules in phone files); Buildroot images
+# get it from BR2_TARGET_TZ_INFO. The right/ and posix/ copies are not needed.
+[ -d /usr/share/zoneinfo ] || die "no /usr/share/zoneinfo on the build host (apt-get install tzdata)"
+mkdir -p usr/share/zoneinfo
+(cd /usr/share/zoneinfo && tar --exclude=./right --exclude=./posix -cf - .) | tar -xf - -C usr/share/zoneinfo
 if [ -n "$kpbx" ]; then install -m 0755 "$kpbx" usr/bin/kpbx; else ln -sf kpbxd usr/bin/kpbx; fi
 
 # The serial getty on this board's port (Buildroot does the same from post-build.sh).

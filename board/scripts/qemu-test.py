@@ -4,18 +4,19 @@
 Scenario (every wait is bounded; any mismatch, timeout or unexpected qemu exit fails):
   boot -> log in as root on the serial getty -> kpbx status -> data disk mounted
   -> kpbx system set location=rack-7 -> kpbx audit list shows it -> kill -9 kpbxd, init respawns it
-  -> [pending] fetch a provisioning file over the emulated network
+  -> provision a phone, fetch its file from the host over the emulated network (HTTP)
   -> reboot (rcK stops kpbxd, unmounts the disk) -> boot again on the same disk -> log in
   -> kpbx system show has location=rack-7 -> kpbx audit verify -> poweroff, qemu exits 0.
 
 Network: qemu user-mode networking with restrict=on (the guest reaches nothing outside the
-emulated LAN); the only forward is host 127.0.0.1:<free port> -> guest :80, for the pending
+emulated LAN); the only forward is host 127.0.0.1:<free port> -> guest :80, for the
 provisioning step. Python 3 stdlib only.
 
 usage: qemu-test.py --arch x86_64|aarch64 --image-dir DIR [--accel auto|kvm|tcg]
 """
 
 import argparse
+import hashlib
 import atexit
 import json
 import os
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 QEMU_PKG = {"x86_64": "qemu-system-x86", "aarch64": "qemu-system-arm"}
 CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}
@@ -269,10 +271,12 @@ class Scenario:
         self.ok("persistent data disk mounted on /var/lib/kpbxd", out.strip())
 
     def set_location(self):
-        self.vm.run("kpbx system set location=rack-7")
+        # A time zone needs the image's tz database (/usr/share/zoneinfo).
+        self.vm.run("kpbx system set location=rack-7 timezone=Europe/Rome")
         _, out = self.vm.run("kpbx system show")
         self.must_contain(out, "rack-7", "kpbx system show after set")
-        self.ok("kpbx system set location=rack-7")
+        self.must_contain(out, "Europe/Rome", "kpbx system show after set")
+        self.ok("kpbx system set location=rack-7 timezone=Europe/Rome")
 
     def audit_lists_change(self):
         _, out = self.vm.run("kpbx audit list")
@@ -306,17 +310,30 @@ class Scenario:
         self.ok("S60kpbxd stop holds the respawned daemon down, start brings it back")
 
     def fetch_provisioning(self):
-        """PENDING: kpbxd does not serve provisioning files over HTTP yet (later issue).
-        When it does: put a file in the guest's provisioning dir with self.vm.run(...), then
-        fetch http://127.0.0.1:{self.http_port}/<file> here with urllib.request (the host side
-        of the hostfwd to guest :80) and compare the bytes."""
-        self.pending.append("provisioning fetch")
-        log("!" * 78)
-        log("SKIP (PENDING) fetch a provisioning file over the emulated network:")
-        log("  kpbxd has no HTTP provisioning service yet (a later issue), so there is nothing")
-        log(f"  to fetch. The forward host 127.0.0.1:{self.http_port} -> guest :80 is in place;")
-        log("  fill in Scenario.fetch_provisioning() when the service lands.")
-        log("!" * 78)
+        """Provision a phone in the guest, then fetch its generated file from the host over
+        the emulated network (the hostfwd to guest :80) and compare it with the guest's copy."""
+        self.vm.run("kpbx prov account add extension=201 sip_password=qemu-pw")
+        self.vm.run("kpbx prov device add mac=00:15:65:00:00:01 model=Yealink-T4x "
+                    "template=yealink-t4x account=201")
+        _, guest = self.vm.run("md5sum /var/lib/kpbxd/provisioning/001565000001.cfg")
+        want = guest.split()[0] if guest.split() else ""
+        url = f"http://127.0.0.1:{self.http_port}/provisioning/001565000001.cfg"
+        deadline = time.monotonic() + 30 * self.vm.scale
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=10) as r:
+                    body = r.read()
+                break
+            except OSError as e:
+                if time.monotonic() > deadline:
+                    raise TestFailure(f"GET {url}: {e}")
+                time.sleep(1)
+        if b"account.1.password = qemu-pw" not in body:
+            raise TestFailure(f"GET {url}: unexpected content:\n{body[:400]!r}")
+        got = hashlib.md5(body).hexdigest()
+        if got != want:
+            raise TestFailure(f"GET {url}: md5 {got}, the guest's file has {want}")
+        self.ok("provisioning file fetched over the emulated network", f"{len(body)} bytes, md5 {got}")
 
     def reboot(self):
         self.vm.send("reboot\r")
@@ -328,7 +345,8 @@ class Scenario:
         self.wait_daemon()
         _, out = self.vm.run("kpbx system show")
         self.must_contain(out, "rack-7", "kpbx system show after reboot")
-        self.ok("location=rack-7 persisted across reboot")
+        self.must_contain(out, "Europe/Rome", "kpbx system show after reboot")
+        self.ok("location=rack-7 timezone=Europe/Rome persisted across reboot")
         _, out = self.vm.run("kpbx audit list")
         self.must_contain(out, "location", "kpbx audit list after reboot")
         _, out = self.vm.run("kpbx audit verify")

@@ -104,16 +104,27 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
             format!("{files} generated files, {problems} devices without files"),
             None,
         ),
-        match daemon.tftp {
-            Some(addr) => service(
-                "tftp",
-                "running",
-                format!("listening on {addr}"),
-                Some(addr.to_string()),
-            ),
-            None => service("tftp", "disabled", "tftp_listen = off".to_string(), None),
-        },
+        listener("tftp", daemon.tftp),
+        listener("http", daemon.http),
+        listener("https", daemon.https),
     ]
+}
+
+fn listener(name: &str, addr: Option<std::net::SocketAddr>) -> ServiceView {
+    match addr {
+        Some(addr) => ServiceView {
+            name: name.to_string(),
+            state: "running".to_string(),
+            detail: format!("listening on {addr}"),
+            listen: Some(addr.to_string()),
+        },
+        None => ServiceView {
+            name: name.to_string(),
+            state: "disabled".to_string(),
+            detail: format!("{name}_listen = off"),
+            listen: None,
+        },
+    }
 }
 
 fn audit_list(daemon: &Daemon, limit: u32) -> Handled {

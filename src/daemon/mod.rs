@@ -133,8 +133,10 @@ pub struct Daemon {
     config: Config,
     store: Store,
     prov: std::cell::RefCell<provisioning::Provisioning>,
-    /// Where the TFTP server is bound, if it runs.
+    /// Where the TFTP, HTTP and HTTPS servers are bound, if they run.
     tftp: Option<std::net::SocketAddr>,
+    http: Option<std::net::SocketAddr>,
+    https: Option<std::net::SocketAddr>,
     clock: SystemClock,
     started: crate::clock::WallTime,
     started_at: crate::clock::Instant,
@@ -166,11 +168,26 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         Some(listen) => Some(bind_tftp(&config, listen, &prov)?),
         None => None,
     };
+    let http = match config.http_listen {
+        Some(listen) => Some(bind_http(&config, listen, &prov, None)?),
+        None => None,
+    };
+    let https = match config.https_listen {
+        Some(listen) => Some(bind_http(
+            &config,
+            listen,
+            &prov,
+            Some(tls_config(&config)?),
+        )?),
+        None => None,
+    };
     let daemon = Daemon {
         started: clock.wall(),
         started_at: clock.now(),
         prov: std::cell::RefCell::new(prov),
         tftp: tftp.as_ref().map(|(addr, _)| *addr),
+        http: http.as_ref().map(|(addr, ..)| *addr),
+        https: https.as_ref().map(|(addr, ..)| *addr),
         clock,
         store,
         config,
@@ -217,7 +234,19 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
                 }
             }
         });
+        let web_tasks: Vec<_> = [http, https]
+            .into_iter()
+            .flatten()
+            .map(|(addr, server, listener)| {
+                ex.spawn(async move {
+                    if let Err(e) = server.run(listener).await {
+                        log::error!("http {addr}: stopped: {e}");
+                    }
+                })
+            })
+            .collect();
         let result = event_loop(&daemon, rx).await;
+        drop(web_tasks);
         drop(acceptor);
         drop(stopper);
         drop(ticker);
@@ -263,6 +292,54 @@ fn bind_tftp(
         .map_err(|e| DaemonError::Bind(format!("tftp {listen}: {e}")))?;
     log::info!("tftp: listening on {addr}");
     Ok((addr, server))
+}
+
+type WebServer = (
+    std::net::SocketAddr,
+    crate::http::Server<serve::ProvisioningSite>,
+    std::net::TcpListener,
+);
+
+/// Binds an HTTP (or, with `tls`, HTTPS) server on the generated files.
+fn bind_http(
+    config: &Config,
+    listen: std::net::SocketAddr,
+    prov: &provisioning::Provisioning,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> Result<WebServer, DaemonError> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let fail = |e: std::io::Error| DaemonError::Bind(format!("{scheme} {listen}: {e}"));
+    let static_dir = crate::http::dir::DirSite::new(&config.static_dir, "provisioning").ok();
+    let site = serve::ProvisioningSite {
+        served: prov.served(),
+        static_dir,
+    };
+    let listener = crate::http::server::bind(listen).map_err(fail)?;
+    let addr = listener.local_addr().map_err(fail)?;
+    let http_config = crate::http::Config {
+        tls,
+        ..crate::http::Config::default()
+    };
+    log::info!("{scheme}: listening on {addr}");
+    Ok((
+        addr,
+        crate::http::Server::new(std::sync::Arc::new(site), http_config),
+        listener,
+    ))
+}
+
+/// The configured certificate, or the self-signed one in `data_dir/tls`.
+fn tls_config(config: &Config) -> Result<std::sync::Arc<rustls::ServerConfig>, DaemonError> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => crate::http::tls::from_pem_files(cert, key)
+            .map_err(|e| DaemonError::Config(format!("tls_cert/tls_key: {e}"))),
+        _ => {
+            let names = vec!["localhost".to_string(), "kpbx".to_string()];
+            crate::http::tls::self_signed(&config.data_dir.join("tls"), &names)
+                .map(|(tls, _)| tls)
+                .map_err(|e| DaemonError::Runtime(format!("self-signed certificate: {e}")))
+        }
+    }
 }
 
 async fn event_loop(daemon: &Daemon, rx: Receiver<Event>) -> Result<(), DaemonError> {

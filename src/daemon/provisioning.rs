@@ -10,12 +10,10 @@
 //! no longer generated are removed. The files are derived state: they are
 //! rebuilt from the store at start, so they need no fsync.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::clock::WallTime;
 use crate::config::Config;
@@ -24,7 +22,7 @@ use crate::provision::{self, File, PbxValues, Snapshot};
 use crate::store::{Store, StoreError};
 
 /// The generated files as the file servers see them: shared with the TFTP
-/// (and HTTP) adapters on the loop's thread, replaced whole on regeneration.
+/// and HTTP adapters, replaced whole on regeneration.
 #[derive(Debug, Default)]
 pub struct Served {
     files: BTreeMap<String, Arc<[u8]>>,
@@ -46,10 +44,28 @@ impl Served {
     }
 }
 
+/// The HTTP server may run connections on other threads, hence a lock; a
+/// poisoned lock still holds a complete index (it is only ever replaced).
+#[derive(Clone, Debug, Default)]
+pub struct SharedServed(Arc<RwLock<Served>>);
+
+impl SharedServed {
+    pub fn lookup(&self, path: &str) -> Option<Arc<[u8]>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .lookup(path)
+    }
+
+    fn replace(&self, served: Served) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = served;
+    }
+}
+
 pub struct Provisioning {
     root: PathBuf,
     files: BTreeMap<String, File>,
-    served: Rc<RefCell<Served>>,
+    served: SharedServed,
     problems: Vec<String>,
     interfaces: BTreeMap<String, Ipv4Addr>,
 }
@@ -67,14 +83,14 @@ impl Provisioning {
         Provisioning {
             root: data_dir.join("provisioning"),
             files: BTreeMap::new(),
-            served: Rc::default(),
+            served: SharedServed::default(),
             problems: Vec::new(),
             interfaces: interfaces(),
         }
     }
 
     /// The index the file servers read.
-    pub fn served(&self) -> Rc<RefCell<Served>> {
+    pub fn served(&self) -> SharedServed {
         self.served.clone()
     }
 
@@ -192,7 +208,7 @@ impl Provisioning {
             served.files.insert(path.clone(), file.content.clone());
             served.lower.insert(path.to_ascii_lowercase(), path.clone());
         }
-        *self.served.borrow_mut() = served;
+        self.served.replace(served);
         self.files = fresh;
         Ok(stats)
     }

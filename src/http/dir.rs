@@ -1,0 +1,156 @@
+//! A [`Site`] serving a directory tree under one URL prefix (`/provisioning/...`).
+
+use super::response::etag_for_file;
+use super::{FileBody, Lookup, Path, RequestInfo, Site};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::io::AsRawFd as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// Serves `root/<a>/<b>` for `/<prefix>/<a>/<b>`: regular files only, never a listing.
+///
+/// Files are opened with `openat2(root_fd, "a/b", RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`,
+/// so the kernel refuses any resolution (symlink or otherwise) that leaves the tree. On
+/// kernels without openat2 (< 5.6) it falls back to `open` plus a component-wise check of
+/// the descriptor's real path (`/proc/self/fd/N`) against the root: `rootX/...` siblings fail.
+/// Opens use `O_NONBLOCK` so a FIFO in the tree cannot stall the executor.
+#[derive(Debug)]
+pub struct DirSite {
+    root: PathBuf,
+    root_fd: std::fs::File,
+    prefix: String,
+    no_openat2: AtomicBool,
+}
+
+impl DirSite {
+    pub fn new(root: impl Into<PathBuf>, prefix: &str) -> std::io::Result<DirSite> {
+        let root = std::fs::canonicalize(root.into())?;
+        let root_fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc_o_directory())
+            .open(&root)?;
+        Ok(DirSite {
+            root,
+            root_fd,
+            prefix: prefix.to_owned(),
+            no_openat2: AtomicBool::new(false),
+        })
+    }
+
+    fn open_beneath(&self, rel: &str) -> Option<std::fs::File> {
+        if !self.no_openat2.load(Relaxed) {
+            let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+            let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+            match rustix::fs::openat2(&self.root_fd, rel, flags, Mode::empty(), resolve) {
+                Ok(fd) => return Some(std::fs::File::from(fd)),
+                Err(rustix::io::Errno::NOSYS) => self.no_openat2.store(true, Relaxed),
+                Err(_) => return None,
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(OFlags::NONBLOCK.bits() as i32 | OFlags::NOCTTY.bits() as i32)
+            .open(self.root.join(rel))
+            .ok()?;
+        let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+        real.starts_with(&self.root).then_some(file)
+    }
+
+    fn open(&self, path: &Path) -> Option<FileBody> {
+        let comps = path.components();
+        if comps.len() < 2 || comps[0] != self.prefix {
+            return None;
+        }
+        let rel = comps[1..].join("/");
+        let file = self.open_beneath(&rel)?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let mtime = meta.modified().ok();
+        Some(FileBody {
+            file,
+            len: meta.len(),
+            etag: Some(etag_for_file(meta.len(), mtime)),
+            mtime,
+            content_type: None,
+        })
+    }
+
+    /// Forces the pre-openat2 fallback (tests).
+    pub fn disable_openat2(&self) {
+        self.no_openat2.store(true, Relaxed);
+    }
+}
+
+fn libc_o_directory() -> i32 {
+    OFlags::DIRECTORY.bits() as i32
+}
+
+impl Site for DirSite {
+    fn get(&self, path: &Path, _info: &RequestInfo<'_>) -> Lookup {
+        match self.open(path) {
+            Some(f) => Lookup::File(f),
+            None => Lookup::NotFound,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::path::parse_target;
+
+    #[test]
+    fn stays_inside_the_root_with_and_without_openat2() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("tree");
+        std::fs::create_dir_all(root.join("t")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("treeX")).expect("mkdir");
+        std::fs::write(root.join("a.cfg"), b"a").expect("write");
+        std::fs::write(root.join("t/b.cfg"), b"b").expect("write");
+        std::fs::write(dir.path().join("treeX/s.txt"), b"S").expect("write");
+        let sym = |target: &std::path::Path, name: &str| {
+            std::os::unix::fs::symlink(target, root.join(name)).expect("symlink")
+        };
+        sym(&dir.path().join("treeX/s.txt"), "abs-out");
+        sym(std::path::Path::new("../treeX/s.txt"), "rel-out");
+        sym(std::path::Path::new("a.cfg"), "rel-in");
+        sym(std::path::Path::new("/proc/self/root/etc/passwd"), "magic");
+        let fifo = root.join("pipe.cfg");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .is_ok_and(|s| s.success()),
+            "mkfifo (coreutils) needed"
+        );
+        for fallback in [false, true] {
+            let site = DirSite::new(&root, "provisioning").expect("site");
+            if fallback {
+                site.disable_openat2();
+            }
+            let found = |t: &str| {
+                site.open(&parse_target(t.as_bytes()).expect("path"))
+                    .is_some()
+            };
+            assert!(found("/provisioning/a.cfg"));
+            assert!(found("/provisioning/t/b.cfg"));
+            assert!(found("/provisioning/rel-in"), "fallback={fallback}");
+            for t in [
+                "/provisioning/abs-out",
+                "/provisioning/rel-out",
+                "/provisioning/magic",
+                "/provisioning/t",
+                "/provisioning/pipe.cfg",
+                "/provisioning/missing",
+                "/provisioning",
+                "/other/a.cfg",
+                "/a.cfg",
+            ] {
+                assert!(!found(t), "{t} fallback={fallback}");
+            }
+        }
+    }
+}

@@ -1,0 +1,928 @@
+//! smol adapter: accept loop, connection limit, keep-alive loop, timeouts, TLS.
+//!
+//! All connections of one [`Server::run`] are tasks of an executor owned by that future:
+//! dropping the future closes the listener and every connection.
+//!
+//! Cheap per request: timeouts are per-connection deadlines (an atomic store) checked by one
+//! watchdog task every [`TICK`], not reactor timers (whose insertion costs a reactor wake-up
+//! each); read and write buffers are lent from a per-thread pool only while bytes are in
+//! flight, so an idle keep-alive connection holds no buffer (plain TCP waits for readability
+//! first; a TLS connection keeps rustls's own buffers anyway). A fresh connection reads
+//! optimistically (its request is usually there already).
+//!
+//! File bodies go out with `sendfile` (plain TCP, head sent with `MSG_MORE`) or `pread` in
+//! 64 KiB chunks (TLS), on the connection task, like nginx without aio: right for page-cached
+//! flash; move to `smol::unblock` if profiling ever says otherwise.
+
+use super::request::{self, Limits, Method, Request, Status, Version};
+use super::response::{self, Conn, Entity, Plan};
+use super::{Fetch, Lookup, RequestInfo, Site};
+use smol::future::FutureExt as _;
+use smol::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use smol::{Async, Timer};
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::FileExt as _;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Server settings. Defaults: see [`Config::default`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Head size/count and body-discard limits (8 KiB, 64 headers, 1 KiB).
+    pub limits: Limits,
+    /// Whole request head (and, on HTTPS, the handshake for the first one) must arrive
+    /// within this time after the connection is accepted or after its first byte (10 s) → 408.
+    pub head_timeout: Duration,
+    /// How long a keep-alive connection may wait for the next request (15 s): closed silently.
+    pub idle_timeout: Duration,
+    /// Longest stall of a single write before the connection is dropped (30 s).
+    pub send_timeout: Duration,
+    /// Concurrent connections (512); excess ones get a best-effort 503 and are closed at once.
+    pub max_connections: usize,
+    /// Requests per keep-alive connection before `Connection: close` (1000; 0 = no limit).
+    pub max_requests_per_connection: u64,
+    /// HTTPS when set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            head_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(15),
+            send_timeout: Duration::from_secs(30),
+            max_connections: 512,
+            max_requests_per_connection: 1000,
+            tls: None,
+        }
+    }
+}
+
+/// Counters, shared with whoever holds [`Server::stats`].
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub accepted: AtomicU64,
+    /// Closed at accept: over the limit or refused by [`Site::admit`].
+    pub rejected: AtomicU64,
+    pub active: AtomicUsize,
+    pub requests: AtomicU64,
+    /// Head or idle timeouts, TLS handshake timeouts and stalled writes.
+    pub timeouts: AtomicU64,
+}
+
+/// An HTTP(S) server for one [`Site`].
+pub struct Server<S> {
+    site: Arc<S>,
+    cfg: Arc<Config>,
+    stats: Arc<Stats>,
+}
+
+const CHUNK: usize = 64 * 1024;
+/// Bodies up to this size go out in the same write as the head.
+const COALESCE: usize = 16 * 1024;
+const LINGER: Duration = Duration::from_secs(1);
+/// Watchdog period: timeouts fire up to this late.
+pub const TICK: Duration = Duration::from_millis(200);
+const RESP_503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+Content-Length: 20\r\nConnection: close\r\n\r\nService Unavailable\n";
+
+struct ActiveGuard(Arc<Stats>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Relaxed);
+    }
+}
+
+// ---- buffer pool --------------------------------------------------------------------------
+
+thread_local! {
+    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+const POOL_MAX: usize = 64;
+const POOL_MAX_CAP: usize = 64 * 1024;
+
+fn pool_take() -> Vec<u8> {
+    POOL.with_borrow_mut(|p| p.pop()).unwrap_or_default()
+}
+
+fn pool_give(mut v: Vec<u8>) {
+    if v.capacity() == 0 || v.capacity() > POOL_MAX_CAP {
+        return;
+    }
+    v.clear();
+    POOL.with_borrow_mut(|p| {
+        if p.len() < POOL_MAX {
+            p.push(v);
+        }
+    });
+}
+
+// ---- deadlines ----------------------------------------------------------------------------
+
+/// One connection's current deadline (µs since the watchdog's epoch; `u64::MAX`: none).
+struct Watch {
+    deadline: AtomicU64,
+    waker: Mutex<Option<Waker>>,
+}
+
+/// Wakes connections whose deadline has passed; sleeps while there are none.
+struct Watchdog {
+    epoch: Instant,
+    watches: Mutex<Vec<Weak<Watch>>>,
+    bell: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
+}
+
+impl Watchdog {
+    fn new() -> Watchdog {
+        Watchdog {
+            epoch: Instant::now(),
+            watches: Mutex::new(Vec::new()),
+            bell: smol::channel::bounded(1),
+        }
+    }
+
+    fn at(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn register(&self) -> Arc<Watch> {
+        let w = Arc::new(Watch {
+            deadline: AtomicU64::new(u64::MAX),
+            waker: Mutex::new(None),
+        });
+        if let Ok(mut l) = self.watches.lock() {
+            l.push(Arc::downgrade(&w));
+        }
+        let _ = self.bell.0.try_send(());
+        w
+    }
+
+    async fn run(&self) {
+        loop {
+            let idle = self.watches.lock().map(|l| l.is_empty()).unwrap_or(true);
+            if idle {
+                let _ = self.bell.1.recv().await;
+                continue;
+            }
+            Timer::after(TICK).await;
+            let now = self.at(Instant::now());
+            if let Ok(mut l) = self.watches.lock() {
+                l.retain(|w| match w.upgrade() {
+                    Some(w) => {
+                        if w.deadline.load(Relaxed) <= now {
+                            let k = w.waker.lock().ok().and_then(|mut k| k.take());
+                            if let Some(k) = k {
+                                k.wake();
+                            }
+                        }
+                        true
+                    }
+                    None => false,
+                });
+            }
+        }
+    }
+}
+
+/// Resolves once the connection's deadline has passed.
+struct Expired<'a> {
+    watch: &'a Watch,
+    dog: &'a Watchdog,
+}
+
+impl Future for Expired<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.dog.at(Instant::now()) >= self.watch.deadline.load(Relaxed) {
+            return Poll::Ready(());
+        }
+        if let Ok(mut k) = self.watch.waker.lock() {
+            match &*k {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                _ => *k = Some(cx.waker().clone()),
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// Races `fut` against the connection's deadline.
+async fn timed<T>(fut: impl Future<Output = io::Result<T>>, exp: Expired<'_>) -> io::Result<T> {
+    fut.or(async {
+        exp.await;
+        Err(io::ErrorKind::TimedOut.into())
+    })
+    .await
+}
+
+// ---- transports ---------------------------------------------------------------------------
+
+/// A connection's byte stream.
+trait Io: AsyncRead + AsyncWrite + Unpin {
+    /// Waits until a read would make progress, without holding a buffer. May return early.
+    fn ready(&self) -> impl Future<Output = io::Result<()>>;
+    /// Ends the write side: TLS close_notify (if any), then TCP FIN.
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>>;
+    /// The plain socket, when bytes can go straight from a file to it (`sendfile`).
+    fn plain(&self) -> Option<&Async<TcpStream>>;
+}
+
+impl Io for Async<TcpStream> {
+    fn ready(&self) -> impl Future<Output = io::Result<()>> {
+        self.readable()
+    }
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
+        std::future::ready(self.get_ref().shutdown(std::net::Shutdown::Write))
+    }
+    fn plain(&self) -> Option<&Async<TcpStream>> {
+        Some(self)
+    }
+}
+
+impl Io for futures_rustls::server::TlsStream<Async<TcpStream>> {
+    fn ready(&self) -> impl Future<Output = io::Result<()>> {
+        // rustls may hold decrypted bytes already: never wait on the socket here.
+        std::future::ready(Ok(()))
+    }
+    async fn shutdown(&mut self) -> io::Result<()> {
+        self.close().await?;
+        self.get_ref()
+            .0
+            .get_ref()
+            .shutdown(std::net::Shutdown::Write)
+    }
+    fn plain(&self) -> Option<&Async<TcpStream>> {
+        None
+    }
+}
+
+/// Zero-copy file body on plain TCP: the head with `MSG_MORE`, then `sendfile` in ≤ 1 MiB
+/// steps (yielding between steps so one download cannot starve other connections).
+/// Returns the body bytes sent, or the error.
+/// The send timeout restarts on every bit of progress.
+async fn sendfile_tcp<S>(
+    sock: &Async<TcpStream>,
+    head: &[u8],
+    file: &std::fs::File,
+    p: &Plan,
+    ctx: &Ctx<'_, S>,
+) -> Result<u64, (io::Error, u64)> {
+    use rustix::io::Errno;
+    use rustix::net::SendFlags;
+    let wait = || async {
+        let r = timed(sock.writable(), ctx.expired()).await;
+        ctx.set_deadline(Instant::now() + ctx.cfg.send_timeout);
+        r
+    };
+    ctx.set_deadline(Instant::now() + ctx.cfg.send_timeout);
+    let mut pos = 0;
+    while pos < head.len() {
+        // MSG_MORE only when body bytes follow: a corked head would wait ~200 ms.
+        let more = p.send_body && p.body_len() > 0;
+        let flags = SendFlags::NOSIGNAL
+            | if more {
+                SendFlags::MORE
+            } else {
+                SendFlags::empty()
+            };
+        match rustix::net::send(sock.get_ref(), &head[pos..], flags) {
+            Ok(n) => pos += n,
+            Err(Errno::AGAIN) => wait().await.map_err(|e| (e, 0))?,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err((e.into(), 0)),
+        }
+    }
+    if !p.send_body || p.body_len() == 0 {
+        return Ok(0);
+    }
+    let mut off = p.start;
+    while off < p.end {
+        let want = usize::try_from(p.end - off)
+            .unwrap_or(usize::MAX)
+            .min(1 << 20);
+        let mut o = off;
+        match rustix::fs::sendfile(sock.get_ref(), file, Some(&mut o), want) {
+            Ok(0) => return Err((io::ErrorKind::UnexpectedEof.into(), off - p.start)),
+            Ok(n) => {
+                off += n as u64;
+                if n == want {
+                    smol::future::yield_now().await;
+                }
+            }
+            Err(Errno::AGAIN) => wait().await.map_err(|e| (e, off - p.start))?,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err((e.into(), off - p.start)),
+        }
+    }
+    Ok(off - p.start)
+}
+
+/// accept4 with SOCK_NONBLOCK: one `ioctl(FIONBIO)` fewer per connection than
+/// `Async::accept`.
+async fn accept(listener: &Async<TcpListener>) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+    use rustix::io::Errno;
+    use rustix::net::SocketFlags;
+    loop {
+        let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+        match rustix::net::acceptfrom_with(listener.get_ref(), flags) {
+            Ok((fd, addr)) => {
+                let stream = TcpStream::from(fd);
+                let peer = match addr.and_then(|a| SocketAddr::try_from(a).ok()) {
+                    Some(p) => p,
+                    None => stream.peer_addr()?,
+                };
+                return Ok((Async::new_nonblocking(stream)?, peer));
+            }
+            Err(Errno::AGAIN) => listener.readable().await?,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Listen backlog of [`bind`]: room for a boot storm's SYNs (std uses 128).
+pub const BACKLOG: i32 = 1024;
+
+/// Binds a listening socket with [`BACKLOG`] (Linux lets `listen` raise it after std's bind).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let l = TcpListener::bind(addr)?;
+    rustix::net::listen(&l, BACKLOG)?;
+    Ok(l)
+}
+// ---- server -------------------------------------------------------------------------------
+
+impl<S: Site> Server<S> {
+    pub fn new(site: Arc<S>, cfg: Config) -> Server<S> {
+        Server {
+            site,
+            cfg: Arc::new(cfg),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// Serves `listener` until the returned future is dropped (which closes the listener and
+    /// all connections). Fails only if the listener cannot be registered with the reactor;
+    /// accept errors (e.g. EMFILE) are waited out (50 ms) instead of spinning.
+    pub async fn run(&self, listener: TcpListener) -> io::Result<()> {
+        let listener = Async::new(listener)?;
+        let ex = smol::Executor::new();
+        let dog = Arc::new(Watchdog::new());
+        let d = dog.clone();
+        ex.spawn(async move { d.run().await }).detach();
+        ex.run(self.accept_loop(&ex, listener, dog)).await;
+        Ok(())
+    }
+
+    async fn accept_loop(
+        &self,
+        ex: &smol::Executor<'_>,
+        listener: Async<TcpListener>,
+        dog: Arc<Watchdog>,
+    ) {
+        loop {
+            let (stream, peer) = match accept(&listener).await {
+                Ok(x) => x,
+                Err(_) => {
+                    Timer::after(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let accepted_at = Instant::now();
+            self.stats.accepted.fetch_add(1, Relaxed);
+            if !self.site.admit(peer) {
+                self.stats.rejected.fetch_add(1, Relaxed);
+                continue;
+            }
+            if self.stats.active.load(Relaxed) >= self.cfg.max_connections {
+                self.stats.rejected.fetch_add(1, Relaxed);
+                if self.cfg.tls.is_none() {
+                    // Best effort, never waits: a fresh socket's send buffer is empty.
+                    use std::io::Write as _;
+                    let _ = stream.get_ref().write(RESP_503);
+                }
+                continue;
+            }
+            self.stats.active.fetch_add(1, Relaxed);
+            let guard = ActiveGuard(self.stats.clone());
+            let _ = stream.get_ref().set_nodelay(true);
+            let (site, cfg, stats, dog) = (
+                self.site.clone(),
+                self.cfg.clone(),
+                self.stats.clone(),
+                dog.clone(),
+            );
+            ex.spawn(async move {
+                let _guard = guard;
+                handle(&*site, &cfg, &stats, &dog, stream, peer, accepted_at).await;
+            })
+            .detach();
+        }
+    }
+}
+
+async fn handle<S: Site>(
+    site: &S,
+    cfg: &Config,
+    stats: &Stats,
+    dog: &Watchdog,
+    stream: Async<TcpStream>,
+    peer: SocketAddr,
+    accepted_at: Instant,
+) {
+    let watch = dog.register();
+    let ctx = Ctx {
+        site,
+        cfg,
+        stats,
+        dog,
+        watch: &watch,
+        peer,
+    };
+    match &cfg.tls {
+        None => Connection::new(stream, ctx, false).run(accepted_at).await,
+        Some(tls) => {
+            // Boxed: TLS state is large and would otherwise size every plain connection.
+            Box::pin(async {
+                let acceptor = futures_rustls::TlsAcceptor::from(tls.clone());
+                watch
+                    .deadline
+                    .store(dog.at(accepted_at + cfg.head_timeout), Relaxed);
+                match timed(acceptor.accept(stream), ctx.expired()).await {
+                    Ok(s) => Connection::new(s, ctx, true).run(accepted_at).await,
+                    Err(e) => {
+                        if e.kind() == io::ErrorKind::TimedOut {
+                            stats.timeouts.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+            })
+            .await
+        }
+    }
+}
+
+/// What every connection of a server shares.
+#[derive(Clone, Copy)]
+struct Ctx<'a, S> {
+    site: &'a S,
+    cfg: &'a Config,
+    stats: &'a Stats,
+    dog: &'a Watchdog,
+    watch: &'a Watch,
+    peer: SocketAddr,
+}
+
+impl<'a, S> Ctx<'a, S> {
+    fn expired(&self) -> Expired<'a> {
+        Expired {
+            watch: self.watch,
+            dog: self.dog,
+        }
+    }
+
+    fn set_deadline(&self, t: Instant) {
+        self.watch.deadline.store(self.dog.at(t), Relaxed);
+    }
+}
+
+enum Head {
+    Request(Box<Request>),
+    /// EOF or I/O error before a complete head.
+    Closed,
+    /// Deadline passed; `partial`: some bytes of a request had arrived (→ 408).
+    TimedOut {
+        partial: bool,
+    },
+    /// Refused head: status to send, then close.
+    Bad(u16),
+}
+
+struct Connection<'a, IO, S> {
+    io: IO,
+    ctx: Ctx<'a, S>,
+    tls: bool,
+    /// Received, unconsumed bytes are `buf[..len]`; pooled, empty while idle.
+    buf: Vec<u8>,
+    len: usize,
+    /// Response being written; pooled, empty between responses.
+    out: Vec<u8>,
+}
+
+impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
+    fn new(io: IO, ctx: Ctx<'a, S>, tls: bool) -> Self {
+        Connection {
+            io,
+            ctx,
+            tls,
+            buf: Vec::new(),
+            len: 0,
+            out: Vec::new(),
+        }
+    }
+
+    fn cap(&self) -> usize {
+        let lim = &self.ctx.cfg.limits;
+        let body = usize::try_from(lim.max_body_discard).unwrap_or(usize::MAX);
+        lim.max_head_bytes.saturating_add(1).saturating_add(body)
+    }
+
+    async fn run(mut self, accepted_at: Instant) {
+        let cfg = self.ctx.cfg;
+        let mut served: u64 = 0;
+        loop {
+            let deadline = if served == 0 {
+                accepted_at + cfg.head_timeout
+            } else {
+                Instant::now() + cfg.idle_timeout
+            };
+            match self.read_head(deadline, served == 0).await {
+                Head::Closed => break,
+                Head::TimedOut { partial } => {
+                    self.ctx.stats.timeouts.fetch_add(1, Relaxed);
+                    if partial {
+                        self.error_and_close(408).await;
+                    }
+                    break;
+                }
+                Head::Bad(status) => {
+                    self.error_and_close(status).await;
+                    break;
+                }
+                Head::Request(req) => {
+                    served += 1;
+                    self.ctx.stats.requests.fetch_add(1, Relaxed);
+                    let max = cfg.max_requests_per_connection;
+                    let keep = req.keep_alive() && (max == 0 || served < max);
+                    let conn = match (keep, req.version) {
+                        (false, _) => Conn::Close,
+                        (true, Version::Http10) => Conn::KeepAlive10,
+                        (true, Version::Http11) => Conn::KeepAlive11,
+                    };
+                    let ok = self.respond(&req, conn).await;
+                    pool_give(std::mem::take(&mut self.out));
+                    if !ok {
+                        break;
+                    }
+                    if !keep {
+                        // The client asked to close and sends nothing more: dropping the
+                        // socket sends the FIN. Closing on our own initiative (request limit)
+                        // may meet pipelined bytes: shut down first so no RST hits the reply.
+                        if !req.keep_alive() && self.len == 0 {
+                            if self.tls {
+                                self.close().await;
+                            }
+                        } else {
+                            self.close().await;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        pool_give(std::mem::take(&mut self.buf));
+        pool_give(std::mem::take(&mut self.out));
+    }
+
+    /// Reads until a complete head (plus any small body, discarded) is buffered.
+    async fn read_head(&mut self, deadline: Instant, first: bool) -> Head {
+        self.ctx.set_deadline(deadline);
+        let mut partial = self.len > 0;
+        let mut parse = self.len > 0;
+        loop {
+            if parse {
+                match request::parse_head_with(&self.buf[..self.len], &self.ctx.cfg.limits) {
+                    Ok(Status::Complete(req)) => {
+                        return self.consume(req).await;
+                    }
+                    Ok(Status::Partial) => {}
+                    Err(e) => return Head::Bad(e.status()),
+                }
+            }
+            let n = match self.read_more(first && !partial).await {
+                Ok(0) => return Head::Closed,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Head::TimedOut { partial },
+                Err(_) => return Head::Closed,
+            };
+            // Re-parse only when a line may have ended (cheap slow-loris defence).
+            parse = self.buf[self.len..self.len + n].contains(&b'\n')
+                || self.len + n > self.ctx.cfg.limits.max_head_bytes;
+            self.len += n;
+            if !partial && !first {
+                // The idle wait is over; the head now gets its own deadline.
+                self.ctx
+                    .set_deadline(Instant::now() + self.ctx.cfg.head_timeout);
+            }
+            partial = true;
+        }
+    }
+
+    /// Reads at least one byte into `buf[len..]` (lending/growing it), racing the deadline.
+    async fn read_more(&mut self, optimistic: bool) -> io::Result<usize> {
+        if self.buf.is_empty() {
+            if optimistic {
+                // A fresh connection's request has usually arrived already: try it at once
+                // instead of paying a reactor round trip for readiness.
+                self.grow()?;
+                let r = smol::future::poll_once(self.io.read(&mut self.buf[self.len..])).await;
+                if let Some(n) = r {
+                    return self.after_read(n);
+                }
+                pool_give(std::mem::take(&mut self.buf));
+            }
+            // Idle: wait without a buffer, then borrow one from the pool.
+            timed(self.io.ready(), self.ctx.expired()).await?;
+        }
+        self.grow()?;
+        let exp = self.ctx.expired();
+        let n = timed(self.io.read(&mut self.buf[self.len..]), exp).await;
+        self.after_read(n)
+    }
+
+    /// Makes room after `len`: borrows a pool buffer or grows up to [`Connection::cap`].
+    fn grow(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            self.buf = pool_take();
+        }
+        if self.len == self.buf.len() {
+            let cap = self.cap();
+            if self.buf.len() >= cap {
+                // Unreachable with a consistent parser; refuse rather than grow.
+                return Err(io::ErrorKind::InvalidData.into());
+            }
+            let new = (self.buf.len() * 2).clamp(2048, cap);
+            self.buf.resize(new, 0);
+        }
+        Ok(())
+    }
+
+    fn after_read(&mut self, n: io::Result<usize>) -> io::Result<usize> {
+        if matches!(n, Ok(0) | Err(_)) && self.len == 0 {
+            pool_give(std::mem::take(&mut self.buf));
+        }
+        n
+    }
+
+    /// Drops the head and a (small) body from the buffer, keeping pipelined bytes.
+    async fn consume(&mut self, req: Request) -> Head {
+        let body = usize::try_from(req.headers.content_length).unwrap_or(usize::MAX);
+        let total = req.head_len.saturating_add(body);
+        if total > self.cap() {
+            return Head::Bad(413);
+        }
+        while self.len < total {
+            match self.read_more(false).await {
+                Ok(0) => return Head::Closed,
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Head::TimedOut { partial: true };
+                }
+                Err(_) => return Head::Closed,
+            }
+        }
+        self.buf.copy_within(total..self.len, 0);
+        self.len -= total;
+        if self.len == 0 {
+            pool_give(std::mem::take(&mut self.buf));
+        }
+        Head::Request(Box::new(req))
+    }
+
+    fn report(&self, req: Option<&Request>, status: u16, bytes: u64) {
+        self.ctx.site.report(&Fetch {
+            peer: self.ctx.peer,
+            tls: self.tls,
+            method: req.map(|r| r.method),
+            user_agent: req.and_then(|r| r.headers.user_agent.as_deref()),
+            path: req.map(|r| &r.path),
+            status,
+            bytes,
+        });
+    }
+
+    /// Writes `out` then `extra`, with the send timeout as deadline.
+    async fn write_out(&mut self, extra: &[u8]) -> io::Result<()> {
+        self.ctx
+            .set_deadline(Instant::now() + self.ctx.cfg.send_timeout);
+        let io = &mut self.io;
+        let out = &self.out;
+        let res = timed(
+            async move {
+                io.write_all(out).await?;
+                if !extra.is_empty() {
+                    io.write_all(extra).await?;
+                }
+                io.flush().await
+            },
+            self.ctx.expired(),
+        )
+        .await;
+        if res
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::TimedOut)
+        {
+            self.ctx.stats.timeouts.fetch_add(1, Relaxed);
+        }
+        res
+    }
+
+    fn start_out(&mut self) -> &mut Vec<u8> {
+        if self.out.capacity() == 0 {
+            self.out = pool_take();
+        }
+        self.out.clear();
+        &mut self.out
+    }
+
+    async fn error_and_close(&mut self, status: u16) {
+        let date = response::http_date(SystemTime::now());
+        response::write_error(self.start_out(), status, &date, Conn::Close, false);
+        let sent = self.write_out(&[]).await.is_ok();
+        let n = if sent {
+            response::error_body(status).len() as u64
+        } else {
+            0
+        };
+        self.report(None, status, n);
+        if sent {
+            self.linger().await;
+        }
+    }
+
+    /// Sends a response; `false` if the connection must be closed.
+    async fn respond(&mut self, req: &Request, conn: Conn) -> bool {
+        let head_only = req.method == Method::Head;
+        let date = response::http_date(SystemTime::now());
+        let lookup = match req.method {
+            Method::Other => Lookup::NotFound,
+            Method::Get | Method::Head => {
+                let info = RequestInfo {
+                    peer: self.ctx.peer,
+                    tls: self.tls,
+                    method: req.method,
+                    headers: &req.headers,
+                };
+                self.ctx.site.get(&req.path, &info)
+            }
+        };
+        let default_type = || response::content_type(req.path.file_name().unwrap_or(""));
+        let error_status = match (&lookup, req.method) {
+            (_, Method::Other) => Some(405),
+            (Lookup::NotFound, _) => Some(404),
+            (Lookup::Forbidden, _) => Some(403),
+            _ => None,
+        };
+        if let Some(status) = error_status {
+            response::write_error(self.start_out(), status, &date, conn, head_only);
+            let ok = self.write_out(&[]).await.is_ok();
+            let n = if ok && !head_only {
+                response::error_body(status).len() as u64
+            } else {
+                0
+            };
+            self.report(Some(req), status, n);
+            return ok;
+        }
+        match lookup {
+            Lookup::Memory(m) => {
+                let e = Entity {
+                    len: m.bytes.len() as u64,
+                    etag: m.etag.as_deref(),
+                    mtime: m.mtime,
+                    content_type: m.content_type.unwrap_or_else(default_type),
+                };
+                let p = response::plan(req.method, &req.headers, &e);
+                response::write_entity_head(self.start_out(), &p, &e, &date, conn);
+                let body: &[u8] = if p.send_body {
+                    // start <= end <= len by construction of the plan.
+                    m.bytes.get(p.start as usize..p.end as usize).unwrap_or(&[])
+                } else {
+                    &[]
+                };
+                let res = if body.len() <= COALESCE {
+                    self.out.extend_from_slice(body);
+                    self.write_out(&[]).await
+                } else {
+                    self.write_out(body).await
+                };
+                let ok = res.is_ok();
+                self.report(Some(req), p.status, if ok { body.len() as u64 } else { 0 });
+                ok
+            }
+            Lookup::File(f) => {
+                let e = Entity {
+                    len: f.len,
+                    etag: f.etag.as_deref(),
+                    mtime: f.mtime,
+                    content_type: f.content_type.unwrap_or_else(default_type),
+                };
+                let p = response::plan(req.method, &req.headers, &e);
+                response::write_entity_head(self.start_out(), &p, &e, &date, conn);
+                let (ok, sent) = self.send_file(&f.file, &p).await;
+                self.report(Some(req), p.status, sent);
+                ok
+            }
+            Lookup::NotFound | Lookup::Forbidden => false, // handled above
+        }
+    }
+
+    /// Writes the head in `out` and the planned file range; returns (still usable, body
+    /// bytes written). Memory: one 64 KiB chunk buffer per large transfer.
+    async fn send_file(&mut self, file: &std::fs::File, p: &Plan) -> (bool, u64) {
+        if let Some(sock) = self.io.plain() {
+            return match sendfile_tcp(sock, &self.out, file, p, &self.ctx).await {
+                Ok(n) => (true, n),
+                Err((e, n)) => {
+                    if e.kind() == io::ErrorKind::TimedOut {
+                        self.ctx.stats.timeouts.fetch_add(1, Relaxed);
+                    }
+                    (false, n)
+                }
+            };
+        }
+        if !p.send_body || p.body_len() == 0 {
+            return (self.write_out(&[]).await.is_ok(), 0);
+        }
+        let total = p.body_len();
+        if total <= COALESCE as u64 {
+            let head = self.out.len();
+            self.out.resize(head + total as usize, 0);
+            if file.read_exact_at(&mut self.out[head..], p.start).is_err() {
+                // File shrank or failed: cannot honour Content-Length; close.
+                return (false, 0);
+            }
+            let ok = self.write_out(&[]).await.is_ok();
+            return (ok, if ok { total } else { 0 });
+        }
+        if self.write_out(&[]).await.is_err() {
+            return (false, 0);
+        }
+        let mut chunk = vec![0u8; CHUNK.min(usize::try_from(total).unwrap_or(CHUNK))];
+        let mut off = p.start;
+        let mut sent = 0u64;
+        while off < p.end {
+            let n = usize::try_from(p.end - off)
+                .unwrap_or(CHUNK)
+                .min(chunk.len());
+            if file.read_exact_at(&mut chunk[..n], off).is_err() {
+                return (false, sent);
+            }
+            self.ctx
+                .set_deadline(Instant::now() + self.ctx.cfg.send_timeout);
+            let io = &mut self.io;
+            let data = &chunk[..n];
+            let res = timed(
+                async move {
+                    io.write_all(data).await?;
+                    io.flush().await
+                },
+                self.ctx.expired(),
+            )
+            .await;
+            if let Err(e) = res {
+                if e.kind() == io::ErrorKind::TimedOut {
+                    self.ctx.stats.timeouts.fetch_add(1, Relaxed);
+                }
+                return (false, sent);
+            }
+            off += n as u64;
+            sent += n as u64;
+        }
+        (true, sent)
+    }
+
+    /// Explicit close (TLS close_notify, TCP FIN), bounded by [`LINGER`].
+    async fn close(&mut self) {
+        self.ctx.set_deadline(Instant::now() + LINGER);
+        let _ = timed(self.io.shutdown(), self.ctx.expired()).await;
+    }
+
+    /// After an error response: FIN, then read and drop what the client still sends (at most
+    /// 64 KiB, about 1 s) so that closing does not turn into an RST that destroys the response.
+    async fn linger(&mut self) {
+        self.ctx.set_deadline(Instant::now() + LINGER);
+        let _ = timed(self.io.shutdown(), self.ctx.expired()).await;
+        let mut sink = pool_take();
+        sink.resize(4096, 0);
+        let mut left = 64 * 1024usize;
+        while left > 0 {
+            match timed(self.io.read(&mut sink), self.ctx.expired()).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+        pool_give(sink);
+    }
+}

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod export;
 pub mod ha;
 pub mod http;
 pub mod model;

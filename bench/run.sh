@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
 # make bench: every benchmark, each printed side by side with its anchor.
+#   store      durable audited commits/s (SQLite anchor), idle RSS
+#   provision  regeneration for 10,000 devices
+#   http.sh    kpbxd vs nginx serving provisioning files      (shared/bench rig)
+#   tftp.sh    kpbxd vs tftpd-hpa, firmware and a phone storm (shared/bench rig)
+#   sizes      the static musl binaries
+# SHARED_BENCH points at the rigs (default ../shared/bench); RIGS=0 skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+top=$PWD
 cargo bench --locked --bench store
 echo
 cargo bench --locked --bench provision
-if make -n sizes >/dev/null 2>&1; then
+echo
+if [ "${RIGS:-1}" != 0 ]; then
+  rigs=${SHARED_BENCH:-$top/../shared/bench}
+  [ -x "$rigs/http.sh" ] || { echo "bench: no rigs at $rigs (set SHARED_BENCH, or RIGS=0)" >&2; exit 1; }
+  serve="$top/bench/kpbxd-serve.sh"
+  echo "== HTTP provisioning: kpbxd vs nginx (shared/bench/http.sh)"
+  (cd "$rigs" && ./http.sh nginx "kpbxd=exec $serve http \"\$BENCH_ADDR\" \"\$BENCH_PORT\" \"\$BENCH_ROOT\"")
   echo
-  echo "== static musl binaries"
-  make --no-print-directory sizes
+  echo "== TFTP provisioning: kpbxd vs tftpd-hpa (shared/bench/tftp.sh)"
+  (cd "$rigs" && ./tftp.sh tftpd-hpa "kpbxd=exec $serve tftp \"\$BENCH_ADDR\" \"\$BENCH_PORT\" \"\$BENCH_ROOT\"")
+  echo
 fi
+echo "== static musl binaries"
+make --no-print-directory sizes

@@ -263,6 +263,9 @@ fn pair_elects_fails_over_and_switches() {
         "b's stale address outlived its lifetime"
     );
     eprintln!("takeover after kill -9: {} ms", takeover.as_millis());
+    if std::env::var_os("HA_PAIR_LOG").is_some() {
+        eprintln!("{}", a.log());
+    }
     assert!(
         phone_reaches_vip(&lab, &phone),
         "phone cannot reach {VIP} on a"
@@ -285,11 +288,45 @@ fn pair_elects_fails_over_and_switches() {
         logs(&a, &b)
     );
 
-    // A lone node (a stopped for good) acquires after the init timeout.
+    // Unpair from the passive node: both forget the key, a keeps the
+    // resource; pairing again (secondary first) restores the pair.
+    b.ok(&["ha", "unpair"]);
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            status(&a)["state"] == "unpaired" && status(&b)["state"] == "unpaired"
+        }),
+        "unpair did not reach both nodes: {} {}",
+        status(&a),
+        status(&b)
+    );
+    assert_eq!(status(&a)["paired"], false);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        holds(&lab, &a_ns) && !holds(&lab, &b_ns),
+        "the active keeps the resource while unpaired"
+    );
+    b.ok(&["ha", "pair"]);
+    a.ok(&["ha", "pair"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            status(&a)["state"] == "active" && status(&b)["state"] == "passive"
+        }),
+        "pairing again failed: {} {}\n{}",
+        status(&a),
+        status(&b),
+        logs(&a, &b)
+    );
+    assert!(
+        holds(&lab, &a_ns) && !holds(&lab, &b_ns),
+        "{}",
+        logs(&a, &b)
+    );
+
+    // A lone node (the peer stopped) acquires after the init timeout.
     a.kill9();
     b.kill9();
     assert!(
-        wait_until(Duration::from_secs(3), || !holds(&lab, &a_ns)),
+        wait_until(Duration::from_secs(4), || !holds(&lab, &a_ns)),
         "a's address outlived its lifetime"
     );
     let started = Instant::now();
@@ -306,5 +343,43 @@ fn pair_elects_fails_over_and_switches() {
     );
     let events = b.json(&["ha", "events"]);
     assert!(events.to_string().contains("init timeout"), "{events}");
+
+    // a returns: it stays passive, b keeps the resource.
+    a.start();
+    assert!(
+        wait_until(Duration::from_secs(5), || status(&a)["state"] == "passive"),
+        "a did not rejoin as passive: {}\n{}",
+        status(&a),
+        logs(&a, &b)
+    );
+    assert!(
+        holds(&lab, &b_ns) && !holds(&lab, &a_ns),
+        "{}",
+        logs(&a, &b)
+    );
+
+    // Disable from the passive node turns HA off on both; the resource is
+    // released and role=disabled is stored (audited) on both nodes.
+    a.ok(&["ha", "disable"]);
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            status(&a)["state"] == "disabled" && status(&b)["state"] == "disabled"
+        }),
+        "disable did not reach both nodes: {} {}",
+        status(&a),
+        status(&b)
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || !holds(&lab, &b_ns)
+            && !holds(&lab, &a_ns)),
+        "the resource is released on disable"
+    );
+    for d in [&a, &b] {
+        assert_eq!(d.json(&["ha", "show"])[0]["role"], "disabled");
+    }
+    let audit = b.json(&["audit", "list"]);
+    assert_eq!(audit[0]["user"], "kpbxd-ha", "{audit}");
+    assert_eq!(audit[0]["object_type"], "ha", "{audit}");
+    a.stop();
     b.stop();
 }

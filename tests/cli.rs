@@ -25,7 +25,8 @@ fn status_answers_with_stable_json() {
         .iter()
         .map(|v| v["name"].clone())
         .collect();
-    assert_eq!(services, ["store", "control", "provisioning", "tftp"]);
+    assert_eq!(services, ["store", "control", "provisioning", "tftp", "ha"]);
+    assert_eq!(s["services"][4]["state"], "disabled", "ha not configured");
     assert_eq!(s["services"][3]["state"], "disabled", "tftp_listen = off");
     let text = d.ok(&["status"]);
     assert!(text.contains("control       running"), "{text}");

@@ -121,10 +121,6 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
             format!("{files} generated files, {problems} devices without files"),
             None,
         ),
-        {
-            let (state, detail) = daemon.ha.borrow().service(daemon.clock.now());
-            service("ha", &state, detail, None)
-        },
         match daemon.tftp {
             Some(addr) => service(
                 "tftp",
@@ -133,6 +129,10 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
                 Some(addr.to_string()),
             ),
             None => service("tftp", "disabled", "tftp_listen = off".to_string(), None),
+        },
+        {
+            let (state, detail) = daemon.ha.borrow().service(daemon.clock.now());
+            service("ha", &state, detail, None)
         },
     ]
 }

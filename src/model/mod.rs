@@ -253,6 +253,7 @@ impl Object {
                 format!("reset {} to its default", s.key.name())
             }
             (Object::Setting(s), _) => format!("set {} to {:?}", s.key.name(), s.value()),
+            (Object::Ha(h), _) => format!("HA configuration saved (role {})", h.role_name()),
             (o, action) => {
                 let verb = match action {
                     Action::Create => "created",

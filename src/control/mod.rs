@@ -106,7 +106,13 @@ impl Command {
     pub fn is_change(&self) -> bool {
         matches!(
             self,
-            Command::SystemSet { .. } | Command::SystemUnset { .. }
+            Command::SystemSet { .. }
+                | Command::SystemUnset { .. }
+                | Command::HaConfigure { .. }
+                | Command::HaSwitch
+                | Command::HaDisable
+                | Command::HaUnpair
+                | Command::HaPair
         )
     }
 }

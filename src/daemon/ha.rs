@@ -64,7 +64,12 @@ struct Io {
     netlink: Netlink,
     sync: HeartbeatSocket,
     lan: HeartbeatSocket,
+    /// For GARPs. Probes open their own socket: a socket's reader takes
+    /// every ARP frame, so two probes sharing one would steal each
+    /// other's answers.
     arp: ArpSocket,
+    lan_index: u32,
+    lan_mac: [u8; 6],
 }
 
 struct Instance {
@@ -446,11 +451,15 @@ async fn execute(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, ctx: &Ctx, ac
             }
         }
         Action::ArpProbe { addr, .. } => {
-            let io = io.clone();
             let tx = ctx.tx.clone();
             let generation = ctx.generation;
+            let sock = ArpSocket::open(io.lan_index, io.lan_mac);
             ex.spawn(async move {
-                let owner = match io.arp.probe(addr, PROBE_WAIT).await {
+                let probed = match sock {
+                    Ok(sock) => sock.probe(addr, PROBE_WAIT).await,
+                    Err(e) => Err(e),
+                };
+                let owner = match probed {
                     Ok(owner) => owner,
                     Err(e) => {
                         log::warn!("ha: ARP probe for {addr}: {e}");
@@ -682,6 +691,8 @@ async fn start(
         sync,
         lan,
         arp,
+        lan_index: lan_link.index,
+        lan_mac: mac,
     });
     let send = move |tx: &Sender<Event>, event: ha::Event| {
         let tx = tx.clone();

@@ -292,6 +292,38 @@ fn pair_elects_fails_over_and_switches() {
         logs(&a, &b)
     );
 
+    // LAN carrier lost on the active node: it releases and hands over.
+    lab.ip(&a_ns, "link set lan0 down");
+    assert!(
+        wait_sole_holder(&lab, &b_ns, &a_ns, Duration::from_secs(3)),
+        "b should take over when a's LAN is down\n{}",
+        logs(&a, &b)
+    );
+    let events = a.json(&["ha", "events"]).to_string();
+    assert!(events.contains("LAN link down"), "{events}");
+    lab.ip(&a_ns, "link set lan0 up");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let s = status(&a);
+            s["state"] == "passive" && s["ping_seen"] == 1 && s["peer_ping_seen"] == 1
+        }),
+        "a did not recover its LAN: {}",
+        status(&a)
+    );
+    assert!(holds(&lab, &b_ns) && !holds(&lab, &a_ns), "b keeps it");
+
+    // Switch asked on the passive node: the active hands over.
+    a.ok(&["ha", "switch"]);
+    assert!(
+        wait_sole_holder(&lab, &a_ns, &b_ns, Duration::from_secs(5)),
+        "a should hold {VIP} after asking for it\n{}",
+        logs(&a, &b)
+    );
+    assert!(
+        phone_reaches_vip(&lab, &phone),
+        "phone cannot reach {VIP} on a"
+    );
+
     // Unpair from the passive node: both forget the key, a keeps the
     // resource; pairing again (secondary first) restores the pair.
     b.ok(&["ha", "unpair"]);

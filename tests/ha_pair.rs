@@ -394,7 +394,29 @@ fn pair_elects_fails_over_and_switches() {
         logs(&a, &b)
     );
 
-    // Disable from the passive node turns HA off on both; the resource is
+    // A clean stop of the active node hands over at once (no out-of-service wait).
+    let stopping = Instant::now();
+    assert_eq!(b.stop(), Some(0));
+    assert!(
+        wait_until(Duration::from_secs(2), || holds(&lab, &a_ns)),
+        "a did not take over on b's clean stop\n{}",
+        logs(&a, &b)
+    );
+    let handover = stopping.elapsed();
+    eprintln!("takeover after SIGTERM: {} ms", handover.as_millis());
+    assert!(
+        handover < OOS,
+        "handover on SIGTERM took {handover:?}, no faster than the out-of-service time"
+    );
+    assert!(!holds(&lab, &b_ns));
+    b.start();
+    assert!(
+        wait_until(Duration::from_secs(5), || status(&b)["state"] == "passive"),
+        "b did not rejoin as passive: {}",
+        status(&b)
+    );
+
+    // Disable from the active node turns HA off on both; the resource is
     // released and role=disabled is stored (audited) on both nodes.
     a.ok(&["ha", "disable"]);
     assert!(

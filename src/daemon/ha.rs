@@ -592,9 +592,32 @@ async fn restart_runtime(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
     }
 }
 
-/// On daemon stop: the resource addresses this node holds are removed
-/// (the peer takes over after its out-of-service time).
-pub async fn shutdown(daemon: &Daemon) {
+/// On daemon stop: an active node whose peer is heard hands the resource
+/// over (the core's switch: release, then heartbeats with the handover
+/// flag), so the peer takes it at once instead of after its out-of-service
+/// time; whatever is still held is removed.
+pub async fn shutdown(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
+    let handed_over = {
+        let now = daemon.clock.now();
+        let mut rt = daemon.ha.borrow_mut();
+        match &mut rt.instance {
+            Some(i) if i.node.holds() => {
+                let s = i.node.status(now);
+                // `peer_ping_seen` is known exactly while the peer is heard.
+                let heard = s.state == ha::State::Active && s.peer_ping_seen.is_some();
+                if heard {
+                    i.node
+                        .handle_event(now, ha::Event::Admin(AdminCommand::Switch));
+                }
+                heard
+            }
+            _ => false,
+        }
+    };
+    if handed_over {
+        log::info!("ha: stopping: handing the resource over to the peer");
+        drive(daemon, ex).await;
+    }
     let old = daemon.ha.borrow_mut().instance.take();
     if let Some(old) = old {
         stop(old).await;

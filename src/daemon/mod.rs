@@ -226,7 +226,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             }
         });
         let result = event_loop(&daemon, &ex, rx).await;
-        ha::shutdown(&daemon).await;
+        ha::shutdown(&daemon, &ex).await;
         drop(acceptor);
         drop(stopper);
         drop(ticker);

@@ -124,6 +124,18 @@ fn pair_elects_fails_over_and_switches() {
     let dir_b = tempfile::tempdir().expect("tempdir");
     let mut a = node(dir_a.path(), &a_ns, "KP-TEST-A");
     let mut b = node(dir_b.path(), &b_ns, "KP-TEST-B");
+    // An acquire hook on a records its reason.
+    let hook_dir = dir_a.path().join("hooks/acquire.d");
+    std::fs::create_dir_all(&hook_dir).expect("hook dir");
+    let mark = dir_a.path().join("acquired");
+    let hook = hook_dir.join("10-mark");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$1\" >> '{}'\n", mark.display()),
+    )
+    .expect("hook");
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod hook");
     a.start();
     b.start();
 
@@ -185,6 +197,12 @@ fn pair_elects_fails_over_and_switches() {
         "resource added with the out-of-service lifetime: {info}"
     );
     assert!(phone_reaches_vip(&lab, &phone), "phone cannot reach {VIP}");
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            std::fs::read_to_string(&mark).is_ok_and(|t| t.contains("default active node"))
+        }),
+        "acquire hook did not run with the reason"
+    );
 
     let sa = status(&a);
     let sb = status(&b);

@@ -274,11 +274,30 @@ fn pair_elects_fails_over_and_switches() {
     // lifetime (1 s, kernel expiry granularity adds up to ~1 s) runs out;
     // probes are retried every 500 ms.
     let limit = OOS + Duration::from_secs(3);
+    // Poll both nodes (about every 10 ms) until a holds: b's stale address
+    // must be gone before a adds it.
+    let mut both = 0;
+    let mut polls = 0;
+    let taken = loop {
+        let on_b = holds(&lab, &b_ns);
+        let on_a = holds(&lab, &a_ns);
+        polls += 1;
+        if on_a && on_b {
+            both += 1;
+        }
+        if on_a {
+            break true;
+        }
+        if killed.elapsed() > limit || polls > 2000 {
+            break false;
+        }
+    };
     assert!(
-        wait_until(limit, || holds(&lab, &a_ns)),
+        taken,
         "a did not take over within {limit:?}\n{}",
         logs(&a, &b)
     );
+    assert_eq!(both, 0, "both nodes held {VIP} in {both} of {polls} polls");
     let takeover = killed.elapsed();
     assert!(
         wait_until(Duration::from_secs(3), || !holds(&lab, &b_ns)),

@@ -204,6 +204,9 @@ fn pair_elects_fails_over_and_switches() {
         "acquire hook did not run with the reason"
     );
 
+    if std::env::var_os("HA_PAIR_LOG").is_some() {
+        eprintln!("{}\n{}", a.ok(&["ha", "status"]), b.ok(&["ha", "events"]));
+    }
     let sa = status(&a);
     let sb = status(&b);
     assert_eq!(sa["state"], "active", "{sa}");

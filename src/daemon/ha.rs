@@ -64,10 +64,9 @@ struct Io {
     netlink: Netlink,
     sync: HeartbeatSocket,
     lan: HeartbeatSocket,
-    /// For GARPs. Probes open their own socket: a socket's reader takes
-    /// every ARP frame, so two probes sharing one would steal each
-    /// other's answers.
-    arp: ArpSocket,
+    /// GARPs and probes open an `ArpSocket` each: a long-lived one would
+    /// queue every ARP frame on the LAN unread, and a probe on it would
+    /// read stale claims (two probes would also steal each other's answers).
     lan_index: u32,
     lan_mac: [u8; 6],
 }
@@ -446,7 +445,11 @@ async fn execute(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, ctx: &Ctx, ac
             }
         }
         Action::SendGarp { resource } => {
-            if let Err(e) = io.arp.send_garp(resource.addr).await {
+            let sent = match ArpSocket::open(io.lan_index, io.lan_mac) {
+                Ok(sock) => sock.send_garp(resource.addr).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
                 log::warn!("ha: gratuitous ARP for {}: {e}", resource.addr);
             }
         }
@@ -677,8 +680,11 @@ async fn start(
     let mac = lan_link
         .mac
         .ok_or_else(|| format!("{} has no Ethernet address", c.lan.interface))?;
-    let arp = ArpSocket::open(lan_link.index, mac)
-        .map_err(|e| format!("ARP socket on {}: {e}", c.lan.interface))?;
+    // Checked here so that a missing CAP_NET_RAW is reported at start.
+    drop(
+        ArpSocket::open(lan_link.index, mac)
+            .map_err(|e| format!("ARP socket on {}: {e}", c.lan.interface))?,
+    );
     let bind = |p: &ha::PathConfig| {
         HeartbeatSocket::bind(PathSocketConfig {
             interface: p.interface.clone(),
@@ -713,7 +719,6 @@ async fn start(
         netlink,
         sync,
         lan,
-        arp,
         lan_index: lan_link.index,
         lan_mac: mac,
     });

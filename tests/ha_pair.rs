@@ -124,6 +124,18 @@ fn pair_elects_fails_over_and_switches() {
     let dir_b = tempfile::tempdir().expect("tempdir");
     let mut a = node(dir_a.path(), &a_ns, "KP-TEST-A");
     let mut b = node(dir_b.path(), &b_ns, "KP-TEST-B");
+    // A release hook on b records its reason.
+    let b_hooks = dir_b.path().join("hooks/release.d");
+    std::fs::create_dir_all(&b_hooks).expect("hook dir");
+    let released = dir_b.path().join("released");
+    let b_hook = b_hooks.join("10-mark");
+    std::fs::write(
+        &b_hook,
+        format!("#!/bin/sh\necho \"$1\" >> '{}'\n", released.display()),
+    )
+    .expect("hook");
+    std::fs::set_permissions(&b_hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod hook");
     // An acquire hook on a records its reason.
     let hook_dir = dir_a.path().join("hooks/acquire.d");
     std::fs::create_dir_all(&hook_dir).expect("hook dir");
@@ -435,6 +447,13 @@ fn pair_elects_fails_over_and_switches() {
     );
 
     // A clean stop of the active node hands over at once (no out-of-service wait).
+    let release_runs = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let before = release_runs(&released);
     let stopping = Instant::now();
     assert_eq!(b.stop(), Some(0));
     assert!(
@@ -449,6 +468,11 @@ fn pair_elects_fails_over_and_switches() {
         "handover on SIGTERM took {handover:?}, no faster than the out-of-service time"
     );
     assert!(!holds(&lab, &b_ns));
+    assert_eq!(
+        release_runs(&released),
+        before + 1,
+        "the release hook runs before the stopping daemon exits"
+    );
     b.start();
     assert!(
         wait_until(Duration::from_secs(5), || status(&b)["state"] == "passive"),

@@ -54,6 +54,8 @@ pub const HEARTBEAT_PORT: u16 = 7410;
 const PROBE_WAIT: Duration = Duration::from_millis(400);
 /// Time limit of each hook.
 const HOOK_LIMIT: Duration = Duration::from_secs(30);
+/// How long a stopping runtime waits for queued hooks.
+const HOOK_DRAIN: Duration = Duration::from_secs(10);
 /// Delay before a failed start is tried again.
 const RETRY: Duration = Duration::from_secs(3);
 /// Most rounds of action execution after one event (entropy feeds back).
@@ -77,6 +79,8 @@ struct Instance {
     settings: HaSettings,
     io: Rc<Io>,
     hooks: Sender<(Hook, ha::Reason)>,
+    /// Runs the queued hooks in order; ends when `hooks` is dropped.
+    hook_task: smol::Task<()>,
     /// Cancelled on drop.
     _tasks: Vec<smol::Task<()>>,
 }
@@ -628,12 +632,20 @@ pub async fn shutdown(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
 }
 
 /// Releases what the old node held, then cancels its tasks (on drop).
-async fn stop(mut old: Instance) {
-    if old.node.holds() {
-        for r in &old.settings.config.resources {
-            log::info!("ha: runtime restart: removing {}", r.addr);
-            if let Err(e) = old
-                .io
+async fn stop(old: Instance) {
+    let Instance {
+        mut node,
+        settings,
+        io,
+        hooks,
+        hook_task,
+        _tasks,
+        ..
+    } = old;
+    if node.holds() {
+        for r in &settings.config.resources {
+            log::info!("ha: runtime stop: removing {}", r.addr);
+            if let Err(e) = io
                 .netlink
                 .remove_address(&r.interface, r.addr, r.prefix)
                 .await
@@ -642,7 +654,27 @@ async fn stop(mut old: Instance) {
             }
         }
     }
-    while old.node.poll_action().is_some() {}
+    while node.poll_action().is_some() {}
+    drop(_tasks);
+    // Let the hooks already queued (a release on handover) finish, bounded.
+    drop(hooks);
+    let finished = smol::future::or(
+        async {
+            hook_task.await;
+            true
+        },
+        async {
+            smol::Timer::after(HOOK_DRAIN).await;
+            false
+        },
+    )
+    .await;
+    if !finished {
+        log::warn!(
+            "ha: hooks still running {} s after stop; abandoned",
+            HOOK_DRAIN.as_secs()
+        );
+    }
 }
 
 async fn start(
@@ -832,7 +864,7 @@ async fn start(
     }
     let (hooks, hooks_rx) = smol::channel::bounded::<(Hook, ha::Reason)>(64);
     let hook_dir = settings.hook_dir.clone();
-    tasks.push(ex.spawn(async move {
+    let hook_task = ex.spawn(async move {
         while let Ok((hook, reason)) = hooks_rx.recv().await {
             let Some(dir) = &hook_dir else {
                 continue;
@@ -844,7 +876,7 @@ async fn start(
             let dir = Path::new(dir).join(sub);
             crate::net::hooks::run_dir(&dir, &reason.to_string(), HOOK_LIMIT).await;
         }
-    }));
+    });
 
     // What is true already: carrier and a resource address left behind.
     let mut rt = daemon.ha.borrow_mut();
@@ -864,6 +896,7 @@ async fn start(
         settings,
         io,
         hooks,
+        hook_task,
         _tasks: tasks,
     })
 }

@@ -267,6 +267,23 @@ fn pair_elects_fails_over_and_switches() {
         .collect();
     assert!(reasons.contains(&"paired"), "{reasons:?}");
 
+    // Changing only times applies live: no restart, no re-acquisition.
+    let epoch = status(&a)["epoch"].clone();
+    a.ok(&["ha", "configure", "keepalive_warning=0.35"]);
+    assert_eq!(a.json(&["ha", "show"])[0]["keepalive_warning"], "0.35");
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            holds(&lab, &a_ns) && !holds(&lab, &b_ns),
+            "{}",
+            logs(&a, &b)
+        );
+    }
+    let sa = status(&a);
+    assert_eq!(sa["state"], "active", "{sa}");
+    assert_eq!(sa["epoch"], epoch, "no re-acquisition: {sa}");
+    assert!(a.log().contains("applied without a restart"));
+
     // Switch: the resource moves to b, break before make.
     a.ok(&["ha", "switch"]);
     assert!(

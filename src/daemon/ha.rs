@@ -22,8 +22,10 @@
 //! `data_dir/ha/incarnation`, bumped before every start of a node.
 //!
 //! Each start of the runtime gets a new generation; events of tasks from
-//! an older generation are dropped. A saved configuration restarts the
-//! runtime (the old node's resource addresses are removed first); a start
+//! an older generation are dropped. A saved configuration that changes
+//! only times or the default active node goes to the running node as
+//! `Event::ConfigChanged`; any other restarts the runtime (the old node's
+//! resource addresses are removed first, queued hooks finish); a start
 //! that fails (missing interface, address not configured yet) is retried
 //! every [`RETRY`].
 
@@ -122,6 +124,38 @@ impl HaRuntime {
     /// Ask for a restart from the stored configuration at the next drive.
     pub fn request_restart(&mut self) {
         self.restart = true;
+    }
+
+    /// Applies a saved configuration to the running node without a restart
+    /// when only what the core can take live changed (times and the
+    /// default active node); returns `false` when a restart is needed.
+    pub fn reconfigure(&mut self, now: Instant, next: &HaSettings) -> bool {
+        let Some(i) = &mut self.instance else {
+            return false;
+        };
+        let (old, new) = (&i.settings.config, &next.config);
+        let live = new.role != Role::Disabled
+            && new.role == old.role
+            && i.node.state() != ha::State::Disabled
+            && new.remote_serial == old.remote_serial
+            && new.pairing_code == old.pairing_code
+            && new.lan == old.lan
+            && new.sync == old.sync
+            && new.resources == old.resources
+            && new.ping_group == old.ping_group
+            && new.ping_interval == old.ping_interval
+            && new.ping_dampen == old.ping_dampen
+            && next.serial_source == i.settings.serial_source
+            && next.hook_dir == i.settings.hook_dir;
+        if !live {
+            return false;
+        }
+        i.node
+            .handle_event(now, ha::Event::ConfigChanged(Box::new(new.clone())));
+        i.settings = next.clone();
+        self.settings = Some(next.clone());
+        log::info!("ha: configuration applied without a restart");
+        true
     }
 
     /// The cluster key belongs to one pairing: forget it when the pairing

@@ -156,7 +156,7 @@ fn ha_configure(daemon: &Daemon, origin: &Origin, fields: &[(String, String)]) -
             || p.config.remote_serial != next.config.remote_serial
             || p.config.pairing_code != next.config.pairing_code
     });
-    let reply = commit(daemon, origin, &[Change::put(Object::Ha(next))])?;
+    let reply = commit(daemon, origin, &[Change::put(Object::Ha(next.clone()))])?;
     if let Reply::Committed(c) = &reply
         && c.txid.is_some()
     {
@@ -164,7 +164,9 @@ fn ha_configure(daemon: &Daemon, origin: &Origin, fields: &[(String, String)]) -
         if pairing_changed {
             rt.forget_key();
         }
-        rt.request_restart();
+        if !rt.reconfigure(daemon.clock.now(), &next) {
+            rt.request_restart();
+        }
     }
     Ok(reply)
 }

@@ -346,6 +346,14 @@ fn pair_elects_fails_over_and_switches() {
     let sa = status(&a);
     assert_eq!(sa["state"], "active", "{sa}");
     assert_eq!(sa["peer_out_of_service"], true, "{sa}");
+    let out = a.kpbx(&["ha", "switch"]);
+    assert!(!out.status.success(), "switch without a peer is refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("switch refused: the peer is out of service"),
+        "{err}"
+    );
+    assert!(holds(&lab, &a_ns));
 
     // b comes back: paired from its key file, it stays passive.
     b.start();

@@ -27,8 +27,17 @@ fn status_answers_with_stable_json() {
         .collect();
     assert_eq!(
         services,
-        ["store", "control", "provisioning", "tftp", "http", "https"]
+        [
+            "store",
+            "control",
+            "provisioning",
+            "tftp",
+            "http",
+            "https",
+            "ha"
+        ]
     );
+    assert_eq!(s["services"][6]["state"], "disabled", "ha not configured");
     assert_eq!(s["services"][3]["state"], "disabled", "tftp_listen = off");
     let text = d.ok(&["status"]);
     assert!(text.contains("control       running"), "{text}");

@@ -158,7 +158,65 @@ const VERBS: &[Verb] = &[
         args: "MAC",
         about: "Preview a device's files without saving anything",
     },
+    Verb {
+        area: "ha",
+        verb: "configure",
+        args: "KEY=VALUE...",
+        about: "Change the HA configuration (checked, audited); saving (re)starts HA",
+    },
+    Verb {
+        area: "ha",
+        verb: "show",
+        args: "",
+        about: "Show the stored HA configuration (pairing code masked)",
+    },
+    Verb {
+        area: "ha",
+        verb: "status",
+        args: "",
+        about: "Show both nodes, pairing, heartbeats per path, resources and holder",
+    },
+    Verb {
+        area: "ha",
+        verb: "switch",
+        args: "",
+        about: "Move the resource to the other node (or take it on the passive node)",
+    },
+    Verb {
+        area: "ha",
+        verb: "disable",
+        args: "",
+        about: "Turn HA off on both nodes; the resource is released",
+    },
+    Verb {
+        area: "ha",
+        verb: "unpair",
+        args: "",
+        about: "Forget the pairing on both nodes; the active node keeps the resource",
+    },
+    Verb {
+        area: "ha",
+        verb: "pair",
+        args: "",
+        about: "Start pairing again after an unpair",
+    },
+    Verb {
+        area: "ha",
+        verb: "events",
+        args: "",
+        about: "Show the latest HA transitions with time and reason",
+    },
 ];
+
+/// Keys of `kpbx ha configure`, for help.
+const HA_KEYS: &str = "\
+  role=disabled|enabled|coordinator   remote_serial=S/N (coordinator)   pairing_code=CODE (>= 8 chars)
+  interface=IF local_ip=IP remote_ip=IP prefix=N               (LAN: resource and 2nd heartbeat path)
+  sync_interface=IF sync_local_ip=IP sync_remote_ip=IP sync_prefix=N   (pairing and 1st heartbeat path)
+  resources=\"IP[/N][@IF] ...\"   ping_group=\"IP ...\"   default_active=local|remote
+  heartbeat_interval, keepalive_warning, keepalive_out_of_service, init_timeout, ping_interval,
+  ping_dampen: seconds, fractions allowed (0.1)
+  serial_source=file:/PATH|dmi|devicetree   hook_dir=/PATH (acquire.d/, release.d/)";
 
 /// Kinds of provisioning objects, for help.
 const PROV_KINDS: &str =
@@ -202,6 +260,12 @@ fn help(area: Option<&str>, verb: Option<&str>) -> String {
                 key.default_value()
             ));
         }
+    }
+    if verbs
+        .iter()
+        .any(|v| v.area == "ha" && v.verb == "configure")
+    {
+        out.push_str(&format!("\nHA configuration keys:\n{HA_KEYS}\n"));
     }
     if verbs.iter().any(|v| v.area == "prov") {
         out.push_str(&format!(
@@ -295,6 +359,16 @@ fn command(words: &[&str]) -> Result<Command, String> {
             keys: rest.iter().map(|k| k.to_string()).collect(),
         }),
         ["prov", rest @ ..] => prov(rest),
+        ["ha", "configure", ..] if !rest.is_empty() => Ok(Command::HaConfigure {
+            fields: key_values(rest)?,
+        }),
+        ["ha", "show"] => Ok(Command::HaShow),
+        ["ha", "status"] => Ok(Command::HaStatus),
+        ["ha", "switch"] => Ok(Command::HaSwitch),
+        ["ha", "disable"] => Ok(Command::HaDisable),
+        ["ha", "unpair"] => Ok(Command::HaUnpair),
+        ["ha", "pair"] => Ok(Command::HaPair),
+        ["ha", "events"] => Ok(Command::HaEvents),
         [area, verb, ..] if VERBS.iter().any(|v| v.area == *area && v.verb == *verb) => Err(
             format!("wrong arguments for `{area} {verb}`; see kpbx {area} {verb} --help"),
         ),
@@ -411,6 +485,26 @@ mod tests {
     }
 
     #[test]
+    fn ha_commands_parse() {
+        assert_eq!(
+            run(&["ha", "configure", "role=coordinator", "resources=a b"]),
+            Command::HaConfigure {
+                fields: vec![
+                    ("role".into(), "coordinator".into()),
+                    ("resources".into(), "a b".into())
+                ]
+            }
+        );
+        assert_eq!(run(&["ha", "status", "--json"]), Command::HaStatus);
+        assert_eq!(run(&["ha", "switch"]), Command::HaSwitch);
+        assert_eq!(run(&["ha", "events"]), Command::HaEvents);
+        let Action::Help(text) = parse(&["ha", "configure", "--help"]).unwrap().action else {
+            panic!()
+        };
+        assert!(text.contains("keepalive_out_of_service"));
+    }
+
+    #[test]
     fn global_options_anywhere() {
         let i = parse(&["--socket", "var/k.sock", "status", "--json"]).unwrap();
         assert_eq!(i.socket, Some(PathBuf::from("var/k.sock")));
@@ -454,6 +548,10 @@ mod tests {
             &["system", "unset"],
             &["status", "extra"],
             &["--socket"],
+            &["ha"],
+            &["ha", "configure"],
+            &["ha", "configure", "role"],
+            &["ha", "status", "extra"],
         ];
         for args in cases {
             let e = parse(args).unwrap_err();

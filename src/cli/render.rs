@@ -217,8 +217,93 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
                     .join("\n"),
             ),
         },
+        Reply::HaStatus(h) => Output::ok(ha_status_table(h)),
+        Reply::HaEvents(events) => {
+            if events.is_empty() {
+                return Output::ok("no HA events\n".to_string());
+            }
+            let rows: Vec<Vec<String>> = events
+                .iter()
+                .map(|e| vec![local(e.time_us, tz), e.state.clone(), e.reason.clone()])
+                .collect();
+            Output::ok(table(&["TIME", "STATE", "REASON"], &rows, true))
+        }
         Reply::Error(_) => unreachable_error(),
     }
+}
+
+fn ha_status_table(h: &crate::control::HaStatusView) -> String {
+    let node = |n: &crate::control::HaNodeView| {
+        format!(
+            "serial {}, sync {}, lan {}",
+            if n.serial.is_empty() { "-" } else { &n.serial },
+            n.sync_ip,
+            n.lan_ip
+        )
+    };
+    let mut rows = vec![
+        vec!["role".into(), h.role.clone()],
+        vec!["state".into(), h.state.clone()],
+    ];
+    if !h.detail.is_empty() {
+        rows.push(vec!["detail".into(), shown(&h.detail)]);
+    }
+    rows.extend([
+        vec![
+            "pairing".into(),
+            if h.paired { "paired" } else { "not paired" }.to_string(),
+        ],
+        vec!["local node".into(), node(&h.local)],
+        vec!["remote node".into(), node(&h.remote)],
+        vec!["resources".into(), h.resources.join(" ")],
+        vec!["holder".into(), h.holder.clone()],
+    ]);
+    for p in &h.paths {
+        let age = p
+            .heartbeat_age_ms
+            .map_or("never heard".to_string(), |ms| format!("{ms} ms ago"));
+        let warn = if p.warning { " (WARNING: silent)" } else { "" };
+        rows.push(vec![
+            format!("heartbeat {}", p.path),
+            format!("{age}{warn}"),
+        ]);
+    }
+    rows.extend([
+        vec!["degraded".into(), yes_no(h.degraded)],
+        vec!["peer out of service".into(), yes_no(h.peer_out_of_service)],
+        vec![
+            "ping group".into(),
+            format!(
+                "{} of {} seen here, {} by the peer",
+                h.ping_seen,
+                h.ping_group.len(),
+                h.peer_ping_seen.map_or("?".to_string(), |n| n.to_string())
+            ),
+        ],
+        vec!["epoch".into(), h.epoch.to_string()],
+        vec![
+            "heartbeats".into(),
+            format!(
+                "{} sent, {} received, {} forged, {} replayed, {} malformed, {} foreign, {} unauthenticated",
+                h.counters.heartbeats_sent,
+                h.counters.heartbeats_received,
+                h.counters.forged,
+                h.counters.replayed,
+                h.counters.malformed,
+                h.counters.foreign_source,
+                h.counters.unauthenticated
+            ),
+        ],
+        vec![
+            "pairing failures".into(),
+            h.counters.pairing_failures.to_string(),
+        ],
+    ]);
+    table(&["", ""], &rows, false)
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
 }
 
 /// Summary columns per object type in lists.

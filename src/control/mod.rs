@@ -80,6 +80,25 @@ pub enum Command {
     ProvRender {
         mac: String,
     },
+    /// Change the HA configuration from `key=value` fields; a valid saved
+    /// configuration (re)starts the HA runtime.
+    HaConfigure {
+        fields: Vec<(String, String)>,
+    },
+    /// The HA state of both nodes as this node sees it.
+    HaStatus,
+    /// Move the resource to the other node (active), or take it (passive).
+    HaSwitch,
+    /// Turn HA off on both nodes.
+    HaDisable,
+    /// Forget the pairing on both nodes; the active keeps the resource.
+    HaUnpair,
+    /// Pair again after an unpair.
+    HaPair,
+    /// The latest HA transitions, oldest first.
+    HaEvents,
+    /// The stored HA configuration (pairing code masked).
+    HaShow,
 }
 
 impl Command {
@@ -87,7 +106,13 @@ impl Command {
     pub fn is_change(&self) -> bool {
         matches!(
             self,
-            Command::SystemSet { .. } | Command::SystemUnset { .. }
+            Command::SystemSet { .. }
+                | Command::SystemUnset { .. }
+                | Command::HaConfigure { .. }
+                | Command::HaSwitch
+                | Command::HaDisable
+                | Command::HaUnpair
+                | Command::HaPair
         )
     }
 }
@@ -110,6 +135,73 @@ pub enum Reply {
     Objects(Vec<ObjectView>),
     Files(FilesView),
     FileContents(Vec<FileContentView>),
+    HaStatus(Box<HaStatusView>),
+    HaEvents(Vec<HaEventView>),
+}
+
+/// `kpbx ha status`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct HaStatusView {
+    /// `disabled`, `enabled` or `coordinator`.
+    pub role: String,
+    /// `disabled`, `unpaired`, `pairing`, `init`, `passive`, `active`, or
+    /// `failed` when the runtime could not start (see `detail`).
+    pub state: String,
+    pub detail: String,
+    pub paired: bool,
+    pub local: HaNodeView,
+    pub remote: HaNodeView,
+    /// `nobody`, `local`, `remote` or `both`.
+    pub holder: String,
+    pub resources: Vec<String>,
+    pub paths: Vec<HaPathView>,
+    /// A heartbeat path is past the warning threshold while the peer is heard.
+    pub degraded: bool,
+    pub peer_out_of_service: bool,
+    pub ping_group: Vec<String>,
+    pub ping_seen: u8,
+    pub peer_ping_seen: Option<u8>,
+    pub epoch: u64,
+    pub counters: HaCountersView,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct HaNodeView {
+    /// Empty when unknown (the secondary learns no serial of the coordinator).
+    pub serial: String,
+    pub sync_ip: String,
+    pub lan_ip: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct HaPathView {
+    /// `sync` or `lan`.
+    pub path: String,
+    /// Milliseconds since the last valid heartbeat; `None` = never heard.
+    pub heartbeat_age_ms: Option<u64>,
+    /// Silent past the warning threshold.
+    pub warning: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct HaCountersView {
+    pub heartbeats_sent: u64,
+    pub heartbeats_received: u64,
+    pub forged: u64,
+    pub replayed: u64,
+    pub malformed: u64,
+    pub foreign_source: u64,
+    pub unauthenticated: u64,
+    pub pairing_failures: u64,
+}
+
+/// One HA transition or notable event.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct HaEventView {
+    /// UTC, microseconds since the Unix epoch.
+    pub time_us: i64,
+    pub state: String,
+    pub reason: String,
 }
 
 /// A configuration object as fields (secrets masked).

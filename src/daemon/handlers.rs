@@ -6,7 +6,9 @@ use crate::control::{
     FileContentView, FileView, FilesView, ObjectView, Reply, ServiceView, SettingView, StatusView,
     VerifyView,
 };
+use crate::ha;
 use crate::model::{Brand, Change, Kind, Mac, Object, ObjectRef, Origin, Setting, SettingKey};
+use crate::model::{HA_ID, HaSettings};
 use crate::provision;
 use crate::store::{CommitError, Receipt, StoreError};
 
@@ -35,6 +37,21 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
         Command::ProvFiles => prov_files(daemon),
         Command::ProvFile { path } => prov_file(daemon, &path),
         Command::ProvRender { mac } => prov_render(daemon, &mac),
+        Command::HaConfigure { fields } => ha_configure(daemon, origin, &fields),
+        Command::HaShow => ha_show(daemon),
+        Command::HaStatus => Ok(Reply::HaStatus(Box::new(
+            daemon.ha.borrow().status(daemon.clock.now()),
+        ))),
+        Command::HaSwitch => ha_admin(daemon, ha::AdminCommand::Switch),
+        Command::HaDisable => ha_admin(daemon, ha::AdminCommand::Disable),
+        Command::HaUnpair => ha_admin(daemon, ha::AdminCommand::Unpair),
+        Command::HaPair => ha_admin(daemon, ha::AdminCommand::Pair),
+        Command::HaEvents => {
+            Ok(Reply::HaEvents(daemon.ha.borrow().events(
+                daemon.clock.now(),
+                daemon.clock.wall().as_unix_micros(),
+            )))
+        }
     };
     result.unwrap_or_else(Reply::Error)
 }
@@ -107,6 +124,10 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
         listener("tftp", daemon.tftp),
         listener("http", daemon.http),
         listener("https", daemon.https),
+        {
+            let (state, detail) = daemon.ha.borrow().service(daemon.clock.now());
+            service("ha", &state, detail, None)
+        },
     ]
 }
 
@@ -124,6 +145,54 @@ fn listener(name: &str, addr: Option<std::net::SocketAddr>) -> ServiceView {
             detail: format!("{name}_listen = off"),
             listen: None,
         },
+    }
+}
+
+fn stored_ha(daemon: &Daemon) -> Result<Option<HaSettings>, ErrorView> {
+    match daemon.store.get(Kind::Ha, HA_ID).map_err(store_error)? {
+        Some(Object::Ha(h)) => Ok(Some(h)),
+        _ => Ok(None),
+    }
+}
+
+fn ha_configure(daemon: &Daemon, origin: &Origin, fields: &[(String, String)]) -> Handled {
+    if fields.is_empty() {
+        return Err(refuse(ErrorCode::Invalid, "nothing to configure"));
+    }
+    let prev = stored_ha(daemon)?;
+    let next = HaSettings::from_fields(prev.as_ref(), fields)
+        .map_err(|e| refuse(ErrorCode::Invalid, e))?;
+    let pairing_changed = prev.as_ref().is_none_or(|p| {
+        p.config.role != next.config.role
+            || p.config.remote_serial != next.config.remote_serial
+            || p.config.pairing_code != next.config.pairing_code
+    });
+    let reply = commit(daemon, origin, &[Change::put(Object::Ha(next.clone()))])?;
+    if let Reply::Committed(c) = &reply
+        && c.txid.is_some()
+    {
+        let mut rt = daemon.ha.borrow_mut();
+        if pairing_changed {
+            rt.forget_key();
+        }
+        if !rt.reconfigure(daemon.clock.now(), &next) {
+            rt.request_restart();
+        }
+    }
+    Ok(reply)
+}
+
+fn ha_show(daemon: &Daemon) -> Handled {
+    let h = stored_ha(daemon)?.unwrap_or_default();
+    Ok(Reply::Objects(vec![object_view(&Object::Ha(h), false)]))
+}
+
+fn ha_admin(daemon: &Daemon, cmd: ha::AdminCommand) -> Handled {
+    let now = daemon.clock.now();
+    let result = daemon.ha.borrow_mut().admin(now, cmd);
+    match result {
+        Ok(()) => Ok(Reply::HaStatus(Box::new(daemon.ha.borrow().status(now)))),
+        Err(e) => Err(refuse(ErrorCode::Invalid, e)),
     }
 }
 
@@ -274,9 +343,13 @@ fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Handled {
 
 fn prov_kind(name: &str) -> Result<Kind, ErrorView> {
     Kind::from_name(name)
-        .filter(|k| *k != Kind::Setting)
+        .filter(|k| !matches!(k, Kind::Setting | Kind::Ha))
         .ok_or_else(|| {
-            let known: Vec<&str> = Kind::ALL[1..].iter().map(|k| k.as_str()).collect();
+            let known: Vec<&str> = Kind::ALL
+                .iter()
+                .filter(|k| !matches!(k, Kind::Setting | Kind::Ha))
+                .map(|k| k.as_str())
+                .collect();
             refuse(
                 ErrorCode::Invalid,
                 format!("unknown object type {name:?} (known: {})", known.join(", ")),

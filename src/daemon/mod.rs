@@ -14,6 +14,7 @@
 //! - Adapters turn I/O into [`Event`]s; they never touch the store.
 
 mod control;
+mod ha;
 mod handlers;
 mod provisioning;
 mod serve;
@@ -44,6 +45,11 @@ pub enum Event {
     Stop(&'static str),
     /// Time to look at interface addresses (dynamic placeholders).
     CheckInterfaces,
+    /// Something an HA adapter saw, for the HA runtime of `generation`.
+    Ha {
+        generation: u64,
+        event: crate::ha::Event,
+    },
 }
 
 /// How often interface addresses are compared for dynamic placeholders.
@@ -140,6 +146,7 @@ pub struct Daemon {
     clock: SystemClock,
     started: crate::clock::WallTime,
     started_at: crate::clock::Instant,
+    ha: std::cell::RefCell<ha::HaRuntime>,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -181,7 +188,9 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         )?),
         None => None,
     };
+    let (tx, rx) = smol::channel::bounded::<Event>(64);
     let daemon = Daemon {
+        ha: std::cell::RefCell::new(ha::HaRuntime::new(&config.data_dir, tx.clone())),
         started: clock.wall(),
         started_at: clock.now(),
         prov: std::cell::RefCell::new(prov),
@@ -194,7 +203,6 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     };
     daemon.regenerate();
     let ex = Rc::new(LocalExecutor::new());
-    let (tx, rx) = smol::channel::bounded::<Event>(64);
 
     let result = smol::block_on(ex.run(async {
         let acceptor = ex.spawn(control::accept_loop(ex.clone(), listener, tx.clone()));
@@ -245,7 +253,8 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
                 })
             })
             .collect();
-        let result = event_loop(&daemon, rx).await;
+        let result = event_loop(&daemon, &ex, rx).await;
+        ha::shutdown(&daemon, &ex).await;
         drop(web_tasks);
         drop(acceptor);
         drop(stopper);
@@ -342,9 +351,53 @@ fn tls_config(config: &Config) -> Result<std::sync::Arc<rustls::ServerConfig>, D
     }
 }
 
-async fn event_loop(daemon: &Daemon, rx: Receiver<Event>) -> Result<(), DaemonError> {
-    while let Ok(event) = rx.recv().await {
+/// What woke the loop.
+enum Wake {
+    Event(Event),
+    HaTimer,
+    Closed,
+}
+
+async fn event_loop(
+    daemon: &Daemon,
+    ex: &Rc<LocalExecutor<'static>>,
+    rx: Receiver<Event>,
+) -> Result<(), DaemonError> {
+    ha::drive(daemon, ex).await;
+    loop {
+        let wait = daemon.ha.borrow().next_wait(daemon.clock.now());
+        let recv = async {
+            match rx.recv().await {
+                Ok(e) => Wake::Event(e),
+                Err(_) => Wake::Closed,
+            }
+        };
+        let wake = match wait {
+            None => recv.await,
+            Some(d) => {
+                smol::future::or(recv, async {
+                    smol::Timer::after(d).await;
+                    Wake::HaTimer
+                })
+                .await
+            }
+        };
+        let event = match wake {
+            Wake::Event(e) => e,
+            Wake::HaTimer => {
+                daemon.ha.borrow_mut().on_timeout(daemon.clock.now());
+                ha::drive(daemon, ex).await;
+                continue;
+            }
+            Wake::Closed => break,
+        };
         match event {
+            Event::Ha { generation, event } => {
+                daemon
+                    .ha
+                    .borrow_mut()
+                    .on_event(daemon.clock.now(), generation, event);
+            }
             Event::Request {
                 request,
                 origin,
@@ -366,6 +419,7 @@ async fn event_loop(daemon: &Daemon, rx: Receiver<Event>) -> Result<(), DaemonEr
                 return Ok(());
             }
         }
+        ha::drive(daemon, ex).await;
     }
     Err(DaemonError::Runtime("event sources closed".to_string()))
 }

@@ -5,12 +5,14 @@
 //! construction (parse, don't validate); how it is laid out on disk lives in
 //! `store::records`, never here. Domain types are not `Serialize`.
 
+pub mod ha;
 pub mod prov;
 pub mod setting;
 
 use std::fmt;
 use std::net::IpAddr;
 
+pub use ha::{HA_ID, HaSettings, SerialSource};
 pub use prov::{
     Account, Brand, Device, DeviceModel, Mac, Placeholder, RedirectServer, Template, Tenant,
 };
@@ -71,6 +73,8 @@ pub enum Kind {
     Device,
     Placeholder,
     RedirectServer,
+    /// The HA configuration (a singleton, id `ha`).
+    Ha,
 }
 
 impl Kind {
@@ -84,6 +88,7 @@ impl Kind {
         Kind::Device,
         Kind::Placeholder,
         Kind::RedirectServer,
+        Kind::Ha,
     ];
 
     /// The stable name, used in keys on disk, in the audit log and in JSON.
@@ -98,6 +103,7 @@ impl Kind {
             Kind::Device => "device",
             Kind::Placeholder => "placeholder",
             Kind::RedirectServer => "redirect_server",
+            Kind::Ha => "ha",
         }
     }
 
@@ -118,6 +124,7 @@ pub enum Object {
     Device(Device),
     Placeholder(Placeholder),
     RedirectServer(RedirectServer),
+    Ha(HaSettings),
 }
 
 impl Object {
@@ -132,6 +139,7 @@ impl Object {
             Object::Device(_) => Kind::Device,
             Object::Placeholder(_) => Kind::Placeholder,
             Object::RedirectServer(_) => Kind::RedirectServer,
+            Object::Ha(_) => Kind::Ha,
         }
     }
 
@@ -147,6 +155,7 @@ impl Object {
             Object::Device(d) => d.mac.to_string(),
             Object::Placeholder(p) => p.id(),
             Object::RedirectServer(r) => r.name.clone(),
+            Object::Ha(h) => h.id(),
         }
     }
 
@@ -163,6 +172,7 @@ impl Object {
             Object::Device(o) => o.fields(),
             Object::Placeholder(o) => o.fields(),
             Object::RedirectServer(o) => o.fields(),
+            Object::Ha(o) => o.fields(),
         }
     }
 
@@ -173,6 +183,13 @@ impl Object {
         prev: Option<&Object>,
         fields: &[(String, String)],
     ) -> Result<Object, String> {
+        if kind == Kind::Ha {
+            let prev = match prev {
+                Some(Object::Ha(p)) => Some(p),
+                _ => None,
+            };
+            return HaSettings::from_fields(prev, fields).map(Object::Ha);
+        }
         let mut f = prov::Fields::new(fields)?;
         let object = match (kind, prev) {
             (Kind::Tenant, None) => Object::Tenant(Tenant::from_fields(None, &mut f)?),
@@ -236,6 +253,7 @@ impl Object {
                 format!("reset {} to its default", s.key.name())
             }
             (Object::Setting(s), _) => format!("set {} to {:?}", s.key.name(), s.value()),
+            (Object::Ha(h), _) => format!("HA configuration saved (role {})", h.role_name()),
             (o, action) => {
                 let verb = match action {
                     Action::Create => "created",

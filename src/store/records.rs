@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::prov::{FileFormat, FileRule, MacFormat, PlaceholderValue, RedirectBrand};
 use crate::model::{
-    Account, Action, Brand, Device, DeviceModel, Kind, Mac, Object, Placeholder, RedirectServer,
-    Setting, SettingKey, Source, Template, Tenant,
+    Account, Action, Brand, Device, DeviceModel, HaSettings, Kind, Mac, Object, Placeholder,
+    RedirectServer, SerialSource, Setting, SettingKey, Source, Template, Tenant,
 };
 
 /// Why a record could not be turned back into a domain value.
@@ -137,6 +137,164 @@ enum RedirectServerRecord {
     },
 }
 
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct HaPathV1 {
+    interface: String,
+    local_ip: [u8; 4],
+    remote_ip: [u8; 4],
+    prefix: u8,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct HaResourceV1 {
+    addr: [u8; 4],
+    prefix: u8,
+    interface: String,
+}
+
+/// Times in microseconds.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum HaRecord {
+    V1 {
+        /// 0 disabled, 1 enabled, 2 coordinator.
+        role: u8,
+        remote_serial: String,
+        pairing_code: Option<String>,
+        lan: HaPathV1,
+        sync: HaPathV1,
+        resources: Vec<HaResourceV1>,
+        ping_group: Vec<[u8; 4]>,
+        default_remote: bool,
+        heartbeat_interval_us: u64,
+        keepalive_warning_us: u64,
+        keepalive_out_of_service_us: u64,
+        init_timeout_us: u64,
+        ping_interval_us: u64,
+        ping_dampen_us: u64,
+        /// `file:PATH`, `dmi` or `devicetree`.
+        serial_source: String,
+        hook_dir: Option<String>,
+    },
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn ha_path_v1(p: &crate::ha::PathConfig) -> HaPathV1 {
+    HaPathV1 {
+        interface: p.interface.clone(),
+        local_ip: p.local_ip.octets(),
+        remote_ip: p.remote_ip.octets(),
+        prefix: p.prefix,
+    }
+}
+
+fn ha_path(p: HaPathV1) -> crate::ha::PathConfig {
+    crate::ha::PathConfig {
+        interface: p.interface,
+        local_ip: p.local_ip.into(),
+        remote_ip: p.remote_ip.into(),
+        prefix: p.prefix,
+    }
+}
+
+fn encode_ha(h: &HaSettings) -> Vec<u8> {
+    use crate::ha::{DefaultActive, Role};
+    let c = &h.config;
+    to_bytes(&HaRecord::V1 {
+        role: match c.role {
+            Role::Disabled => 0,
+            Role::Enabled => 1,
+            Role::Coordinator => 2,
+        },
+        remote_serial: c.remote_serial.clone(),
+        pairing_code: c.pairing_code.clone(),
+        lan: ha_path_v1(&c.lan),
+        sync: ha_path_v1(&c.sync),
+        resources: c
+            .resources
+            .iter()
+            .map(|r| HaResourceV1 {
+                addr: r.addr.octets(),
+                prefix: r.prefix,
+                interface: r.interface.clone(),
+            })
+            .collect(),
+        ping_group: c.ping_group.iter().map(|a| a.octets()).collect(),
+        default_remote: c.default_active == DefaultActive::Remote,
+        heartbeat_interval_us: micros(c.heartbeat_interval),
+        keepalive_warning_us: micros(c.keepalive_warning),
+        keepalive_out_of_service_us: micros(c.keepalive_out_of_service),
+        init_timeout_us: micros(c.init_timeout),
+        ping_interval_us: micros(c.ping_interval),
+        ping_dampen_us: micros(c.ping_dampen),
+        serial_source: h.serial_source.to_string(),
+        hook_dir: h.hook_dir.clone(),
+    })
+}
+
+fn decode_ha(bytes: &[u8]) -> Result<HaSettings, DecodeError> {
+    use crate::ha::{Config, DefaultActive, ResourceIp, Role};
+    use std::time::Duration;
+    let HaRecord::V1 {
+        role,
+        remote_serial,
+        pairing_code,
+        lan,
+        sync,
+        resources,
+        ping_group,
+        default_remote,
+        heartbeat_interval_us,
+        keepalive_warning_us,
+        keepalive_out_of_service_us,
+        init_timeout_us,
+        ping_interval_us,
+        ping_dampen_us,
+        serial_source,
+        hook_dir,
+    } = from_bytes(bytes)?;
+    let role = match role {
+        0 => Role::Disabled,
+        1 => Role::Enabled,
+        2 => Role::Coordinator,
+        r => return Err(DecodeError(format!("unknown HA role {r}"))),
+    };
+    let mut config = Config::new(
+        role,
+        ha_path(lan),
+        ha_path(sync),
+        resources
+            .into_iter()
+            .map(|r| ResourceIp {
+                addr: r.addr.into(),
+                prefix: r.prefix,
+                interface: r.interface,
+            })
+            .collect(),
+        if default_remote {
+            DefaultActive::Remote
+        } else {
+            DefaultActive::Local
+        },
+    );
+    config.remote_serial = remote_serial;
+    config.pairing_code = pairing_code;
+    config.ping_group = ping_group.into_iter().map(Into::into).collect();
+    config.heartbeat_interval = Duration::from_micros(heartbeat_interval_us);
+    config.keepalive_warning = Duration::from_micros(keepalive_warning_us);
+    config.keepalive_out_of_service = Duration::from_micros(keepalive_out_of_service_us);
+    config.init_timeout = Duration::from_micros(init_timeout_us);
+    config.ping_interval = Duration::from_micros(ping_interval_us);
+    config.ping_dampen = Duration::from_micros(ping_dampen_us);
+    Ok(HaSettings {
+        config,
+        serial_source: SerialSource::parse(&serial_source).map_err(DecodeError)?,
+        hook_dir,
+    })
+}
+
 fn octets(a: Option<std::net::Ipv4Addr>) -> Option<[u8; 4]> {
     a.map(|a| a.octets())
 }
@@ -229,6 +387,7 @@ pub fn encode_object(object: &Object) -> Vec<u8> {
             enabled: r.enabled,
             url: r.url.clone(),
         }),
+        Object::Ha(h) => encode_ha(h),
     }
 }
 
@@ -403,6 +562,7 @@ pub fn decode_object(kind: Kind, id: &str, bytes: &[u8]) -> Result<Object, Decod
                 url,
             })
         }
+        Kind::Ha => Object::Ha(decode_ha(bytes)?),
     };
     if object.id() != id {
         return Err(DecodeError(format!(
@@ -649,6 +809,35 @@ mod tests {
             let _ = split_object_key(&bytes);
             let _ = split_audit_key(&bytes);
         }
+    }
+
+    #[test]
+    fn ha_record_round_trips_and_starts_with_its_version() {
+        let fields: Vec<(String, String)> = [
+            ("role", "enabled"),
+            ("interface", "lan0"),
+            ("local_ip", "198.51.100.2"),
+            ("remote_ip", "198.51.100.1"),
+            ("sync_interface", "sync0"),
+            ("sync_local_ip", "192.0.2.2"),
+            ("sync_remote_ip", "192.0.2.1"),
+            ("resources", "198.51.100.10"),
+            ("ping_group", "198.51.100.100"),
+            ("heartbeat_interval", "0.1"),
+            ("keepalive_warning", "0.3"),
+            ("keepalive_out_of_service", "0.5"),
+            ("init_timeout", "2"),
+            ("serial_source", "file:/run/serial"),
+            ("hook_dir", "/etc/kpbx/ha"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let o = Object::Ha(HaSettings::from_fields(None, &fields).unwrap());
+        let bytes = encode_object(&o);
+        assert_eq!(bytes[..2], [0, 1], "variant V1, role enabled");
+        assert_eq!(decode_object(Kind::Ha, "ha", &bytes).unwrap(), o);
+        assert!(decode_object(Kind::Ha, "other", &bytes).is_err());
     }
 
     #[test]

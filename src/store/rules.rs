@@ -269,6 +269,20 @@ fn check_put(v: &View, object: &Object) -> Result<(), CommitError> {
         Object::Device(d) => check_device(v, d)?,
         Object::Placeholder(p) => v.tenant_scope(Kind::Placeholder, &p.tenant)?,
         Object::RedirectServer(_) => {}
+        Object::Ha(h) => {
+            // Built valid; checked again so no other path can store a
+            // configuration the HA core would refuse.
+            if h.id() != crate::model::HA_ID {
+                return Err(invalid(
+                    "the HA configuration is a singleton with id ha".into(),
+                ));
+            }
+            if h.config.role != crate::ha::Role::Disabled {
+                h.config
+                    .validate()
+                    .map_err(|e| invalid(format!("ha: {e}")))?;
+            }
+        }
     }
     Ok(())
 }
@@ -400,7 +414,7 @@ fn check_delete(v: &View, target: &ObjectRef, before: &Object) -> Result<(), Com
                 matches!(o, Object::Device(d) if d.redirect_server.as_deref() == Some(&r.name))
             })?,
         )?,
-        Object::Setting(_) | Object::Device(_) => {}
+        Object::Setting(_) | Object::Device(_) | Object::Ha(_) => {}
     }
     Ok(())
 }

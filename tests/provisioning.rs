@@ -554,3 +554,41 @@ fn tenants_are_separated() {
     );
     assert_eq!(d.stop(), Some(0));
 }
+
+#[test]
+fn pbx_address_is_the_ha_resource_when_ha_is_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = started(dir.path());
+    d.ok(&["system", "set", "pbx_address=auto"]);
+    d.ok(&[
+        "prov",
+        "template",
+        "add",
+        "name=t",
+        "model=Yealink-T4x",
+        "content=%%PBXADDRESS%%\n",
+    ]);
+    d.ok(&["prov", "device", "set", "001565aabb01", "template=t"]);
+    let before = file(&d, "001565aabb01.cfg");
+    assert_ne!(before, "198.51.100.10\n");
+    // The interfaces need not exist for the configuration to be stored.
+    d.ok(&[
+        "ha",
+        "configure",
+        "role=enabled",
+        "interface=kpbxnope0",
+        "local_ip=198.51.100.2",
+        "remote_ip=198.51.100.1",
+        "sync_interface=kpbxnope1",
+        "sync_local_ip=192.0.2.2",
+        "sync_remote_ip=192.0.2.1",
+        "resources=198.51.100.10/24@kpbxnope0",
+    ]);
+    assert_eq!(file(&d, "001565aabb01.cfg"), "198.51.100.10\n");
+    d.ok(&["ha", "configure", "role=disabled"]);
+    assert_eq!(
+        file(&d, "001565aabb01.cfg"),
+        before,
+        "back to the interface address"
+    );
+}

@@ -258,14 +258,17 @@ fn pbx_values(
 ) -> Result<PbxValues, StoreError> {
     let setting = |k| store.setting(k);
     let configured = setting(SettingKey::PbxAddress)?;
-    let pbx_address = if configured == "auto" {
+    let pbx_address = if configured != "auto" {
+        configured
+    } else if let Some(resource) = ha_resource(store)? {
+        // With HA on, phones must follow the pair: the resource IP.
+        resource.to_string()
+    } else {
         interfaces
             .values()
             .find(|a| !a.is_loopback())
             .or_else(|| interfaces.values().next())
             .map_or("127.0.0.1".to_string(), |a| a.to_string())
-    } else {
-        configured
     };
     let timezone = setting(SettingKey::Timezone)?;
     let tz = jiff::tz::db()
@@ -282,6 +285,16 @@ fn pbx_values(
         tz_seconds: provision::standard_offset(&tz, year),
         tz_posix: posix_rule(&timezone),
         timezone,
+    })
+}
+
+/// The first resource IP when HA is configured and not disabled.
+fn ha_resource(store: &Store) -> Result<Option<Ipv4Addr>, StoreError> {
+    Ok(match store.get(Kind::Ha, crate::model::ha::HA_ID)? {
+        Some(Object::Ha(h)) if h.config.role != crate::ha::Role::Disabled => {
+            h.config.resources.first().map(|r| r.addr)
+        }
+        _ => None,
     })
 }
 

@@ -62,7 +62,8 @@ impl SettingKey {
             SettingKey::Timezone => "IANA time zone of the box, e.g. Europe/Rome",
             SettingKey::NtpServer => "NTP server given to phones: host name or IP address",
             SettingKey::PbxAddress => {
-                "address phones register to: `auto` or an IP address or host name"
+                "address phones register to: an IP address or host name, or `auto` \
+                 (the HA resource IP when HA is on, else the first interface address)"
             }
             SettingKey::SipPort => "SIP UDP/TCP port, 1-65535",
             SettingKey::SipTlsPort => "SIP TLS port, 1-65535",

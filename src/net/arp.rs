@@ -307,6 +307,15 @@ impl ArpSocket {
     /// probe and waits up to `timeout` for another MAC claiming `ip`.
     /// `Ok(None)` = nobody answered (the core treats it as free).
     pub async fn probe(&self, ip: Ipv4Addr, timeout: Duration) -> io::Result<Option<[u8; 6]>> {
+        // Frames queued before this probe (an earlier holder's replies) say
+        // nothing about now: drop what is already there, at most a bounded
+        // number so a flood cannot keep us here.
+        for _ in 0..4096 {
+            match smol::future::poll_once(self.recv()).await {
+                Some(Ok(_)) => continue,
+                _ => break,
+            }
+        }
         // The socket is already bound, so a reply that races the send is queued.
         self.send(&Repr::probe(self.mac, ip)).await?;
         let mac = self.mac;

@@ -9,6 +9,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use smol::Async;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -29,6 +30,8 @@ pub struct PathSocketConfig {
 pub struct HeartbeatSocket {
     sock: Async<UdpSocket>,
     config: PathSocketConfig,
+    /// Sends failed since the last one that worked.
+    failed_sends: AtomicU64,
 }
 
 impl HeartbeatSocket {
@@ -43,6 +46,7 @@ impl HeartbeatSocket {
         Ok(Self {
             sock: Async::new(UdpSocket::from(sock))?,
             config,
+            failed_sends: AtomicU64::new(0),
         })
     }
 
@@ -70,14 +74,28 @@ impl HeartbeatSocket {
             );
             return Err(io::ErrorKind::InvalidInput.into());
         }
+        // One line when sending starts failing and one when it recovers,
+        // not one per heartbeat while a link is down.
         match self.sock.send_to(bytes, self.config.peer).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                let failed = self.failed_sends.swap(0, Ordering::Relaxed);
+                if failed > 0 {
+                    log::info!(
+                        "heartbeat send on {} to {} works again after {failed} failures",
+                        self.config.interface,
+                        self.config.peer
+                    );
+                }
+                Ok(())
+            }
             Err(e) => {
-                log::warn!(
-                    "heartbeat send on {} to {}: {e}",
-                    self.config.interface,
-                    self.config.peer
-                );
+                if self.failed_sends.fetch_add(1, Ordering::Relaxed) == 0 {
+                    log::warn!(
+                        "heartbeat send on {} to {}: {e} (further failures counted, not logged)",
+                        self.config.interface,
+                        self.config.peer
+                    );
+                }
                 Err(e)
             }
         }

@@ -154,6 +154,18 @@ const VERBS: &[Verb] = &[
     },
     Verb {
         area: "prov",
+        verb: "log",
+        args: "[MAC]",
+        about: "The last fetches of a device (or every device): time, protocol, address, User-Agent, file, result",
+    },
+    Verb {
+        area: "prov",
+        verb: "unknown",
+        args: "",
+        about: "Unassigned devices that asked for files, and addresses blocked for scanning",
+    },
+    Verb {
+        area: "prov",
         verb: "render",
         args: "MAC",
         about: "Preview a device's files without saving anything",
@@ -397,6 +409,9 @@ fn prov(words: &[&str]) -> Result<Command, String> {
         ["files"] => Ok(Command::ProvFiles),
         ["show", path] => Ok(Command::ProvFile { path: s(path) }),
         ["render", mac] => Ok(Command::ProvRender { mac: s(mac) }),
+        ["log"] => Ok(Command::ProvLog { mac: None }),
+        ["log", mac] => Ok(Command::ProvLog { mac: Some(s(mac)) }),
+        ["unknown"] => Ok(Command::ProvUnknown),
         ["template", "copy", from, name, rest @ ..] => {
             let tenant = match rest {
                 [] => None,

@@ -228,6 +228,72 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
                 .collect();
             Output::ok(table(&["TIME", "STATE", "REASON"], &rows, true))
         }
+        Reply::Fetches(fetches) => {
+            if fetches.is_empty() {
+                return Output::ok("no fetches\n".to_string());
+            }
+            let rows: Vec<Vec<String>> = fetches
+                .iter()
+                .map(|f| {
+                    vec![
+                        local(f.time_us, tz),
+                        f.device.clone(),
+                        f.protocol.clone(),
+                        f.address.clone(),
+                        f.file.clone(),
+                        f.result.clone(),
+                        f.bytes.to_string(),
+                        f.user_agent.clone(),
+                    ]
+                })
+                .collect();
+            Output::ok(table(
+                &[
+                    "TIME",
+                    "DEVICE",
+                    "PROTO",
+                    "ADDRESS",
+                    "FILE",
+                    "RESULT",
+                    "BYTES",
+                    "USER AGENT",
+                ],
+                &rows,
+                true,
+            ))
+        }
+        Reply::Unknown(u) => {
+            let mut out = if u.devices.is_empty() {
+                "no unassigned devices\n".to_string()
+            } else {
+                let rows: Vec<Vec<String>> = u
+                    .devices
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.mac.clone(),
+                            local(d.last_us, tz),
+                            d.count.to_string(),
+                            d.address.clone(),
+                            d.file.clone(),
+                            d.user_agent.clone(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["MAC", "LAST SEEN", "TRIES", "ADDRESS", "FILE", "USER AGENT"],
+                    &rows,
+                    true,
+                )
+            };
+            for b in &u.blocked {
+                out.push_str(&format!(
+                    "blocked for scanning: {} ({} s left)\n",
+                    b.address, b.seconds_left
+                ));
+            }
+            Output::ok(out)
+        }
         Reply::Error(_) => unreachable_error(),
     }
 }

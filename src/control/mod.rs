@@ -99,6 +99,13 @@ pub enum Command {
     HaEvents,
     /// The stored HA configuration (pairing code masked).
     HaShow,
+    /// The last fetches of one device (or all), newest first.
+    ProvLog {
+        mac: Option<String>,
+    },
+    /// Devices that asked for files but are not configured, and blocked
+    /// addresses.
+    ProvUnknown,
 }
 
 impl Command {
@@ -137,6 +144,8 @@ pub enum Reply {
     FileContents(Vec<FileContentView>),
     HaStatus(Box<HaStatusView>),
     HaEvents(Vec<HaEventView>),
+    Fetches(Vec<FetchView>),
+    Unknown(UnknownView),
 }
 
 /// `kpbx ha status`.
@@ -394,4 +403,40 @@ mod tests {
         let e = serde_json::to_value(ErrorCode::BadRequest).unwrap();
         assert_eq!(e, "bad_request");
     }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FetchView {
+    pub device: String,
+    /// UTC, microseconds since the Unix epoch.
+    pub time_us: i64,
+    pub protocol: String,
+    pub address: String,
+    pub user_agent: String,
+    pub file: String,
+    pub result: String,
+    pub bytes: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct UnknownView {
+    pub devices: Vec<UnknownDeviceView>,
+    pub blocked: Vec<BlockedView>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct UnknownDeviceView {
+    pub mac: String,
+    pub first_us: i64,
+    pub last_us: i64,
+    pub count: u64,
+    pub address: String,
+    pub user_agent: String,
+    pub file: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct BlockedView {
+    pub address: String,
+    pub seconds_left: u64,
 }

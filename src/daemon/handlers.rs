@@ -2,9 +2,9 @@
 
 use crate::clock::Clock;
 use crate::control::{
-    AuditView, BadEntryView, ChangeView, Command, CommitView, ErrorCode, ErrorView,
-    FileContentView, FileView, FilesView, ObjectView, Reply, ServiceView, SettingView, StatusView,
-    VerifyView,
+    AuditView, BadEntryView, BlockedView, ChangeView, Command, CommitView, ErrorCode, ErrorView,
+    FetchView, FileContentView, FileView, FilesView, ObjectView, Reply, ServiceView, SettingView,
+    StatusView, UnknownDeviceView, UnknownView, VerifyView,
 };
 use crate::ha;
 use crate::model::{Brand, Change, Kind, Mac, Object, ObjectRef, Origin, Setting, SettingKey};
@@ -37,6 +37,8 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
         Command::ProvFiles => prov_files(daemon),
         Command::ProvFile { path } => prov_file(daemon, &path),
         Command::ProvRender { mac } => prov_render(daemon, &mac),
+        Command::ProvLog { mac } => prov_log(daemon, mac.as_deref()),
+        Command::ProvUnknown => prov_unknown(daemon),
         Command::HaConfigure { fields } => ha_configure(daemon, origin, &fields),
         Command::HaShow => ha_show(daemon),
         Command::HaStatus => Ok(Reply::HaStatus(Box::new(
@@ -680,4 +682,56 @@ fn prov_render(daemon: &Daemon, mac: &str) -> Handled {
             })
             .collect(),
     ))
+}
+
+fn prov_log(daemon: &Daemon, mac: Option<&str>) -> Handled {
+    let mac = mac
+        .map(Mac::parse)
+        .transpose()
+        .map_err(|e| refuse(ErrorCode::Invalid, e))?;
+    Ok(Reply::Fetches(
+        daemon
+            .protect
+            .fetches(mac)
+            .into_iter()
+            .map(|(device, f)| FetchView {
+                device: device.to_string(),
+                time_us: f.time.as_unix_micros(),
+                protocol: f.protocol.to_string(),
+                address: f.address.to_string(),
+                user_agent: f.user_agent,
+                file: f.file,
+                result: f.result,
+                bytes: f.bytes,
+            })
+            .collect(),
+    ))
+}
+
+fn prov_unknown(daemon: &Daemon) -> Handled {
+    Ok(Reply::Unknown(UnknownView {
+        devices: daemon
+            .protect
+            .unknown()
+            .into_iter()
+            .map(|(mac, u)| UnknownDeviceView {
+                mac: mac.to_string(),
+                first_us: u.first.as_unix_micros(),
+                last_us: u.last.as_unix_micros(),
+                count: u.count,
+                address: u.address.to_string(),
+                user_agent: u.user_agent,
+                file: u.file,
+            })
+            .collect(),
+        blocked: daemon
+            .protect
+            .blocked()
+            .into_iter()
+            .map(|(ip, left)| BlockedView {
+                address: ip.to_string(),
+                seconds_left: left.as_secs(),
+            })
+            .collect(),
+    }))
 }

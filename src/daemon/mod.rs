@@ -16,6 +16,7 @@
 mod control;
 mod ha;
 mod handlers;
+mod protect;
 mod provisioning;
 mod serve;
 
@@ -56,9 +57,31 @@ pub enum Event {
 const INTERFACE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Daemon {
+    /// The scan-blocking thresholds from the system settings.
+    fn apply_scan_thresholds(&self) {
+        let secs = |k| {
+            self.store
+                .setting(k)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        self.protect
+            .set_thresholds(crate::provision::guard::Thresholds {
+                misses: u32::try_from(secs(crate::model::SettingKey::ProvScanMisses)).unwrap_or(0),
+                window: std::time::Duration::from_secs(secs(
+                    crate::model::SettingKey::ProvScanWindow,
+                )),
+                block: std::time::Duration::from_secs(secs(
+                    crate::model::SettingKey::ProvScanBlock,
+                )),
+            });
+    }
+
     /// Rebuilds the generated provisioning files; failures are logged, the
     /// previous files stay in place.
     pub fn regenerate(&self) {
+        self.apply_scan_thresholds();
         let result =
             self.prov
                 .borrow_mut()
@@ -139,6 +162,8 @@ pub struct Daemon {
     config: Config,
     store: Store,
     prov: std::cell::RefCell<provisioning::Provisioning>,
+    /// Scan blocking and the fetch log, shared with the file servers.
+    protect: protect::SharedProtect,
     /// Where the TFTP, HTTP and HTTPS servers are bound, if they run.
     tftp: Option<std::net::SocketAddr>,
     http: Option<std::net::SocketAddr>,
@@ -171,12 +196,13 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     );
 
     let prov = provisioning::Provisioning::new(&config.data_dir);
+    let protect = protect::SharedProtect::default();
     let tftp = match config.tftp_listen {
-        Some(listen) => Some(bind_tftp(&config, listen, &prov)?),
+        Some(listen) => Some(bind_tftp(&config, listen, &prov, &protect)?),
         None => None,
     };
     let http = match config.http_listen {
-        Some(listen) => Some(bind_http(&config, listen, &prov, None)?),
+        Some(listen) => Some(bind_http(&config, listen, &prov, &protect, None)?),
         None => None,
     };
     let https = match config.https_listen {
@@ -184,6 +210,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             &config,
             listen,
             &prov,
+            &protect,
             Some(tls_config(&config)?),
         )?),
         None => None,
@@ -194,6 +221,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         started: clock.wall(),
         started_at: clock.now(),
         prov: std::cell::RefCell::new(prov),
+        protect,
         tftp: tftp.as_ref().map(|(addr, _)| *addr),
         http: http.as_ref().map(|(addr, ..)| *addr),
         https: https.as_ref().map(|(addr, ..)| *addr),
@@ -273,6 +301,7 @@ fn bind_tftp(
     config: &Config,
     listen: std::net::SocketAddr,
     prov: &provisioning::Provisioning,
+    protect: &protect::SharedProtect,
 ) -> Result<(std::net::SocketAddr, crate::tftp::server::Server), DaemonError> {
     let _ = std::fs::create_dir_all(&config.static_dir);
     let static_dir = crate::tftp::DirSource::new(&config.static_dir).ok();
@@ -284,6 +313,7 @@ fn bind_tftp(
     }
     let source = serve::ProvisioningSource {
         served: prov.served(),
+        protect: protect.clone(),
         static_dir,
     };
     // Each transfer holds a socket: stay well below the descriptor limit.
@@ -314,6 +344,7 @@ fn bind_http(
     config: &Config,
     listen: std::net::SocketAddr,
     prov: &provisioning::Provisioning,
+    protect: &protect::SharedProtect,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<WebServer, DaemonError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -321,6 +352,7 @@ fn bind_http(
     let static_dir = crate::http::dir::DirSite::new(&config.static_dir, "provisioning").ok();
     let site = serve::ProvisioningSite {
         served: prov.served(),
+        protect: protect.clone(),
         static_dir,
     };
     let listener = crate::http::server::bind(listen).map_err(fail)?;

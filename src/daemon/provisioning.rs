@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::clock::WallTime;
 use crate::config::Config;
-use crate::model::{Kind, Object, SettingKey};
+use crate::model::{Kind, Mac, Object, SettingKey};
 use crate::provision::{self, File, PbxValues, Snapshot};
 use crate::store::{Store, StoreError};
 
@@ -25,14 +25,16 @@ use crate::store::{Store, StoreError};
 /// and HTTP adapters, replaced whole on regeneration.
 #[derive(Debug, Default)]
 pub struct Served {
-    files: BTreeMap<String, Arc<[u8]>>,
+    /// Path -> content and the device it belongs to (none: model-wide).
+    files: BTreeMap<String, (Arc<[u8]>, Option<Mac>)>,
     /// Lower-cased path -> path: the MAC part of a name matches in any case.
     lower: BTreeMap<String, String>,
 }
 
 impl Served {
-    /// A generated file by path (`name` or `tenant/name`), in any case.
-    pub fn lookup(&self, path: &str) -> Option<Arc<[u8]>> {
+    /// A generated file by path (`name` or `tenant/name`), in any case,
+    /// with its device.
+    pub fn lookup(&self, path: &str) -> Option<(Arc<[u8]>, Option<Mac>)> {
         self.files
             .get(path)
             .or_else(|| {
@@ -50,7 +52,7 @@ impl Served {
 pub struct SharedServed(Arc<RwLock<Served>>);
 
 impl SharedServed {
-    pub fn lookup(&self, path: &str) -> Option<Arc<[u8]>> {
+    pub fn lookup(&self, path: &str) -> Option<(Arc<[u8]>, Option<Mac>)> {
         self.0
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -205,7 +207,9 @@ impl Provisioning {
             .collect();
         let mut served = Served::default();
         for (path, file) in &fresh {
-            served.files.insert(path.clone(), file.content.clone());
+            served
+                .files
+                .insert(path.clone(), (file.content.clone(), file.device));
             served.lower.insert(path.to_ascii_lowercase(), path.clone());
         }
         self.served.replace(served);

@@ -5,19 +5,25 @@
 
 use std::net::SocketAddr;
 
+use super::protect::SharedProtect;
 use super::provisioning::SharedServed;
 use crate::http::{self, Lookup, MemoryBody, RequestInfo, Site};
+use crate::provision::guard::ua_mismatch;
 use crate::tftp::{DirSource, FetchRecord, FileData, FileError, FileSource, Outcome};
 
 pub struct ProvisioningSource {
     pub served: SharedServed,
+    pub protect: SharedProtect,
     /// Firmware and other static files; `None` when the directory is absent.
     pub static_dir: Option<DirSource>,
 }
 
 impl FileSource for ProvisioningSource {
     fn open(&self, peer: SocketAddr, path: &str) -> Result<FileData, FileError> {
-        if let Some(content) = self.served.lookup(path) {
+        if self.protect.is_blocked(peer.ip()) {
+            return Err(FileError::AccessDenied);
+        }
+        if let Some((content, _)) = self.served.lookup(path) {
             return Ok(FileData::Memory(content));
         }
         match &self.static_dir {
@@ -34,25 +40,62 @@ impl FileSource for ProvisioningSource {
             }
             other => log::info!("tftp {}: {:?} {:?}", r.peer, r.path, other),
         }
+        let relative = crate::tftp::sanitize_path(r.path).unwrap_or(r.path);
+        let device = self.served.lookup(relative).and_then(|(_, d)| d);
+        let result = match &r.outcome {
+            Outcome::Completed => "sent".to_string(),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        self.protect.record(
+            "tftp",
+            r.peer.ip(),
+            None,
+            relative,
+            &result,
+            r.bytes,
+            device,
+            matches!(r.outcome, Outcome::NotFound),
+        );
     }
 }
 
 /// The HTTP(S) side: `/provisioning/<path>`.
 pub struct ProvisioningSite {
     pub served: SharedServed,
+    pub protect: SharedProtect,
     /// Firmware and other static files, below the same prefix.
     pub static_dir: Option<http::dir::DirSite>,
 }
 
+/// The path below `/provisioning/`, if the request is for one.
+fn provisioning_path(path: &http::Path) -> Option<String> {
+    match path.components().split_first() {
+        Some((first, rest)) if first == "provisioning" && !rest.is_empty() => Some(rest.join("/")),
+        _ => None,
+    }
+}
+
 impl Site for ProvisioningSite {
+    fn admit(&self, peer: SocketAddr) -> bool {
+        !self.protect.is_blocked(peer.ip())
+    }
+
     fn get(&self, path: &http::Path, info: &RequestInfo<'_>) -> Lookup {
-        let Some((first, rest)) = path.components().split_first() else {
+        let Some(relative) = provisioning_path(path) else {
             return Lookup::NotFound;
         };
-        if first != "provisioning" || rest.is_empty() {
-            return Lookup::NotFound;
+        if self.protect.is_blocked(info.peer.ip()) {
+            return Lookup::Forbidden;
         }
-        if let Some(bytes) = self.served.lookup(&rest.join("/")) {
+        if let Some((bytes, device)) = self.served.lookup(&relative) {
+            let agent = info.headers.user_agent.as_deref();
+            if let Some((ua, file)) = ua_mismatch(agent, device) {
+                log::warn!(
+                    "http {}: {relative:?} refused: the User-Agent names {ua}, the file is {file}'s",
+                    info.peer
+                );
+                return Lookup::Forbidden;
+            }
             return Lookup::Memory(MemoryBody {
                 etag: Some(http::response::etag_for_bytes(&bytes)),
                 mtime: None,
@@ -69,6 +112,19 @@ impl Site for ProvisioningSite {
     fn report(&self, f: &http::Fetch<'_>) {
         // Client text (path, User-Agent) is shown escaped, never as is.
         let path = f.path.map(|p| p.components().join("/"));
+        if let Some(relative) = f.path.and_then(provisioning_path) {
+            let device = self.served.lookup(&relative).and_then(|(_, d)| d);
+            self.protect.record(
+                if f.tls { "https" } else { "http" },
+                f.peer.ip(),
+                f.user_agent,
+                &relative,
+                &f.status.to_string(),
+                f.bytes,
+                device,
+                f.status == 404,
+            );
+        }
         log::info!(
             "http{} {}: {:?} {} {} bytes, user agent {:?}",
             if f.tls { "s" } else { "" },

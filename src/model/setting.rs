@@ -15,6 +15,9 @@ pub enum SettingKey {
     SipPort,
     SipTlsPort,
     Multitenant,
+    ProvScanMisses,
+    ProvScanWindow,
+    ProvScanBlock,
 }
 
 impl SettingKey {
@@ -27,6 +30,9 @@ impl SettingKey {
         SettingKey::SipPort,
         SettingKey::SipTlsPort,
         SettingKey::Multitenant,
+        SettingKey::ProvScanMisses,
+        SettingKey::ProvScanWindow,
+        SettingKey::ProvScanBlock,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +45,9 @@ impl SettingKey {
             SettingKey::SipPort => "sip_port",
             SettingKey::SipTlsPort => "sip_tls_port",
             SettingKey::Multitenant => "multitenant",
+            SettingKey::ProvScanMisses => "prov_scan_misses",
+            SettingKey::ProvScanWindow => "prov_scan_window",
+            SettingKey::ProvScanBlock => "prov_scan_block",
         }
     }
 
@@ -52,6 +61,9 @@ impl SettingKey {
             SettingKey::SipPort => "5060",
             SettingKey::SipTlsPort => "5061",
             SettingKey::Multitenant => "off",
+            SettingKey::ProvScanMisses => "10",
+            SettingKey::ProvScanWindow => "60",
+            SettingKey::ProvScanBlock => "600",
         }
     }
 
@@ -70,6 +82,11 @@ impl SettingKey {
             SettingKey::Multitenant => {
                 "on: provisioning objects belong to tenants; off: single tenant"
             }
+            SettingKey::ProvScanMisses => {
+                "requests for unknown MAC-named files within prov_scan_window that block an address (0: never)"
+            }
+            SettingKey::ProvScanWindow => "seconds over which scanning misses are counted",
+            SettingKey::ProvScanBlock => "seconds a scanning address stays blocked (HTTP and TFTP)",
         }
     }
 
@@ -105,6 +122,9 @@ impl SettingKey {
                     host_or_ip(value)
                 }
             }
+            SettingKey::ProvScanMisses => number(value, 0, 100_000),
+            SettingKey::ProvScanWindow => number(value, 1, 86_400),
+            SettingKey::ProvScanBlock => number(value, 1, 7 * 86_400),
             SettingKey::Multitenant => match value {
                 "on" | "off" => Ok(value.to_string()),
                 _ => Err(format!("{value:?} is not on or off")),
@@ -151,6 +171,15 @@ impl std::ops::Deref for Setting {
     type Target = SettingKey;
     fn deref(&self) -> &SettingKey {
         &self.key
+    }
+}
+
+fn number(value: &str, min: u32, max: u32) -> Result<String, String> {
+    match value.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n.to_string()),
+        _ => Err(format!(
+            "{value:?} is not a whole number from {min} to {max}"
+        )),
     }
 }
 

@@ -11,6 +11,7 @@
 //! model-wide files are rendered once per tenant that has devices of it.
 
 pub mod catalogue;
+pub mod guard;
 pub mod template;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,0 +1,175 @@
+//! Adapter state shared by the file servers: the scan guard and the fetch
+//! log. HTTP connections may run on other threads, hence the mutex; every
+//! critical section is a few map operations.
+//!
+//! The fetch log keeps, per device, its last [`PER_DEVICE`] fetches, and the
+//! unassigned devices (a MAC-named file nobody has) that tried, at most
+//! [`MAX_UNKNOWN`] of them. It lives in memory: it is a diagnostic, not
+//! configuration, and a restart starts it afresh.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::clock::{Clock, SystemClock, WallTime};
+use crate::model::Mac;
+use crate::provision::guard::{ScanGuard, Thresholds, Verdict, find_mac};
+
+/// Fetches kept per device.
+pub const PER_DEVICE: usize = 20;
+/// Unassigned devices remembered.
+pub const MAX_UNKNOWN: usize = 1024;
+/// Longest User-Agent or file name kept, in characters.
+const MAX_TEXT: usize = 200;
+
+#[derive(Clone, Debug)]
+pub struct Fetch {
+    pub time: WallTime,
+    pub protocol: &'static str,
+    pub address: IpAddr,
+    pub user_agent: String,
+    pub file: String,
+    pub result: String,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Unknown {
+    pub first: WallTime,
+    pub last: WallTime,
+    pub count: u64,
+    pub address: IpAddr,
+    pub user_agent: String,
+    pub file: String,
+}
+
+pub struct Protect {
+    clock: SystemClock,
+    guard: ScanGuard,
+    devices: HashMap<Mac, VecDeque<Fetch>>,
+    unknown: HashMap<Mac, Unknown>,
+}
+
+#[derive(Clone)]
+pub struct SharedProtect(Arc<Mutex<Protect>>);
+
+impl Default for SharedProtect {
+    fn default() -> SharedProtect {
+        SharedProtect(Arc::new(Mutex::new(Protect {
+            clock: SystemClock::default(),
+            guard: ScanGuard::new(Thresholds::default()),
+            devices: HashMap::new(),
+            unknown: HashMap::new(),
+        })))
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(MAX_TEXT).collect()
+}
+
+impl SharedProtect {
+    fn lock(&self) -> MutexGuard<'_, Protect> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_thresholds(&self, t: Thresholds) {
+        self.lock().guard.thresholds = t;
+    }
+
+    pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        let p = self.lock();
+        p.guard.is_blocked(p.clock.now(), ip)
+    }
+
+    /// Records one finished request. `device` is the generated file's
+    /// device; a not-found MAC-named file counts as a scanning miss and
+    /// lists its MAC as an unassigned device.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        protocol: &'static str,
+        address: IpAddr,
+        user_agent: Option<&str>,
+        file: &str,
+        result: &str,
+        bytes: u64,
+        device: Option<Mac>,
+        not_found: bool,
+    ) {
+        let mut p = self.lock();
+        let (now, wall) = (p.clock.now(), p.clock.wall());
+        let fetch = Fetch {
+            time: wall,
+            protocol,
+            address,
+            user_agent: clip(user_agent.unwrap_or("")),
+            file: clip(file),
+            result: result.to_string(),
+            bytes,
+        };
+        if let Some(mac) = device {
+            let log = p.devices.entry(mac).or_default();
+            if log.len() == PER_DEVICE {
+                log.pop_front();
+            }
+            log.push_back(fetch);
+            return;
+        }
+        let Some(mac) = find_mac(file).filter(|_| not_found) else {
+            return;
+        };
+        if p.guard.miss(now, address) == Verdict::Blocked {
+            log::warn!(
+                "provisioning: {address} blocked: it asks for unknown MAC-named files (scanning)"
+            );
+        }
+        if !p.unknown.contains_key(&mac)
+            && p.unknown.len() >= MAX_UNKNOWN
+            && let Some(oldest) = p
+                .unknown
+                .iter()
+                .min_by_key(|(_, u)| u.last)
+                .map(|(m, _)| *m)
+        {
+            p.unknown.remove(&oldest);
+        }
+        let u = p.unknown.entry(mac).or_insert(Unknown {
+            first: wall,
+            last: wall,
+            count: 0,
+            address,
+            user_agent: String::new(),
+            file: String::new(),
+        });
+        u.last = wall;
+        u.count += 1;
+        u.address = address;
+        u.user_agent = fetch.user_agent;
+        u.file = fetch.file;
+    }
+
+    pub fn fetches(&self, device: Option<Mac>) -> Vec<(Mac, Fetch)> {
+        let p = self.lock();
+        let mut out: Vec<(Mac, Fetch)> = p
+            .devices
+            .iter()
+            .filter(|(m, _)| device.is_none_or(|d| d == **m))
+            .flat_map(|(m, log)| log.iter().map(|f| (*m, f.clone())))
+            .collect();
+        out.sort_by_key(|(_, f)| std::cmp::Reverse(f.time));
+        out
+    }
+
+    pub fn unknown(&self) -> Vec<(Mac, Unknown)> {
+        let p = self.lock();
+        let mut out: Vec<(Mac, Unknown)> = p.unknown.iter().map(|(m, u)| (*m, u.clone())).collect();
+        out.sort_by_key(|(_, u)| std::cmp::Reverse(u.last));
+        out
+    }
+
+    pub fn blocked(&self) -> Vec<(IpAddr, std::time::Duration)> {
+        let p = self.lock();
+        p.guard.blocked(p.clock.now())
+    }
+}

@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use super::{Message, Notify, device_mac, header_param, header_uri, notify, ok_response, parse};
 use crate::model::Mac;
@@ -152,7 +154,7 @@ impl Responder {
 
     fn expire(&mut self, now: Instant) {
         self.calls
-            .retain(|_, e| now.saturating_duration_since(e.seen) < WINDOW);
+            .retain(|_, e| now.saturating_since(e.seen) < WINDOW);
     }
 
     fn remember(&mut self, now: Instant, call_id: String, to_tag: String) {

@@ -1,5 +1,7 @@
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use super::responder::{MAX_ENTRIES, Outcome, Responder, WINDOW};
 use super::*;
@@ -204,7 +206,7 @@ fn lookup(m: Mac) -> Option<String> {
 #[test]
 fn ok_and_notify_bytes() {
     let mut r = Responder::new(7);
-    let now = Instant::now();
+    let now = Instant::from_millis(1_000);
     let src = addr("10.0.0.7:5059");
     let local = addr("198.51.100.1:5060");
     let (out, ex) = r.handle(now, src, local, YEALINK.as_bytes(), lookup);
@@ -270,7 +272,7 @@ fn ok_and_notify_bytes() {
 #[test]
 fn retransmission_no_second_notify() {
     let mut r = Responder::new(1);
-    let t0 = Instant::now();
+    let t0 = Instant::from_millis(1_000);
     let src = addr("192.168.10.67:5060");
     let local = addr("198.51.100.1:5060");
     let (first, _) = r.handle(t0, src, local, SNOM.as_bytes(), lookup);
@@ -302,7 +304,7 @@ fn retransmission_no_second_notify() {
 #[test]
 fn unknown_and_ignored() {
     let mut r = Responder::new(1);
-    let now = Instant::now();
+    let now = Instant::from_millis(1_000);
     let src = addr("10.0.0.7:5059");
     let local = addr("10.0.0.1:5060");
     let (out, ex) = r.handle(now, src, local, YEALINK.as_bytes(), |_| None);
@@ -325,7 +327,7 @@ fn unknown_and_ignored() {
 #[test]
 fn memory_is_bounded() {
     let mut r = Responder::new(1);
-    let now = Instant::now();
+    let now = Instant::from_millis(1_000);
     let local = addr("10.0.0.1:5060");
     for i in 0..MAX_ENTRIES + 100 {
         let msg = YEALINK.replace("1258064491@10.0.0.7", &format!("call{i}"));
@@ -355,7 +357,7 @@ fn random_inputs_never_panic() {
     };
     let seeds = [SNOM.as_bytes(), YEALINK.as_bytes()];
     let mut r = Responder::new(3);
-    let now = Instant::now();
+    let now = Instant::from_millis(1_000);
     for i in 0..20_000u64 {
         let mut bytes: Vec<u8> = if i % 2 == 0 {
             seeds[(i / 2 % 2) as usize].to_vec()

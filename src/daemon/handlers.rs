@@ -124,11 +124,11 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
         listener("tftp", daemon.tftp),
         listener("http", daemon.http),
         listener("https", daemon.https),
-        service("sip_pnp", daemon.sip_pnp.0, daemon.sip_pnp.1.clone(), None),
         {
             let (state, detail) = daemon.ha.borrow().service(daemon.clock.now());
             service("ha", &state, detail, None)
         },
+        service("sip_pnp", daemon.sip_pnp.0, daemon.sip_pnp.1.clone(), None),
     ]
 }
 

@@ -100,7 +100,12 @@ impl Responder {
         let Ok(request) = parse(bytes) else {
             return (Vec::new(), exchange(None, Outcome::Ignored));
         };
-        if !is_pnp_subscribe(&request) {
+        // Call-ID, From, To, CSeq and Via are mandatory (RFC 3261 8.1.1);
+        // without them there is nothing to echo or to deduplicate on.
+        let complete = ["Call-ID", "From", "To", "CSeq", "Via"]
+            .iter()
+            .all(|h| request.header(h).is_some_and(|v| !v.is_empty()));
+        if !complete || !is_pnp_subscribe(&request) {
             return (Vec::new(), exchange(None, Outcome::Ignored));
         }
         let Some(mac) = device_mac(&request) else {

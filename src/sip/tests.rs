@@ -318,6 +318,14 @@ fn unknown_and_ignored() {
     let (out, ex) = r.handle(now, src, local, b"garbage", lookup);
     assert!(out.is_empty());
     assert_eq!(ex.outcome, Outcome::Ignored);
+    for h in ["Call-ID", "CSeq", "Via", "From", "To"] {
+        let start = YEALINK.find(&format!("\r\n{h}:")).expect("header present") + 2;
+        let end = start + YEALINK[start..].find("\r\n").expect("line end") + 2;
+        let without = format!("{}{}", &YEALINK[..start], &YEALINK[end..]);
+        let (out, ex) = r.handle(now, src, local, without.as_bytes(), lookup);
+        assert!(out.is_empty(), "without {h}");
+        assert_eq!(ex.outcome, Outcome::Ignored, "without {h}");
+    }
     let nomac = YEALINK.replace("MAC0015657322ff", "phone");
     let (out, ex) = r.handle(now, src, local, nomac.as_bytes(), lookup);
     assert!(out.is_empty());

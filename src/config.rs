@@ -378,6 +378,17 @@ mod tests {
         assert_eq!(c.control_socket, PathBuf::from("/run/kpbxd.sock"));
         assert_eq!(c.store_max_mb, 1024);
         assert_eq!(c.tftp_listen, Some("0.0.0.0:69".parse().unwrap()));
+        assert!(c.sip_pnp);
+        assert!(!Config::dev().sip_pnp);
+    }
+
+    #[test]
+    fn sip_pnp_is_on_or_off() {
+        assert!(!Config::parse("sip_pnp = off\n").unwrap().sip_pnp);
+        assert!(Config::parse("sip_pnp = on\n").unwrap().sip_pnp);
+        let e = Config::parse("sip_pnp = yes\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("sip_pnp"), "{e}");
     }
 
     #[test]

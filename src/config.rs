@@ -42,6 +42,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub tftp_listen: Option<SocketAddr>,
     pub mgmt_listen: Option<SocketAddr>,
+    /// Answer multicast SIP PnP SUBSCRIBEs (224.0.1.75:5060).
+    pub sip_pnp: bool,
 }
 
 /// One documented key: its name, its default as written in the file, and
@@ -115,6 +117,11 @@ pub const KEYS: &[KeyDoc] = &[
         default: "127.0.0.1:8443",
         doc: "Management API (`off` to disable).",
     },
+    KeyDoc {
+        key: "sip_pnp",
+        default: "on",
+        doc: "`on` or `off`: answer SIP plug-and-play SUBSCRIBEs multicast to 224.0.1.75:5060 with the provisioning URL (off in multitenant mode).",
+    },
 ];
 
 /// A problem with the configuration file, with the 1-based line it is on
@@ -152,6 +159,7 @@ impl Default for Config {
             tls_key: None,
             tftp_listen: None,
             mgmt_listen: None,
+            sip_pnp: false,
         };
         for key in KEYS {
             // The defaults are constants checked by a unit test.
@@ -180,6 +188,8 @@ impl Config {
             tls_key: None,
             tftp_listen: loopback(6969),
             mgmt_listen: loopback(9443),
+            // Port 5060 and multicast on loopback need root and a route.
+            sip_pnp: false,
         }
     }
 
@@ -258,6 +268,13 @@ impl Config {
             "tls_key" => self.tls_key = auto_path(value)?,
             "tftp_listen" => self.tftp_listen = listen(value)?,
             "mgmt_listen" => self.mgmt_listen = listen(value)?,
+            "sip_pnp" => {
+                self.sip_pnp = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("{value:?} is not `on` or `off`")),
+                }
+            }
             _ => return Err(format!("unknown key {key:?}")),
         }
         Ok(())
@@ -284,6 +301,7 @@ impl Config {
             self.tls_key.as_ref().map_or("auto".to_string(), quoted),
             addr(&self.tftp_listen),
             addr(&self.mgmt_listen),
+            if self.sip_pnp { "on" } else { "off" }.to_string(),
         ];
         let mut out = String::from("# kpbxd bootstrap configuration\n");
         for (key, value) in KEYS.iter().zip(values) {
@@ -360,6 +378,17 @@ mod tests {
         assert_eq!(c.control_socket, PathBuf::from("/run/kpbxd.sock"));
         assert_eq!(c.store_max_mb, 1024);
         assert_eq!(c.tftp_listen, Some("0.0.0.0:69".parse().unwrap()));
+        assert!(c.sip_pnp);
+        assert!(!Config::dev().sip_pnp);
+    }
+
+    #[test]
+    fn sip_pnp_is_on_or_off() {
+        assert!(!Config::parse("sip_pnp = off\n").unwrap().sip_pnp);
+        assert!(Config::parse("sip_pnp = on\n").unwrap().sip_pnp);
+        let e = Config::parse("sip_pnp = yes\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("sip_pnp"), "{e}");
     }
 
     #[test]

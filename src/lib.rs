@@ -15,5 +15,6 @@ pub mod model;
 pub mod net;
 pub mod provision;
 pub mod schedule;
+pub mod sip;
 pub mod store;
 pub mod tftp;

@@ -34,10 +34,12 @@ fn status_answers_with_stable_json() {
             "tftp",
             "http",
             "https",
-            "ha"
+            "ha",
+            "sip_pnp"
         ]
     );
     assert_eq!(s["services"][6]["state"], "disabled", "ha not configured");
+    assert_eq!(s["services"][7]["state"], "disabled", "sip_pnp = off");
     assert_eq!(s["services"][3]["state"], "disabled", "tftp_listen = off");
     let text = d.ok(&["status"]);
     assert!(text.contains("control       running"), "{text}");

@@ -130,6 +130,7 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
             let (state, detail) = daemon.ha.borrow().service(daemon.clock.now());
             service("ha", &state, detail, None)
         },
+        service("sip_pnp", daemon.sip_pnp.0, daemon.sip_pnp.1.clone(), None),
     ]
 }
 

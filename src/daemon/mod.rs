@@ -19,6 +19,7 @@ mod handlers;
 mod protect;
 mod provisioning;
 mod serve;
+mod sip_pnp;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -168,6 +169,8 @@ pub struct Daemon {
     tftp: Option<std::net::SocketAddr>,
     http: Option<std::net::SocketAddr>,
     https: Option<std::net::SocketAddr>,
+    /// The SIP PnP responder's state for `kpbx status`: (state, detail).
+    sip_pnp: (&'static str, String),
     clock: SystemClock,
     started: crate::clock::WallTime,
     started_at: crate::clock::Instant,
@@ -215,8 +218,25 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         )?),
         None => None,
     };
+    let multitenant = store.setting(crate::model::SettingKey::Multitenant)? == "on";
+    let (sip_pnp, sip_pnp_state) = if !config.sip_pnp {
+        (None, ("disabled", "sip_pnp = off".to_string()))
+    } else if multitenant {
+        log::info!("sip_pnp: disabled in multitenant mode");
+        (None, ("disabled", "multitenant mode".to_string()))
+    } else {
+        let pnp = sip_pnp::bind(&config, prov.served(), sip_pnp::log_hook())?;
+        (
+            Some(pnp),
+            (
+                "running",
+                format!("listening on {}:{}", sip_pnp::GROUP, sip_pnp::PORT),
+            ),
+        )
+    };
     let (tx, rx) = smol::channel::bounded::<Event>(64);
     let daemon = Daemon {
+        sip_pnp: sip_pnp_state,
         ha: std::cell::RefCell::new(ha::HaRuntime::new(&config.data_dir, tx.clone())),
         started: clock.wall(),
         started_at: clock.now(),
@@ -242,6 +262,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
                 }
             })
         });
+        let sip_pnp_task = sip_pnp.map(|pnp| ex.spawn(pnp.serve()));
         let stopper = ex.spawn({
             let tx = tx.clone();
             async move {
@@ -288,6 +309,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         drop(stopper);
         drop(ticker);
         drop(tftp_task);
+        drop(sip_pnp_task);
         result
     }));
 

@@ -29,6 +29,8 @@ pub struct Served {
     files: BTreeMap<String, (Arc<[u8]>, Option<Mac>)>,
     /// Lower-cased path -> path: the MAC part of a name matches in any case.
     lower: BTreeMap<String, String>,
+    /// MACs of the enabled devices outside any tenant (SIP PnP answers these).
+    enabled: std::collections::BTreeSet<crate::model::Mac>,
 }
 
 impl Served {
@@ -57,6 +59,15 @@ impl SharedServed {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .lookup(path)
+    }
+
+    /// True if `mac` is an enabled device (not in a tenant).
+    pub fn device_enabled(&self, mac: crate::model::Mac) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .enabled
+            .contains(&mac)
     }
 
     fn replace(&self, served: Served) {
@@ -158,6 +169,12 @@ impl Provisioning {
     ) -> Result<Regenerated, StoreError> {
         let snapshot = self.snapshot(store, config, now)?;
         let output = provision::generate(&snapshot);
+        let enabled = snapshot
+            .devices
+            .iter()
+            .filter(|d| d.enabled && d.tenant.is_none())
+            .map(|d| d.mac)
+            .collect();
         let mut stats = Regenerated {
             files: output.files.len(),
             ..Regenerated::default()
@@ -205,7 +222,10 @@ impl Provisioning {
                 None => p.message,
             })
             .collect();
-        let mut served = Served::default();
+        let mut served = Served {
+            enabled,
+            ..Served::default()
+        };
         for (path, file) in &fresh {
             served
                 .files
@@ -304,7 +324,7 @@ fn ha_resource(store: &Store) -> Result<Option<Ipv4Addr>, StoreError> {
 
 /// `http://ADDRESS[:port]/provisioning/` from the HTTP listener (HTTPS if
 /// HTTP is off).
-fn prov_base(address: &str, config: &Config) -> String {
+pub(super) fn prov_base(address: &str, config: &Config) -> String {
     let (scheme, listen, default) = match (config.http_listen, config.https_listen) {
         (Some(a), _) => ("http", Some(a), 80),
         (None, Some(a)) => ("https", Some(a), 443),

@@ -49,6 +49,7 @@ impl Daemon {
             ("https_listen".into(), "off".into()),
             ("tftp_listen".into(), "off".into()),
             ("mgmt_listen".into(), "off".into()),
+            ("sip_pnp".into(), "off".into()),
         ];
         for (k, v) in overrides {
             match keys.iter_mut().find(|(key, _)| key == k) {

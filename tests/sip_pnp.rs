@@ -1,0 +1,192 @@
+//! SIP PnP over real multicast: the daemon runs in a "PBX" namespace, a
+//! Python (stdlib) "phone" in a second namespace joined by a veth pair
+//! (198.51.100.0/24 only) multicasts SUBSCRIBEs to 224.0.1.75:5060 and
+//! collects what comes back on its sending socket. Needs root and `ip`;
+//! fails loudly otherwise.
+
+#![allow(clippy::unwrap_used)] // Test helpers may panic: that is how they fail.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Daemon, Netns, require_root_and_ip};
+use kpbxd::sip::{StartLine, header_param, parse};
+
+/// argv[1]: JSON list of steps {port, msg, wait}; prints a JSON list (one per
+/// step) of lists of received datagrams, hex-encoded. Every wait is bounded.
+const PHONE: &str = r#"
+import json, socket, sys, time
+out = []
+for step in json.loads(sys.argv[1]):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("198.51.100.20", step["port"]))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("198.51.100.20"))
+    s.sendto(step["msg"].encode(), ("224.0.1.75", 5060))
+    got = []
+    deadline = time.monotonic() + step["wait"]
+    while len(got) < 10:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        s.settimeout(left)
+        try:
+            data, peer = s.recvfrom(65535)
+        except socket.timeout:
+            break
+        got.append(data.hex())
+    s.close()
+    out.append(got)
+print(json.dumps(out))
+"#;
+
+fn subscribe(uri_user: &str, port: u16, call_id: &str) -> String {
+    format!(
+        "SUBSCRIBE sip:{uri_user}@224.0.1.75:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 198.51.100.20:{port};branch=z9hG4bK{call_id}\r\n\
+From: <sip:{uri_user}@224.0.1.75:5060>;tag=ph{call_id}\r\n\
+To: <sip:{uri_user}@224.0.1.75:5060>\r\n\
+Call-ID: {call_id}@198.51.100.20\r\n\
+CSeq: 1 SUBSCRIBE\r\n\
+Contact: <sip:198.51.100.20:{port}>\r\n\
+Event: ua-profile;profile-type=\"device\";vendor=\"OEM\";model=\"OEM\";version=\"7.1.19\"\r\n\
+Expires: 0\r\n\
+Accept: application/url\r\n\
+Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+fn phone(ns: &Netns, steps: &serde_json::Value) -> Vec<Vec<Vec<u8>>> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "python3", "-c", PHONE])
+        .arg(steps.to_string())
+        .output()
+        .expect("python3 in the phone namespace");
+    assert!(
+        out.status.success(),
+        "phone script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|step| {
+            step.as_array()
+                .unwrap()
+                .iter()
+                .map(|d| unhex(d.as_str().unwrap()))
+                .collect()
+        })
+        .collect()
+}
+
+const URL: &str = "http://198.51.100.1:8080/provisioning/";
+
+fn check_answer(got: &[Vec<u8>], request: &str) {
+    assert_eq!(got.len(), 2, "200 OK and NOTIFY expected, got {got:?}");
+    let req = parse(request.as_bytes()).unwrap();
+    assert!(got[0].starts_with(b"SIP/2.0 200 OK\r\n"));
+    let ok = parse(&got[0]).unwrap();
+    for h in ["Via", "From", "Call-ID", "CSeq"] {
+        assert_eq!(ok.header(h), req.header(h), "{h}");
+    }
+    assert!(header_param(ok.header("To").unwrap(), "tag").is_some());
+    assert_eq!(ok.header("Expires"), Some("0"));
+    assert_eq!(ok.header("Content-Length"), Some("0"));
+    let n = parse(&got[1]).unwrap();
+    assert!(matches!(&n.start, StartLine::Request { method, .. } if method == "NOTIFY"));
+    assert_eq!(n.header("Event"), Some("ua-profile"));
+    assert_eq!(
+        n.header("Subscription-State"),
+        Some("terminated;reason=timeout")
+    );
+    assert_eq!(n.header("Content-Type"), Some("application/url"));
+    assert_eq!(
+        n.header("Content-Length"),
+        Some(URL.len().to_string().as_str())
+    );
+    assert_eq!(n.body, URL.as_bytes());
+    assert_eq!(n.header("Call-ID"), req.header("Call-ID"));
+}
+
+#[test]
+fn pnp_subscribe_over_multicast() {
+    require_root_and_ip();
+    let pbx = Netns::new("sippbx");
+    let ph = Netns::new("sipphone");
+    pbx.ip(&["link", "set", "lo", "up"]);
+    ph.ip(&["link", "set", "lo", "up"]);
+    pbx.ip(&[
+        "link", "add", "pbx0", "type", "veth", "peer", "name", "ph0", "netns", &ph.name,
+    ]);
+    pbx.ip(&["addr", "add", "198.51.100.1/24", "dev", "pbx0"]);
+    pbx.ip(&["link", "set", "pbx0", "up"]);
+    ph.ip(&["addr", "add", "198.51.100.20/24", "dev", "ph0"]);
+    ph.ip(&["link", "set", "ph0", "up"]);
+    ph.ip(&["route", "add", "224.0.0.0/4", "dev", "ph0"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::with(
+        dir.path(),
+        &[("sip_pnp", "on"), ("http_listen", "0.0.0.0:8080")],
+    );
+    d.netns = Some(pbx.name.clone());
+    d.start();
+    let status = d.json(&["status"]);
+    let svc = status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "sip_pnp")
+        .unwrap()
+        .clone();
+    assert_eq!(svc["state"], "running", "{svc}");
+    d.ok(&["prov", "account", "add", "extension=201", "sip_password=x"]);
+    d.ok(&[
+        "prov",
+        "template",
+        "add",
+        "name=t",
+        "model=Fanvil-X",
+        "content=x\n",
+    ]);
+    for mac in ["00135E874B49", "0015657322ff"] {
+        d.ok(&[
+            "prov",
+            "device",
+            "add",
+            &format!("mac={mac}"),
+            "model=Fanvil-X",
+            "template=t",
+            "account=201",
+        ]);
+    }
+
+    let snom = subscribe("MAC%3a00135E874B49", 5060, "snom1");
+    let yealink = subscribe("MAC0015657322ff", 5059, "yea1");
+    let unknown = subscribe("MAC001565000001", 5059, "unk1");
+    let steps = serde_json::json!([
+        {"port": 5060, "msg": snom, "wait": 2.0},
+        {"port": 5059, "msg": yealink, "wait": 2.0},
+        {"port": 5059, "msg": yealink, "wait": 1.5},
+        {"port": 5059, "msg": unknown, "wait": 1.5},
+    ]);
+    let got = phone(&ph, &steps);
+    let log = d.log();
+    check_answer(&got[0], &snom);
+    check_answer(&got[1], &yealink);
+    // The retransmission: 200 OK again (same To-tag), no second NOTIFY.
+    assert_eq!(got[2].len(), 1, "retransmission: {:?}\n{log}", got[2]);
+    assert_eq!(got[2][0], got[1][0]);
+    assert!(got[3].is_empty(), "unknown MAC answered: {:?}", got[3]);
+    assert!(log.contains("unassigned device 001565000001"), "{log}");
+    d.stop();
+}

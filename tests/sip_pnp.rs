@@ -188,5 +188,19 @@ fn pnp_subscribe_over_multicast() {
     assert_eq!(got[2][0], got[1][0]);
     assert!(got[3].is_empty(), "unknown MAC answered: {:?}", got[3]);
     assert!(log.contains("unassigned device 001565000001"), "{log}");
+    // The exchanges are in the per-device fetch log and the unassigned list.
+    let fetches = d.json(&["prov", "log", "00135E874B49"]);
+    let results: Vec<&str> = fetches
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["protocol"] == "sip-pnp")
+        .map(|f| f["result"].as_str().unwrap())
+        .collect();
+    assert!(results.iter().any(|r| r.starts_with("notified http://")), "{fetches}");
+    let yea = d.json(&["prov", "log", "0015657322ff"]);
+    assert!(yea.to_string().contains("retransmission"), "{yea}");
+    let unknown = d.json(&["prov", "unknown"]);
+    assert_eq!(unknown["devices"][0]["mac"], "001565000001", "{unknown}");
     d.stop();
 }

@@ -225,7 +225,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         log::info!("sip_pnp: disabled in multitenant mode");
         (None, ("disabled", "multitenant mode".to_string()))
     } else {
-        let pnp = sip_pnp::bind(&config, prov.served(), sip_pnp::log_hook())?;
+        let pnp = sip_pnp::bind(&config, prov.served(), pnp_hook(&protect))?;
         (
             Some(pnp),
             (
@@ -316,6 +316,24 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     control::unlink(&daemon.config.control_socket);
     log::info!("kpbxd stopped");
     result
+}
+
+/// SIP PnP exchanges go to the log and to the per-device fetch log.
+fn pnp_hook(protect: &protect::SharedProtect) -> sip_pnp::FetchHook {
+    use crate::sip::responder::Outcome;
+    let log = sip_pnp::log_hook();
+    let protect = protect.clone();
+    Rc::new(move |time, ex| {
+        log(time, ex);
+        let Some(mac) = ex.mac else { return };
+        let ip = ex.source.ip();
+        match &ex.outcome {
+            Outcome::Notified(url) => protect.record_pnp(ip, mac, true, &format!("notified {url}")),
+            Outcome::Retransmission => protect.record_pnp(ip, mac, true, "retransmission"),
+            Outcome::Unknown => protect.record_pnp(ip, mac, false, "unknown"),
+            Outcome::NoMac | Outcome::Ignored => {}
+        }
+    })
 }
 
 /// Binds the TFTP server on the generated files and the static directory.

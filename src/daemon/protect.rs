@@ -50,6 +50,43 @@ pub struct Protect {
     unknown: HashMap<Mac, Unknown>,
 }
 
+impl Protect {
+    /// Counts a try of an unassigned device, forgetting the least recently
+    /// seen one when the list is full.
+    fn unknown_seen(
+        &mut self,
+        mac: Mac,
+        wall: WallTime,
+        address: IpAddr,
+        user_agent: String,
+        file: String,
+    ) {
+        if !self.unknown.contains_key(&mac) && self.unknown.len() >= MAX_UNKNOWN {
+            let oldest = self
+                .unknown
+                .iter()
+                .min_by_key(|(_, u)| u.last)
+                .map(|(m, _)| *m);
+            if let Some(oldest) = oldest {
+                self.unknown.remove(&oldest);
+            }
+        }
+        let u = self.unknown.entry(mac).or_insert(Unknown {
+            first: wall,
+            last: wall,
+            count: 0,
+            address,
+            user_agent: String::new(),
+            file: String::new(),
+        });
+        u.last = wall;
+        u.count += 1;
+        u.address = address;
+        u.user_agent = user_agent;
+        u.file = file;
+    }
+}
+
 #[derive(Clone)]
 pub struct SharedProtect(Arc<Mutex<Protect>>);
 
@@ -124,29 +161,32 @@ impl SharedProtect {
                 "provisioning: {address} blocked: it asks for unknown MAC-named files (scanning)"
             );
         }
-        if !p.unknown.contains_key(&mac)
-            && p.unknown.len() >= MAX_UNKNOWN
-            && let Some(oldest) = p
-                .unknown
-                .iter()
-                .min_by_key(|(_, u)| u.last)
-                .map(|(m, _)| *m)
-        {
-            p.unknown.remove(&oldest);
+        p.unknown_seen(mac, wall, address, fetch.user_agent, fetch.file);
+    }
+
+    /// Records a SIP PnP exchange: in the device's log when it is known,
+    /// else in the unassigned devices (a SUBSCRIBE is no scanning miss).
+    pub fn record_pnp(&self, address: IpAddr, mac: Mac, known: bool, result: &str) {
+        let mut p = self.lock();
+        let wall = p.clock.wall();
+        let file = "SUBSCRIBE ua-profile".to_string();
+        if !known {
+            p.unknown_seen(mac, wall, address, String::new(), file);
+            return;
         }
-        let u = p.unknown.entry(mac).or_insert(Unknown {
-            first: wall,
-            last: wall,
-            count: 0,
+        let log = p.devices.entry(mac).or_default();
+        if log.len() == PER_DEVICE {
+            log.pop_front();
+        }
+        log.push_back(Fetch {
+            time: wall,
+            protocol: "sip-pnp",
             address,
             user_agent: String::new(),
-            file: String::new(),
+            file,
+            result: clip(result),
+            bytes: 0,
         });
-        u.last = wall;
-        u.count += 1;
-        u.address = address;
-        u.user_agent = fetch.user_agent;
-        u.file = fetch.file;
     }
 
     pub fn fetches(&self, device: Option<Mac>) -> Vec<(Mac, Fetch)> {

@@ -197,7 +197,10 @@ fn pnp_subscribe_over_multicast() {
         .filter(|f| f["protocol"] == "sip-pnp")
         .map(|f| f["result"].as_str().unwrap())
         .collect();
-    assert!(results.iter().any(|r| r.starts_with("notified http://")), "{fetches}");
+    assert!(
+        results.iter().any(|r| r.starts_with("notified http://")),
+        "{fetches}"
+    );
     let yea = d.json(&["prov", "log", "0015657322ff"]);
     assert!(yea.to_string().contains("retransmission"), "{yea}");
     let unknown = d.json(&["prov", "unknown"]);

@@ -111,16 +111,35 @@ pub enum Command {
 impl Command {
     /// Whether the command changes configuration (and so needs write access).
     pub fn is_change(&self) -> bool {
-        matches!(
-            self,
+        // No wildcard: a new command must say whether it changes anything.
+        match self {
             Command::SystemSet { .. }
-                | Command::SystemUnset { .. }
-                | Command::HaConfigure { .. }
-                | Command::HaSwitch
-                | Command::HaDisable
-                | Command::HaUnpair
-                | Command::HaPair
-        )
+            | Command::SystemUnset { .. }
+            | Command::ProvAdd { .. }
+            | Command::ProvSet { .. }
+            | Command::ProvDelete { .. }
+            | Command::ProvImport { .. }
+            | Command::ProvCopyTemplate { .. }
+            | Command::HaConfigure { .. }
+            | Command::HaSwitch
+            | Command::HaDisable
+            | Command::HaUnpair
+            | Command::HaPair => true,
+            Command::Status
+            | Command::AuditList { .. }
+            | Command::AuditVerify
+            | Command::SystemShow
+            | Command::ProvList { .. }
+            | Command::ProvShow { .. }
+            | Command::ProvFiles
+            | Command::ProvFile { .. }
+            | Command::ProvRender { .. }
+            | Command::ProvLog { .. }
+            | Command::ProvUnknown
+            | Command::HaStatus
+            | Command::HaEvents
+            | Command::HaShow => false,
+        }
     }
 }
 
@@ -382,6 +401,18 @@ mod tests {
             }),
             [5, 1, 1, b'a']
         );
+    }
+
+    #[test]
+    fn changes_are_told_from_reads() {
+        let change = Command::ProvDelete {
+            kind: "device".into(),
+            ids: vec![],
+        };
+        assert!(change.is_change());
+        assert!(Command::HaSwitch.is_change());
+        assert!(!Command::ProvRender { mac: "x".into() }.is_change());
+        assert!(!Command::AuditVerify.is_change());
     }
 
     #[test]

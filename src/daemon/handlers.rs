@@ -386,8 +386,8 @@ fn builtins(kind: Kind) -> Vec<Object> {
                 })
             })
             .collect(),
-        Kind::Model => c.models.into_iter().map(Object::Model).collect(),
-        Kind::Template => c.templates.into_iter().map(Object::Template).collect(),
+        Kind::Model => c.models.iter().cloned().map(Object::Model).collect(),
+        Kind::Template => c.templates.iter().cloned().map(Object::Template).collect(),
         _ => Vec::new(),
     }
 }
@@ -618,8 +618,9 @@ fn prov_copy_template(
         Some(Object::Template(t)) => t,
         _ => provision::catalogue::catalogue()
             .templates
-            .into_iter()
+            .iter()
             .find(|t| t.name == from)
+            .cloned()
             .ok_or_else(|| {
                 refuse(
                     ErrorCode::NotFound,

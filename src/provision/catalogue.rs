@@ -54,7 +54,13 @@ fn template(name: &str, model: &str, content: &str) -> Template {
     }
 }
 
-pub fn catalogue() -> Catalogue {
+/// The catalogue, built once on first use.
+pub fn catalogue() -> &'static Catalogue {
+    static CATALOGUE: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
+    CATALOGUE.get_or_init(build)
+}
+
+fn build() -> Catalogue {
     use FileFormat::{Plain, Xml};
     let yealink_t4 = [
         ("y000000000028.cfg", "yealink-common"),

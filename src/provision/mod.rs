@@ -404,8 +404,7 @@ fn device_files(ix: &Index, d: &Device) -> Result<Vec<File>, String> {
 
 /// Every file for the snapshot, and the devices that got none.
 pub fn generate(snapshot: &Snapshot) -> Output {
-    let builtin = catalogue::catalogue();
-    let ix = Index::new(snapshot, &builtin);
+    let ix = Index::new(snapshot, catalogue::catalogue());
     let mut out = Output::default();
     let mut model_tenants: BTreeSet<(Option<&str>, &str)> = BTreeSet::new();
     for d in &snapshot.devices {
@@ -456,8 +455,7 @@ pub fn generate(snapshot: &Snapshot) -> Output {
 
 /// The files one device would get, without saving anything.
 pub fn preview(snapshot: &Snapshot, mac: Mac) -> Result<Vec<File>, String> {
-    let builtin = catalogue::catalogue();
-    let ix = Index::new(snapshot, &builtin);
+    let ix = Index::new(snapshot, catalogue::catalogue());
     let d = snapshot
         .devices
         .iter()

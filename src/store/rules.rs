@@ -20,7 +20,7 @@ fn invalid(m: String) -> CommitError {
 struct View<'s, 't> {
     store: &'s Store,
     txn: &'t RwTxn<'t>,
-    catalogue: provision::catalogue::Catalogue,
+    catalogue: &'static provision::catalogue::Catalogue,
 }
 
 impl View<'_, '_> {

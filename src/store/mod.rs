@@ -18,9 +18,10 @@
 //! Layout of `data_dir`:
 //! ```text
 //! kpbxd.lock      flock'd by the running daemon
-//! store/data.mdb  LMDB: databases meta, objects, audit
+//! store/data.mdb  LMDB: databases meta, objects, audit, data (see [`data`])
 //! ```
 
+pub mod data;
 pub mod records;
 mod rules;
 
@@ -207,6 +208,8 @@ pub struct Store {
     meta: Database<Bytes, Bytes>,
     objects: Database<Bytes, Bytes>,
     audit: Database<Bytes, Bytes>,
+    /// Operational data tables, see [`data`].
+    data: Database<Bytes, Bytes>,
     data_dir: PathBuf,
     _lock: nix::fcntl::Flock<File>,
 }
@@ -296,11 +299,13 @@ impl Store {
         let meta = env.create_database(&mut wtxn, Some("meta"))?;
         let objects = env.create_database(&mut wtxn, Some("objects"))?;
         let audit = env.create_database(&mut wtxn, Some("audit"))?;
+        let data = env.create_database(&mut wtxn, Some("data"))?;
         let store = Store {
             env: env.clone(),
             meta,
             objects,
             audit,
+            data,
             data_dir: data_dir.to_path_buf(),
             _lock: lock,
         };

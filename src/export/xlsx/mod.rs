@@ -23,6 +23,7 @@
 //! [`XlsxWriter::finish`], which also writes the workbook (it names the filter
 //! ranges, so it needs the row counts). Memory does not grow with rows.
 
+mod output;
 mod parts;
 mod spill;
 mod text;
@@ -31,6 +32,7 @@ use super::{Cell, ExportError, ExportSpec, Options, RowSink, push_phone};
 use ::zip::CompressionMethod;
 use ::zip::result::ZipError;
 use ::zip::write::{SimpleFileOptions, StreamWriter, ZipWriter};
+use output::{Cut, Output};
 use spill::Spill;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -71,7 +73,10 @@ struct SheetState {
 }
 
 pub struct XlsxWriter<W: Write + Send> {
-    zip: ZipWriter<StreamWriter<W>>,
+    /// Declared before `zip` so that, dropped first, it cuts the output before the
+    /// zip writer's `Drop` tries to complete the archive.
+    cut: Cut,
+    zip: ZipWriter<StreamWriter<Output<W>>>,
     spec: ExportSpec,
     opts: Options,
     tempdir: PathBuf,
@@ -99,7 +104,8 @@ impl<W: Write + Send> XlsxWriter<W> {
         spec.validate()?;
         let names = text::sheet_names(&spec)?;
         let n = spec.sheets.len();
-        let mut zip = ZipWriter::new_stream(out);
+        let cut = Cut::default();
+        let mut zip = ZipWriter::new_stream(Output::new(out, &cut));
         let fixed = [
             ("[Content_Types].xml", parts::content_types(n)),
             ("_rels/.rels", parts::ROOT_RELS.to_owned()),
@@ -127,6 +133,7 @@ impl<W: Write + Send> XlsxWriter<W> {
             })
             .collect();
         Ok(XlsxWriter {
+            cut,
             zip,
             spec,
             opts,
@@ -141,6 +148,7 @@ impl<W: Write + Send> XlsxWriter<W> {
     /// Closes sheet 0, writes the other sheets and the workbook, and returns the
     /// output writer, flushed.
     pub fn finish(mut self) -> Result<W, ExportError> {
+        self.cut.check()?;
         let mut buf = String::new();
         for (i, (sheet, state)) in self.spec.sheets.iter().zip(&mut self.sheets).enumerate() {
             if i > 0 {
@@ -164,7 +172,9 @@ impl<W: Write + Send> XlsxWriter<W> {
             .map_err(zip_error)?;
         let workbook = parts::workbook(&names, &self.spec.sheets, &rows);
         self.zip.write_all(workbook.as_bytes())?;
-        let mut out = self.zip.finish().map_err(zip_error)?.into_inner();
+        let out = self.zip.finish().map_err(zip_error)?.into_inner();
+        self.cut.check()?;
+        let mut out = out.into_inner();
         out.flush()?;
         Ok(out)
     }
@@ -228,6 +238,7 @@ fn push_string(out: &mut String, col: usize, r: u64, s: &str) {
 impl<W: Write + Send> RowSink for XlsxWriter<W> {
     fn push_row(&mut self, sheet: usize, cells: &[Cell<'_>]) -> Result<(), ExportError> {
         self.spec.check_row(sheet, cells)?;
+        self.cut.check()?;
         let rows = match self.sheets.get(sheet) {
             Some(state) => state.rows,
             None => return Err(ExportError::Schema(format!("no sheet {sheet}"))),
@@ -308,6 +319,51 @@ mod tests {
         .unwrap();
         assert!(sheet.contains("<row r=\"4\"><c r=\"A4\"><v>2</v></c></row></sheetData>"));
         assert!(sheet.contains("<autoFilter ref=\"A1:A4\"/>"));
+    }
+
+    /// A `Vec` shared with the test, to look at after the writer is gone.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_abandoned_export_is_not_a_valid_zip() {
+        let out = Shared::default();
+        let mut w = XlsxWriter::new(
+            out.clone(),
+            spec(),
+            Options::default(),
+            XlsxOptions::default(),
+        )
+        .unwrap();
+        w.push_row(0, &[Cell::Integer(1)]).unwrap();
+        drop(w);
+        let bytes = out.0.lock().unwrap().clone();
+        assert!(!bytes.is_empty());
+        assert!(::zip::ZipArchive::new(std::io::Cursor::new(bytes)).is_err());
+
+        // The same export finished is one.
+        let out = Shared::default();
+        let mut w = XlsxWriter::new(
+            out.clone(),
+            spec(),
+            Options::default(),
+            XlsxOptions::default(),
+        )
+        .unwrap();
+        w.push_row(0, &[Cell::Integer(1)]).unwrap();
+        w.finish().unwrap();
+        let bytes = out.0.lock().unwrap().clone();
+        assert!(::zip::ZipArchive::new(std::io::Cursor::new(bytes)).is_ok());
     }
 
     #[test]

@@ -53,10 +53,12 @@ pub(super) fn needs_preserve(s: &str) -> bool {
     s.starts_with(ws) || s.ends_with(ws)
 }
 
-/// Appends an attribute value (double-quoted by the caller).
+/// Appends an attribute value (double-quoted by the caller), escaped as
+/// [`push_text`] does but without a length limit.
 pub(super) fn push_attr(out: &mut String, s: &str) {
-    for c in s.chars().filter(|&c| xml_allowed(c)) {
+    for (i, c) in s.char_indices().filter(|&(_, c)| xml_allowed(c)) {
         match c {
+            '_' if starts_with_ooxml_escape(&s[i..]) => out.push_str("_x005F_"),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -155,6 +157,13 @@ mod tests {
         assert_eq!(text("t\tl\nc\r"), "t\tl\nc&#13;");
         assert_eq!(text("😀\u{FFFD}\u{10FFFF}"), "😀\u{FFFD}\u{10FFFF}");
         assert_eq!(text("_x0041_ _x00G1_ _x12"), "_x005F_x0041_ _x00G1_ _x12");
+    }
+
+    #[test]
+    fn escapes_attributes() {
+        let mut out = String::new();
+        push_attr(&mut out, "a\"<&>\t\n\r\u{1}_x0041_");
+        assert_eq!(out, "a&quot;&lt;&amp;&gt;&#9;&#10;&#13;_x005F_x0041_");
     }
 
     #[test]

@@ -184,42 +184,37 @@ impl<W: Write + Send> XlsxWriter<W> {
         let out = &mut self.row;
         let _ = write!(out, "<row r=\"{r}\">");
         for (col, cell) in cells.iter().enumerate() {
-            let (style, number) = match *cell {
-                Cell::Empty => continue,
-                Cell::Text(t) => {
-                    push_string(out, col, r, t);
-                    continue;
-                }
+            match *cell {
+                Cell::Empty => {}
+                Cell::Text(t) => push_string(out, col, r, t),
                 Cell::Phone(p) => {
                     self.phone.clear();
                     push_phone(&mut self.phone, p, self.opts.mask_phone_numbers);
                     push_string(out, col, r, &self.phone);
-                    continue;
                 }
-                Cell::Integer(n) => (0, Number::Int(n)),
-                Cell::Duration(secs) => (parts::DURATION, Number::Float(secs as f64 / 86_400.0)),
+                Cell::Integer(n) => push_number(out, col, r, 0, n),
+                Cell::Duration(secs) => {
+                    push_number(out, col, r, parts::DURATION, secs as f64 / 86_400.0);
+                }
                 Cell::Timestamp(ts) => {
-                    (parts::DATE, Number::Float(excel_serial(ts, &self.opts.tz)))
+                    let serial = excel_serial(ts, &self.opts.tz);
+                    push_number(out, col, r, parts::DATE, serial);
                 }
-            };
-            out.push_str("<c r=\"");
-            text::push_col(out, col);
-            let _ = write!(out, "{r}\"");
-            if style != 0 {
-                let _ = write!(out, " s=\"{style}\"");
             }
-            let _ = match number {
-                Number::Int(n) => write!(out, "><v>{n}</v></c>"),
-                Number::Float(v) => write!(out, "><v>{v}</v></c>"),
-            };
         }
         out.push_str("</row>");
     }
 }
 
-enum Number {
-    Int(i64),
-    Float(f64),
+/// A number cell at column `col`, row `r`, with cell style `style` (0: none).
+fn push_number(out: &mut String, col: usize, r: u64, style: u8, v: impl std::fmt::Display) {
+    out.push_str("<c r=\"");
+    text::push_col(out, col);
+    let _ = write!(out, "{r}\"");
+    if style != 0 {
+        let _ = write!(out, " s=\"{style}\"");
+    }
+    let _ = write!(out, "><v>{v}</v></c>");
 }
 
 /// An inline string cell at column `col`, row `r`.

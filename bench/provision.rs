@@ -76,6 +76,8 @@ fn pure_snapshot() -> Snapshot {
             phone_password: String::new(),
             remote_addr: String::new(),
             remote_port: None,
+            http_user: String::new(),
+            http_password: String::new(),
         });
     }
     s

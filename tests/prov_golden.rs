@@ -51,6 +51,8 @@ fn device(mac: &str, model: &str, template: &str, dhcp: bool) -> Device {
         },
         remote_addr: String::new(),
         remote_port: None,
+        http_user: String::new(),
+        http_password: String::new(),
     }
 }
 

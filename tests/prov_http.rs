@@ -149,3 +149,111 @@ fn phones_fetch_over_http_and_https() {
     assert!(!log.contains("http-secret"), "no secrets in the log");
     assert_eq!(d.stop(), Some(0));
 }
+
+#[test]
+fn per_device_digest_credentials_guard_the_device_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::with(
+        dir.path(),
+        &[
+            ("http_listen", "127.0.0.1:0"),
+            ("tftp_listen", "127.0.0.1:0"),
+        ],
+    );
+    d.start();
+    d.ok(&[
+        "prov",
+        "account",
+        "add",
+        "extension=201",
+        "sip_password=s1p-pw",
+    ]);
+    d.ok(&[
+        "prov",
+        "account",
+        "add",
+        "extension=202",
+        "sip_password=s1p-pw2",
+    ]);
+    for (mac, account, creds) in [
+        ("00:04:13:2a:3b:4c", "201", true),
+        ("00:04:13:2a:3b:4d", "202", false),
+    ] {
+        let mut args = vec![
+            "prov".to_string(),
+            "device".into(),
+            "add".into(),
+            format!("mac={mac}"),
+            "model=Snom-D785".into(),
+            "template=snom-d785".into(),
+            format!("account={account}"),
+        ];
+        if creds {
+            args.push("http_user=phone42".into());
+            args.push("http_password=Dig3st-pw".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        d.ok(&args);
+    }
+    let shown = d.ok(&["prov", "device", "show", "00:04:13:2a:3b:4c"]);
+    assert!(!shown.contains("Dig3st-pw"), "{shown}");
+    let want = d.ok(&["prov", "show", "0004132A3B4C.xml"]);
+    let base = format!("http://{}/provisioning", d.listen("http"));
+    let own = format!("{base}/0004132A3B4C.xml");
+
+    // No credentials: 401 with MD5 and SHA-256 challenges, no content.
+    let (head, _, _) = curl(&["-i", &own]);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(
+        head.contains(
+            "WWW-Authenticate: Digest realm=\"kpbx provisioning\", qop=\"auth\", algorithm=MD5"
+        ),
+        "{head}"
+    );
+    assert!(head.contains("algorithm=SHA-256"), "{head}");
+    assert!(!head.contains("s1p-pw"), "{head}");
+    // Wrong password, then Basic: still 401.
+    let (head, _, _) = curl(&["-i", "--digest", "-u", "phone42:wrong", &own]);
+    assert!(head.contains("HTTP/1.1 401"), "{head}");
+    let (head, _, _) = curl(&["-i", "--basic", "-u", "phone42:Dig3st-pw", &own]);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    // The right credentials (curl's digest: MD5, qop=auth): the file.
+    let (body, err, ok) = curl(&["-f", "--digest", "-u", "phone42:Dig3st-pw", &own]);
+    assert!(ok, "{err}");
+    assert_eq!(body, want);
+    let (head, _, _) = curl(&["-I", "--digest", "-u", "phone42:Dig3st-pw", &own]);
+    assert!(head.contains("HTTP/1.1 200"), "{head}");
+    // A device without credentials is served as before.
+    let (_, err, ok) = curl(&["-f", &format!("{base}/0004132A3B4D.xml")]);
+    assert!(ok, "{err}");
+    // TFTP cannot authenticate: the guarded file is refused there.
+    let tftp = d.listen("tftp");
+    let (_, _, ok) = curl(&[
+        "-f",
+        &format!("tftp://{tftp}/0004132A3B4C.xml"),
+        "-o",
+        dir.path().join("t").to_str().unwrap(),
+    ]);
+    assert!(!ok, "a guarded file must not be served over TFTP");
+    let (_, err, ok) = curl(&[
+        "-f",
+        &format!("tftp://{tftp}/0004132A3B4D.xml"),
+        "-o",
+        dir.path().join("u").to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    // The password appears nowhere in the log.
+    let log = d.log();
+    assert!(!log.contains("Dig3st-pw"), "password in the log");
+    // Credentials removed: the file is open again.
+    d.ok(&[
+        "prov",
+        "device",
+        "set",
+        "00:04:13:2a:3b:4c",
+        "http_user=",
+        "http_password=",
+    ]);
+    let (_, err, ok) = curl(&["-f", &own]);
+    assert!(ok, "{err}");
+}

@@ -394,6 +394,7 @@ fn bind_http(
         served: prov.served(),
         protect: protect.clone(),
         static_dir,
+        digest: crate::http::digest::Verifier::new(serve::REALM, serve::nonce_secret()),
     };
     let listener = crate::http::server::bind(listen).map_err(fail)?;
     let addr = listener.local_addr().map_err(fail)?;

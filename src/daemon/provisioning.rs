@@ -31,6 +31,8 @@ pub struct Served {
     lower: BTreeMap<String, String>,
     /// MACs of the enabled devices outside any tenant (SIP PnP answers these).
     enabled: std::collections::BTreeSet<crate::model::Mac>,
+    /// HTTP digest user and password of the devices that have them.
+    credentials: BTreeMap<Mac, (String, String)>,
 }
 
 impl Served {
@@ -59,6 +61,16 @@ impl SharedServed {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .lookup(path)
+    }
+
+    /// The HTTP digest credentials of `mac`'s files, if it has some.
+    pub fn credentials(&self, mac: Mac) -> Option<(String, String)> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .credentials
+            .get(&mac)
+            .cloned()
     }
 
     /// True if `mac` is an enabled device (not in a tenant).
@@ -175,6 +187,12 @@ impl Provisioning {
             .filter(|d| d.enabled && d.tenant.is_none())
             .map(|d| d.mac)
             .collect();
+        let credentials = snapshot
+            .devices
+            .iter()
+            .filter(|d| !d.http_user.is_empty())
+            .map(|d| (d.mac, (d.http_user.clone(), d.http_password.clone())))
+            .collect();
         let mut stats = Regenerated {
             files: output.files.len(),
             ..Regenerated::default()
@@ -224,6 +242,7 @@ impl Provisioning {
             .collect();
         let mut served = Served {
             enabled,
+            credentials,
             ..Served::default()
         };
         for (path, file) in &fresh {

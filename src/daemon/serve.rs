@@ -23,7 +23,12 @@ impl FileSource for ProvisioningSource {
         if self.protect.is_blocked(peer.ip()) {
             return Err(FileError::AccessDenied);
         }
-        if let Some((content, _)) = self.served.lookup(path) {
+        if let Some((content, device)) = self.served.lookup(path) {
+            // TFTP cannot authenticate: files behind HTTP credentials are
+            // not served over it.
+            if device.is_some_and(|mac| self.served.credentials(mac).is_some()) {
+                return Err(FileError::AccessDenied);
+            }
             return Ok(FileData::Memory(content));
         }
         match &self.static_dir {
@@ -65,6 +70,33 @@ pub struct ProvisioningSite {
     pub protect: SharedProtect,
     /// Firmware and other static files, below the same prefix.
     pub static_dir: Option<http::dir::DirSite>,
+    /// Checks per-device digest credentials (nonce secret per process).
+    pub digest: http::digest::Verifier,
+}
+
+/// The digest realm of provisioning files.
+pub const REALM: &str = "kpbx provisioning";
+
+/// A random per-process secret for digest nonces.
+pub fn nonce_secret() -> [u8; 32] {
+    use std::io::Read;
+    let mut key = [0u8; 32];
+    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key));
+    if random.is_err() {
+        // Still unpredictable enough to bind nonces to this process.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        key[..16].copy_from_slice(&t.as_nanos().to_le_bytes());
+        key[16..20].copy_from_slice(&std::process::id().to_le_bytes());
+    }
+    key
+}
+
+/// `target` (a digest `uri`) names the same file as `path`.
+fn same_target(target: &str, path: &http::Path) -> bool {
+    let target = target.split('?').next().unwrap_or(target);
+    http::path::parse_target(target.as_bytes()).is_ok_and(|t| t.components() == path.components())
 }
 
 /// The path below `/provisioning/`, if the request is for one.
@@ -95,6 +127,32 @@ impl Site for ProvisioningSite {
                     info.peer
                 );
                 return Lookup::Forbidden;
+            }
+            if let Some((user, password)) = device.and_then(|mac| self.served.credentials(mac)) {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let client = info.peer.ip().to_string();
+                let method = match info.method {
+                    http::Method::Head => "HEAD",
+                    _ => "GET",
+                };
+                let verdict = self.digest.check(
+                    info.headers.authorization.as_deref(),
+                    method,
+                    &|uri| same_target(uri, path),
+                    &client,
+                    now,
+                    &user,
+                    &password,
+                );
+                match verdict {
+                    http::digest::Verdict::Ok => {}
+                    v => {
+                        let stale = v == http::digest::Verdict::Stale;
+                        return Lookup::Unauthorized(self.digest.challenges(now, &client, stale));
+                    }
+                }
             }
             return Lookup::Memory(MemoryBody {
                 etag: Some(http::response::etag_for_bytes(&bytes)),

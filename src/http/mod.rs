@@ -5,6 +5,7 @@
 //! * [`Site`]: the seam to the file-serving policy; [`dir::DirSite`] serves a directory.
 //! * [`tls`]: rustls (ring) configuration from PEM files or a generated self-signed pair.
 
+pub mod digest;
 pub mod dir;
 pub mod path;
 pub mod request;
@@ -27,7 +28,7 @@ pub struct RequestInfo<'a> {
     /// Arrived over HTTPS.
     pub tls: bool,
     pub method: Method,
-    /// Interpreted headers (Host, User-Agent, validators, Range).
+    /// Interpreted headers (Host, User-Agent, validators, Range, Authorization).
     pub headers: &'a Headers,
 }
 
@@ -61,6 +62,8 @@ pub enum Lookup {
     NotFound,
     /// 403 with a fixed body.
     Forbidden,
+    /// 401 with one `WWW-Authenticate` header per challenge.
+    Unauthorized(Vec<String>),
 }
 
 /// One finished exchange, for the fetch log and scan blocking.

@@ -60,6 +60,10 @@ pub struct Headers {
     pub conn_keep_alive: bool,
     /// Content-Length of the request body (0 when absent).
     pub content_length: u64,
+    /// `Authorization`, when at most [`super::digest::MAX_AUTHORIZATION`]
+    /// bytes of UTF-8 (longer or repeated: dropped, so the request is
+    /// challenged).
+    pub authorization: Option<String>,
 }
 
 /// A parsed, validated request head.
@@ -178,6 +182,13 @@ pub fn parse_head_with(buf: &[u8], limits: &Limits) -> Result<Status<Request>, E
             h.host = Some(kept(v));
         } else if name.eq_ignore_ascii_case("user-agent") {
             h.user_agent = Some(kept(v));
+        } else if name.eq_ignore_ascii_case("authorization") {
+            h.authorization = match (h.authorization.is_some(), std::str::from_utf8(v)) {
+                (false, Ok(a)) if a.len() <= super::digest::MAX_AUTHORIZATION => {
+                    Some(a.to_string())
+                }
+                _ => Some(String::new()),
+            };
         } else if name.eq_ignore_ascii_case("range") {
             h.range = Some(kept(v));
         } else if name.eq_ignore_ascii_case("if-range") {
@@ -243,6 +254,9 @@ pub fn check_invariants(data: &[u8]) {
             assert!(r.head_len <= data.len() && r.head_len <= lim.max_head_bytes);
             assert!(r.headers.content_length <= lim.max_body_discard);
             check_path(&r.path);
+            if let Some(a) = &r.headers.authorization {
+                let _ = super::digest::parse(a);
+            }
             // The response side must cope with whatever validators/ranges came in.
             for len in [0, 1, 10, u64::MAX] {
                 let e = super::response::Entity {

@@ -227,6 +227,7 @@ pub fn reason(status: u16) -> &'static str {
         206 => "Partial Content",
         304 => "Not Modified",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -320,6 +321,7 @@ fn write_conn(out: &mut Vec<u8>, conn: Conn) {
 pub fn error_body(status: u16) -> &'static [u8] {
     match status {
         400 => b"Bad Request\n",
+        401 => b"Unauthorized\n",
         403 => b"Forbidden\n",
         404 => b"Not Found\n",
         405 => b"Method Not Allowed\n",
@@ -333,6 +335,19 @@ pub fn error_body(status: u16) -> &'static [u8] {
 
 /// Writes a complete error response (head and, unless `head_only`, the fixed body).
 pub fn write_error(out: &mut Vec<u8>, status: u16, date: &str, conn: Conn, head_only: bool) {
+    write_error_with(out, status, date, conn, head_only, &[]);
+}
+
+/// An error response with extra header lines (`WWW-Authenticate: ...`);
+/// `extra` holds `(name, value)` pairs the caller built, never client text.
+pub fn write_error_with(
+    out: &mut Vec<u8>,
+    status: u16,
+    date: &str,
+    conn: Conn,
+    head_only: bool,
+    extra: &[(&str, &str)],
+) {
     let body = error_body(status);
     let _ = write!(
         out,
@@ -342,6 +357,9 @@ pub fn write_error(out: &mut Vec<u8>, status: u16, date: &str, conn: Conn, head_
     );
     if status == 405 {
         out.extend_from_slice(b"Allow: GET, HEAD\r\n");
+    }
+    for (name, value) in extra {
+        let _ = write!(out, "{name}: {value}\r\n");
     }
     write_conn(out, conn);
     if !head_only {

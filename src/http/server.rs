@@ -782,10 +782,24 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
             (_, Method::Other) => Some(405),
             (Lookup::NotFound, _) => Some(404),
             (Lookup::Forbidden, _) => Some(403),
+            (Lookup::Unauthorized(_), _) => Some(401),
             _ => None,
         };
         if let Some(status) = error_status {
-            response::write_error(self.start_out(), status, &date, conn, head_only);
+            let challenges: Vec<(&str, &str)> = match &lookup {
+                Lookup::Unauthorized(c) if req.method != Method::Other => {
+                    c.iter().map(|v| ("WWW-Authenticate", v.as_str())).collect()
+                }
+                _ => Vec::new(),
+            };
+            response::write_error_with(
+                self.start_out(),
+                status,
+                &date,
+                conn,
+                head_only,
+                &challenges,
+            );
             let ok = self.write_out(&[]).await.is_ok();
             let n = if ok && !head_only {
                 response::error_body(status).len() as u64
@@ -834,7 +848,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                 self.report(Some(req), p.status, sent);
                 ok
             }
-            Lookup::NotFound | Lookup::Forbidden => false, // handled above
+            Lookup::NotFound | Lookup::Forbidden | Lookup::Unauthorized(_) => false, // handled above
         }
     }
 

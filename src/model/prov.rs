@@ -332,6 +332,9 @@ pub struct Device {
     pub phone_password: String,
     pub remote_addr: String,
     pub remote_port: Option<u16>,
+    /// HTTP digest credentials for this device's files; empty: none.
+    pub http_user: String,
+    pub http_password: String,
 }
 
 /// Where a custom placeholder's value comes from.
@@ -766,13 +769,27 @@ impl Device {
             )?,
             remote_addr: fields.text("remote_addr", prev.map(|p| p.remote_addr.as_str()), 253)?,
             remote_port: port,
+            http_user: fields.text("http_user", prev.map(|p| p.http_user.as_str()), 64)?,
+            http_password: fields.text(
+                "http_password",
+                prev.map(|p| p.http_password.as_str()),
+                128,
+            )?,
         };
         for (k, v) in [
             ("phone_user", &device.phone_user),
             ("phone_password", &device.phone_password),
             ("remote_addr", &device.remote_addr),
+            ("http_user", &device.http_user),
+            ("http_password", &device.http_password),
         ] {
             single_line(k, v)?;
+        }
+        if device.http_user.is_empty() != device.http_password.is_empty() {
+            return Err("http_user and http_password: give both or neither".to_string());
+        }
+        if device.http_user.contains(['"', ':', '\\']) {
+            return Err("http_user may not contain \", : or \\".to_string());
         }
         if !device.dhcp && (device.ip.is_none() || device.netmask.is_none()) {
             return Err("with dhcp=no, ip and netmask are required".to_string());
@@ -826,6 +843,15 @@ impl Device {
             (
                 "remote_port",
                 self.remote_port.map(|p| p.to_string()).unwrap_or_default(),
+            ),
+            ("http_user", self.http_user.clone()),
+            (
+                "http_password",
+                if self.http_password.is_empty() {
+                    String::new()
+                } else {
+                    MASK.to_string()
+                },
             ),
         ]
     }

@@ -87,26 +87,36 @@ enum TemplateRecord {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 enum DeviceRecord {
-    V1 {
-        mac: [u8; 6],
-        tenant: Option<String>,
-        enabled: bool,
-        model: String,
-        template: String,
-        account: Option<String>,
-        redirect_server: Option<String>,
-        notes: String,
-        dhcp: bool,
-        ip: Option<[u8; 4]>,
-        netmask: Option<[u8; 4]>,
-        gateway: Option<[u8; 4]>,
-        dns1: Option<[u8; 4]>,
-        dns2: Option<[u8; 4]>,
-        phone_user: String,
-        phone_password: String,
-        remote_addr: String,
-        remote_port: Option<u16>,
+    /// Same bytes as the original struct variant `V1 { .. }`.
+    V1(DeviceV1),
+    /// Adds the per-device HTTP digest credentials.
+    V2 {
+        v1: DeviceV1,
+        http_user: String,
+        http_password: String,
     },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct DeviceV1 {
+    mac: [u8; 6],
+    tenant: Option<String>,
+    enabled: bool,
+    model: String,
+    template: String,
+    account: Option<String>,
+    redirect_server: Option<String>,
+    notes: String,
+    dhcp: bool,
+    ip: Option<[u8; 4]>,
+    netmask: Option<[u8; 4]>,
+    gateway: Option<[u8; 4]>,
+    dns1: Option<[u8; 4]>,
+    dns2: Option<[u8; 4]>,
+    phone_user: String,
+    phone_password: String,
+    remote_addr: String,
+    remote_port: Option<u16>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -347,25 +357,29 @@ pub fn encode_object(object: &Object) -> Vec<u8> {
             model: t.model.clone(),
             content: t.content.clone(),
         }),
-        Object::Device(d) => to_bytes(&DeviceRecord::V1 {
-            mac: d.mac.octets(),
-            tenant: d.tenant.clone(),
-            enabled: d.enabled,
-            model: d.model.clone(),
-            template: d.template.clone(),
-            account: d.account.clone(),
-            redirect_server: d.redirect_server.clone(),
-            notes: d.notes.clone(),
-            dhcp: d.dhcp,
-            ip: octets(d.ip),
-            netmask: octets(d.netmask),
-            gateway: octets(d.gateway),
-            dns1: octets(d.dns1),
-            dns2: octets(d.dns2),
-            phone_user: d.phone_user.clone(),
-            phone_password: d.phone_password.clone(),
-            remote_addr: d.remote_addr.clone(),
-            remote_port: d.remote_port,
+        Object::Device(d) => to_bytes(&DeviceRecord::V2 {
+            http_user: d.http_user.clone(),
+            http_password: d.http_password.clone(),
+            v1: DeviceV1 {
+                mac: d.mac.octets(),
+                tenant: d.tenant.clone(),
+                enabled: d.enabled,
+                model: d.model.clone(),
+                template: d.template.clone(),
+                account: d.account.clone(),
+                redirect_server: d.redirect_server.clone(),
+                notes: d.notes.clone(),
+                dhcp: d.dhcp,
+                ip: octets(d.ip),
+                netmask: octets(d.netmask),
+                gateway: octets(d.gateway),
+                dns1: octets(d.dns1),
+                dns2: octets(d.dns2),
+                phone_user: d.phone_user.clone(),
+                phone_password: d.phone_password.clone(),
+                remote_addr: d.remote_addr.clone(),
+                remote_port: d.remote_port,
+            },
         }),
         Object::Placeholder(p) => to_bytes(&PlaceholderRecord::V1 {
             tenant: p.tenant.clone(),
@@ -482,7 +496,15 @@ pub fn decode_object(kind: Kind, id: &str, bytes: &[u8]) -> Result<Object, Decod
             })
         }
         Kind::Device => {
-            let DeviceRecord::V1 {
+            let (v1, http_user, http_password) = match from_bytes(bytes)? {
+                DeviceRecord::V1(v1) => (v1, String::new(), String::new()),
+                DeviceRecord::V2 {
+                    v1,
+                    http_user,
+                    http_password,
+                } => (v1, http_user, http_password),
+            };
+            let DeviceV1 {
                 mac,
                 tenant,
                 enabled,
@@ -501,7 +523,7 @@ pub fn decode_object(kind: Kind, id: &str, bytes: &[u8]) -> Result<Object, Decod
                 phone_password,
                 remote_addr,
                 remote_port,
-            } = from_bytes(bytes)?;
+            } = v1;
             Object::Device(Device {
                 mac: Mac::from_octets(mac),
                 tenant,
@@ -521,6 +543,8 @@ pub fn decode_object(kind: Kind, id: &str, bytes: &[u8]) -> Result<Object, Decod
                 phone_password,
                 remote_addr,
                 remote_port,
+                http_user,
+                http_password,
             })
         }
         Kind::Placeholder => {
@@ -753,6 +777,37 @@ pub fn from_bytes<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeEr
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn device_v1_records_still_decode_without_credentials() {
+        let fields = vec![
+            ("mac".to_string(), "00:04:13:00:00:01".to_string()),
+            ("model".to_string(), "m".to_string()),
+            ("template".to_string(), "t".to_string()),
+            ("http_user".to_string(), "u".to_string()),
+            ("http_password".to_string(), "p".to_string()),
+        ];
+        let mut f = crate::model::prov::Fields::new(&fields).unwrap();
+        let d = Device::from_fields(None, &mut f).unwrap();
+        let v2 = encode_object(&Object::Device(d.clone()));
+        assert_eq!(v2[0], 1, "written as V2");
+        assert_eq!(
+            decode_object(Kind::Device, &d.mac.to_string(), &v2).unwrap(),
+            Object::Device(d.clone())
+        );
+        // The same device as a V1 record: tag 0, then the V1 fields.
+        let DeviceRecord::V2 { v1, .. } = from_bytes::<DeviceRecord>(&v2).unwrap() else {
+            panic!("not V2");
+        };
+        let v1 = to_bytes(&DeviceRecord::V1(v1));
+        assert_eq!(v1[0], 0);
+        let Object::Device(old) = decode_object(Kind::Device, &d.mac.to_string(), &v1).unwrap()
+        else {
+            panic!("not a device");
+        };
+        assert!(old.http_user.is_empty() && old.http_password.is_empty());
+        assert_eq!(old.mac, d.mac);
+    }
+
     use super::*;
 
     #[test]

@@ -245,7 +245,7 @@ pub enum ExportError {
     Schema(String),
     /// Push order violates the streaming contract.
     Order(String),
-    /// rust_xlsxwriter error (including the 1,048,576-row limit).
+    /// XLSX writer error (including the 1,048,576-row limit).
     Xlsx(String),
     Zip(String),
 }

@@ -79,6 +79,12 @@ impl Daemon {
             });
     }
 
+    /// Tells the SIP PnP responder whether this node holds the HA resource.
+    fn follow_ha_role(&self) {
+        let active = self.ha.borrow().status(self.clock.now()).state == "active";
+        self.prov.borrow().served().set_ha_active(active);
+    }
+
     /// Rebuilds the generated provisioning files; failures are logged, the
     /// previous files stay in place.
     pub fn regenerate(&self) {
@@ -460,6 +466,7 @@ async fn event_loop(
             Wake::HaTimer => {
                 daemon.ha.borrow_mut().on_timeout(daemon.clock.now());
                 ha::drive(daemon, ex).await;
+                daemon.follow_ha_role();
                 continue;
             }
             Wake::Closed => break,
@@ -493,6 +500,7 @@ async fn event_loop(
             }
         }
         ha::drive(daemon, ex).await;
+        daemon.follow_ha_role();
     }
     Err(DaemonError::Runtime("event sources closed".to_string()))
 }

@@ -23,7 +23,7 @@ use crate::store::{Store, StoreError};
 
 /// The generated files as the file servers see them: shared with the TFTP
 /// and HTTP adapters, replaced whole on regeneration.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Served {
     /// Path -> content and the device it belongs to (none: model-wide).
     files: BTreeMap<String, (Arc<[u8]>, Option<Mac>)>,
@@ -33,6 +33,11 @@ pub struct Served {
     enabled: std::collections::BTreeSet<crate::model::Mac>,
     /// HTTP digest user and password of the devices that have them.
     credentials: BTreeMap<Mac, (String, String)>,
+    /// With HA on: the provisioning URL on the resource IP. SIP PnP then
+    /// answers only while this node is active, with that URL.
+    ha_prov_base: Option<String>,
+    /// This node holds the HA resource (kept across regenerations).
+    ha_active: bool,
 }
 
 impl Served {
@@ -47,6 +52,20 @@ impl Served {
                     .and_then(|p| self.files.get(p))
             })
             .cloned()
+    }
+
+    /// The URL SIP PnP tells `mac`, asked on local address `local`: none
+    /// for an unknown or disabled device, none on a passive HA node (the
+    /// active one answers), the resource IP's URL on the active node, the
+    /// local address's URL without HA.
+    pub fn pnp_url(&self, mac: Mac, local: &str, config: &Config) -> Option<String> {
+        if !self.enabled.contains(&mac) {
+            return None;
+        }
+        match &self.ha_prov_base {
+            Some(url) => self.ha_active.then(|| url.clone()),
+            None => Some(prov_base(local, config)),
+        }
     }
 }
 
@@ -73,17 +92,33 @@ impl SharedServed {
             .cloned()
     }
 
-    /// True if `mac` is an enabled device (not in a tenant).
-    pub fn device_enabled(&self, mac: crate::model::Mac) -> bool {
+    fn replace(&self, mut served: Served) {
+        let mut guard = self.0.write().unwrap_or_else(|e| e.into_inner());
+        served.ha_active = guard.ha_active;
+        *guard = served;
+    }
+
+    /// Whether this node holds the HA resource (SIP PnP answers only then).
+    pub fn set_ha_active(&self, active: bool) {
+        let mut guard = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if guard.ha_active != active {
+            guard.ha_active = active;
+            log::info!(
+                "sip_pnp: {}",
+                if active {
+                    "this node is active: answering with the resource address"
+                } else {
+                    "this node is not active: not answering while HA is on"
+                }
+            );
+        }
+    }
+
+    pub fn pnp_url(&self, mac: Mac, local: &str, config: &Config) -> Option<String> {
         self.0
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .enabled
-            .contains(&mac)
-    }
-
-    fn replace(&self, served: Served) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = served;
+            .pnp_url(mac, local, config)
     }
 }
 
@@ -243,6 +278,7 @@ impl Provisioning {
         let mut served = Served {
             enabled,
             credentials,
+            ha_prov_base: ha_resource(store)?.map(|ip| prov_base(&ip.to_string(), config)),
             ..Served::default()
         };
         for (path, file) in &fresh {
@@ -376,4 +412,40 @@ fn posix_rule(name: &str) -> String {
         .filter(|l| !l.is_empty() && l.len() < 64 && l.is_ascii() && !l.contains('\0'))
         .unwrap_or_default()
         .to_string()
+}
+
+#[cfg(test)]
+mod pnp_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn pnp_answers_follow_the_ha_role() {
+        let config = Config::dev();
+        let mac = Mac::parse("000413aabbcc").unwrap();
+        let other = Mac::parse("000413aabbcd").unwrap();
+        let shared = SharedServed::default();
+        let mut served = Served::default();
+        served.enabled.insert(mac);
+        shared.replace(served.clone());
+        // Without HA: the address the request came in on.
+        assert_eq!(
+            shared.pnp_url(mac, "192.0.2.5", &config).as_deref(),
+            Some("http://192.0.2.5:8080/provisioning/")
+        );
+        assert_eq!(shared.pnp_url(other, "192.0.2.5", &config), None);
+        // With HA: silent while passive, the resource address while active,
+        // and a regeneration keeps the role.
+        served.ha_prov_base = Some(prov_base("198.51.100.10", &config));
+        shared.replace(served.clone());
+        assert_eq!(shared.pnp_url(mac, "192.0.2.5", &config), None);
+        shared.set_ha_active(true);
+        shared.replace(served.clone());
+        assert_eq!(
+            shared.pnp_url(mac, "192.0.2.5", &config).as_deref(),
+            Some("http://198.51.100.10:8080/provisioning/")
+        );
+        shared.set_ha_active(false);
+        assert_eq!(shared.pnp_url(mac, "192.0.2.5", &config), None);
+    }
 }

@@ -19,7 +19,7 @@ use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, setso
 use smol::Async;
 
 use super::DaemonError;
-use super::provisioning::{SharedServed, interfaces, prov_base};
+use super::provisioning::{SharedServed, interfaces};
 use crate::clock::{Clock, SystemClock, WallTime};
 use crate::config::Config;
 use crate::sip::responder::{Exchange, Outcome, Responder};
@@ -184,11 +184,7 @@ impl SipPnp {
                 source,
                 SocketAddr::new(IpAddr::V4(local), PORT),
                 &buf[..n],
-                |mac| {
-                    served
-                        .device_enabled(mac)
-                        .then(|| prov_base(&local.to_string(), config))
-                },
+                |mac| served.pnp_url(mac, &local.to_string(), config),
             );
             for (dest, bytes) in out {
                 if let Err(e) = self.socket.send_to(&bytes, dest).await {

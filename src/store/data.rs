@@ -16,8 +16,7 @@
 use std::ops::Bound;
 use std::ops::ControlFlow;
 
-use heed::RwTxn;
-
+use super::repl::{Db, Tx};
 use super::{Store, StoreError};
 
 /// The tables. Tags are part of the on-disk format: never reuse or change one;
@@ -132,31 +131,21 @@ pub enum Order {
 /// [`Store::data_write`] returning `Ok`, it is aborted.
 pub struct DataTxn<'s> {
     store: &'s Store,
-    txn: RwTxn<'s>,
+    tx: Tx<'s>,
 }
 
 impl DataTxn<'_> {
     pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .store
-            .data
-            .get(&self.txn, &full_key(table, key))?
-            .map(<[u8]>::to_vec))
+        self.tx.get(Db::Data, &full_key(table, key))
     }
 
     pub fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        Ok(self
-            .store
-            .data
-            .put(&mut self.txn, &full_key(table, key), value)?)
+        self.tx.put(Db::Data, &full_key(table, key), value)
     }
 
     /// Whether the key was there.
     pub fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
-        Ok(self
-            .store
-            .data
-            .delete(&mut self.txn, &full_key(table, key))?)
+        self.tx.delete(Db::Data, &full_key(table, key))
     }
 
     /// Deletes every entry of `table` in `range`; returns how many.
@@ -166,8 +155,7 @@ impl DataTxn<'_> {
         range: (Bound<&[u8]>, Bound<&[u8]>),
     ) -> Result<u64, StoreError> {
         let r = full_range(table, range);
-        let n = self.store.data.delete_range(&mut self.txn, &as_refs(&r))?;
-        Ok(n as u64)
+        self.tx.delete_range(Db::Data, as_refs(&r))
     }
 
     /// Like [`Store::data_scan`], inside this transaction (sees its writes).
@@ -178,7 +166,7 @@ impl DataTxn<'_> {
         order: Order,
         f: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<(), StoreError> {
-        scan(self.store, &self.txn, table, range, order, f)
+        scan(self.store, self.tx.read(), table, range, order, f)
     }
 }
 
@@ -224,10 +212,14 @@ impl Store {
     ) -> Result<T, StoreError> {
         let mut t = DataTxn {
             store: self,
-            txn: self.env.write_txn()?,
+            tx: self.begin()?,
         };
         let out = f(&mut t)?;
-        t.txn.commit()?;
+        // The log's time stamp is informational (replication lag).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        self.finish(t.tx, now)?;
         Ok(out)
     }
 

@@ -23,6 +23,7 @@
 
 pub mod data;
 pub mod records;
+pub mod repl;
 mod rules;
 
 use std::fmt;
@@ -36,6 +37,7 @@ use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 use crate::clock::WallTime;
 use crate::model::{Action, Change, Kind, Object, ObjectRef, Origin, Setting, SettingKey, Source};
 use records::{AuditBodyV1, AuditRecord, ChainRecord, ChainV1, DecodeError, StoreIdRecord};
+use repl::Db;
 
 /// The schema version this build writes. Older stores are migrated on open;
 /// newer ones are refused.
@@ -210,6 +212,8 @@ pub struct Store {
     audit: Database<Bytes, Bytes>,
     /// Operational data tables, see [`data`].
     data: Database<Bytes, Bytes>,
+    /// The replication log, see [`repl`].
+    replog: Database<Bytes, Bytes>,
     data_dir: PathBuf,
     _lock: nix::fcntl::Flock<File>,
 }
@@ -253,7 +257,7 @@ impl Store {
 
         let map_size = usize::try_from(u64::from(max_mb) << 20).unwrap_or(usize::MAX);
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.map_size(map_size).max_dbs(8).max_readers(64);
+        options.map_size(map_size).max_dbs(16).max_readers(64);
         // SAFETY: heed requires that the same environment is not opened twice
         // in one process and that the files are not modified underneath it.
         // The flock taken above keeps other kpbxd processes out, and this
@@ -300,12 +304,14 @@ impl Store {
         let objects = env.create_database(&mut wtxn, Some("objects"))?;
         let audit = env.create_database(&mut wtxn, Some("audit"))?;
         let data = env.create_database(&mut wtxn, Some("data"))?;
+        let replog = env.create_database(&mut wtxn, Some("replog"))?;
         let store = Store {
             env: env.clone(),
             meta,
             objects,
             audit,
             data,
+            replog,
             data_dir: data_dir.to_path_buf(),
             _lock: lock,
         };
@@ -409,15 +415,15 @@ impl Store {
             )));
         }
 
-        let mut wtxn = self.env.write_txn()?;
-        let mut chain = self.chain(&wtxn)?;
+        let mut tx = self.begin()?;
+        let mut chain = self.chain(&tx.txn)?;
         let txid = chain.next_txid;
         let mut bodies = Vec::new();
         let mut checked = Vec::new();
         for change in changes {
             let target = change.target();
             let key = records::object_key(target.kind, &target.id);
-            let before = self.objects.get(&wtxn, &key)?.map(<[u8]>::to_vec);
+            let before = tx.get(Db::Objects, &key)?;
             let (action, after, description) = match change {
                 Change::Put(object) => {
                     let after = records::encode_object(object);
@@ -429,7 +435,7 @@ impl Store {
                     } else {
                         Action::Create
                     };
-                    self.objects.put(&mut wtxn, &key, &after)?;
+                    tx.put(Db::Objects, &key, &after)?;
                     checked.push((target.clone(), Some(object.as_ref().clone()), None));
                     (action, Some(after), object.describe_change(action))
                 }
@@ -439,7 +445,7 @@ impl Store {
                     };
                     let old =
                         records::decode_object(r.kind, &r.id, old).map_err(StoreError::from)?;
-                    self.objects.delete(&mut wtxn, &key)?;
+                    tx.delete(Db::Objects, &key)?;
                     let description = old.describe_change(Action::Delete);
                     checked.push((target.clone(), None, Some(old)));
                     (Action::Delete, None, description)
@@ -459,9 +465,8 @@ impl Store {
                 after,
             });
         }
-        rules::check(self, &wtxn, &checked)?;
+        rules::check(self, &tx.txn, &checked)?;
         if bodies.is_empty() {
-            wtxn.abort();
             return Ok(Receipt {
                 txid: None,
                 changes: Vec::new(),
@@ -491,8 +496,7 @@ impl Store {
                 prev_hash: prev,
                 hash,
             };
-            self.audit
-                .put(&mut wtxn, &key, &records::encode_audit(&record))?;
+            tx.put(Db::Audit, &key, &records::encode_audit(&record))?;
             prev = hash;
         }
         chain.head_hash = prev;
@@ -500,8 +504,12 @@ impl Store {
         if chain.anchor_key.is_none() {
             chain.anchor_key = Some((txid, 0));
         }
-        self.put_chain(&mut wtxn, &chain)?;
-        wtxn.commit()?;
+        tx.put(
+            Db::Meta,
+            META_CHAIN,
+            &records::to_bytes(&ChainRecord::V1(chain)),
+        )?;
+        self.finish(tx, now.as_unix_micros())?;
         Ok(receipt)
     }
 

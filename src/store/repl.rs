@@ -1,0 +1,502 @@
+//! The replication log: every write transaction of the store, numbered, as
+//! the raw operations it made on the replicated databases.
+//!
+//! Every write goes through a [`Tx`], which records each put and delete on
+//! `meta`, `objects`, `audit` and `data`. [`Store::finish`] appends the
+//! recorded operations to the `replog` database under the next sequence
+//! number and bumps `meta/repl_seq`, in the same LMDB transaction as the
+//! writes. A peer that applies the entries in order ([`Store::apply`])
+//! holds the same bytes in those databases: same objects, same audit chain,
+//! same call records. The log keeps the newest [`KEEP`] entries; a peer
+//! further behind starts again from a snapshot ([`Store::snapshot_to`]).
+//!
+//! What is not replicated: the store's identity (`meta/store_id`) and the
+//! replication bookkeeping itself (`meta/repl_seq`, `replog`).
+
+use std::ops::Bound;
+use std::path::Path;
+
+use heed::RwTxn;
+use serde::{Deserialize, Serialize};
+
+use super::records::{DecodeError, from_bytes, to_bytes};
+use super::{Store, StoreError};
+
+/// Entries kept in the log.
+pub const KEEP: u64 = 100_000;
+
+pub(super) const META_REPL_SEQ: &[u8] = b"repl_seq";
+
+/// A replicated database.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Meta,
+    Objects,
+    Audit,
+    Data,
+}
+
+/// One operation.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum OpV1 {
+    Put {
+        db: Db,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        db: Db,
+        key: Vec<u8>,
+    },
+    /// Deletes every key in the range.
+    DeleteRange {
+        db: Db,
+        from: BoundV1,
+        to: BoundV1,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum BoundV1 {
+    Included(Vec<u8>),
+    Excluded(Vec<u8>),
+    Unbounded,
+}
+
+impl BoundV1 {
+    fn of(b: Bound<&[u8]>) -> BoundV1 {
+        match b {
+            Bound::Included(k) => BoundV1::Included(k.to_vec()),
+            Bound::Excluded(k) => BoundV1::Excluded(k.to_vec()),
+            Bound::Unbounded => BoundV1::Unbounded,
+        }
+    }
+
+    fn as_bound(&self) -> Bound<&[u8]> {
+        match self {
+            BoundV1::Included(k) => Bound::Included(k),
+            BoundV1::Excluded(k) => Bound::Excluded(k),
+            BoundV1::Unbounded => Bound::Unbounded,
+        }
+    }
+}
+
+/// One write transaction.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum ReplRecord {
+    V1 {
+        seq: u64,
+        /// UTC µs when the transaction was committed on its origin.
+        time_us: i64,
+        ops: Vec<OpV1>,
+    },
+}
+
+impl ReplRecord {
+    pub fn seq(&self) -> u64 {
+        let ReplRecord::V1 { seq, .. } = self;
+        *seq
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        to_bytes(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<ReplRecord, DecodeError> {
+        from_bytes(bytes)
+    }
+}
+
+/// A recording write transaction.
+pub struct Tx<'s> {
+    store: &'s Store,
+    pub(super) txn: RwTxn<'s>,
+    ops: Vec<OpV1>,
+}
+
+fn is_local_meta(db: Db, key: &[u8]) -> bool {
+    db == Db::Meta && (key == super::META_STORE_ID || key == META_REPL_SEQ)
+}
+
+impl<'s> Tx<'s> {
+    fn db(&self, db: Db) -> heed::Database<heed::types::Bytes, heed::types::Bytes> {
+        match db {
+            Db::Meta => self.store.meta,
+            Db::Objects => self.store.objects,
+            Db::Audit => self.store.audit,
+            Db::Data => self.store.data,
+        }
+    }
+
+    pub fn get(&self, db: Db, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db(db).get(&self.txn, key)?.map(<[u8]>::to_vec))
+    }
+
+    pub fn put(&mut self, db: Db, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.db(db).put(&mut self.txn, key, value)?;
+        if !is_local_meta(db, key) {
+            self.ops.push(OpV1::Put {
+                db,
+                key: key.to_vec(),
+                value: value.to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the key was there.
+    pub fn delete(&mut self, db: Db, key: &[u8]) -> Result<bool, StoreError> {
+        let found = self.db(db).delete(&mut self.txn, key)?;
+        if found && !is_local_meta(db, key) {
+            self.ops.push(OpV1::Delete {
+                db,
+                key: key.to_vec(),
+            });
+        }
+        Ok(found)
+    }
+
+    /// Deletes the keys in `range`; returns how many went.
+    pub fn delete_range(
+        &mut self,
+        db: Db,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+    ) -> Result<u64, StoreError> {
+        let n = self.db(db).delete_range(&mut self.txn, &range)? as u64;
+        if n > 0 {
+            self.ops.push(OpV1::DeleteRange {
+                db,
+                from: BoundV1::of(range.0),
+                to: BoundV1::of(range.1),
+            });
+        }
+        Ok(n)
+    }
+
+    /// The read side of this transaction (sees its writes).
+    pub fn read(&self) -> &heed::RoTxn<'s, heed::WithoutTls> {
+        &self.txn
+    }
+
+    /// Whether anything was written.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Why an entry could not be applied. Nothing was changed.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// The entry does not follow the last applied one.
+    OutOfOrder {
+        have: u64,
+        got: u64,
+    },
+    Store(StoreError),
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyError::OutOfOrder { have, got } => {
+                write!(f, "entry {got} does not follow {have}")
+            }
+            ApplyError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<StoreError> for ApplyError {
+    fn from(e: StoreError) -> ApplyError {
+        ApplyError::Store(e)
+    }
+}
+
+impl From<heed::Error> for ApplyError {
+    fn from(e: heed::Error) -> ApplyError {
+        ApplyError::Store(e.into())
+    }
+}
+
+fn seq_of(bytes: Option<&[u8]>) -> u64 {
+    bytes
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+impl Store {
+    /// Starts a recording write transaction.
+    pub(super) fn begin(&self) -> Result<Tx<'_>, StoreError> {
+        Ok(Tx {
+            store: self,
+            txn: self.env.write_txn()?,
+            ops: Vec::new(),
+        })
+    }
+
+    /// Commits `tx`, logging its operations under the next sequence number
+    /// (none if it wrote nothing). Returns that number.
+    pub(super) fn finish(&self, tx: Tx<'_>, time_us: i64) -> Result<Option<u64>, StoreError> {
+        let Tx { mut txn, ops, .. } = tx;
+        if ops.is_empty() {
+            txn.abort();
+            return Ok(None);
+        }
+        let seq = seq_of(self.meta.get(&txn, META_REPL_SEQ)?) + 1;
+        let record = ReplRecord::V1 { seq, time_us, ops };
+        self.log(&mut txn, &record)?;
+        txn.commit()?;
+        Ok(Some(seq))
+    }
+
+    /// Appends `record` to the log, moves the sequence and trims the log.
+    fn log(&self, txn: &mut RwTxn<'_>, record: &ReplRecord) -> Result<(), StoreError> {
+        let seq = record.seq();
+        self.replog.put(txn, &seq.to_be_bytes(), &record.encode())?;
+        self.meta.put(txn, META_REPL_SEQ, &seq.to_be_bytes())?;
+        if seq > KEEP {
+            self.replog.delete(txn, &(seq - KEEP).to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The sequence number of the last write transaction (0: none).
+    pub fn repl_seq(&self) -> Result<u64, StoreError> {
+        let rtxn = self.env.read_txn()?;
+        Ok(seq_of(self.meta.get(&rtxn, META_REPL_SEQ)?))
+    }
+
+    /// Log entries from `from` on, at most `limit`; `None` if `from` is no
+    /// longer in the log (the peer needs a snapshot).
+    pub fn repl_entries(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Option<Vec<ReplRecord>>, StoreError> {
+        let rtxn = self.env.read_txn()?;
+        let last = seq_of(self.meta.get(&rtxn, META_REPL_SEQ)?);
+        if from > last {
+            return Ok(Some(Vec::new()));
+        }
+        if self.replog.get(&rtxn, &from.to_be_bytes())?.is_none() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        let start = from.to_be_bytes();
+        for item in self
+            .replog
+            .range(&rtxn, &(Bound::Included(&start[..]), Bound::Unbounded))?
+            .take(limit)
+        {
+            let (_, v) = item?;
+            out.push(ReplRecord::decode(v)?);
+        }
+        Ok(Some(out))
+    }
+
+    /// Applies a peer's entry: its operations, byte for byte, and the entry
+    /// itself to this log, in one transaction. It must be the next one.
+    pub fn apply(&self, record: &ReplRecord) -> Result<(), ApplyError> {
+        let mut txn = self.env.write_txn()?;
+        let have = seq_of(self.meta.get(&txn, META_REPL_SEQ)?);
+        if record.seq() != have + 1 {
+            return Err(ApplyError::OutOfOrder {
+                have,
+                got: record.seq(),
+            });
+        }
+        let ReplRecord::V1 { ops, .. } = record;
+        let db = |d: Db| match d {
+            Db::Meta => self.meta,
+            Db::Objects => self.objects,
+            Db::Audit => self.audit,
+            Db::Data => self.data,
+        };
+        for op in ops {
+            match op {
+                OpV1::Put { db: d, key, value } => {
+                    if !is_local_meta(*d, key) {
+                        db(*d).put(&mut txn, key, value)?;
+                    }
+                }
+                OpV1::Delete { db: d, key } => {
+                    if !is_local_meta(*d, key) {
+                        db(*d).delete(&mut txn, key)?;
+                    }
+                }
+                OpV1::DeleteRange { db: d, from, to } => {
+                    db(*d).delete_range(&mut txn, &(from.as_bound(), to.as_bound()))?;
+                }
+            }
+        }
+        self.log(&mut txn, record)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Writes a consistent, compacted copy of the whole store to `dest` (a
+    /// new file): what a new secondary starts from.
+    pub fn snapshot_to(&self, dest: &Path) -> Result<(), StoreError> {
+        self.env
+            .copy_to_path(dest, heed::CompactionOption::Enabled)
+            .map(drop)
+            .map_err(|e| {
+                StoreError::Io(
+                    format!("snapshot to {}", dest.display()),
+                    std::io::Error::other(e.to_string()),
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::clock::WallTime;
+    use crate::model::{Change, Object, Origin, Setting, SettingKey, Source};
+    use crate::store::data::Table;
+
+    fn open(dir: &Path) -> Store {
+        Store::open(dir, 64, WallTime::from_unix_micros(1)).unwrap()
+    }
+
+    /// Every replicated database, as (db, key, value).
+    fn dump(s: &Store) -> Vec<(u8, Vec<u8>, Vec<u8>)> {
+        let rtxn = s.env.read_txn().unwrap();
+        let mut out = Vec::new();
+        for (tag, db) in [(0u8, s.meta), (1, s.objects), (2, s.audit), (3, s.data)] {
+            for item in db.iter(&rtxn).unwrap() {
+                let (k, v) = item.unwrap();
+                if !(tag == 0 && is_local_meta(Db::Meta, k)) {
+                    out.push((tag, k.to_vec(), v.to_vec()));
+                }
+            }
+        }
+        out
+    }
+
+    fn origin() -> Origin {
+        Origin {
+            user: "root".into(),
+            source: Source::Console,
+        }
+    }
+
+    fn set(s: &Store, key: SettingKey, v: &str) {
+        s.commit(
+            &origin(),
+            WallTime::from_unix_micros(5),
+            &[Change::put(Object::Setting(Setting::new(key, v).unwrap()))],
+        )
+        .unwrap();
+    }
+
+    fn ship(a: &Store, b: &Store) {
+        let from = b.repl_seq().unwrap() + 1;
+        for e in a.repl_entries(from, usize::MAX).unwrap().unwrap() {
+            b.apply(&e).unwrap();
+        }
+    }
+
+    #[test]
+    fn applying_the_log_makes_an_equal_store() {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (open(da.path()), open(db.path()));
+        set(&a, SettingKey::Hostname, "pbx-a");
+        a.data_write(|t| {
+            for i in 0u8..20 {
+                t.put(Table::Call, &[i], &[i; 3])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        ship(&a, &b);
+        set(&a, SettingKey::Location, "rack 4");
+        a.data_write(|t| {
+            t.delete_range(
+                Table::Call,
+                (Bound::Unbounded, Bound::Excluded(&[10u8][..])),
+            )?;
+            t.delete(Table::Call, &[15])?;
+            Ok(())
+        })
+        .unwrap();
+        // No-op writes log nothing.
+        set(&a, SettingKey::Location, "rack 4");
+        a.data_write(|_| Ok(())).unwrap();
+        assert_eq!(a.repl_seq().unwrap(), 4);
+        ship(&a, &b);
+        assert_eq!(b.repl_seq().unwrap(), 4);
+        assert_eq!(dump(&a), dump(&b));
+        assert!(b.verify_audit().unwrap().first_bad.is_none());
+        assert_eq!(b.setting(SettingKey::Location).unwrap(), "rack 4");
+        // The secondary's own log is the same, so it can carry on as primary.
+        assert_eq!(
+            a.repl_entries(1, 10).unwrap(),
+            b.repl_entries(1, 10).unwrap()
+        );
+    }
+
+    #[test]
+    fn out_of_order_entries_change_nothing() {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (open(da.path()), open(db.path()));
+        set(&a, SettingKey::Hostname, "one");
+        set(&a, SettingKey::Hostname, "two");
+        let entries = a.repl_entries(1, 10).unwrap().unwrap();
+        let before = dump(&b);
+        assert!(matches!(
+            b.apply(&entries[1]),
+            Err(ApplyError::OutOfOrder { have: 0, got: 2 })
+        ));
+        assert_eq!(dump(&b), before);
+        b.apply(&entries[0]).unwrap();
+        assert!(matches!(
+            b.apply(&entries[0]),
+            Err(ApplyError::OutOfOrder { have: 1, got: 1 })
+        ));
+        b.apply(&entries[1]).unwrap();
+        assert_eq!(b.setting(SettingKey::Hostname).unwrap(), "two");
+    }
+
+    #[test]
+    fn a_snapshot_carries_data_and_position() {
+        let (da, ds) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = open(da.path());
+        set(&a, SettingKey::Hostname, "snap");
+        a.data_write(|t| t.put(Table::Outbox, b"k", b"v")).unwrap();
+        std::fs::create_dir_all(ds.path().join("store")).unwrap();
+        a.snapshot_to(&ds.path().join("store/data.mdb")).unwrap();
+        let s = open(ds.path());
+        assert_eq!(s.repl_seq().unwrap(), 2);
+        assert_eq!(dump(&s), dump(&a));
+        // And it follows the log from there.
+        set(&a, SettingKey::Hostname, "after");
+        ship(&a, &s);
+        assert_eq!(s.setting(SettingKey::Hostname).unwrap(), "after");
+    }
+
+    #[test]
+    fn record_layout_is_pinned() {
+        let r = ReplRecord::V1 {
+            seq: 3,
+            time_us: 2,
+            ops: vec![
+                OpV1::Put {
+                    db: Db::Data,
+                    key: vec![9],
+                    value: vec![8],
+                },
+                OpV1::DeleteRange {
+                    db: Db::Audit,
+                    from: BoundV1::Unbounded,
+                    to: BoundV1::Excluded(vec![1]),
+                },
+            ],
+        };
+        assert_eq!(r.encode(), [0, 3, 4, 2, 0, 3, 1, 9, 1, 8, 2, 2, 2, 1, 1, 1]);
+        assert_eq!(ReplRecord::decode(&r.encode()).unwrap(), r);
+        assert!(ReplRecord::decode(&[0, 1, 2, 1, 7]).is_err());
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -81,7 +81,17 @@ pub struct Service {
     pub requests: Arc<Mutex<Vec<Req>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn cert(tls_dir: &Path) -> (Arc<rustls::ServerConfig>, PathBuf) {
+    let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    kpbxd::http::tls::self_signed(tls_dir, &names).unwrap()
+}
+
+/// The CA file of the services started in `tls_dir` (made now if needed).
+pub fn ca_file(tls_dir: &Path) -> PathBuf {
+    cert(tls_dir).1
 }
 
 /// A free loopback port, closed again (for "service down" tests).
@@ -101,9 +111,19 @@ impl Service {
     /// On a given port (0: any).
     pub fn start_on(port: u16, handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> Service {
         let dir = tempfile::tempdir().unwrap();
-        let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-        let (tls, ca_file) =
-            kpbxd::http::tls::self_signed(&dir.path().join("tls"), &names).unwrap();
+        let mut s = Service::start_in(&dir.path().join("tls"), port, handler);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// With the certificate kept in `tls_dir` (made on first use, see
+    /// [`ca_file`]), so that a client can trust it before the service runs.
+    pub fn start_in(
+        tls_dir: &Path,
+        port: u16,
+        handler: impl Fn(&Req) -> Resp + Send + Sync + 'static,
+    ) -> Service {
+        let (tls, ca_file) = cert(tls_dir);
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -128,7 +148,7 @@ impl Service {
             requests,
             stop,
             thread: Some(thread),
-            _dir: dir,
+            _dir: None,
         }
     }
 

@@ -35,6 +35,7 @@ fn endpoints(svc: &Service) -> Endpoints {
         sraps: svc.url("/api/v1/"),
         snom_xmlrpc: svc.url("/xmlrpc/"),
         yealink_xmlrpc: svc.url("/yealink/xmlrpc"),
+        yealink_rps: svc.url(""),
     }
 }
 
@@ -240,6 +241,11 @@ fn snom_falls_back_to_xmlrpc() {
     assert_eq!(run(&svc, &srv, &register(RedirectBrand::Snom)), Ok(()));
     let paths: Vec<String> = svc.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/api/v1/tokens/legacy", "/xmlrpc/"]);
+    assert!(
+        svc.requests()
+            .iter()
+            .all(|r| !r.text().contains("pass word"))
+    );
 
     let dereg = Service::start(snom_xmlrpc(|method, params| {
         assert_eq!(method, "redirect.deregisterPhone");
@@ -270,6 +276,13 @@ fn yealink(
     answer: impl Fn(&str, &[String]) -> Resp + Send + Sync + 'static,
 ) -> impl Fn(&Req) -> Resp + Send + Sync {
     move |req: &Req| {
+        if req.path.starts_with("/api/open/") {
+            // No access key for the open API: the gateway's answer.
+            return json(
+                401,
+                serde_json::json!({"ret": -1, "data": null, "error": {"errorCode": "401", "msg": "Unauthorized"}}),
+            );
+        }
         assert_eq!(
             (req.method.as_str(), req.path.as_str()),
             ("POST", "/yealink/xmlrpc")
@@ -300,7 +313,16 @@ fn yealink_registers_by_server_name() {
     assert_eq!(run(&svc, &srv, &register(RedirectBrand::Yealink)), Ok(()));
     let op = Op::Deregister(register(RedirectBrand::Yealink).target().clone());
     assert_eq!(run(&svc, &srv, &op), Ok(()));
-    assert_eq!(svc.requests().len(), 2);
+    let paths: Vec<String> = svc.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/open/v1/server/list",
+            "/yealink/xmlrpc",
+            "/api/open/v1/device/list",
+            "/yealink/xmlrpc"
+        ]
+    );
 }
 
 #[test]
@@ -356,7 +378,7 @@ fn unreachable_and_untrusted_services() {
     let svc = Service::start(|_: &Req| resp(200, ""));
     let client = HttpsClient::from_ca_file(&svc.ca_file, Duration::from_secs(5)).unwrap();
     let mut down = endpoints(&svc);
-    down.yealink_xmlrpc = format!("https://127.0.0.1:{port}/x");
+    down.yealink_rps = format!("https://127.0.0.1:{port}");
     let srv = server(RedirectBrand::Yealink, "rps-user", "rps-pass");
     let r = run_with(&client, &down, &srv, &register(RedirectBrand::Yealink));
     assert!(
@@ -392,7 +414,7 @@ fn a_silent_service_times_out() {
     let svc = Service::start(|_: &Req| resp(200, ""));
     let client = HttpsClient::from_ca_file(&svc.ca_file, Duration::from_millis(500)).unwrap();
     let mut eps = endpoints(&svc);
-    eps.yealink_xmlrpc = format!("https://127.0.0.1:{port}/x");
+    eps.yealink_rps = format!("https://127.0.0.1:{port}");
     let start = std::time::Instant::now();
     let r = run_with(
         &client,
@@ -406,4 +428,147 @@ fn a_silent_service_times_out() {
     );
     assert!(start.elapsed() < Duration::from_secs(5));
     drop(listener);
+}
+
+const AK: &str = "yealink-access-key";
+const AK_SECRET: &str = "yealink-secret-9f";
+
+/// The Yealink RPS open API as documented: every request signed; answers
+/// `{"ret", "data", "error"}`. `devices`: MAC → (device id, server id) the
+/// account holds; `owned`: MACs another enterprise holds.
+fn rps(
+    devices: &'static [(&'static str, &'static str, &'static str)],
+    owned: &'static [&'static str],
+) -> impl Fn(&Req) -> Resp + Send + Sync {
+    move |req: &Req| {
+        assert_eq!(req.method, "POST");
+        redirectkit::verify_yealink_signature(req, AK, AK_SECRET);
+        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+        let ok = |data: serde_json::Value| {
+            json(
+                200,
+                serde_json::json!({"ret": 1, "data": data, "error": null}),
+            )
+        };
+        let fail = |code: &str, msg: &str| {
+            json(
+                200,
+                serde_json::json!({"ret": -1, "data": null, "error": {"errorCode": code, "msg": msg}}),
+            )
+        };
+        match req.path.as_str() {
+            "/api/open/v1/server/list" => {
+                assert_eq!(body["key"], "kpbx-office");
+                ok(
+                    serde_json::json!({"skip": 0, "limit": 100, "total": 2, "data": [
+                        {"id": "srv-0", "serverName": "kpbx-office-old", "url": "https://old/"},
+                        {"id": "srv-1", "serverName": "kpbx-office", "url": PROV},
+                    ]}),
+                )
+            }
+            "/api/open/v1/device/add" => {
+                assert_eq!(body["serverId"], "srv-1");
+                let mac = body["macs"][0].as_str().unwrap();
+                if owned.contains(&mac) {
+                    fail("800007", "The device has been added by other enterprise")
+                } else if mac.len() != 12 {
+                    fail("800003", "Invalid MAC format")
+                } else if devices.iter().any(|(m, _, _)| *m == mac) {
+                    fail("800004", "The device already exists")
+                } else {
+                    ok(serde_json::Value::Null)
+                }
+            }
+            "/api/open/v1/device/list" => {
+                let key = body["key"].as_str().unwrap();
+                let found: Vec<serde_json::Value> = devices
+                    .iter()
+                    .filter(|(m, _, _)| *m == key)
+                    .map(|(m, id, srv)| serde_json::json!({"id": id, "mac": m, "serverId": srv}))
+                    .collect();
+                ok(serde_json::json!({"skip": 0, "limit": 10, "total": found.len(), "data": found}))
+            }
+            "/api/open/v1/device/migrate" => {
+                assert_eq!(
+                    body,
+                    serde_json::json!({"ids": ["dev-7"], "serverId": "srv-1"})
+                );
+                ok(serde_json::Value::Null)
+            }
+            "/api/open/v1/device/delete" => {
+                assert_eq!(body, serde_json::json!({"ids": ["dev-7"]}));
+                ok(serde_json::Value::Null)
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
+
+#[test]
+fn yealink_open_api_registers_by_server_name_with_signed_requests() {
+    let svc = Service::start(rps(&[], &[]));
+    let srv = server(RedirectBrand::Yealink, AK, AK_SECRET);
+    assert_eq!(run(&svc, &srv, &register(RedirectBrand::Yealink)), Ok(()));
+    let reqs = svc.requests();
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/api/open/v1/server/list", "/api/open/v1/device/add"]
+    );
+    let add: serde_json::Value = serde_json::from_slice(&reqs[1].body).unwrap();
+    assert_eq!(
+        add,
+        serde_json::json!({"macs": ["000413a1b2c3"], "serverId": "srv-1"})
+    );
+    assert!(reqs.iter().all(|r| !format!("{r:?}").contains(AK_SECRET)));
+}
+
+#[test]
+fn yealink_open_api_moves_and_deletes_its_own_devices() {
+    let svc = Service::start(rps(&[("000413a1b2c3", "dev-7", "srv-0")], &[]));
+    let srv = server(RedirectBrand::Yealink, AK, AK_SECRET);
+    assert_eq!(run(&svc, &srv, &register(RedirectBrand::Yealink)), Ok(()));
+    let op = Op::Deregister(register(RedirectBrand::Yealink).target().clone());
+    assert_eq!(run(&svc, &srv, &op), Ok(()));
+    let paths: Vec<String> = svc.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/open/v1/server/list",
+            "/api/open/v1/device/add",
+            "/api/open/v1/device/list",
+            "/api/open/v1/device/migrate",
+            "/api/open/v1/device/list",
+            "/api/open/v1/device/delete"
+        ]
+    );
+    // Deregistering a MAC the account does not hold is done at once.
+    let empty = Service::start(rps(&[], &[]));
+    assert_eq!(run(&empty, &srv, &op), Ok(()));
+    assert_eq!(empty.requests().len(), 1);
+}
+
+#[test]
+fn yealink_open_api_errors() {
+    let srv = server(RedirectBrand::Yealink, AK, AK_SECRET);
+    let owned = Service::start(rps(&[], &["000413a1b2c3"]));
+    assert_eq!(
+        run(&owned, &srv, &register(RedirectBrand::Yealink)),
+        Err(Failure::OwnedByOther)
+    );
+    let mut unknown = register(RedirectBrand::Yealink);
+    if let Op::Register(t) = &mut unknown {
+        t.server = "nowhere".into();
+    }
+    let svc = Service::start(|req: &Req| {
+        redirectkit::verify_yealink_signature(req, AK, AK_SECRET);
+        json(
+            200,
+            serde_json::json!({"ret": 1, "data": {"total": 0, "data": []}, "error": null}),
+        )
+    });
+    assert!(matches!(
+        run(&svc, &srv, &unknown),
+        Err(Failure::Rejected(m)) if m.contains("nowhere")
+    ));
 }

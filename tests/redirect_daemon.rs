@@ -29,7 +29,13 @@ type Counts = Arc<Mutex<BTreeMap<String, u32>>>;
 fn services(counts: Counts) -> impl Fn(&Req) -> Resp + Send + Sync {
     move |req: &Req| {
         let bump = |what: String| *counts.lock().unwrap().entry(what).or_insert(0) += 1;
-        if req.path == "/yealink/xmlrpc" {
+        if req.path.starts_with("/api/open/") {
+            // This Yealink account has no open-API access key.
+            json(
+                401,
+                serde_json::json!({"ret": -1, "data": null, "error": "Unauthorized"}),
+            )
+        } else if req.path == "/yealink/xmlrpc" {
             if redirectkit::basic(req) != format!("rps-user:{RPS_PASSWORD}") {
                 return resp(401, "");
             }
@@ -124,7 +130,7 @@ fn service_down_then_up_completes_each_registration_once() {
     let ca = redirectkit::ca_file(&tls_dir);
     let port = redirectkit::free_port();
     let endpoints = format!(
-        "\"sraps=https://127.0.0.1:{port}/api/v1/,yealink_xmlrpc=https://127.0.0.1:{port}/yealink/xmlrpc,snom_xmlrpc=https://127.0.0.1:{port}/xmlrpc/\""
+        "\"sraps=https://127.0.0.1:{port}/api/v1/,yealink_xmlrpc=https://127.0.0.1:{port}/yealink/xmlrpc,snom_xmlrpc=https://127.0.0.1:{port}/xmlrpc/,yealink_rps=https://127.0.0.1:{port}\""
     );
     let mut d = Daemon::with(
         dir.path(),

@@ -1,6 +1,6 @@
 #![no_main]
 //! `cargo +nightly fuzz run redirect_answers`: the redirection services'
-//! answers (HTTP response framing, XML-RPC, SRAPS JSON) must never panic the
+//! answers (HTTP response framing, XML-RPC, SRAPS and Yealink RPS JSON) must never panic the
 //! parsers, whatever the bytes.
 use kpbxd::http::client::{ClientResponse, parse_response};
 use kpbxd::redirect::vendor::{self, Dialect};
@@ -21,4 +21,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = vendor::xmlrpc_outcome(&resp, Dialect::Yealink);
     let _ = vendor::sraps_outcome(&resp, false);
     let _ = vendor::sraps_link(&resp, "company", "https://api.sraps.snom.com/api/v1/");
+    if let Ok(data) = vendor::yealink_answer(&resp) {
+        let _ = vendor::yealink_server_id(&data, "kpbx");
+        let _ = vendor::yealink_device_id(&data, "001565aabb01");
+    }
 });

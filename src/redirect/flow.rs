@@ -53,7 +53,11 @@ pub async fn perform<T: Transport>(
             Err(Failure::Auth) => snom_xmlrpc(t, cx, op, &mac).await,
             other => other,
         },
-        RedirectBrand::Yealink => yealink(t, cx, op, &mac).await,
+        RedirectBrand::Yealink => match yealink_rps(t, cx, op, &mac).await {
+            // Accounts without an access key use the XML-RPC service.
+            Err(Failure::Auth) => yealink(t, cx, op, &mac).await,
+            other => other,
+        },
         RedirectBrand::Escene => Err(Failure::Unsupported(
             "Escene publishes no redirection API; register the MAC in Escene's web interface"
                 .into(),
@@ -110,7 +114,78 @@ pub async fn snom_xmlrpc<T: Transport>(
     vendor::xmlrpc_outcome(&send(t, req).await?, Dialect::Snom)
 }
 
-/// Yealink RPS: by the server's name, as defined in the RPS account.
+/// Yealink RPS open API: find the server by name, then add the device to
+/// it (or move it there if the account has it already); deregistering
+/// deletes the device from the account.
+pub async fn yealink_rps<T: Transport>(
+    t: &T,
+    cx: &mut Context<'_>,
+    op: &Op,
+    mac: &str,
+) -> Result<(), Failure> {
+    let base = cx.endpoints.yealink_rps.clone();
+    let (id, secret) = (cx.server.user.clone(), cx.server.password.clone());
+    let ts_ms = cx.now_unix_s.saturating_mul(1000);
+    let mut post = async |path: &str, body: serde_json::Value| {
+        let req = vendor::yealink_request(
+            "POST",
+            &base,
+            path,
+            &[],
+            Some(&body),
+            &id,
+            &secret,
+            ts_ms,
+            &(cx.nonce)(),
+        );
+        vendor::yealink_answer(&send(t, req).await?)
+    };
+    let find_device = serde_json::json!({"skip": 0, "limit": 10, "autoCount": true, "key": mac});
+    match op {
+        Op::Register(target) => {
+            let servers = post(
+                "/api/open/v1/server/list",
+                serde_json::json!({"skip": 0, "limit": 100, "autoCount": true, "key": target.server}),
+            )
+            .await?;
+            let server_id = vendor::yealink_server_id(&servers, &target.server)?;
+            let added = post(
+                "/api/open/v1/device/add",
+                serde_json::json!({"macs": [mac], "serverId": server_id}),
+            )
+            .await;
+            match added {
+                Err(Failure::Rejected(m)) if m.starts_with("exists") => {
+                    // Ours already, perhaps on another server: move it.
+                    let devices = post("/api/open/v1/device/list", find_device).await?;
+                    let device =
+                        vendor::yealink_device_id(&devices, mac).ok_or(Failure::OwnedByOther)?;
+                    post(
+                        "/api/open/v1/device/migrate",
+                        serde_json::json!({"ids": [device], "serverId": server_id}),
+                    )
+                    .await
+                    .map(drop)
+                }
+                other => other.map(drop),
+            }
+        }
+        Op::Deregister(_) => {
+            let devices = post("/api/open/v1/device/list", find_device).await?;
+            match vendor::yealink_device_id(&devices, mac) {
+                None => Ok(()),
+                Some(device) => post(
+                    "/api/open/v1/device/delete",
+                    serde_json::json!({"ids": [device]}),
+                )
+                .await
+                .map(drop),
+            }
+        }
+    }
+}
+
+/// Yealink RPS XML-RPC: by the server's name, as defined in the RPS account.
 pub async fn yealink<T: Transport>(
     t: &T,
     cx: &mut Context<'_>,

@@ -7,8 +7,9 @@
 //!   and boolean parameters; an array or a fault as the answer).
 //! * [`vendor`]: request builders and answer parsers per service: Snom SRAPS
 //!   (REST + Hawk), Snom XML-RPC (`redirect.registerPhone`), Yealink RPS
-//!   XML-RPC (`redirect.registerDevice`, by server name). Escene publishes no
-//!   API: its servers fail with a clear error.
+//!   open API (JSON, HMAC-signed `X-Ca-*` headers) and Yealink RPS XML-RPC
+//!   (`redirect.registerDevice`, by server name). Escene publishes no API:
+//!   its servers fail with a clear error.
 //! * [`plan`]: the job planner. Per MAC it keeps what the service holds (per
 //!   our last success) and the operations still to do; `reconcile` compares
 //!   that with the configuration, `finish` records an attempt's outcome and
@@ -40,6 +41,8 @@ pub struct Endpoints {
     pub snom_xmlrpc: String,
     /// Yealink RPS XML-RPC endpoint.
     pub yealink_xmlrpc: String,
+    /// Yealink RPS open (JSON, signed) API base, without a trailing `/`.
+    pub yealink_rps: String,
 }
 
 impl Default for Endpoints {
@@ -48,6 +51,7 @@ impl Default for Endpoints {
             sraps: "https://api.sraps.snom.com/api/v1/".to_string(),
             snom_xmlrpc: "https://secure-provisioning.snom.com:8083/xmlrpc/".to_string(),
             yealink_xmlrpc: "https://api-dm.yealink.com:8443/xmlrpc".to_string(),
+            yealink_rps: "https://api-dm.yealink.com:8443".to_string(),
         }
     }
 }
@@ -69,9 +73,10 @@ impl Endpoints {
                 "sraps" => &mut e.sraps,
                 "snom_xmlrpc" => &mut e.snom_xmlrpc,
                 "yealink_xmlrpc" => &mut e.yealink_xmlrpc,
+                "yealink_rps" => &mut e.yealink_rps,
                 other => {
                     return Err(format!(
-                        "{other:?} is not sraps, snom_xmlrpc or yealink_xmlrpc"
+                        "{other:?} is not sraps, snom_xmlrpc, yealink_xmlrpc or yealink_rps"
                     ));
                 }
             };
@@ -79,6 +84,9 @@ impl Endpoints {
         }
         if !e.sraps.ends_with('/') {
             e.sraps.push('/');
+        }
+        while e.yealink_rps.ends_with('/') {
+            e.yealink_rps.pop();
         }
         Ok(e)
     }
@@ -89,8 +97,8 @@ impl Endpoints {
             return "vendor".to_string();
         }
         format!(
-            "sraps={},snom_xmlrpc={},yealink_xmlrpc={}",
-            self.sraps, self.snom_xmlrpc, self.yealink_xmlrpc
+            "sraps={},snom_xmlrpc={},yealink_xmlrpc={},yealink_rps={}",
+            self.sraps, self.snom_xmlrpc, self.yealink_xmlrpc, self.yealink_rps
         )
     }
 }

@@ -9,7 +9,12 @@
 //! `Error:owned_by_other_user` or `Error:malformed_mac`), and Yealink's "XML
 //! API for RPS" (`redirect.registerDevice(mac, serverName)`,
 //! `redirect.deRegisterDevice(mac)`, HTTP Basic; the server is created
-//! beforehand in the RPS web interface). Escene publishes no redirection API.
+//! beforehand in the RPS web interface), and Yealink's "JSON API for RPS
+//! Management Platform" (`/api/open/v1/...` on api-dm.yealink.com:8443,
+//! access key id and secret; every request signed with HMAC-SHA256 over the
+//! method, `Content-MD5`, the `X-Ca-Key`/`X-Ca-Nonce`/`X-Ca-Timestamp`
+//! headers, the path and the query; answers `{"ret", "data", "error"}`).
+//! Escene publishes no redirection API.
 
 use crate::http::client::{ClientRequest, ClientResponse, Url};
 
@@ -187,6 +192,182 @@ pub fn sraps_link(resp: &ClientResponse, name: &str, base: &str) -> Result<Strin
         )));
     }
     Ok(link.to_string())
+}
+
+// ---------------------------------------------------- Yealink RPS open API
+
+/// The string a Yealink RPS request's signature covers.
+pub fn yealink_string_to_sign(
+    method: &str,
+    content_md5: Option<&str>,
+    key_id: &str,
+    nonce: &str,
+    ts_ms: u64,
+    path: &str,
+    query: &[(&str, &str)],
+) -> String {
+    let mut s = format!("{}\n", method.to_ascii_uppercase());
+    if let Some(md5) = content_md5 {
+        s.push_str(&format!("Content-MD5:{md5}\n"));
+    }
+    s.push_str(&format!(
+        "X-Ca-Key:{key_id}\nX-Ca-Nonce:{nonce}\nX-Ca-Timestamp:{ts_ms}\n{}",
+        path.trim_start_matches('/')
+    ));
+    if !query.is_empty() {
+        let q: Vec<String> = query
+            .iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        s.push('\n');
+        s.push_str(&q.join("&"));
+    }
+    s
+}
+
+/// base64 MD5 of a body (`Content-MD5`, RFC 1864).
+pub fn content_md5(body: &[u8]) -> String {
+    use md5::Digest as _;
+    base64(&md5::Md5::digest(body))
+}
+
+/// A signed Yealink RPS request. `path` starts with `/api/open/v1/`.
+#[allow(clippy::too_many_arguments)]
+pub fn yealink_request(
+    method: &str,
+    base: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+    key_id: &str,
+    secret: &str,
+    ts_ms: u64,
+    nonce: &str,
+) -> ClientRequest {
+    let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let md5 = (!body.is_empty()).then(|| content_md5(&body));
+    let to_sign = yealink_string_to_sign(method, md5.as_deref(), key_id, nonce, ts_ms, path, query);
+    let signature = hawk::mac(secret, &to_sign);
+    let mut url = format!("{base}{path}");
+    if !query.is_empty() {
+        let q: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect();
+        url.push('?');
+        url.push_str(&q.join("&"));
+    }
+    let mut headers = vec![
+        (
+            "Content-Type".to_string(),
+            "application/json;charset=UTF-8".to_string(),
+        ),
+        ("Accept".to_string(), "application/json".to_string()),
+        ("X-Ca-Key".to_string(), key_id.to_string()),
+        ("X-Ca-Nonce".to_string(), nonce.to_string()),
+        ("X-Ca-Timestamp".to_string(), ts_ms.to_string()),
+        ("X-Ca-Signature".to_string(), signature),
+    ];
+    if let Some(md5) = md5 {
+        headers.push(("Content-MD5".to_string(), md5));
+    }
+    ClientRequest {
+        method: method.to_ascii_uppercase(),
+        url,
+        headers,
+        body,
+    }
+}
+
+/// The `data` of a Yealink RPS answer, or its error.
+pub fn yealink_answer(resp: &ClientResponse) -> Result<serde_json::Value, Failure> {
+    common_status(resp).map_err(|e| match e {
+        // The gateway answers a bad key or signature with 400 or 403 too.
+        Failure::Rejected(_) if resp.status == 403 => Failure::Auth,
+        e => e,
+    })?;
+    let v: serde_json::Value = serde_json::from_slice(&resp.body)
+        .map_err(|_| Failure::Service("Yealink RPS answer is not JSON".into()))?;
+    let error = v.get("error").filter(|e| !e.is_null());
+    let Some(error) = error else {
+        return Ok(v.get("data").cloned().unwrap_or(serde_json::Value::Null));
+    };
+    let text = |k: &str| error.get(k).and_then(|m| m.as_str()).map(str::to_string);
+    let msg = error
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| text("msg"))
+        .or_else(|| text("message"))
+        .or_else(|| text("errorMsg"))
+        .unwrap_or_else(|| error.to_string());
+    let code = text("errorCode")
+        .or_else(|| error.get("errorCode").map(|c| c.to_string()))
+        .unwrap_or_default();
+    let lower = format!("{code} {msg}").to_ascii_lowercase();
+    Err(
+        if lower.contains("signature") || lower.contains("accesskey") || lower.contains("unauthori")
+        {
+            Failure::Auth
+        } else if lower.contains("other enterprise")
+            || lower.contains("another")
+            || lower.contains("owned")
+        {
+            Failure::OwnedByOther
+        } else if lower.contains("mac")
+            && (lower.contains("invalid") || lower.contains("format") || lower.contains("illegal"))
+        {
+            Failure::MalformedMac
+        } else if lower.contains("exist") {
+            Failure::Rejected(format!("exists: {}", words(&msg)))
+        } else {
+            Failure::Rejected(words(&msg))
+        },
+    )
+}
+
+/// The items of a Yealink RPS list answer (`data.data[]` or `data[]`).
+fn yealink_items(data: &serde_json::Value) -> Vec<serde_json::Value> {
+    data.get("data")
+        .and_then(|d| d.as_array())
+        .or_else(|| data.as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The id of the server named `name` in a `server/list` answer.
+pub fn yealink_server_id(data: &serde_json::Value, name: &str) -> Result<String, Failure> {
+    yealink_items(data)
+        .iter()
+        .find(|s| s.get("serverName").and_then(|n| n.as_str()) == Some(name))
+        .and_then(|s| s.get("id"))
+        .map(|id| id.as_str().map_or_else(|| id.to_string(), str::to_string))
+        .ok_or_else(|| {
+            Failure::Rejected(format!(
+                "no server named {name:?} in the Yealink RPS account"
+            ))
+        })
+}
+
+/// The id of the device with `mac` (12 lower-case hex digits) in a
+/// `device/list` answer, if any.
+pub fn yealink_device_id(data: &serde_json::Value, mac: &str) -> Option<String> {
+    let plain = |m: &str| {
+        m.chars()
+            .filter(char::is_ascii_hexdigit)
+            .collect::<String>()
+            .to_ascii_lowercase()
+    };
+    yealink_items(data)
+        .iter()
+        .find(|d| d.get("mac").and_then(|m| m.as_str()).map(plain).as_deref() == Some(mac))
+        .and_then(|d| d.get("id"))
+        .map(|id| id.as_str().map_or_else(|| id.to_string(), str::to_string))
 }
 
 // -------------------------------------------------------- legacy XML-RPC
@@ -451,6 +632,111 @@ mod tests {
         );
         assert!(sraps_link(&away, "company", base).is_err());
         assert!(sraps_link(&resp(200, &[], "nope"), "company", base).is_err());
+    }
+
+    #[test]
+    fn yealink_requests_are_signed() {
+        let body = serde_json::json!({"macs": ["001565aabb01"], "serverId": "s1"});
+        let r = yealink_request(
+            "POST",
+            "https://api-dm.yealink.com:8443",
+            "/api/open/v1/device/add",
+            &[],
+            Some(&body),
+            "AK",
+            "secret",
+            1_700_000_000_000,
+            "n1",
+        );
+        assert_eq!(
+            r.url,
+            "https://api-dm.yealink.com:8443/api/open/v1/device/add"
+        );
+        let md5 = content_md5(&r.body);
+        let to_sign = format!(
+            "POST\nContent-MD5:{md5}\nX-Ca-Key:AK\nX-Ca-Nonce:n1\nX-Ca-Timestamp:1700000000000\napi/open/v1/device/add"
+        );
+        let get = |k: &str| {
+            r.headers
+                .iter()
+                .find(|(h, _)| h == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get("X-Ca-Signature"), Some(hawk::mac("secret", &to_sign)));
+        assert_eq!(get("Content-MD5"), Some(md5));
+        // RFC 1321 test vector, in base64.
+        assert_eq!(
+            content_md5(b"abc"),
+            base64(&[
+                0x90, 0x01, 0x50, 0x98, 0x3c, 0xd2, 0x4f, 0xb0, 0xd6, 0x96, 0x3f, 0x7d, 0x28, 0xe1,
+                0x7f, 0x72
+            ])
+        );
+        let q = yealink_request(
+            "GET",
+            "https://h",
+            "/api/open/v1/device/checkMac",
+            &[("mac", "001565aabb01")],
+            None,
+            "AK",
+            "s",
+            1,
+            "n",
+        );
+        assert_eq!(
+            q.url,
+            "https://h/api/open/v1/device/checkMac?mac=001565aabb01"
+        );
+        assert!(q.headers.iter().all(|(h, _)| h != "Content-MD5"));
+        assert_eq!(
+            yealink_string_to_sign(
+                "GET",
+                None,
+                "AK",
+                "n",
+                1,
+                "/api/open/v1/device/checkMac",
+                &[("mac", "001565aabb01")]
+            ),
+            "GET\nX-Ca-Key:AK\nX-Ca-Nonce:n\nX-Ca-Timestamp:1\napi/open/v1/device/checkMac\nmac=001565aabb01"
+        );
+    }
+
+    #[test]
+    fn yealink_answers() {
+        let ok = resp(
+            200,
+            &[],
+            "{\"ret\":1,\"data\":{\"total\":1,\"data\":[{\"id\":\"s1\",\"serverName\":\"kpbx\"}]},\"error\":null}",
+        );
+        let data = yealink_answer(&ok).unwrap();
+        assert_eq!(yealink_server_id(&data, "kpbx").unwrap(), "s1");
+        assert!(yealink_server_id(&data, "other").is_err());
+        let err = |m: &str| {
+            yealink_answer(&resp(
+                200,
+                &[],
+                &format!(
+                    "{{\"ret\":-1,\"data\":null,\"error\":{{\"errorCode\":\"x\",\"msg\":\"{m}\"}}}}"
+                ),
+            ))
+        };
+        assert_eq!(
+            err("The device is added by other enterprise"),
+            Err(Failure::OwnedByOther)
+        );
+        assert_eq!(err("Invalid MAC format"), Err(Failure::MalformedMac));
+        assert_eq!(err("Invalid signature"), Err(Failure::Auth));
+        assert!(
+            matches!(err("device already exists"), Err(Failure::Rejected(m)) if m.starts_with("exists"))
+        );
+        assert_eq!(yealink_answer(&resp(403, &[], "")), Err(Failure::Auth));
+        let devices = serde_json::json!({"data": [{"id": 7, "mac": "00:15:65:AA:BB:01"}]});
+        assert_eq!(
+            yealink_device_id(&devices, "001565aabb01").as_deref(),
+            Some("7")
+        );
+        assert_eq!(yealink_device_id(&devices, "001565aabb02"), None);
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub struct Runtime {
     tx: Sender<Event>,
     client: Option<HttpsClient>,
     in_flight: Option<Mac>,
+    /// Nothing can be due before this time (the earliest next attempt seen
+    /// by the last scan); `None`: scan. Every write of the job table resets
+    /// it, so the loop does not decode the table after every event.
+    idle_until: Option<WallTime>,
 }
 
 impl Runtime {
@@ -63,6 +67,7 @@ impl Runtime {
             tx,
             client: None,
             in_flight: None,
+            idle_until: None,
         }
     }
 }
@@ -187,6 +192,7 @@ pub fn reconcile(daemon: &Daemon, touched: &[ObjectRef]) -> Result<(), StoreErro
         }
         Ok(())
     })?;
+    daemon.redirect.borrow_mut().idle_until = None;
     if planned > 0 {
         log::info!("redirect: {planned} devices have new redirection work");
     }
@@ -210,27 +216,38 @@ pub fn drive(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
 
 /// `Ok(true)`: look again (an operation was dropped without a request).
 fn start_next(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) -> Result<bool, StoreError> {
-    if daemon.redirect.borrow().in_flight.is_some() {
-        return Ok(false);
-    }
     let now = daemon.clock.wall();
+    {
+        let rt = daemon.redirect.borrow();
+        let idle = rt
+            .idle_until
+            .is_some_and(|t| now.as_unix_micros() < t.as_unix_micros());
+        if rt.in_flight.is_some() || idle {
+            return Ok(false);
+        }
+    }
     let servers = wanted(&daemon.store)?.servers;
     let mut found = None;
+    // Far enough to mean "until something changes".
+    let mut earliest = WallTime::from_unix_micros(i64::MAX);
     daemon
         .store
         .data_scan(Table::RedirectJob, all(), Order::Ascending, |k, v| {
             let (Some(mac), Ok(state)) = (mac_of_key(k), plan::decode(v)) else {
                 return Ok(ControlFlow::Continue(()));
             };
-            if !state.is_due(now) {
-                return Ok(ControlFlow::Continue(()));
-            }
-            let Some(op) = state.ops.first() else {
+            let (Some(op), Some(next)) = (state.ops.first(), state.next_attempt) else {
                 return Ok(ControlFlow::Continue(()));
             };
             match servers.get(&op.target().server) {
                 // A disabled server keeps its work and does nothing.
                 Some(s) if !s.enabled => Ok(ControlFlow::Continue(())),
+                _ if !state.is_due(now) => {
+                    if next.as_unix_micros() < earliest.as_unix_micros() {
+                        earliest = next;
+                    }
+                    Ok(ControlFlow::Continue(()))
+                }
                 s => {
                     found = Some((mac, op.clone(), s.cloned()));
                     Ok(ControlFlow::Break(()))
@@ -238,6 +255,7 @@ fn start_next(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) -> Result<bool, 
             }
         })?;
     let Some((mac, op, server)) = found else {
+        daemon.redirect.borrow_mut().idle_until = Some(earliest);
         return Ok(false);
     };
     let Some(server) = server else {
@@ -313,6 +331,7 @@ fn abandon(daemon: &Daemon, mac: &Mac, op: &Op, now: WallTime) -> Result<(), Sto
         op.target().server
     );
     let w = wanted(&daemon.store)?;
+    daemon.redirect.borrow_mut().idle_until = None;
     daemon.store.data_write(|t| {
         let key = plan::key(mac);
         let mut s = load(t.get(Table::RedirectJob, &key)?, mac);
@@ -349,6 +368,7 @@ fn record(
 ) -> Result<(), StoreError> {
     let now = daemon.clock.wall();
     let w = wanted(&daemon.store)?;
+    daemon.redirect.borrow_mut().idle_until = None;
     daemon.store.data_write(|t| {
         let key = plan::key(mac);
         let old = load(t.get(Table::RedirectJob, &key)?, mac);
@@ -405,6 +425,7 @@ pub fn sync(daemon: &Daemon) -> Result<Reply, StoreError> {
         }
         Ok(())
     })?;
+    daemon.redirect.borrow_mut().idle_until = None;
     status(daemon)
 }
 

@@ -275,3 +275,94 @@ fn service_down_then_up_completes_each_registration_once() {
     drop(svc);
     assert_eq!(d.stop(), Some(0));
 }
+
+#[test]
+fn rate_limits_wait_and_fixed_credentials_retry_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let counts: Counts = Arc::default();
+    let limited = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let svc = Service::start({
+        let counts = counts.clone();
+        let limited = limited.clone();
+        move |req: &Req| {
+            if limited.load(std::sync::atomic::Ordering::SeqCst) {
+                return Resp {
+                    status: 429,
+                    headers: vec![("Retry-After".into(), "600".into())],
+                    body: Vec::new(),
+                };
+            }
+            services(counts.clone())(req)
+        }
+    });
+    let port = svc.addr.port();
+    let endpoints = format!(
+        "\"sraps=https://127.0.0.1:{port}/api/v1/,yealink_xmlrpc=https://127.0.0.1:{port}/yealink/xmlrpc,snom_xmlrpc=https://127.0.0.1:{port}/xmlrpc/,yealink_rps=https://127.0.0.1:{port}\""
+    );
+    let mut d = Daemon::with(
+        dir.path(),
+        &[
+            ("redirect_ca_file", svc.ca_file.to_str().unwrap()),
+            ("redirect_endpoints", &endpoints),
+        ],
+    );
+    d.start();
+    d.ok(&["prov", "account", "add", "extension=201", "sip_password=x"]);
+    d.ok(&[
+        "prov",
+        "redirect_server",
+        "add",
+        "name=yea",
+        "brand=yealink",
+        "user=rps-user",
+        "password=wrong",
+        &format!("url={PROV}"),
+    ]);
+    d.ok(&[
+        "prov",
+        "device",
+        "add",
+        "mac=001565aabb01",
+        "model=Yealink-T4x",
+        "template=yealink-t4x",
+        "account=201",
+        "redirect_server=yea",
+    ]);
+    // 429 with Retry-After: waits about ten minutes.
+    let s = wait_for(&d, "rate limited", |s| s["001565aabb01"]["attempts"] == 1);
+    let v = &s["001565aabb01"];
+    assert_eq!(v["state"], "waiting");
+    assert!(
+        v["last_error"].as_str().unwrap().contains("rate limited"),
+        "{v}"
+    );
+    let wait_s = (v["next_attempt_us"].as_i64().unwrap() - v["last_attempt_us"].as_i64().unwrap())
+        / 1_000_000;
+    assert_eq!(wait_s, 600);
+
+    // Now the service answers, but the password is wrong: parked.
+    limited.store(false, std::sync::atomic::Ordering::SeqCst);
+    d.ok(&["prov", "redirect", "sync"]);
+    let s = wait_for(&d, "auth failure parks", |s| {
+        s["001565aabb01"]["state"] == "parked"
+    });
+    assert_eq!(
+        s["001565aabb01"]["last_error"],
+        "authentication failed: check user and password"
+    );
+    assert_eq!(count(&counts, "register 001565aabb01"), 0);
+
+    // Saving the server with the right password retries without a sync.
+    d.ok(&[
+        "prov",
+        "redirect_server",
+        "set",
+        "yea",
+        &format!("password={RPS_PASSWORD}"),
+    ]);
+    wait_for(&d, "registered after the fix", |s| {
+        s["001565aabb01"]["provisioned"] == true
+    });
+    assert_eq!(count(&counts, "register 001565aabb01"), 1);
+    assert_eq!(d.stop(), Some(0));
+}

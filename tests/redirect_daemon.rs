@@ -222,9 +222,20 @@ fn service_down_then_up_completes_each_registration_once() {
     for (mac, _) in devices {
         assert_eq!(count(&counts, &format!("register {mac}")), 1, "{mac}");
     }
-    // The text table says the same.
+    // The text table and the device say the same.
     let table = d.ok(&["prov", "redirect", "status"]);
     assert!(table.contains("MAC owned by another account"), "{table}");
+    let field = |mac: &str, name: &str| {
+        let v = d.json(&["prov", "device", "show", mac]);
+        v[0][name].as_str().unwrap().to_string()
+    };
+    assert_eq!(field(OWNED, "redirect_provisioned"), "no");
+    assert_eq!(
+        field(OWNED, "redirect_error"),
+        "MAC owned by another account"
+    );
+    assert_eq!(field("001565aabb01", "redirect_provisioned"), "yes");
+    assert_eq!(field("001565aabb01", "redirect_error"), "");
 
     // Another sync retries only what is not done; nothing runs twice.
     let before = s[OWNED]["attempts"].as_u64().unwrap();

@@ -417,7 +417,12 @@ fn prov_show(daemon: &Daemon, kind: &str, id: &str) -> Handled {
     let kind = prov_kind(kind)?;
     let id = normalise_id(kind, id)?;
     if let Some(o) = daemon.store.get(kind, &id).map_err(store_error)? {
-        return Ok(Reply::Objects(vec![object_view(&o, false)]));
+        let mut view = object_view(&o, false);
+        if let Object::Device(d) = &o {
+            view.fields
+                .extend(super::redirect::device_fields(daemon, d));
+        }
+        return Ok(Reply::Objects(vec![view]));
     }
     match builtins(kind).into_iter().find(|o| o.id() == id) {
         Some(o) => Ok(Reply::Objects(vec![object_view(&o, true)])),

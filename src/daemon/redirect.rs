@@ -429,6 +429,31 @@ pub fn sync(daemon: &Daemon) -> Result<Reply, StoreError> {
     status(daemon)
 }
 
+/// The read-only fields `prov device show` adds: provisioned on the
+/// redirection server, and the last error.
+pub fn device_fields(daemon: &Daemon, device: &crate::model::Device) -> Vec<(String, String)> {
+    let state = daemon
+        .store
+        .data_get(Table::RedirectJob, &plan::key(&device.mac))
+        .ok()
+        .flatten()
+        .and_then(|b| plan::decode(&b).ok())
+        .unwrap_or_default();
+    let provisioned = device.redirect_server.is_some()
+        && state.registered.as_ref().map(|r| &r.server) == device.redirect_server.as_ref()
+        && state.ops.is_empty();
+    vec![
+        (
+            "redirect_provisioned".to_string(),
+            if provisioned { "yes" } else { "no" }.to_string(),
+        ),
+        (
+            "redirect_error".to_string(),
+            state.last_error.unwrap_or_default(),
+        ),
+    ]
+}
+
 /// `kpbx prov redirect status`.
 pub fn status(daemon: &Daemon) -> Result<Reply, StoreError> {
     let w = wanted(&daemon.store)?;

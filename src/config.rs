@@ -44,6 +44,10 @@ pub struct Config {
     pub mgmt_listen: Option<SocketAddr>,
     /// Answer multicast SIP PnP SUBSCRIBEs (224.0.1.75:5060).
     pub sip_pnp: bool,
+    /// PEM bundle of the CAs trusted for the redirection services.
+    pub redirect_ca_file: PathBuf,
+    /// Base addresses of the redirection services (tests and development).
+    pub redirect_endpoints: crate::redirect::Endpoints,
 }
 
 /// One documented key: its name, its default as written in the file, and
@@ -122,6 +126,16 @@ pub const KEYS: &[KeyDoc] = &[
         default: "on",
         doc: "`on` or `off`: answer SIP plug-and-play SUBSCRIBEs multicast to 224.0.1.75:5060 with the provisioning URL (off in multitenant mode).",
     },
+    KeyDoc {
+        key: "redirect_ca_file",
+        default: "/etc/ssl/certs/ca-certificates.crt",
+        doc: "PEM bundle of the certificate authorities trusted when calling the phone vendors' redirection services.",
+    },
+    KeyDoc {
+        key: "redirect_endpoints",
+        default: "vendor",
+        doc: "For tests and development only: `vendor` (the public services), or `sraps=https://...,snom_xmlrpc=https://...,yealink_xmlrpc=https://...,yealink_rps=https://...` to aim the redirection clients elsewhere.",
+    },
 ];
 
 /// A problem with the configuration file, with the 1-based line it is on
@@ -160,6 +174,8 @@ impl Default for Config {
             tftp_listen: None,
             mgmt_listen: None,
             sip_pnp: false,
+            redirect_ca_file: PathBuf::new(),
+            redirect_endpoints: crate::redirect::Endpoints::default(),
         };
         for key in KEYS {
             // The defaults are constants checked by a unit test.
@@ -190,6 +206,8 @@ impl Config {
             mgmt_listen: loopback(9443),
             // Port 5060 and multicast on loopback need root and a route.
             sip_pnp: false,
+            redirect_ca_file: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+            redirect_endpoints: crate::redirect::Endpoints::default(),
         }
     }
 
@@ -275,6 +293,10 @@ impl Config {
                     _ => return Err(format!("{value:?} is not `on` or `off`")),
                 }
             }
+            "redirect_ca_file" => self.redirect_ca_file = path(value)?,
+            "redirect_endpoints" => {
+                self.redirect_endpoints = crate::redirect::Endpoints::parse(value)?
+            }
             _ => return Err(format!("unknown key {key:?}")),
         }
         Ok(())
@@ -302,6 +324,8 @@ impl Config {
             addr(&self.tftp_listen),
             addr(&self.mgmt_listen),
             if self.sip_pnp { "on" } else { "off" }.to_string(),
+            quoted(&self.redirect_ca_file),
+            format!("\"{}\"", self.redirect_endpoints.render()),
         ];
         let mut out = String::from("# kpbxd bootstrap configuration\n");
         for (key, value) in KEYS.iter().zip(values) {
@@ -380,6 +404,19 @@ mod tests {
         assert_eq!(c.tftp_listen, Some("0.0.0.0:69".parse().unwrap()));
         assert!(c.sip_pnp);
         assert!(!Config::dev().sip_pnp);
+    }
+
+    #[test]
+    fn redirect_keys() {
+        let c = Config::parse(
+            "redirect_ca_file = /tmp/ca.pem\nredirect_endpoints = \"sraps=https://127.0.0.1:9/api/v1/\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.redirect_ca_file, PathBuf::from("/tmp/ca.pem"));
+        assert_eq!(c.redirect_endpoints.sraps, "https://127.0.0.1:9/api/v1/");
+        assert_eq!(Config::parse(&c.render()).unwrap(), c);
+        let e = Config::parse("\nredirect_endpoints = sraps=http://x/\n").unwrap_err();
+        assert_eq!(e.line, 2);
     }
 
     #[test]

@@ -166,6 +166,18 @@ const VERBS: &[Verb] = &[
     },
     Verb {
         area: "prov",
+        verb: "redirect status",
+        args: "",
+        about: "Each device's registration on its redirection server: provisioned flag, pending work, last error",
+    },
+    Verb {
+        area: "prov",
+        verb: "redirect sync",
+        args: "",
+        about: "Retry every pending redirection-server registration now",
+    },
+    Verb {
+        area: "prov",
         verb: "render",
         args: "MAC",
         about: "Preview a device's files without saving anything",
@@ -412,6 +424,8 @@ fn prov(words: &[&str]) -> Result<Command, String> {
         ["log"] => Ok(Command::ProvLog { mac: None }),
         ["log", mac] => Ok(Command::ProvLog { mac: Some(s(mac)) }),
         ["unknown"] => Ok(Command::ProvUnknown),
+        ["redirect", "status"] => Ok(Command::ProvRedirectStatus),
+        ["redirect", "sync"] => Ok(Command::ProvRedirectSync),
         ["template", "copy", from, name, rest @ ..] => {
             let tenant = match rest {
                 [] => None,

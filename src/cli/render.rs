@@ -294,8 +294,48 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
             }
             Output::ok(out)
         }
+        Reply::Redirects(r) => Output::ok(redirects_table(r, tz)),
         Reply::Error(_) => unreachable_error(),
     }
+}
+
+/// `kpbx prov redirect status`.
+fn redirects_table(rows: &[crate::control::RedirectView], tz: &TimeZone) -> String {
+    if rows.is_empty() {
+        return "no device has a redirection server\n".to_string();
+    }
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let next = match (r.state.as_str(), r.next_attempt_us) {
+                ("waiting", Some(t)) => format!("waiting until {}", local(t, tz)),
+                (s, _) => s.to_string(),
+            };
+            vec![
+                r.mac.clone(),
+                r.server.clone(),
+                yes(r.provisioned),
+                r.pending.join(", "),
+                next,
+                r.last_attempt_us.map(|t| local(t, tz)).unwrap_or_default(),
+                r.last_error.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "MAC",
+            "SERVER",
+            "PROVISIONED",
+            "PENDING",
+            "STATE",
+            "LAST ATTEMPT",
+            "LAST ERROR",
+        ],
+        &rows,
+        true,
+    )
 }
 
 fn ha_status_table(h: &crate::control::HaStatusView) -> String {

@@ -106,6 +106,10 @@ pub enum Command {
     /// Devices that asked for files but are not configured, and blocked
     /// addresses.
     ProvUnknown,
+    /// Redirection-server registrations: each device's state and last error.
+    ProvRedirectStatus,
+    /// Every pending redirection-server operation is retried now.
+    ProvRedirectSync,
 }
 
 impl Command {
@@ -124,7 +128,8 @@ impl Command {
             | Command::HaSwitch
             | Command::HaDisable
             | Command::HaUnpair
-            | Command::HaPair => true,
+            | Command::HaPair
+            | Command::ProvRedirectSync => true,
             Command::Status
             | Command::AuditList { .. }
             | Command::AuditVerify
@@ -138,7 +143,8 @@ impl Command {
             | Command::ProvUnknown
             | Command::HaStatus
             | Command::HaEvents
-            | Command::HaShow => false,
+            | Command::HaShow
+            | Command::ProvRedirectStatus => false,
         }
     }
 }
@@ -165,6 +171,31 @@ pub enum Reply {
     HaEvents(Vec<HaEventView>),
     Fetches(Vec<FetchView>),
     Unknown(UnknownView),
+    Redirects(Vec<RedirectView>),
+}
+
+/// `kpbx prov redirect status`: one device's (MAC's) registration on its
+/// redirection server.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RedirectView {
+    pub mac: String,
+    /// The device's redirection server now (empty: none, or no device).
+    pub server: String,
+    /// Provisioned on the redirection server: the service holds this MAC for
+    /// the device's server and nothing is pending (read-only).
+    pub provisioned: bool,
+    /// The server the service holds the MAC for, per the last success.
+    pub registered_on: String,
+    /// Operations still to do, e.g. `register on office`.
+    pub pending: Vec<String>,
+    /// `due`, `waiting`, `held` (server disabled), `parked` (needs a change
+    /// or a sync), or empty when nothing is pending.
+    pub state: String,
+    pub attempts: u32,
+    /// UTC microseconds.
+    pub next_attempt_us: Option<i64>,
+    pub last_attempt_us: Option<i64>,
+    pub last_error: String,
 }
 
 /// `kpbx ha status`.

@@ -39,6 +39,8 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
         Command::ProvRender { mac } => prov_render(daemon, &mac),
         Command::ProvLog { mac } => prov_log(daemon, mac.as_deref()),
         Command::ProvUnknown => prov_unknown(daemon),
+        Command::ProvRedirectStatus => super::redirect::status(daemon).map_err(store_error),
+        Command::ProvRedirectSync => super::redirect::sync(daemon).map_err(store_error),
         Command::HaConfigure { fields } => ha_configure(daemon, origin, &fields),
         Command::HaShow => ha_show(daemon),
         Command::HaStatus => Ok(Reply::HaStatus(Box::new(
@@ -327,6 +329,14 @@ fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Handled {
         // Every change may change generated files (settings feed the PBX
         // placeholders); regeneration rewrites only what differs.
         daemon.regenerate();
+        let touched: Vec<ObjectRef> = changes.iter().map(|(_, r, _)| r.clone()).collect();
+        if touched
+            .iter()
+            .any(|r| matches!(r.kind, Kind::Device | Kind::RedirectServer))
+            && let Err(e) = super::redirect::reconcile(daemon, &touched)
+        {
+            log::error!("redirect: {e}");
+        }
     }
     Ok(Reply::Committed(CommitView {
         txid,
@@ -407,7 +417,12 @@ fn prov_show(daemon: &Daemon, kind: &str, id: &str) -> Handled {
     let kind = prov_kind(kind)?;
     let id = normalise_id(kind, id)?;
     if let Some(o) = daemon.store.get(kind, &id).map_err(store_error)? {
-        return Ok(Reply::Objects(vec![object_view(&o, false)]));
+        let mut view = object_view(&o, false);
+        if let Object::Device(d) = &o {
+            view.fields
+                .extend(super::redirect::device_fields(daemon, d));
+        }
+        return Ok(Reply::Objects(vec![view]));
     }
     match builtins(kind).into_iter().find(|o| o.id() == id) {
         Some(o) => Ok(Reply::Objects(vec![object_view(&o, true)])),

@@ -18,6 +18,7 @@ mod ha;
 mod handlers;
 mod protect;
 mod provisioning;
+mod redirect;
 mod serve;
 mod sip_pnp;
 
@@ -52,6 +53,8 @@ pub enum Event {
         generation: u64,
         event: crate::ha::Event,
     },
+    /// A redirection-server operation finished.
+    Redirect(redirect::Done),
 }
 
 /// How often interface addresses are compared for dynamic placeholders.
@@ -181,6 +184,8 @@ pub struct Daemon {
     started: crate::clock::WallTime,
     started_at: crate::clock::Instant,
     ha: std::cell::RefCell<ha::HaRuntime>,
+    /// Redirection-server registrations (job in flight, HTTPS client).
+    redirect: std::cell::RefCell<redirect::Runtime>,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -244,6 +249,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let daemon = Daemon {
         sip_pnp: sip_pnp_state,
         ha: std::cell::RefCell::new(ha::HaRuntime::new(&config.data_dir, tx.clone())),
+        redirect: std::cell::RefCell::new(redirect::Runtime::new(tx.clone())),
         started: clock.wall(),
         started_at: clock.now(),
         prov: std::cell::RefCell::new(prov),
@@ -256,6 +262,9 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         config,
     };
     daemon.regenerate();
+    if let Err(e) = redirect::reconcile(&daemon, &[]) {
+        log::error!("redirect: {e}");
+    }
     let ex = Rc::new(LocalExecutor::new());
 
     let result = smol::block_on(ex.run(async {
@@ -443,6 +452,7 @@ async fn event_loop(
     rx: Receiver<Event>,
 ) -> Result<(), DaemonError> {
     ha::drive(daemon, ex).await;
+    redirect::drive(daemon, ex);
     loop {
         let wait = daemon.ha.borrow().next_wait(daemon.clock.now());
         let recv = async {
@@ -498,9 +508,11 @@ async fn event_loop(
                 log::info!("{why}: stopping");
                 return Ok(());
             }
+            Event::Redirect(done) => redirect::on_done(daemon, done),
         }
         ha::drive(daemon, ex).await;
         daemon.follow_ha_role();
+        redirect::drive(daemon, ex);
     }
     Err(DaemonError::Runtime("event sources closed".to_string()))
 }

@@ -5,6 +5,7 @@
 //! * [`Site`]: the seam to the file-serving policy; [`dir::DirSite`] serves a directory.
 //! * [`tls`]: rustls (ring) configuration from PEM files or a generated self-signed pair.
 
+pub mod client;
 pub mod digest;
 pub mod dir;
 pub mod path;

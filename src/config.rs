@@ -44,6 +44,8 @@ pub struct Config {
     pub mgmt_listen: Option<SocketAddr>,
     /// Answer multicast SIP PnP SUBSCRIBEs (224.0.1.75:5060).
     pub sip_pnp: bool,
+    /// Where Asterisk writes its logs: `auto` CDR paths are under it.
+    pub asterisk_log_dir: PathBuf,
 }
 
 /// One documented key: its name, its default as written in the file, and
@@ -122,6 +124,11 @@ pub const KEYS: &[KeyDoc] = &[
         default: "on",
         doc: "`on` or `off`: answer SIP plug-and-play SUBSCRIBEs multicast to 224.0.1.75:5060 with the provisioning URL (off in multitenant mode).",
     },
+    KeyDoc {
+        key: "asterisk_log_dir",
+        default: "/var/log/asterisk",
+        doc: "Asterisk's log directory: the `auto` CDR files are cdr-csv/Master.csv and queue_log in it.",
+    },
 ];
 
 /// A problem with the configuration file, with the 1-based line it is on
@@ -160,6 +167,7 @@ impl Default for Config {
             tftp_listen: None,
             mgmt_listen: None,
             sip_pnp: false,
+            asterisk_log_dir: PathBuf::new(),
         };
         for key in KEYS {
             // The defaults are constants checked by a unit test.
@@ -190,6 +198,7 @@ impl Config {
             mgmt_listen: loopback(9443),
             // Port 5060 and multicast on loopback need root and a route.
             sip_pnp: false,
+            asterisk_log_dir: PathBuf::from("var/asterisk"),
         }
     }
 
@@ -268,6 +277,7 @@ impl Config {
             "tls_key" => self.tls_key = auto_path(value)?,
             "tftp_listen" => self.tftp_listen = listen(value)?,
             "mgmt_listen" => self.mgmt_listen = listen(value)?,
+            "asterisk_log_dir" => self.asterisk_log_dir = path(value)?,
             "sip_pnp" => {
                 self.sip_pnp = match value {
                     "on" => true,
@@ -302,6 +312,7 @@ impl Config {
             addr(&self.tftp_listen),
             addr(&self.mgmt_listen),
             if self.sip_pnp { "on" } else { "off" }.to_string(),
+            quoted(&self.asterisk_log_dir),
         ];
         let mut out = String::from("# kpbxd bootstrap configuration\n");
         for (key, value) in KEYS.iter().zip(values) {

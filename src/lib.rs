@@ -14,6 +14,7 @@ pub mod http;
 pub mod model;
 pub mod net;
 pub mod provision;
+pub mod report;
 pub mod schedule;
 pub mod sip;
 pub mod store;

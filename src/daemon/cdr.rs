@@ -153,7 +153,10 @@ fn master_kind(store: &Store) -> Result<(FileKind, String), String> {
     let mapping = crate::cdr::columns::parse_columns(&columns)?;
     let tz = box_tz(store);
     let signature = format!("{columns}|{}", tz.iana_name().unwrap_or("fixed"));
-    Ok((FileKind::Master(MasterFormat { mapping, tz }), signature))
+    Ok((
+        FileKind::Master(Box::new(MasterFormat { mapping, tz })),
+        signature,
+    ))
 }
 
 impl Cdr {

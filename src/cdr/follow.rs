@@ -421,7 +421,7 @@ mod tests {
         let line4 = line3 + file[line3..].find('\n').unwrap() + 1;
         let mut f = Follower::resume(master(), IngestStateV1::default());
         // Lines 1-2: both calls open.
-        assert!(f.feed(file[..line3].as_bytes()).is_empty());
+        assert!(f.feed(&file.as_bytes()[..line3]).is_empty());
         let state = f.state().clone();
         assert_eq!(state.open, ["a", "b"]);
         assert_eq!((state.replay_offset, state.offset), (0, line3 as u64));

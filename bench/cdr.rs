@@ -154,7 +154,11 @@ fn main() {
             f[1],
             f[2],
             hwm,
-            if hwm < 64 * 1024 { "(< 64 MB)" } else { "(OVER 64 MB)" }
+            if hwm < 64 * 1024 {
+                "(< 64 MB)"
+            } else {
+                "(OVER 64 MB)"
+            }
         );
     }
 }

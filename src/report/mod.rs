@@ -467,7 +467,7 @@ pub fn export_calls(
             match r {
                 Ok(()) => {
                     rows += 1;
-                    if rows % RELEASE_EVERY == 0 {
+                    if rows.is_multiple_of(RELEASE_EVERY) {
                         store.release_mapped_pages();
                     }
                     Ok(ControlFlow::Continue(()))
@@ -546,7 +546,7 @@ pub fn export_queue(
             match r {
                 Ok(()) => {
                     rows += 1;
-                    if rows % RELEASE_EVERY == 0 {
+                    if rows.is_multiple_of(RELEASE_EVERY) {
                         store.release_mapped_pages();
                     }
                     Ok(ControlFlow::Continue(()))
@@ -579,7 +579,7 @@ pub fn export_queue(
                 match r {
                     Ok(()) => {
                         rows += 1;
-                        if rows % RELEASE_EVERY == 0 {
+                        if rows.is_multiple_of(RELEASE_EVERY) {
                             store.release_mapped_pages();
                         }
                         Ok(ControlFlow::Continue(()))

@@ -17,7 +17,6 @@ use kpbxd::report::{self, ExportOptions, Format, TimeRange, ingest};
 use kpbxd::store::Store;
 
 #[path = "support.rs"]
-#[allow(dead_code)]
 mod support;
 
 const STORE_MB: u32 = 4096;

@@ -499,6 +499,30 @@ mod tests {
     }
 
     #[test]
+    fn cdr_layout_is_pinned() {
+        let bytes = |c: Command| postcard::to_stdvec(&Request { command: c }).unwrap();
+        assert_eq!(bytes(Command::CdrStatus), [26]);
+        assert_eq!(
+            bytes(Command::CdrImport {
+                callcenter: true,
+                path: "/f".into()
+            }),
+            [27, 1, 2, b'/', b'f']
+        );
+        assert_eq!(
+            postcard::to_stdvec(&Reply::Chunk(vec![7])).unwrap(),
+            [15, 1, 7]
+        );
+        let end = Reply::StreamEnd(StreamEndView {
+            rows: 1,
+            bytes: 2,
+            from_us: 0,
+            to_us: 1,
+        });
+        assert_eq!(postcard::to_stdvec(&end).unwrap(), [16, 1, 2, 0, 2]);
+    }
+
+    #[test]
     fn changes_are_told_from_reads() {
         let change = Command::ProvDelete {
             kind: "device".into(),

@@ -94,7 +94,8 @@ pub struct Follower {
     log_time: i64,
     /// Calls emitted recently, by id, with their legs: a late leg re-opens
     /// its call, so the stored row (same key) is rewritten complete.
-    recent: HashMap<String, Vec<CdrRecord>>,
+    /// (first line of the call in the current file, if known; legs).
+    recent: HashMap<String, (Option<Position>, Vec<CdrRecord>)>,
     recent_order: VecDeque<(i64, String)>,
 }
 
@@ -157,6 +158,9 @@ impl Follower {
             }
         }
         self.first.clear();
+        for (at, _) in self.recent.values_mut() {
+            *at = None;
+        }
         self.replay_until = 0;
         self.replay_keys.clear();
         self.state.rotations += 1;
@@ -190,12 +194,17 @@ impl Follower {
                                 self.state.records += 1;
                             }
                             self.log_time = self.log_time.max(p.value.end.as_second());
-                            self.first.entry(key.clone()).or_insert(start);
-                            if let Some(legs) = self.recent.remove(&key) {
+                            // A late leg re-opens its call from memory; the
+                            // replay point goes back to the call's first line
+                            // so that a restart rebuilds it whole.
+                            let mut first_line = start;
+                            if let Some((at, legs)) = self.recent.remove(&key) {
+                                first_line = at.map_or(start, |at| at.min(start));
                                 for leg in legs {
                                     agg.push(leg);
                                 }
                             }
+                            self.first.entry(key).or_insert(first_line);
                             agg.push(p.value);
                         }
                         Err(m) => {
@@ -320,11 +329,11 @@ impl Follower {
     /// Records emitted calls in `rows` and remembers them for late legs.
     fn emitted(&mut self, calls: Vec<super::call::CallRow>, rows: &mut Rows) {
         for row in calls {
-            self.first.remove(&row.id);
+            let at = self.first.remove(&row.id);
             rows.calls.push(CallRecord::from_row(&row));
             let end = row.end.as_second();
             self.recent_order.push_back((end, row.id.clone()));
-            self.recent.insert(row.id, row.legs);
+            self.recent.insert(row.id, (at, row.legs));
         }
         while let Some((end, id)) = self.recent_order.front() {
             let stale = self.log_time.saturating_sub(*end) > RECENT_SECS;
@@ -435,12 +444,25 @@ mod tests {
         assert_eq!(ids(&rows), [("a".to_string(), 2)]);
         assert_eq!(g.state().open, ["c"]);
         assert_eq!(g.state().replay_offset, line4 as u64);
-        // A late leg of an emitted call re-opens it: the row is rewritten whole.
-        let late = leg("a", "2026-01-01 10:00:00", "2026-01-01 10:20:00");
-        let mut got = ids(&g.feed(late.as_bytes()));
-        got.extend(ids(&g.tick("2026-01-02T00:00:00Z".parse().unwrap())));
+        // A late leg of an emitted call re-opens it: the row is rewritten
+        // whole, and the replay point goes back to the call's first line.
+        let late = leg("a", "2026-01-01 10:00:00", "2026-01-01 10:30:00");
+        assert!(g.feed(late.as_bytes()).is_empty());
+        assert_eq!(g.state().open, ["a", "c"]);
+        assert_eq!(g.state().replay_offset, 0);
+        // A restart now rebuilds a from the file alone.
+        let mut all = file.clone();
+        all.push_str(&late);
+        let mut h = Follower::resume(master(), g.state().clone());
+        assert!(h.feed(all.as_bytes()).is_empty());
+        let mut got = ids(&h.tick("2026-01-02T00:00:00Z".parse().unwrap()));
         got.sort();
         assert_eq!(got, [("a".to_string(), 3), ("c".to_string(), 1)]);
-        assert!(g.state().open.is_empty());
+        assert_eq!(h.state().records, 5);
+        assert!(h.state().open.is_empty());
+        // And without the restart, the same.
+        let mut got = ids(&g.tick("2026-01-02T00:00:00Z".parse().unwrap()));
+        got.sort();
+        assert_eq!(got, [("a".to_string(), 3), ("c".to_string(), 1)]);
     }
 }

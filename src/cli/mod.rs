@@ -240,7 +240,7 @@ const VERBS: &[Verb] = &[
     Verb {
         area: "cdr",
         verb: "export",
-        args: "(--from T --to T | --interval I) [--format F] [--mask] [--delimiter ,|;] [--bom] [-o FILE]",
+        args: "RANGE [OPTIONS]",
         about: "Export calls started in [from, to) (local time) or a named interval; default stdout",
     },
     Verb {
@@ -252,7 +252,7 @@ const VERBS: &[Verb] = &[
     Verb {
         area: "callcenter",
         verb: "export",
-        args: "(--from T --to T | --interval I) [--format F] [--operator-events] [--mask] [-o FILE]",
+        args: "RANGE [OPTIONS]",
         about: "Export queue entries (and with --operator-events, agents' events) of a range",
     },
 ];
@@ -269,10 +269,15 @@ const HA_KEYS: &str = "\
 
 /// Kinds of provisioning objects, for help.
 const CDR_HELP: &str = "
-T is local time in the box's time zone: YYYY-MM-DD[ HH:MM[:SS]].
-I is current-day, previous-day, current-week, previous-week, current-month or previous-month.
-F is csv (default), csv-detailed, xlsx, xlsx-detailed, json or xml (json and xml are detailed).
---operator-events (callcenter, detailed formats) adds agents' login, pause and membership events.
+Export RANGE: --from T --to T (local time in the box's time zone, YYYY-MM-DD[ HH:MM[:SS]],
+  start inclusive, end exclusive), or --interval current-day|previous-day|current-week|
+  previous-week|current-month|previous-month.
+Export OPTIONS:
+  --format F          csv (default), csv-detailed, xlsx, xlsx-detailed, json, xml (json, xml: detailed)
+  -o FILE             write to FILE (default stdout)
+  --mask              mask the last three digits of phone numbers
+  --delimiter , | ;   CSV delimiter;  --bom  start CSV with a UTF-8 BOM
+  --operator-events   callcenter, detailed formats: agents' login, pause and membership events
 ";
 
 const PROV_KINDS: &str =

@@ -164,6 +164,7 @@ impl Follower {
         self.replay_until = 0;
         self.replay_keys.clear();
         self.state.rotations += 1;
+        self.state.head.clear();
         self.state.offset = 0;
         self.state.line = 1;
         self.sync_state();

@@ -357,6 +357,9 @@ pub struct IngestStateV1 {
     pub rotations: u64,
     /// When this state was written (µs since the epoch).
     pub updated_us: i64,
+    /// The file's first bytes (up to 64): a file rewritten in place is told
+    /// from the one read even when it is not shorter.
+    pub head: Vec<u8>,
 }
 
 #[cfg(test)]
@@ -459,6 +462,6 @@ mod tests {
         assert_eq!(o.key().len(), 16);
         assert_eq!(o.key(), o.clone().key());
         let s = IngestStateRecord::V1(IngestStateV1::default());
-        assert_eq!(to_bytes(&s), [0; 15],);
+        assert_eq!(to_bytes(&s), [0; 16],);
     }
 }

@@ -297,6 +297,31 @@ fn find_inode(dir: &Path, dev: u64, ino: u64) -> Option<PathBuf> {
         })
 }
 
+/// Bytes kept of a file's start.
+const HEAD: usize = 64;
+
+/// The first (up to [`HEAD`]) bytes of a file.
+fn read_head(file: &File) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; HEAD];
+    let mut n = 0;
+    while n < HEAD {
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    buf.truncate(n);
+    buf
+}
+
+/// Whether the file still starts with `head` (a shorter file does not).
+fn same_head(file: &File, head: &[u8]) -> bool {
+    head.is_empty() || read_head(file).starts_with(head)
+}
+
 fn follow(
     slot: &mut Slot,
     store: &Store,
@@ -340,7 +365,10 @@ fn follow(
         let (target, pos) = if st.ino == 0 && st.dev == 0 {
             (path.to_path_buf(), 0)
         } else if (st.dev, st.ino) == identity(&meta) {
-            if meta.len() < st.offset {
+            let rewritten = File::open(path)
+                .map(|f| !same_head(&f, &st.head))
+                .unwrap_or(false);
+            if meta.len() < st.offset || rewritten {
                 follower.rotate();
                 (path.to_path_buf(), 0)
             } else {
@@ -403,6 +431,22 @@ fn follow(
         commit(&rows, follower)?;
     }
     if at_end {
+        // Learn the file's first bytes; a change of them is a rewrite.
+        if !same_head(&open.file, &follower.state().head) {
+            log::info!("cdr {}: {path_text} was rewritten in place", slot.role);
+            open.file
+                .seek(SeekFrom::Start(0))
+                .map_err(|e| format!("{path_text}: {e}"))?;
+            open.pos = 0;
+            follower.rotate();
+            commit(&Default::default(), follower)?;
+            return Ok(());
+        }
+        let head = read_head(&open.file);
+        if head.len() > follower.state().head.len() {
+            follower.state_mut().head = head;
+            commit(&Default::default(), follower)?;
+        }
         match std::fs::metadata(path) {
             Ok(meta) if identity(&meta) != (open.dev, open.ino) => {
                 log::info!("cdr {}: {path_text} was rotated", slot.role);

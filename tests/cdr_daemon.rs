@@ -559,3 +559,57 @@ fn python_csv(bytes: &[u8], delimiter: char) -> Vec<Vec<String>> {
     );
     serde_json::from_str(&python(&script, bytes)).unwrap()
 }
+
+#[test]
+fn the_daemon_answers_during_a_long_export() {
+    let b = start();
+    let d = &b.d;
+    d.ok(&["system", "set", "cdr_master_csv=off", "cdr_queue_log=off"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Master.csv");
+    let mut text = String::new();
+    const N: u32 = 5_000;
+    for i in 0..N {
+        let (h, m, s) = (i / 3600 % 24, i / 60 % 60, i % 60);
+        let day = 1 + i / 86_400;
+        text.push_str(&format!(
+            "\"\",\"201\",\"0501234567\",\"c\",\"\",\"PJSIP/201-{i}\",\"PJSIP/t-{i}\",\"Dial\",\"\",\"2026-03-{day:02} {h:02}:{m:02}:{s:02}\",,\"2026-03-{day:02} {h:02}:{m:02}:{s:02}\",0,0,\"NO ANSWER\",\"\",\"big.{i}\",\"\",\"\",\"big.{i}\",{i}\n"
+        ));
+    }
+    std::fs::write(&file, text).unwrap();
+    let out = d.ok(&["cdr", "import", file.to_str().unwrap()]);
+    assert!(out.contains(&format!("{N} rows")), "{out}");
+    let xlsx = dir.path().join("big.xlsx");
+    let mut args: Vec<&str> = vec!["--socket", d.socket.to_str().unwrap(), "cdr", "export"];
+    args.extend_from_slice(&RANGE);
+    args.extend_from_slice(&["--format", "xlsx-detailed", "-o", xlsx.to_str().unwrap()]);
+    let mut export = std::process::Command::new(common::KPBX)
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut answered_while_busy = false;
+    for _ in 0..20 {
+        let began = Instant::now();
+        d.ok(&["status"]);
+        assert!(
+            began.elapsed() < Duration::from_secs(2),
+            "status took {:?}",
+            began.elapsed()
+        );
+        if export.try_wait().unwrap().is_none() {
+            answered_while_busy = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = export.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(answered_while_busy, "the export finished too fast to tell");
+    let mut wb: Xlsx<_> = open_workbook(&xlsx).unwrap();
+    assert_eq!(
+        wb.worksheet_range("Calls").unwrap().height(),
+        N as usize + 1
+    );
+    assert_eq!(wb.worksheet_range("Legs").unwrap().height(), N as usize + 1);
+}

@@ -429,7 +429,23 @@ fn calls_import_export_formats_and_intervals() {
     d.ok(&["cdr", "import", file.to_str().unwrap()]);
     let s = d.json(&["cdr", "status"]);
     assert_eq!(s["calls"], 8);
+    assert_eq!(s["oldest_call_us"], 1_773_997_200_000_000i64);
     check_fixture_calls(&calls_of(&export_json(d, "cdr", &[])));
+    let q = dir.path().join("queue_log");
+    std::fs::write(&q, QUEUE_LOG).unwrap();
+    let out = d.json(&["callcenter", "import", q.to_str().unwrap()]);
+    assert_eq!(
+        (out["records"].as_u64(), out["rows"].as_u64()),
+        (Some(36), Some(19))
+    );
+    let s = d.json(&["cdr", "status"]);
+    assert_eq!(
+        (s["queue_entries"].as_u64(), s["operator_events"].as_u64()),
+        (Some(9), Some(10))
+    );
+    let missing = d.kpbx(&["cdr", "import", "/nonexistent/Master.csv"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 
     // Plain CSV has no legs and neutralises nothing here.
     let rows = python_csv(&export(d, "cdr", &["--format", "csv"]), ',');

@@ -204,6 +204,15 @@ fn master_csv_pieces_restart_rotation_truncation() {
     let reason = f["last_errors"][0][1].as_str().unwrap();
     assert!(reason.contains("columns"), "{reason}");
     assert_eq!(f["last_errors"][0][0], 11, "line of the bad record");
+    let text = d.ok(&["cdr", "status"]);
+    assert!(
+        text.contains("malformed line 11: Master.csv: 3 columns, need at least 16"),
+        "{text}"
+    );
+    assert!(
+        text.contains("calls           9 (oldest 2026-03-20 10:00:00"),
+        "{text}"
+    );
 
     // Rotation: renamed, one more line lands in the old file, then a new file.
     let rotated = b.master.with_extension("csv.1");

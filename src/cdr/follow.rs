@@ -389,7 +389,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::cdr::master_csv::ColumnMapping;
-    use crate::cdr::record::CallRecord;
+    use crate::cdr::record::{CallRecord, QueueEntryRecord};
 
     fn leg(id: &str, start: &str, end: &str) -> String {
         format!(
@@ -465,5 +465,36 @@ mod tests {
         let mut got = ids(&g.tick("2026-01-02T00:00:00Z".parse().unwrap()));
         got.sort();
         assert_eq!(got, [("a".to_string(), 3), ("c".to_string(), 1)]);
+    }
+
+    #[test]
+    fn open_queue_entries_survive_a_restart_without_repeating_events() {
+        let log = "\
+1000|a|q|NONE|ENTERQUEUE||111|1
+1001|NONE|q|Anna|PAUSE|Lunch
+1002|b|q|NONE|ENTERQUEUE||222|2
+1010|a|q|Anna|CONNECT|10|a2|3
+1020|b|q|NONE|ABANDON|2|1|18
+";
+        let tail = "1100|a|q|Anna|COMPLETECALLER|10|90|1\n";
+        let mut f = Follower::resume(FileKind::QueueLog, IngestStateV1::default());
+        let rows = f.feed(log.as_bytes());
+        assert_eq!((rows.entries.len(), rows.operators.len()), (1, 1));
+        assert_eq!(f.state().open, ["a\0q"]);
+        assert_eq!(f.state().replay_offset, 0);
+        let mut g = Follower::resume(FileKind::QueueLog, f.state().clone());
+        let rows = g.feed(log.as_bytes());
+        assert!(rows.is_empty(), "nothing handled before is emitted again");
+        let rows = g.feed(tail.as_bytes());
+        assert_eq!(rows.entries.len(), 1);
+        let QueueEntryRecord::V1(a) = &rows.entries[0];
+        assert_eq!((a.callid.as_str(), a.caller_number.as_str()), ("a", "111"));
+        assert_eq!(
+            (a.wait_secs, a.ring_secs, a.talk_secs),
+            (Some(10), Some(3), Some(90))
+        );
+        assert_eq!(a.attempts.len(), 1);
+        assert_eq!(g.state().records, 6);
+        assert!(g.state().open.is_empty());
     }
 }

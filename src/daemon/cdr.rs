@@ -8,8 +8,9 @@
 //! data transaction ([`ingest::commit`]): after a crash the state and the
 //! rows agree, so nothing is lost or stored twice. The file stays open
 //! between ticks; after reading to its end the path is checked again:
-//! - another inode at the path: rotated. The old file was read to its end
-//!   through the open descriptor; the new one is read from its start;
+//! - another inode at the path: rotated. The old file is read through the
+//!   open descriptor until it has not grown for [`ROTATION_QUIET_POLLS`]
+//!   polls; then the new one is read from its start;
 //! - the same inode, shorter than what was read: truncated; read again
 //!   from the start;
 //! - at start-up, a stored inode that is no longer at the path: the rotated
@@ -60,6 +61,8 @@ const CHUNK: usize = 256 * 1024;
 /// Bytes per streamed reply.
 const STREAM_CHUNK: usize = 256 * 1024;
 const DAY_US: i64 = 86_400_000_000;
+/// Polls a rotated file must stay unchanged before the new one is read.
+const ROTATION_QUIET_POLLS: u32 = 3;
 /// Longest silence on an export stream.
 const KEEPALIVE: Duration = Duration::from_secs(20);
 
@@ -87,6 +90,9 @@ struct Slot {
     open: Option<Open>,
     state: &'static str,
     detail: String,
+    /// Polls in a row that found another file at the path while the open
+    /// one did not grow.
+    quiet_rotated: u32,
 }
 
 impl Slot {
@@ -99,6 +105,7 @@ impl Slot {
             open: None,
             state: "off",
             detail: String::new(),
+            quiet_rotated: 0,
         }
     }
 }
@@ -449,6 +456,18 @@ fn follow(
         }
         match std::fs::metadata(path) {
             Ok(meta) if identity(&meta) != (open.dev, open.ino) => {
+                // Asterisk may still write to the renamed file until it
+                // reopens its log (queue_log): drain it until it has been
+                // quiet for a few polls, then switch.
+                slot.quiet_rotated = if read == 0 { slot.quiet_rotated + 1 } else { 0 };
+                if slot.quiet_rotated < ROTATION_QUIET_POLLS {
+                    let rows = follower.tick(now);
+                    if !rows.is_empty() {
+                        commit(&rows, follower)?;
+                    }
+                    return Ok(());
+                }
+                slot.quiet_rotated = 0;
                 log::info!("cdr {}: {path_text} was rotated", slot.role);
                 let file = File::open(path).map_err(|e| format!("{path_text}: {e}"))?;
                 let meta = file.metadata().map_err(|e| format!("{path_text}: {e}"))?;

@@ -48,6 +48,8 @@ pub struct Config {
     pub redirect_ca_file: PathBuf,
     /// Base addresses of the redirection services (tests and development).
     pub redirect_endpoints: crate::redirect::Endpoints,
+    /// Where Asterisk writes its logs: `auto` CDR paths are under it.
+    pub asterisk_log_dir: PathBuf,
 }
 
 /// One documented key: its name, its default as written in the file, and
@@ -136,6 +138,11 @@ pub const KEYS: &[KeyDoc] = &[
         default: "vendor",
         doc: "For tests and development only: `vendor` (the public services), or `sraps=https://...,snom_xmlrpc=https://...,yealink_xmlrpc=https://...,yealink_rps=https://...` to aim the redirection clients elsewhere.",
     },
+    KeyDoc {
+        key: "asterisk_log_dir",
+        default: "/var/log/asterisk",
+        doc: "Asterisk's log directory: the `auto` CDR files are cdr-csv/Master.csv and queue_log in it.",
+    },
 ];
 
 /// A problem with the configuration file, with the 1-based line it is on
@@ -176,6 +183,7 @@ impl Default for Config {
             sip_pnp: false,
             redirect_ca_file: PathBuf::new(),
             redirect_endpoints: crate::redirect::Endpoints::default(),
+            asterisk_log_dir: PathBuf::new(),
         };
         for key in KEYS {
             // The defaults are constants checked by a unit test.
@@ -208,6 +216,7 @@ impl Config {
             sip_pnp: false,
             redirect_ca_file: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             redirect_endpoints: crate::redirect::Endpoints::default(),
+            asterisk_log_dir: PathBuf::from("var/asterisk"),
         }
     }
 
@@ -286,6 +295,7 @@ impl Config {
             "tls_key" => self.tls_key = auto_path(value)?,
             "tftp_listen" => self.tftp_listen = listen(value)?,
             "mgmt_listen" => self.mgmt_listen = listen(value)?,
+            "asterisk_log_dir" => self.asterisk_log_dir = path(value)?,
             "sip_pnp" => {
                 self.sip_pnp = match value {
                     "on" => true,
@@ -326,6 +336,7 @@ impl Config {
             if self.sip_pnp { "on" } else { "off" }.to_string(),
             quoted(&self.redirect_ca_file),
             format!("\"{}\"", self.redirect_endpoints.render()),
+            quoted(&self.asterisk_log_dir),
         ];
         let mut out = String::from("# kpbxd bootstrap configuration\n");
         for (key, value) in KEYS.iter().zip(values) {

@@ -15,6 +15,7 @@ pub mod model;
 pub mod net;
 pub mod provision;
 pub mod redirect;
+pub mod report;
 pub mod schedule;
 pub mod sip;
 pub mod store;

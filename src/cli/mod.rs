@@ -9,6 +9,7 @@
 //! turns a [`Reply`](crate::control::Reply) into text. The binary does the
 //! socket I/O.
 
+pub mod cdr_render;
 pub mod client;
 pub mod render;
 
@@ -43,6 +44,12 @@ pub enum Action {
     },
     Help(String),
     Version,
+    /// A streamed export: the client writes the data to `output` (or
+    /// stdout) as it arrives.
+    Export {
+        command: Command,
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +237,36 @@ const VERBS: &[Verb] = &[
         args: "",
         about: "Show the latest HA transitions with time and reason",
     },
+    Verb {
+        area: "cdr",
+        verb: "status",
+        args: "",
+        about: "Followed CDR files: positions, records, malformed lines (last reasons), stored rows",
+    },
+    Verb {
+        area: "cdr",
+        verb: "import",
+        args: "FILE",
+        about: "Read a whole Master.csv into the store (rows already there are not duplicated)",
+    },
+    Verb {
+        area: "cdr",
+        verb: "export",
+        args: "RANGE [OPTIONS]",
+        about: "Export calls started in [from, to) (local time) or a named interval; default stdout",
+    },
+    Verb {
+        area: "callcenter",
+        verb: "import",
+        args: "FILE",
+        about: "Read a whole queue_log into the store",
+    },
+    Verb {
+        area: "callcenter",
+        verb: "export",
+        args: "RANGE [OPTIONS]",
+        about: "Export queue entries (and with --operator-events, agents' events) of a range",
+    },
 ];
 
 /// Keys of `kpbx ha configure`, for help.
@@ -243,6 +280,18 @@ const HA_KEYS: &str = "\
   serial_source=file:/PATH|dmi|devicetree   hook_dir=/PATH (acquire.d/, release.d/)";
 
 /// Kinds of provisioning objects, for help.
+const CDR_HELP: &str = "
+Export RANGE: --from T --to T (local time in the box's time zone, YYYY-MM-DD[ HH:MM[:SS]],
+  start inclusive, end exclusive), or --interval current-day|previous-day|current-week|
+  previous-week|current-month|previous-month.
+Export OPTIONS:
+  --format F          csv (default), csv-detailed, xlsx, xlsx-detailed, json, xml (json, xml: detailed)
+  -o FILE             write to FILE (default stdout)
+  --mask              mask the last three digits of phone numbers
+  --delimiter , | ;   CSV delimiter;  --bom  start CSV with a UTF-8 BOM
+  --operator-events   callcenter, detailed formats: agents' login, pause and membership events
+";
+
 const PROV_KINDS: &str =
     "tenant, account, brand, model, template, device, placeholder, redirect_server";
 
@@ -290,6 +339,12 @@ fn help(area: Option<&str>, verb: Option<&str>) -> String {
         .any(|v| v.area == "ha" && v.verb == "configure")
     {
         out.push_str(&format!("\nHA configuration keys:\n{HA_KEYS}\n"));
+    }
+    if verbs
+        .iter()
+        .any(|v| v.area == "cdr" || v.area == "callcenter")
+    {
+        out.push_str(CDR_HELP);
     }
     if verbs.iter().any(|v| v.area == "prov") {
         out.push_str(&format!(
@@ -349,6 +404,13 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Invocation, String> {
         return Ok(invocation(Action::Import {
             kind: kind.to_string(),
             path: PathBuf::from(path),
+        }));
+    }
+    if matches!(area, Some("cdr" | "callcenter")) {
+        let (command, output) = cdr_render::parse(&words)?;
+        return Ok(invocation(match command {
+            Command::CdrExport(_) => Action::Export { command, output },
+            c => Action::Run(c),
         }));
     }
     let command = command(&words)?;

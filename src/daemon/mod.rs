@@ -13,6 +13,7 @@
 //!   consistent store and never race each other.
 //! - Adapters turn I/O into [`Event`]s; they never touch the store.
 
+mod cdr;
 mod control;
 mod ha;
 mod handlers;
@@ -55,6 +56,8 @@ pub enum Event {
     },
     /// A redirection-server operation finished.
     Redirect(redirect::Done),
+    /// Time to look at the CDR files.
+    CdrPoll,
 }
 
 /// How often interface addresses are compared for dynamic placeholders.
@@ -170,7 +173,8 @@ impl From<StoreError> for DaemonError {
 /// State owned by the event loop.
 pub struct Daemon {
     config: Config,
-    store: Store,
+    /// Shared with export and import threads.
+    store: std::sync::Arc<Store>,
     prov: std::cell::RefCell<provisioning::Provisioning>,
     /// Scan blocking and the fetch log, shared with the file servers.
     protect: protect::SharedProtect,
@@ -186,6 +190,7 @@ pub struct Daemon {
     ha: std::cell::RefCell<ha::HaRuntime>,
     /// Redirection-server registrations (job in flight, HTTPS client).
     redirect: std::cell::RefCell<redirect::Runtime>,
+    cdr: std::cell::RefCell<cdr::Cdr>,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -258,8 +263,9 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         http: http.as_ref().map(|(addr, ..)| *addr),
         https: https.as_ref().map(|(addr, ..)| *addr),
         clock,
-        store,
+        store: std::sync::Arc::new(store),
         config,
+        cdr: std::cell::RefCell::new(cdr::Cdr::default()),
     };
     daemon.regenerate();
     if let Err(e) = redirect::reconcile(&daemon, &[]) {
@@ -306,6 +312,17 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
                 }
             }
         });
+        let cdr_ticker = ex.spawn({
+            let tx = tx.clone();
+            async move {
+                loop {
+                    if tx.send(Event::CdrPoll).await.is_err() {
+                        return;
+                    }
+                    smol::Timer::after(cdr::POLL).await;
+                }
+            }
+        });
         let web_tasks: Vec<_> = [http, https]
             .into_iter()
             .flatten()
@@ -323,6 +340,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         drop(acceptor);
         drop(stopper);
         drop(ticker);
+        drop(cdr_ticker);
         drop(tftp_task);
         drop(sip_pnp_task);
         result
@@ -493,10 +511,14 @@ async fn event_loop(
                 origin,
                 reply,
             } => {
-                let answer = handlers::handle(daemon, &origin, request.command);
-                // The client may have gone; that is its business.
-                let _ = reply.try_send(answer);
+                // Exports and imports answer from a thread, later.
+                if let Some(command) = cdr::offload(daemon, request.command, &reply) {
+                    let answer = handlers::handle(daemon, &origin, command);
+                    // The client may have gone; that is its business.
+                    let _ = reply.try_send(answer);
+                }
             }
+            Event::CdrPoll => daemon.cdr.borrow_mut().poll(daemon),
             Event::CheckInterfaces => {
                 let changed = daemon.prov.borrow_mut().interfaces_changed();
                 if changed {

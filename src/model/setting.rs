@@ -18,6 +18,10 @@ pub enum SettingKey {
     ProvScanMisses,
     ProvScanWindow,
     ProvScanBlock,
+    CdrMasterCsv,
+    CdrQueueLog,
+    CdrRetentionMonths,
+    CdrColumns,
 }
 
 impl SettingKey {
@@ -33,6 +37,10 @@ impl SettingKey {
         SettingKey::ProvScanMisses,
         SettingKey::ProvScanWindow,
         SettingKey::ProvScanBlock,
+        SettingKey::CdrMasterCsv,
+        SettingKey::CdrQueueLog,
+        SettingKey::CdrRetentionMonths,
+        SettingKey::CdrColumns,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +56,10 @@ impl SettingKey {
             SettingKey::ProvScanMisses => "prov_scan_misses",
             SettingKey::ProvScanWindow => "prov_scan_window",
             SettingKey::ProvScanBlock => "prov_scan_block",
+            SettingKey::CdrMasterCsv => "cdr_master_csv",
+            SettingKey::CdrQueueLog => "cdr_queue_log",
+            SettingKey::CdrRetentionMonths => "cdr_retention_months",
+            SettingKey::CdrColumns => "cdr_columns",
         }
     }
 
@@ -64,6 +76,9 @@ impl SettingKey {
             SettingKey::ProvScanMisses => "10",
             SettingKey::ProvScanWindow => "60",
             SettingKey::ProvScanBlock => "600",
+            SettingKey::CdrMasterCsv | SettingKey::CdrQueueLog => "auto",
+            SettingKey::CdrRetentionMonths => "24",
+            SettingKey::CdrColumns => "cdr_csv",
         }
     }
 
@@ -87,6 +102,21 @@ impl SettingKey {
             }
             SettingKey::ProvScanWindow => "seconds over which scanning misses are counted",
             SettingKey::ProvScanBlock => "seconds a scanning address stays blocked (HTTP and TFTP)",
+            SettingKey::CdrMasterCsv => {
+                "Asterisk Master.csv to follow: an absolute path, `auto` \
+                 (asterisk_log_dir/cdr-csv/Master.csv) or `off`"
+            }
+            SettingKey::CdrQueueLog => {
+                "Asterisk queue_log to follow: an absolute path, `auto` \
+                 (asterisk_log_dir/queue_log) or `off`"
+            }
+            SettingKey::CdrRetentionMonths => {
+                "months call records are kept (0: forever), pruned daily"
+            }
+            SettingKey::CdrColumns => {
+                "Master.csv layout: cdr_csv, cdr_custom_legacy, or field names in column order \
+                 (`-` skips a column), e.g. clid,src,dst,-,start,answer,end"
+            }
         }
     }
 
@@ -125,6 +155,19 @@ impl SettingKey {
             SettingKey::ProvScanMisses => number(value, 0, 100_000),
             SettingKey::ProvScanWindow => number(value, 1, 86_400),
             SettingKey::ProvScanBlock => number(value, 1, 7 * 86_400),
+            SettingKey::CdrMasterCsv | SettingKey::CdrQueueLog => match value {
+                "auto" | "off" => Ok(value.to_string()),
+                _ if value.starts_with('/') && !value.chars().any(char::is_control) => {
+                    Ok(value.to_string())
+                }
+                _ => Err(format!(
+                    "{value:?} is not an absolute path, `auto` or `off`"
+                )),
+            },
+            SettingKey::CdrRetentionMonths => number(value, 0, 1200),
+            SettingKey::CdrColumns => {
+                crate::cdr::columns::parse_columns(value).map(|_| value.trim().to_string())
+            }
             SettingKey::Multitenant => match value {
                 "on" | "off" => Ok(value.to_string()),
                 _ => Err(format!("{value:?} is not on or off")),

@@ -44,6 +44,11 @@ pub struct Config {
     pub mgmt_listen: Option<SocketAddr>,
     /// Answer multicast SIP PnP SUBSCRIBEs (224.0.1.75:5060).
     pub sip_pnp: bool,
+    /// PEM bundle of the CAs trusted for outgoing TLS (SMTP).
+    pub ca_bundle: PathBuf,
+    /// Seconds added to the wall clock. Test-only: lets tests reach a
+    /// scheduled time; never set it on a box.
+    pub clock_offset: i64,
 }
 
 /// One documented key: its name, its default as written in the file, and
@@ -122,6 +127,16 @@ pub const KEYS: &[KeyDoc] = &[
         default: "on",
         doc: "`on` or `off`: answer SIP plug-and-play SUBSCRIBEs multicast to 224.0.1.75:5060 with the provisioning URL (off in multitenant mode).",
     },
+    KeyDoc {
+        key: "ca_bundle",
+        default: "/etc/ssl/certs/ca-certificates.crt",
+        doc: "PEM bundle of the certificate authorities trusted for outgoing TLS (the SMTP server).",
+    },
+    KeyDoc {
+        key: "clock_offset",
+        default: "0",
+        doc: "TEST ONLY: seconds added to the wall clock (scheduled tasks, time stamps). Leave at 0 on a box.",
+    },
 ];
 
 /// A problem with the configuration file, with the 1-based line it is on
@@ -160,6 +175,8 @@ impl Default for Config {
             tftp_listen: None,
             mgmt_listen: None,
             sip_pnp: false,
+            ca_bundle: PathBuf::new(),
+            clock_offset: 0,
         };
         for key in KEYS {
             // The defaults are constants checked by a unit test.
@@ -190,6 +207,8 @@ impl Config {
             mgmt_listen: loopback(9443),
             // Port 5060 and multicast on loopback need root and a route.
             sip_pnp: false,
+            ca_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+            clock_offset: 0,
         }
     }
 
@@ -275,6 +294,16 @@ impl Config {
                     _ => return Err(format!("{value:?} is not `on` or `off`")),
                 }
             }
+            "ca_bundle" => self.ca_bundle = path(value)?,
+            "clock_offset" => {
+                self.clock_offset = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|s| s.unsigned_abs() <= 100 * 365 * 86_400)
+                    .ok_or_else(|| {
+                        format!("{value:?} is not a number of seconds (up to 100 years)")
+                    })?
+            }
             _ => return Err(format!("unknown key {key:?}")),
         }
         Ok(())
@@ -302,6 +331,8 @@ impl Config {
             addr(&self.tftp_listen),
             addr(&self.mgmt_listen),
             if self.sip_pnp { "on" } else { "off" }.to_string(),
+            quoted(&self.ca_bundle),
+            self.clock_offset.to_string(),
         ];
         let mut out = String::from("# kpbxd bootstrap configuration\n");
         for (key, value) in KEYS.iter().zip(values) {

@@ -188,7 +188,13 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     ])
     .map_err(|e| DaemonError::Runtime(format!("cannot install signal handlers: {e}")))?;
 
-    let clock = SystemClock::default();
+    let clock = SystemClock::with_offset(config.clock_offset);
+    if config.clock_offset != 0 {
+        log::warn!(
+            "clock_offset = {} s: the wall clock is shifted (test only)",
+            config.clock_offset
+        );
+    }
     let store = Store::open(&config.data_dir, config.store_max_mb, clock.wall())?;
     let listener = control::bind(&config.control_socket)?;
     log::info!(

@@ -18,6 +18,7 @@ pub enum SettingKey {
     ProvScanMisses,
     ProvScanWindow,
     ProvScanBlock,
+    CallcenterLicence,
 }
 
 impl SettingKey {
@@ -33,6 +34,7 @@ impl SettingKey {
         SettingKey::ProvScanMisses,
         SettingKey::ProvScanWindow,
         SettingKey::ProvScanBlock,
+        SettingKey::CallcenterLicence,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +50,7 @@ impl SettingKey {
             SettingKey::ProvScanMisses => "prov_scan_misses",
             SettingKey::ProvScanWindow => "prov_scan_window",
             SettingKey::ProvScanBlock => "prov_scan_block",
+            SettingKey::CallcenterLicence => "callcenter_licence",
         }
     }
 
@@ -64,6 +67,7 @@ impl SettingKey {
             SettingKey::ProvScanMisses => "10",
             SettingKey::ProvScanWindow => "60",
             SettingKey::ProvScanBlock => "600",
+            SettingKey::CallcenterLicence => "",
         }
     }
 
@@ -87,6 +91,9 @@ impl SettingKey {
             }
             SettingKey::ProvScanWindow => "seconds over which scanning misses are counted",
             SettingKey::ProvScanBlock => "seconds a scanning address stays blocked (HTTP and TFTP)",
+            SettingKey::CallcenterLicence => {
+                "call-center licence key; empty: no licence (Send Call Center CDR tasks are refused)"
+            }
         }
     }
 
@@ -125,6 +132,17 @@ impl SettingKey {
             SettingKey::ProvScanMisses => number(value, 0, 100_000),
             SettingKey::ProvScanWindow => number(value, 1, 86_400),
             SettingKey::ProvScanBlock => number(value, 1, 7 * 86_400),
+            SettingKey::CallcenterLicence => {
+                if value.len() > 128
+                    || !value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    Err("is up to 128 letters, digits, - and _".to_string())
+                } else {
+                    Ok(value.to_string())
+                }
+            }
             SettingKey::Multitenant => match value {
                 "on" | "off" => Ok(value.to_string()),
                 _ => Err(format!("{value:?} is not on or off")),

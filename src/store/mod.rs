@@ -24,6 +24,7 @@
 pub mod data;
 pub mod records;
 mod rules;
+mod task_records;
 
 use std::fmt;
 use std::fs::File;

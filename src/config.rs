@@ -49,6 +49,8 @@ pub struct Config {
     /// Seconds added to the wall clock. Test-only: lets tests reach a
     /// scheduled time; never set it on a box.
     pub clock_offset: i64,
+    /// Where Asterisk writes its logs: `auto` CDR paths are under it.
+    pub asterisk_log_dir: PathBuf,
 }
 
 /// One documented key: its name, its default as written in the file, and
@@ -137,6 +139,11 @@ pub const KEYS: &[KeyDoc] = &[
         default: "0",
         doc: "TEST ONLY: seconds added to the wall clock (scheduled tasks, time stamps). Leave at 0 on a box.",
     },
+    KeyDoc {
+        key: "asterisk_log_dir",
+        default: "/var/log/asterisk",
+        doc: "Asterisk's log directory: the `auto` CDR files are cdr-csv/Master.csv and queue_log in it.",
+    },
 ];
 
 /// A problem with the configuration file, with the 1-based line it is on
@@ -177,6 +184,7 @@ impl Default for Config {
             sip_pnp: false,
             ca_bundle: PathBuf::new(),
             clock_offset: 0,
+            asterisk_log_dir: PathBuf::new(),
         };
         for key in KEYS {
             // The defaults are constants checked by a unit test.
@@ -209,6 +217,7 @@ impl Config {
             sip_pnp: false,
             ca_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             clock_offset: 0,
+            asterisk_log_dir: PathBuf::from("var/asterisk"),
         }
     }
 
@@ -287,6 +296,7 @@ impl Config {
             "tls_key" => self.tls_key = auto_path(value)?,
             "tftp_listen" => self.tftp_listen = listen(value)?,
             "mgmt_listen" => self.mgmt_listen = listen(value)?,
+            "asterisk_log_dir" => self.asterisk_log_dir = path(value)?,
             "sip_pnp" => {
                 self.sip_pnp = match value {
                     "on" => true,
@@ -333,6 +343,7 @@ impl Config {
             if self.sip_pnp { "on" } else { "off" }.to_string(),
             quoted(&self.ca_bundle),
             self.clock_offset.to_string(),
+            quoted(&self.asterisk_log_dir),
         ];
         let mut out = String::from("# kpbxd bootstrap configuration\n");
         for (key, value) in KEYS.iter().zip(values) {

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod model;
 pub mod net;
 pub mod provision;
+pub mod report;
 pub mod schedule;
 pub mod sip;
 pub mod store;

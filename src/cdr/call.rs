@@ -195,7 +195,9 @@ pub fn group_calls(legs: impl IntoIterator<Item = CdrRecord>, rule: DirectionRul
     aggregator.flush_all()
 }
 
-fn call_key(leg: &CdrRecord) -> String {
+/// The id of the call a leg belongs to: its `linkedid`, else its `uniqueid`,
+/// else `channel@start`.
+pub fn call_key(leg: &CdrRecord) -> String {
     let non_empty = |s: &Option<String>| s.as_ref().filter(|s| !s.is_empty()).cloned();
     non_empty(&leg.linkedid)
         .or_else(|| non_empty(&leg.uniqueid))

@@ -26,10 +26,13 @@
 //! the oldest open entry (see "not done" in the hand-off notes).
 
 pub mod call;
+pub mod columns;
+pub mod follow;
 pub mod lines;
 pub mod master_csv;
 pub mod queue;
 pub mod queue_log;
+pub mod record;
 
 use std::fmt;
 

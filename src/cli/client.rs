@@ -28,6 +28,14 @@ pub fn main(args: &[String]) -> ExitCode {
             println!("kpbx {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        Action::Export { command, output } => {
+            return export(
+                &invocation.socket,
+                invocation.json,
+                command,
+                output.as_deref(),
+            );
+        }
         Action::Run(command) => match read_content_files(command) {
             Ok(command) => command,
             Err(e) => return fail(exit::USAGE, &e),
@@ -61,6 +69,11 @@ pub fn main(args: &[String]) -> ExitCode {
 
 /// `content=@FILE` fields are read from files here, on the console's side.
 fn read_content_files(mut command: Command) -> Result<Command, String> {
+    // The daemon reads import files: name them absolutely.
+    if let Command::CdrImport { path, .. } = &mut command {
+        let absolute = std::path::absolute(&*path).map_err(|e| format!("{path}: {e}"))?;
+        *path = absolute.display().to_string();
+    }
     if let Command::ProvAdd { fields, .. } | Command::ProvSet { fields, .. } = &mut command {
         for (key, value) in fields.iter_mut() {
             if let Some(path) = value.strip_prefix('@').filter(|_| key == "content") {
@@ -70,6 +83,133 @@ fn read_content_files(mut command: Command) -> Result<Command, String> {
         }
     }
     Ok(command)
+}
+
+fn socket_path(socket: &Option<PathBuf>) -> PathBuf {
+    socket
+        .clone()
+        .or_else(|| std::env::var_os("KPBX_SOCKET").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(super::DEFAULT_SOCKET))
+}
+
+/// A streamed export: chunks go to `output` (or stdout) as they arrive; the
+/// closing summary is printed to stdout when writing to a file, to stderr
+/// otherwise. A failed export removes the partial file.
+fn export(
+    socket: &Option<PathBuf>,
+    json: bool,
+    command: Command,
+    output: Option<&std::path::Path>,
+) -> ExitCode {
+    let socket = socket_path(socket);
+    let mut stream = match connect(&socket) {
+        Ok(s) => s,
+        Err((code, message)) => return fail(code, &message),
+    };
+    if let Err((code, message)) = send(&mut stream, &Request { command }) {
+        return fail(code, &message);
+    }
+    let mut sink: Box<dyn Write> = match output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                return fail(
+                    exit::USAGE,
+                    &format!("cannot create {}: {e}", path.display()),
+                );
+            }
+        },
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let abandon = |code: u8, message: &str| {
+        if let Some(path) = output {
+            let _ = std::fs::remove_file(path);
+        }
+        fail(code, message)
+    };
+    loop {
+        let reply = match receive(&mut stream) {
+            Ok(r) => r,
+            Err((code, message)) => return abandon(code, &message),
+        };
+        match reply {
+            Reply::Chunk(bytes) => {
+                if let Err(e) = sink.write_all(&bytes) {
+                    return abandon(exit::FAILED, &format!("cannot write the export: {e}"));
+                }
+            }
+            Reply::StreamEnd(end) => {
+                if let Err(e) = sink.flush() {
+                    return abandon(exit::FAILED, &format!("cannot write the export: {e}"));
+                }
+                drop(sink);
+                let tz = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
+                let out = super::render::render(&Reply::StreamEnd(end), json, &tz);
+                if output.is_some() {
+                    print!("{}", out.stdout);
+                } else {
+                    eprint!("{}", out.stdout);
+                }
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                drop(sink);
+                let tz = jiff::tz::TimeZone::UTC;
+                let out = super::render::render(&other, json, &tz);
+                if let Some(path) = output {
+                    let _ = std::fs::remove_file(path);
+                }
+                if let Some(line) = out.stderr {
+                    eprintln!("{line}");
+                }
+                return ExitCode::from(if out.code == exit::OK {
+                    exit::PROTOCOL
+                } else {
+                    out.code
+                });
+            }
+        }
+    }
+}
+
+fn connect(socket: &std::path::Path) -> Result<UnixStream, (u8, String)> {
+    let stream = UnixStream::connect(socket).map_err(|e| {
+        (
+            exit::UNREACHABLE,
+            format!("cannot reach kpbxd at {}: {e}", socket.display()),
+        )
+    })?;
+    stream.set_read_timeout(Some(TIMEOUT)).map_err(protocol)?;
+    stream.set_write_timeout(Some(TIMEOUT)).map_err(protocol)?;
+    Ok(stream)
+}
+
+fn protocol(e: std::io::Error) -> (u8, String) {
+    let what = if matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ) {
+        "kpbxd did not answer in time".to_string()
+    } else {
+        format!("connection to kpbxd failed: {e}")
+    };
+    (exit::PROTOCOL, what)
+}
+
+fn send(stream: &mut UnixStream, request: &Request) -> Result<(), (u8, String)> {
+    stream
+        .write_all(&wire::encode_request(request))
+        .map_err(protocol)
+}
+
+fn receive(stream: &mut UnixStream) -> Result<Reply, (u8, String)> {
+    let mut header = [0u8; wire::HEADER_LEN];
+    stream.read_exact(&mut header).map_err(protocol)?;
+    let bad = |e: wire::FrameError| (exit::PROTOCOL, format!("bad answer from kpbxd: {e}"));
+    let len = wire::parse_header(&header, wire::MAX_REPLY).map_err(bad)?;
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).map_err(protocol)?;
+    wire::decode_reply(&payload).map_err(bad)
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {

@@ -9,6 +9,7 @@
 //! turns a [`Reply`](crate::control::Reply) into text. The binary does the
 //! socket I/O.
 
+pub mod cdr_render;
 pub mod client;
 pub mod render;
 
@@ -43,6 +44,12 @@ pub enum Action {
     },
     Help(String),
     Version,
+    /// A streamed export: the client writes the data to `output` (or
+    /// stdout) as it arrives.
+    Export {
+        command: Command,
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +225,36 @@ const VERBS: &[Verb] = &[
         args: "",
         about: "Show the latest HA transitions with time and reason",
     },
+    Verb {
+        area: "cdr",
+        verb: "status",
+        args: "",
+        about: "Followed CDR files: positions, records, malformed lines (last reasons), stored rows",
+    },
+    Verb {
+        area: "cdr",
+        verb: "import",
+        args: "FILE",
+        about: "Read a whole Master.csv into the store (rows already there are not duplicated)",
+    },
+    Verb {
+        area: "cdr",
+        verb: "export",
+        args: "(--from T --to T | --interval I) [--format F] [--mask] [--delimiter ,|;] [--bom] [-o FILE]",
+        about: "Export calls started in [from, to) (local time) or a named interval; default stdout",
+    },
+    Verb {
+        area: "callcenter",
+        verb: "import",
+        args: "FILE",
+        about: "Read a whole queue_log into the store",
+    },
+    Verb {
+        area: "callcenter",
+        verb: "export",
+        args: "(--from T --to T | --interval I) [--format F] [--operator-events] [--mask] [-o FILE]",
+        about: "Export queue entries (and with --operator-events, agents' events) of a range",
+    },
 ];
 
 /// Keys of `kpbx ha configure`, for help.
@@ -231,6 +268,13 @@ const HA_KEYS: &str = "\
   serial_source=file:/PATH|dmi|devicetree   hook_dir=/PATH (acquire.d/, release.d/)";
 
 /// Kinds of provisioning objects, for help.
+const CDR_HELP: &str = "
+T is local time in the box's time zone: YYYY-MM-DD[ HH:MM[:SS]].
+I is current-day, previous-day, current-week, previous-week, current-month or previous-month.
+F is csv (default), csv-detailed, xlsx, xlsx-detailed, json or xml (json and xml are detailed).
+--operator-events (callcenter, detailed formats) adds agents' login, pause and membership events.
+";
+
 const PROV_KINDS: &str =
     "tenant, account, brand, model, template, device, placeholder, redirect_server";
 
@@ -278,6 +322,12 @@ fn help(area: Option<&str>, verb: Option<&str>) -> String {
         .any(|v| v.area == "ha" && v.verb == "configure")
     {
         out.push_str(&format!("\nHA configuration keys:\n{HA_KEYS}\n"));
+    }
+    if verbs
+        .iter()
+        .any(|v| v.area == "cdr" || v.area == "callcenter")
+    {
+        out.push_str(CDR_HELP);
     }
     if verbs.iter().any(|v| v.area == "prov") {
         out.push_str(&format!(
@@ -337,6 +387,13 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Invocation, String> {
         return Ok(invocation(Action::Import {
             kind: kind.to_string(),
             path: PathBuf::from(path),
+        }));
+    }
+    if matches!(area, Some("cdr" | "callcenter")) {
+        let (command, output) = cdr_render::parse(&words)?;
+        return Ok(invocation(match command {
+            Command::CdrExport(_) => Action::Export { command, output },
+            c => Action::Run(c),
         }));
     }
     let command = command(&words)?;

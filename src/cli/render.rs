@@ -294,6 +294,10 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
             }
             Output::ok(out)
         }
+        Reply::CdrStatus(c) => Output::ok(super::cdr_render::status(c, tz)),
+        Reply::Imported(i) => Output::ok(super::cdr_render::imported(i)),
+        Reply::Chunk(bytes) => Output::ok(String::from_utf8_lossy(bytes).into_owned()),
+        Reply::StreamEnd(e) => Output::ok(super::cdr_render::stream_end(e, tz)),
         Reply::Error(_) => unreachable_error(),
     }
 }

@@ -106,6 +106,37 @@ pub enum Command {
     /// Devices that asked for files but are not configured, and blocked
     /// addresses.
     ProvUnknown,
+    /// The CDR followers: files, positions, counters, stored rows.
+    CdrStatus,
+    /// Read a whole `Master.csv` (`callcenter: false`) or `queue_log` file
+    /// (absolute path, read by the daemon) into the store.
+    CdrImport {
+        callcenter: bool,
+        path: String,
+    },
+    /// Export calls or call-center rows. Answered by a stream: zero or more
+    /// [`Reply::Chunk`]s, then [`Reply::StreamEnd`] (or an error).
+    CdrExport(ExportRequest),
+}
+
+/// `kpbx cdr export` / `kpbx callcenter export`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ExportRequest {
+    pub callcenter: bool,
+    /// Local times (`YYYY-MM-DD[ HH:MM[:SS]]`) in the box's time zone;
+    /// both, or a named `interval`.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// `current-day`, `previous-week`…
+    pub interval: Option<String>,
+    /// `csv`, `csv-detailed`, `xlsx`, `xlsx-detailed`, `json`, `xml`.
+    pub format: String,
+    pub mask: bool,
+    /// CSV delimiter: `,` or `;`.
+    pub delimiter: u8,
+    pub bom: bool,
+    /// Call center, detailed formats: include operator events.
+    pub operator_events: bool,
 }
 
 impl Command {
@@ -138,7 +169,11 @@ impl Command {
             | Command::ProvUnknown
             | Command::HaStatus
             | Command::HaEvents
-            | Command::HaShow => false,
+            | Command::HaShow
+            | Command::CdrStatus
+            | Command::CdrExport(_) => false,
+            // Writes call records, not configuration; still for writers only.
+            Command::CdrImport { .. } => true,
         }
     }
 }
@@ -165,6 +200,66 @@ pub enum Reply {
     HaEvents(Vec<HaEventView>),
     Fetches(Vec<FetchView>),
     Unknown(UnknownView),
+    CdrStatus(CdrStatusView),
+    Imported(ImportView),
+    /// A piece of a streamed answer; more replies follow.
+    Chunk(Vec<u8>),
+    /// The end of a streamed answer.
+    StreamEnd(StreamEndView),
+}
+
+/// `kpbx cdr status`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CdrStatusView {
+    pub files: Vec<CdrFileView>,
+    pub calls: u64,
+    pub queue_entries: u64,
+    pub operator_events: u64,
+    /// Start time of the oldest and newest stored call, UTC µs.
+    pub oldest_call_us: Option<i64>,
+    pub newest_call_us: Option<i64>,
+    pub oldest_queue_entry_us: Option<i64>,
+    pub newest_queue_entry_us: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CdrFileView {
+    /// `master_csv` or `queue_log`.
+    pub role: String,
+    pub path: String,
+    /// `following`, `waiting` (no file yet), `off`, `error`.
+    pub state: String,
+    pub detail: String,
+    /// Just past the last record handled.
+    pub offset: u64,
+    pub line: u64,
+    pub records: u64,
+    pub malformed: u64,
+    pub rows: u64,
+    pub rotations: u64,
+    /// Calls / queue entries still open.
+    pub open: u64,
+    /// The last malformed records: (line, reason).
+    pub last_errors: Vec<(u64, String)>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ImportView {
+    pub path: String,
+    pub records: u64,
+    pub malformed: u64,
+    pub rows: u64,
+    pub last_errors: Vec<(u64, String)>,
+}
+
+/// Summary closing a stream.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct StreamEndView {
+    pub rows: u64,
+    pub bytes: u64,
+    /// The range exported, UTC µs, `[from, to)`.
+    pub from_us: i64,
+    pub to_us: i64,
 }
 
 /// `kpbx ha status`.

@@ -157,14 +157,23 @@ async fn serve(mut stream: Async<UnixStream>, events: Sender<Event>) {
         if events.send(event).await.is_err() {
             return;
         }
-        let reply = smol::future::or(async { reply_rx.recv().await.ok() }, async {
-            smol::Timer::after(REPLY_TIMEOUT).await;
-            None
-        })
-        .await
-        .unwrap_or_else(|| Reply::error(ErrorCode::Unavailable, "daemon did not answer in time"));
-        if stream.write_all(&wire::encode_reply(&reply)).await.is_err() {
-            return;
+        // One reply, or a stream: chunks until a reply that is not one.
+        loop {
+            let reply = smol::future::or(async { reply_rx.recv().await.ok() }, async {
+                smol::Timer::after(REPLY_TIMEOUT).await;
+                None
+            })
+            .await
+            .unwrap_or_else(|| {
+                Reply::error(ErrorCode::Unavailable, "daemon did not answer in time")
+            });
+            let more = matches!(reply, Reply::Chunk(_));
+            if stream.write_all(&wire::encode_reply(&reply)).await.is_err() {
+                return;
+            }
+            if !more {
+                break;
+            }
         }
     }
 }

@@ -54,6 +54,11 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
                 daemon.clock.wall().as_unix_micros(),
             )))
         }
+        // Answered by the CDR adapter (daemon/cdr.rs) before reaching here.
+        Command::CdrStatus | Command::CdrImport { .. } | Command::CdrExport(_) => Err(refuse(
+            ErrorCode::Unavailable,
+            "CDR commands are answered by the CDR adapter",
+        )),
     };
     result.unwrap_or_else(Reply::Error)
 }

@@ -13,6 +13,7 @@
 //!   consistent store and never race each other.
 //! - Adapters turn I/O into [`Event`]s; they never touch the store.
 
+mod cdr;
 mod control;
 mod ha;
 mod handlers;
@@ -52,6 +53,8 @@ pub enum Event {
         generation: u64,
         event: crate::ha::Event,
     },
+    /// Time to look at the CDR files.
+    CdrPoll,
 }
 
 /// How often interface addresses are compared for dynamic placeholders.
@@ -161,7 +164,8 @@ impl From<StoreError> for DaemonError {
 /// State owned by the event loop.
 pub struct Daemon {
     config: Config,
-    store: Store,
+    /// Shared with export and import threads.
+    store: std::sync::Arc<Store>,
     prov: std::cell::RefCell<provisioning::Provisioning>,
     /// Scan blocking and the fetch log, shared with the file servers.
     protect: protect::SharedProtect,
@@ -175,6 +179,7 @@ pub struct Daemon {
     started: crate::clock::WallTime,
     started_at: crate::clock::Instant,
     ha: std::cell::RefCell<ha::HaRuntime>,
+    cdr: std::cell::RefCell<cdr::Cdr>,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -252,8 +257,9 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         http: http.as_ref().map(|(addr, ..)| *addr),
         https: https.as_ref().map(|(addr, ..)| *addr),
         clock,
-        store,
+        store: std::sync::Arc::new(store),
         config,
+        cdr: std::cell::RefCell::new(cdr::Cdr::default()),
     };
     daemon.regenerate();
     let ex = Rc::new(LocalExecutor::new());
@@ -297,6 +303,17 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
                 }
             }
         });
+        let cdr_ticker = ex.spawn({
+            let tx = tx.clone();
+            async move {
+                loop {
+                    if tx.send(Event::CdrPoll).await.is_err() {
+                        return;
+                    }
+                    smol::Timer::after(cdr::POLL).await;
+                }
+            }
+        });
         let web_tasks: Vec<_> = [http, https]
             .into_iter()
             .flatten()
@@ -314,6 +331,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         drop(acceptor);
         drop(stopper);
         drop(ticker);
+        drop(cdr_ticker);
         drop(tftp_task);
         drop(sip_pnp_task);
         result
@@ -481,10 +499,14 @@ async fn event_loop(
                 origin,
                 reply,
             } => {
-                let answer = handlers::handle(daemon, &origin, request.command);
-                // The client may have gone; that is its business.
-                let _ = reply.try_send(answer);
+                // Exports and imports answer from a thread, later.
+                if let Some(command) = cdr::offload(daemon, request.command, &reply) {
+                    let answer = handlers::handle(daemon, &origin, command);
+                    // The client may have gone; that is its business.
+                    let _ = reply.try_send(answer);
+                }
             }
+            Event::CdrPoll => daemon.cdr.borrow_mut().poll(daemon),
             Event::CheckInterfaces => {
                 let changed = daemon.prov.borrow_mut().interfaces_changed();
                 if changed {

@@ -19,6 +19,10 @@ pub enum SettingKey {
     ProvScanWindow,
     ProvScanBlock,
     CallcenterLicence,
+    CdrMasterCsv,
+    CdrQueueLog,
+    CdrRetentionMonths,
+    CdrColumns,
 }
 
 impl SettingKey {
@@ -35,6 +39,10 @@ impl SettingKey {
         SettingKey::ProvScanWindow,
         SettingKey::ProvScanBlock,
         SettingKey::CallcenterLicence,
+        SettingKey::CdrMasterCsv,
+        SettingKey::CdrQueueLog,
+        SettingKey::CdrRetentionMonths,
+        SettingKey::CdrColumns,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +59,10 @@ impl SettingKey {
             SettingKey::ProvScanWindow => "prov_scan_window",
             SettingKey::ProvScanBlock => "prov_scan_block",
             SettingKey::CallcenterLicence => "callcenter_licence",
+            SettingKey::CdrMasterCsv => "cdr_master_csv",
+            SettingKey::CdrQueueLog => "cdr_queue_log",
+            SettingKey::CdrRetentionMonths => "cdr_retention_months",
+            SettingKey::CdrColumns => "cdr_columns",
         }
     }
 
@@ -68,6 +80,9 @@ impl SettingKey {
             SettingKey::ProvScanWindow => "60",
             SettingKey::ProvScanBlock => "600",
             SettingKey::CallcenterLicence => "",
+            SettingKey::CdrMasterCsv | SettingKey::CdrQueueLog => "auto",
+            SettingKey::CdrRetentionMonths => "24",
+            SettingKey::CdrColumns => "cdr_csv",
         }
     }
 
@@ -93,6 +108,21 @@ impl SettingKey {
             SettingKey::ProvScanBlock => "seconds a scanning address stays blocked (HTTP and TFTP)",
             SettingKey::CallcenterLicence => {
                 "call-center licence key; empty: no licence (Send Call Center CDR tasks are refused)"
+            }
+            SettingKey::CdrMasterCsv => {
+                "Asterisk Master.csv to follow: an absolute path, `auto` \
+                 (asterisk_log_dir/cdr-csv/Master.csv) or `off`"
+            }
+            SettingKey::CdrQueueLog => {
+                "Asterisk queue_log to follow: an absolute path, `auto` \
+                 (asterisk_log_dir/queue_log) or `off`"
+            }
+            SettingKey::CdrRetentionMonths => {
+                "months call records are kept (0: forever), pruned daily"
+            }
+            SettingKey::CdrColumns => {
+                "Master.csv layout: cdr_csv, cdr_custom_legacy, or field names in column order \
+                 (`-` skips a column), e.g. clid,src,dst,-,start,answer,end"
             }
         }
     }
@@ -142,6 +172,19 @@ impl SettingKey {
                 } else {
                     Ok(value.to_string())
                 }
+            }
+            SettingKey::CdrMasterCsv | SettingKey::CdrQueueLog => match value {
+                "auto" | "off" => Ok(value.to_string()),
+                _ if value.starts_with('/') && !value.chars().any(char::is_control) => {
+                    Ok(value.to_string())
+                }
+                _ => Err(format!(
+                    "{value:?} is not an absolute path, `auto` or `off`"
+                )),
+            },
+            SettingKey::CdrRetentionMonths => number(value, 0, 1200),
+            SettingKey::CdrColumns => {
+                crate::cdr::columns::parse_columns(value).map(|_| value.trim().to_string())
             }
             SettingKey::Multitenant => match value {
                 "on" | "off" => Ok(value.to_string()),

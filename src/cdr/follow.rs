@@ -64,8 +64,8 @@ impl Rows {
 
 enum Core {
     Master {
-        ingest: Ingest<MasterFormat>,
-        format: MasterFormat,
+        ingest: Box<Ingest<MasterFormat>>,
+        format: Box<MasterFormat>,
         agg: CallAggregator,
     },
     Queue {
@@ -77,7 +77,7 @@ enum Core {
 /// What a follower reads.
 #[derive(Clone, Debug)]
 pub enum FileKind {
-    Master(MasterFormat),
+    Master(Box<MasterFormat>),
     QueueLog,
 }
 
@@ -109,7 +109,7 @@ impl Follower {
         };
         let core = match kind {
             FileKind::Master(format) => Core::Master {
-                ingest: Ingest::new(SplitterConfig::CSV, format.clone(), from),
+                ingest: Box::new(Ingest::new(SplitterConfig::CSV, (*format).clone(), from)),
                 format,
                 agg: CallAggregator::new(DirectionRule::default()),
             },
@@ -150,7 +150,7 @@ impl Follower {
     pub fn rotate(&mut self) {
         match &mut self.core {
             Core::Master { ingest, format, .. } => {
-                *ingest = Ingest::new(SplitterConfig::CSV, format.clone(), Position::START);
+                **ingest = Ingest::new(SplitterConfig::CSV, (**format).clone(), Position::START);
             }
             Core::Queue { ingest, .. } => {
                 *ingest = Ingest::new(SplitterConfig::PLAIN, QueueLogFormat, Position::START);
@@ -371,5 +371,76 @@ fn note_malformed(state: &mut IngestStateV1, line: u64, reason: String) {
     if state.last_errors.len() > LAST_ERRORS {
         let extra = state.last_errors.len() - LAST_ERRORS;
         state.last_errors.drain(..extra);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::cdr::master_csv::ColumnMapping;
+    use crate::cdr::record::CallRecord;
+
+    fn leg(id: &str, start: &str, end: &str) -> String {
+        format!(
+            "\"\",\"201\",\"202\",\"c\",\"\",\"PJSIP/201-1\",\"PJSIP/202-2\",\"Dial\",\"\",\"{start}\",,\"{end}\",1,0,\"NO ANSWER\",\"\",\"{id}\",\"\",\"\",\"{id}\",1\n"
+        )
+    }
+
+    fn master() -> FileKind {
+        FileKind::Master(Box::new(MasterFormat {
+            mapping: ColumnMapping::CDR_CSV,
+            tz: jiff::tz::TimeZone::UTC,
+        }))
+    }
+
+    fn ids(rows: &Rows) -> Vec<(String, usize)> {
+        rows.calls
+            .iter()
+            .map(|c| {
+                let CallRecord::V1(c) = c;
+                (c.id.clone(), c.legs.len())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn open_calls_are_replayed_after_a_restart_and_nothing_else() {
+        // Call a has legs on lines 1 and 3; b (line 2) is complete by log
+        // time once line 3 (ten minutes later) is read.
+        let file = [
+            leg("a", "2026-01-01 10:00:00", "2026-01-01 10:00:05"),
+            leg("b", "2026-01-01 10:01:00", "2026-01-01 10:01:05"),
+            leg("a", "2026-01-01 10:00:00", "2026-01-01 10:10:00"),
+            leg("c", "2026-01-01 10:30:00", "2026-01-01 10:30:05"),
+        ]
+        .concat();
+        let line2 = file.find("\"b\"").unwrap();
+        let line2 = file[..line2].rfind('\n').unwrap() + 1;
+        let line3 = line2 + file[line2..].find('\n').unwrap() + 1;
+        let line4 = line3 + file[line3..].find('\n').unwrap() + 1;
+        let mut f = Follower::resume(master(), IngestStateV1::default());
+        // Lines 1-2: both calls open.
+        assert!(f.feed(&file.as_bytes()[..line3]).is_empty());
+        let state = f.state().clone();
+        assert_eq!(state.open, ["a", "b"]);
+        assert_eq!((state.replay_offset, state.offset), (0, line3 as u64));
+        // Crash; a new process resumes from the stored state.
+        let mut g = Follower::resume(master(), state);
+        assert_eq!(g.read_from(), 0);
+        let rows = g.feed(&file.as_bytes()[..line4]);
+        assert_eq!(ids(&rows), [("b".to_string(), 1)]);
+        assert_eq!(g.state().records, 3, "replayed lines are not counted again");
+        let rows = g.feed(&file.as_bytes()[line4..]);
+        assert_eq!(ids(&rows), [("a".to_string(), 2)]);
+        assert_eq!(g.state().open, ["c"]);
+        assert_eq!(g.state().replay_offset, line4 as u64);
+        // A late leg of an emitted call re-opens it: the row is rewritten whole.
+        let late = leg("a", "2026-01-01 10:00:00", "2026-01-01 10:20:00");
+        let mut got = ids(&g.feed(late.as_bytes()));
+        got.extend(ids(&g.tick("2026-01-02T00:00:00Z".parse().unwrap())));
+        got.sort();
+        assert_eq!(got, [("a".to_string(), 3), ("c".to_string(), 1)]);
+        assert!(g.state().open.is_empty());
     }
 }

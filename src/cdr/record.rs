@@ -459,9 +459,6 @@ mod tests {
         assert_eq!(o.key().len(), 16);
         assert_eq!(o.key(), o.clone().key());
         let s = IngestStateRecord::V1(IngestStateV1::default());
-        assert_eq!(
-            to_bytes(&s),
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-        );
+        assert_eq!(to_bytes(&s), [0; 15],);
     }
 }

@@ -60,6 +60,8 @@ const CHUNK: usize = 256 * 1024;
 /// Bytes per streamed reply.
 const STREAM_CHUNK: usize = 256 * 1024;
 const DAY_US: i64 = 86_400_000_000;
+/// Longest silence on an export stream.
+const KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// What a slot is configured to follow.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,7 +155,10 @@ fn master_kind(store: &Store) -> Result<(FileKind, String), String> {
     let mapping = crate::cdr::columns::parse_columns(&columns)?;
     let tz = box_tz(store);
     let signature = format!("{columns}|{}", tz.iana_name().unwrap_or("fixed"));
-    Ok((FileKind::Master(MasterFormat { mapping, tz }), signature))
+    Ok((
+        FileKind::Master(Box::new(MasterFormat { mapping, tz })),
+        signature,
+    ))
 }
 
 impl Cdr {
@@ -215,7 +220,7 @@ impl Cdr {
         }
         let calls = report::time_span(store, Table::Call)?;
         let entries = report::time_span(store, Table::QueueEntry)?;
-        Ok(CdrStatusView {
+        let view = CdrStatusView {
             files,
             calls: store.data_len(Table::Call)?,
             queue_entries: store.data_len(Table::QueueEntry)?,
@@ -224,7 +229,9 @@ impl Cdr {
             newest_call_us: calls.map(|c| c.1),
             oldest_queue_entry_us: entries.map(|c| c.0),
             newest_queue_entry_us: entries.map(|c| c.1),
-        })
+        };
+        store.release_mapped_pages();
+        Ok(view)
     }
 }
 
@@ -602,11 +609,33 @@ fn spawn_export(
                 tx: reply.clone(),
                 buf: Vec::with_capacity(STREAM_CHUNK),
             };
+            // XLSX writes nothing until it is assembled: empty chunks keep
+            // the connection and the client's read timeout alive meanwhile.
+            let (stop, stopped) = std::sync::mpsc::channel::<()>();
+            let keepalive = {
+                let tx = reply.clone();
+                std::thread::Builder::new()
+                    .name("cdr-keepalive".into())
+                    .spawn(move || {
+                        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                            stopped.recv_timeout(KEEPALIVE)
+                        {
+                            if tx.send_blocking(Reply::Chunk(Vec::new())).is_err() {
+                                return;
+                            }
+                        }
+                    })
+            };
             let result = if callcenter {
                 report::export_queue(&store, range, format, &opts, &mut out)
             } else {
                 report::export_calls(&store, range, format, &opts, &mut out)
             };
+            drop(stop);
+            if let Ok(k) = keepalive {
+                let _ = k.join();
+            }
+            store.release_mapped_pages();
             let result = result.and_then(|s| {
                 out.flush()
                     .map_err(|e| report::ReportError::Export(e.into()))?;

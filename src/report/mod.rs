@@ -30,6 +30,11 @@ use crate::store::data::{Order, Table};
 use crate::store::records::from_bytes;
 use crate::store::{Store, StoreError};
 
+/// Rows between two [`Store::release_mapped_pages`]: the store pages a scan
+/// touched are dropped from the resident set, so it does not grow with the
+/// range.
+const RELEASE_EVERY: u64 = 8192;
+
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -462,6 +467,9 @@ pub fn export_calls(
             match r {
                 Ok(()) => {
                     rows += 1;
+                    if rows % RELEASE_EVERY == 0 {
+                        store.release_mapped_pages();
+                    }
                     Ok(ControlFlow::Continue(()))
                 }
                 Err(e) => {
@@ -538,6 +546,9 @@ pub fn export_queue(
             match r {
                 Ok(()) => {
                     rows += 1;
+                    if rows % RELEASE_EVERY == 0 {
+                        store.release_mapped_pages();
+                    }
                     Ok(ControlFlow::Continue(()))
                 }
                 Err(e) => {
@@ -568,6 +579,9 @@ pub fn export_queue(
                 match r {
                     Ok(()) => {
                         rows += 1;
+                        if rows % RELEASE_EVERY == 0 {
+                            store.release_mapped_pages();
+                        }
                         Ok(ControlFlow::Continue(()))
                     }
                     Err(e) => {

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod data;
+mod mapped;
 pub mod records;
 mod rules;
 mod task_records;

@@ -7,3 +7,4 @@
 
 pub mod message;
 pub mod outbox;
+pub mod record;

@@ -530,3 +530,52 @@ fn task_rules_are_checked_on_save_with_the_field_named() {
     let out = d.kpbx(&["task", "run", "1"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn runs_missed_while_down_are_caught_up_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let at = |t: &str| {
+        let t: jiff::Timestamp = t.parse().unwrap();
+        t.as_second() - jiff::Timestamp::now().as_second()
+    };
+    let mut d = daemon(tmp.path(), None, at("2026-04-01T01:00:00Z"));
+    d.ok(&[
+        "task",
+        "add",
+        "name=Daily",
+        "type=send_cdr",
+        "schedule=daily",
+        "time=03:00",
+        "recipients=a@example.com",
+    ]);
+    d.stop();
+    // Down for two days and a bit: three 03:00s were missed.
+    let offset = at("2026-04-03T10:00:00Z").to_string();
+    let mut d = Daemon::with(tmp.path(), &[("clock_offset", &offset)]);
+    d.start();
+    wait_for("the catch-up run", 20, || {
+        history(&d, "1").iter().any(|r| r["state"] != "running")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let h = history(&d, "1");
+    assert_eq!(
+        h.len(),
+        1,
+        "one catch-up run, not one per missed day: {h:?}"
+    );
+    assert_eq!(h[0]["trigger"], "scheduled");
+    let expected: jiff::Timestamp = "2026-04-03T03:00:00Z".parse().unwrap();
+    assert_eq!(
+        h[0]["scheduled_us"].as_i64(),
+        Some(expected.as_microsecond())
+    );
+    // Mail is not configured here: the run says so.
+    assert_eq!(h[0]["state"], "failed");
+    assert!(
+        h[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("mail is not configured")
+    );
+    d.stop();
+}

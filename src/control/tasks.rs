@@ -33,6 +33,8 @@ pub struct TaskRunView {
     pub zipped: bool,
     pub error: String,
     pub deliveries: Vec<DeliveryView>,
+    /// The scheduled time it ran for (UTC µs); `None` for a manual run.
+    pub scheduled_us: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

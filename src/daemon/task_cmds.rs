@@ -229,6 +229,7 @@ fn run_view(daemon: &Daemon, r: Run) -> Result<TaskRunView, crate::control::Erro
             "manual"
         }
         .into(),
+        scheduled_us: r.scheduled_us,
         started_us: r.started_us,
         finished_us: r.finished_us,
         period_start_us: r.period_start_us,

@@ -14,7 +14,7 @@
 CARGO ?= cargo
 # Debian packages the test suite needs; `make test-deps` installs the
 # missing ones when run as root and fails loudly otherwise.
-TEST_DEBS ?= procps python3 python3-openpyxl iproute2 curl atftp tftp-hpa
+TEST_DEBS ?= procps python3 python3-openpyxl python3-aiosmtpd iproute2 curl atftp tftp-hpa
 # What the x86_64 boot test needs (board/image.mk has the full list for
 # both architectures and Buildroot: make image-deps).
 IMG_TEST_DEBS ?= qemu-system-x86 busybox-static musl-tools cpio kmod e2fsprogs file xz-utils tzdata

@@ -72,12 +72,25 @@ pub trait Clock {
 #[derive(Clone, Debug)]
 pub struct SystemClock {
     origin: std::time::Instant,
+    /// Added to the wall clock (test-only `clock_offset`).
+    offset_us: i64,
 }
 
 impl Default for SystemClock {
     fn default() -> Self {
         SystemClock {
             origin: std::time::Instant::now(),
+            offset_us: 0,
+        }
+    }
+}
+
+impl SystemClock {
+    /// A system clock whose wall time runs `seconds` ahead (or behind).
+    pub fn with_offset(seconds: i64) -> SystemClock {
+        SystemClock {
+            offset_us: seconds.saturating_mul(1_000_000),
+            ..SystemClock::default()
         }
     }
 }
@@ -92,7 +105,11 @@ impl Clock for SystemClock {
         let since = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        WallTime(i64::try_from(since.as_micros()).unwrap_or(i64::MAX))
+        WallTime(
+            i64::try_from(since.as_micros())
+                .unwrap_or(i64::MAX)
+                .saturating_add(self.offset_us),
+        )
     }
 }
 

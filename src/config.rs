@@ -45,9 +45,13 @@ pub struct Config {
     /// Answer multicast SIP PnP SUBSCRIBEs (224.0.1.75:5060).
     pub sip_pnp: bool,
     /// PEM bundle of the CAs trusted for the redirection services.
-    pub redirect_ca_file: PathBuf,
     /// Base addresses of the redirection services (tests and development).
     pub redirect_endpoints: crate::redirect::Endpoints,
+    /// PEM bundle of the CAs trusted for outgoing TLS (SMTP).
+    pub ca_bundle: PathBuf,
+    /// Seconds added to the wall clock. Test-only: lets tests reach a
+    /// scheduled time; never set it on a box.
+    pub clock_offset: i64,
     /// Where Asterisk writes its logs: `auto` CDR paths are under it.
     pub asterisk_log_dir: PathBuf,
 }
@@ -129,14 +133,19 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "`on` or `off`: answer SIP plug-and-play SUBSCRIBEs multicast to 224.0.1.75:5060 with the provisioning URL (off in multitenant mode).",
     },
     KeyDoc {
-        key: "redirect_ca_file",
-        default: "/etc/ssl/certs/ca-certificates.crt",
-        doc: "PEM bundle of the certificate authorities trusted when calling the phone vendors' redirection services.",
-    },
-    KeyDoc {
         key: "redirect_endpoints",
         default: "vendor",
         doc: "For tests and development only: `vendor` (the public services), or `sraps=https://...,snom_xmlrpc=https://...,yealink_xmlrpc=https://...,yealink_rps=https://...` to aim the redirection clients elsewhere.",
+    },
+    KeyDoc {
+        key: "ca_bundle",
+        default: "/etc/ssl/certs/ca-certificates.crt",
+        doc: "PEM bundle of the certificate authorities trusted for outgoing TLS (the SMTP server, the phone vendors' redirection services).",
+    },
+    KeyDoc {
+        key: "clock_offset",
+        default: "0",
+        doc: "TEST ONLY: seconds added to the wall clock (scheduled tasks, time stamps). Leave at 0 on a box.",
     },
     KeyDoc {
         key: "asterisk_log_dir",
@@ -181,8 +190,9 @@ impl Default for Config {
             tftp_listen: None,
             mgmt_listen: None,
             sip_pnp: false,
-            redirect_ca_file: PathBuf::new(),
             redirect_endpoints: crate::redirect::Endpoints::default(),
+            ca_bundle: PathBuf::new(),
+            clock_offset: 0,
             asterisk_log_dir: PathBuf::new(),
         };
         for key in KEYS {
@@ -214,8 +224,9 @@ impl Config {
             mgmt_listen: loopback(9443),
             // Port 5060 and multicast on loopback need root and a route.
             sip_pnp: false,
-            redirect_ca_file: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             redirect_endpoints: crate::redirect::Endpoints::default(),
+            ca_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+            clock_offset: 0,
             asterisk_log_dir: PathBuf::from("var/asterisk"),
         }
     }
@@ -303,9 +314,18 @@ impl Config {
                     _ => return Err(format!("{value:?} is not `on` or `off`")),
                 }
             }
-            "redirect_ca_file" => self.redirect_ca_file = path(value)?,
             "redirect_endpoints" => {
                 self.redirect_endpoints = crate::redirect::Endpoints::parse(value)?
+            }
+            "ca_bundle" => self.ca_bundle = path(value)?,
+            "clock_offset" => {
+                self.clock_offset = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|s| s.unsigned_abs() <= 100 * 365 * 86_400)
+                    .ok_or_else(|| {
+                        format!("{value:?} is not a number of seconds (up to 100 years)")
+                    })?
             }
             _ => return Err(format!("unknown key {key:?}")),
         }
@@ -334,8 +354,9 @@ impl Config {
             addr(&self.tftp_listen),
             addr(&self.mgmt_listen),
             if self.sip_pnp { "on" } else { "off" }.to_string(),
-            quoted(&self.redirect_ca_file),
             format!("\"{}\"", self.redirect_endpoints.render()),
+            quoted(&self.ca_bundle),
+            self.clock_offset.to_string(),
             quoted(&self.asterisk_log_dir),
         ];
         let mut out = String::from("# kpbxd bootstrap configuration\n");
@@ -420,10 +441,10 @@ mod tests {
     #[test]
     fn redirect_keys() {
         let c = Config::parse(
-            "redirect_ca_file = /tmp/ca.pem\nredirect_endpoints = \"sraps=https://127.0.0.1:9/api/v1/\"\n",
+            "ca_bundle = /tmp/ca.pem\nredirect_endpoints = \"sraps=https://127.0.0.1:9/api/v1/\"\n",
         )
         .unwrap();
-        assert_eq!(c.redirect_ca_file, PathBuf::from("/tmp/ca.pem"));
+        assert_eq!(c.ca_bundle, PathBuf::from("/tmp/ca.pem"));
         assert_eq!(c.redirect_endpoints.sraps, "https://127.0.0.1:9/api/v1/");
         assert_eq!(Config::parse(&c.render()).unwrap(), c);
         let e = Config::parse("\nredirect_endpoints = sraps=http://x/\n").unwrap_err();

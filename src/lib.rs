@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod export;
 pub mod ha;
 pub mod http;
+pub mod mail;
 pub mod model;
 pub mod net;
 pub mod provision;

@@ -135,7 +135,7 @@ fn service_down_then_up_completes_each_registration_once() {
     let mut d = Daemon::with(
         dir.path(),
         &[
-            ("redirect_ca_file", ca.to_str().unwrap()),
+            ("ca_bundle", ca.to_str().unwrap()),
             ("redirect_endpoints", &endpoints),
         ],
     );
@@ -313,7 +313,7 @@ fn rate_limits_wait_and_fixed_credentials_retry_at_once() {
     let mut d = Daemon::with(
         dir.path(),
         &[
-            ("redirect_ca_file", svc.ca_file.to_str().unwrap()),
+            ("ca_bundle", svc.ca_file.to_str().unwrap()),
             ("redirect_endpoints", &endpoints),
         ],
     );

@@ -12,6 +12,7 @@
 pub mod cdr_render;
 pub mod client;
 pub mod render;
+pub mod task_render;
 
 use std::path::PathBuf;
 
@@ -69,6 +70,78 @@ struct Verb {
 }
 
 const VERBS: &[Verb] = &[
+    Verb {
+        area: "task",
+        verb: "add",
+        args: "FIELD=VALUE...",
+        about: "Create a scheduled task (Send CDR / Send Call Center CDR); prints its id",
+    },
+    Verb {
+        area: "task",
+        verb: "set",
+        args: "ID FIELD=VALUE...",
+        about: "Change fields of a task",
+    },
+    Verb {
+        area: "task",
+        verb: "delete",
+        args: "ID...",
+        about: "Delete tasks (their history stays)",
+    },
+    Verb {
+        area: "task",
+        verb: "list",
+        args: "",
+        about: "List the tasks with their next run",
+    },
+    Verb {
+        area: "task",
+        verb: "show",
+        args: "ID",
+        about: "Show one task",
+    },
+    Verb {
+        area: "task",
+        verb: "run",
+        args: "ID",
+        about: "Start a task now in the background; its schedule does not move",
+    },
+    Verb {
+        area: "task",
+        verb: "history",
+        args: "[ID] [--limit N]",
+        about: "Runs, newest first: interval, records, file, delivery per recipient",
+    },
+    Verb {
+        area: "mail",
+        verb: "configure",
+        args: "FIELD=VALUE...",
+        about: "Set the SMTP server, security, credentials and sender",
+    },
+    Verb {
+        area: "mail",
+        verb: "show",
+        args: "",
+        about: "Show the SMTP settings (password masked)",
+    },
+    Verb {
+        area: "mail",
+        verb: "test",
+        args: "ADDRESS",
+        about: "Send a test message now and print what the server said",
+    },
+    Verb {
+        area: "mail",
+        verb: "retry",
+        args: "",
+        about: "Retry every pending delivery now",
+    },
+    Verb {
+        area: "mail",
+        verb: "outbox",
+        args: "[--limit N]",
+        about: "Show the newest messages and their delivery per recipient",
+    },
     Verb {
         area: "status",
         verb: "",
@@ -346,6 +419,9 @@ fn help(area: Option<&str>, verb: Option<&str>) -> String {
     {
         out.push_str(CDR_HELP);
     }
+    if verbs.iter().any(|v| v.area == "task" || v.area == "mail") {
+        out.push_str(task_render::HELP);
+    }
     if verbs.iter().any(|v| v.area == "prov") {
         out.push_str(&format!(
             "\nKIND is one of: {PROV_KINDS}.\nFields: see `kpbx prov KIND show` of an existing object, or README.md.\n"
@@ -405,6 +481,9 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Invocation, String> {
             kind: kind.to_string(),
             path: PathBuf::from(path),
         }));
+    }
+    if matches!(area, Some("task" | "mail")) {
+        return Ok(invocation(Action::Run(task_render::parse(&words)?)));
     }
     if matches!(area, Some("cdr" | "callcenter")) {
         let (command, output) = cdr_render::parse(&words)?;
@@ -466,7 +545,7 @@ fn command(words: &[&str]) -> Result<Command, String> {
     }
 }
 
-fn key_values(words: &[&str]) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn key_values(words: &[&str]) -> Result<Vec<(String, String)>, String> {
     words
         .iter()
         .map(|kv| {

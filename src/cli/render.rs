@@ -299,6 +299,18 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
         Reply::Imported(i) => Output::ok(super::cdr_render::imported(i)),
         Reply::Chunk(bytes) => Output::ok(String::from_utf8_lossy(bytes).into_owned()),
         Reply::StreamEnd(e) => Output::ok(super::cdr_render::stream_end(e, tz)),
+        Reply::TaskStarted(v) => Output::ok(super::task_render::started(v)),
+        Reply::TaskHistory(runs) => Output::ok(super::task_render::history(runs, tz)),
+        Reply::Outbox(list) => Output::ok(super::task_render::outbox(list, tz)),
+        Reply::MailTested(v) => Output {
+            stdout: super::task_render::tested(v),
+            stderr: None,
+            code: if v.delivered {
+                super::exit::OK
+            } else {
+                super::exit::FAILED
+            },
+        },
         Reply::Error(_) => unreachable_error(),
     }
 }
@@ -558,7 +570,7 @@ fn uptime(secs: u64) -> String {
 /// Left-aligned columns separated by two spaces; the last column is not
 /// padded. Control characters in cells are shown escaped so that stored text
 /// cannot move the cursor of the console.
-fn table(header: &[&str], rows: &[Vec<String>], show_header: bool) -> String {
+pub(super) fn table(header: &[&str], rows: &[Vec<String>], show_header: bool) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .flat_map(|c| {

@@ -8,7 +8,10 @@
 //! encodes variants by index). The golden-byte tests pin the layout. The
 //! `*View` types are also the stable field names of `kpbx --json`.
 
+pub mod tasks;
 pub mod wire;
+
+pub use tasks::{DeliveryView, MailTestView, OutboxView, TaskRunView, TaskStartedView};
 
 use serde::{Deserialize, Serialize};
 
@@ -121,6 +124,45 @@ pub enum Command {
     /// Export calls or call-center rows. Answered by a stream: zero or more
     /// [`Reply::Chunk`]s, then [`Reply::StreamEnd`] (or an error).
     CdrExport(ExportRequest),
+    /// Create a scheduled task from `key=value` fields; its id is assigned.
+    TaskAdd {
+        fields: Vec<(String, String)>,
+    },
+    TaskSet {
+        id: u64,
+        fields: Vec<(String, String)>,
+    },
+    TaskDelete {
+        ids: Vec<u64>,
+    },
+    TaskList,
+    TaskShow {
+        id: u64,
+    },
+    /// Start a task in the background now; the schedule does not move.
+    TaskRun {
+        id: u64,
+    },
+    /// Runs of one task or all, newest first, with delivery per recipient.
+    TaskHistory {
+        id: Option<u64>,
+        limit: u32,
+    },
+    /// Change the SMTP settings from `key=value` fields.
+    MailConfigure {
+        fields: Vec<(String, String)>,
+    },
+    MailShow,
+    /// Send a test message now and report what the server said.
+    MailTest {
+        address: String,
+    },
+    /// Make every pending delivery due now.
+    MailRetry,
+    /// The newest messages of the outbox.
+    MailOutbox {
+        limit: u32,
+    },
 }
 
 /// `kpbx cdr export` / `kpbx callcenter export`.
@@ -180,6 +222,17 @@ impl Command {
             | Command::CdrExport(_) => false,
             // Writes call records, not configuration; still for writers only.
             Command::CdrImport { .. } => true,
+            Command::TaskAdd { .. }
+            | Command::TaskSet { .. }
+            | Command::TaskDelete { .. }
+            | Command::MailConfigure { .. } => true,
+            // Runs and sends, but changes no configuration; for writers only.
+            Command::TaskRun { .. } | Command::MailTest { .. } | Command::MailRetry => true,
+            Command::TaskList
+            | Command::TaskShow { .. }
+            | Command::TaskHistory { .. }
+            | Command::MailShow
+            | Command::MailOutbox { .. } => false,
         }
     }
 }
@@ -213,6 +266,10 @@ pub enum Reply {
     Chunk(Vec<u8>),
     /// The end of a streamed answer.
     StreamEnd(StreamEndView),
+    TaskStarted(TaskStartedView),
+    TaskHistory(Vec<TaskRunView>),
+    Outbox(Vec<OutboxView>),
+    MailTested(MailTestView),
 }
 
 /// `kpbx cdr status`.

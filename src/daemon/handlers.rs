@@ -61,20 +61,32 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
             ErrorCode::Unavailable,
             "CDR commands are answered by the CDR adapter",
         )),
+        Command::TaskAdd { .. }
+        | Command::TaskSet { .. }
+        | Command::TaskDelete { .. }
+        | Command::TaskList
+        | Command::TaskShow { .. }
+        | Command::TaskRun { .. }
+        | Command::TaskHistory { .. }
+        | Command::MailConfigure { .. }
+        | Command::MailShow
+        | Command::MailTest { .. }
+        | Command::MailRetry
+        | Command::MailOutbox { .. } => Ok(super::task_cmds::handle(daemon, origin, command)),
     };
     result.unwrap_or_else(Reply::Error)
 }
 
-type Handled = Result<Reply, ErrorView>;
+pub(super) type Handled = Result<Reply, ErrorView>;
 
-fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorView {
+pub(super) fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorView {
     ErrorView {
         code,
         message: message.into(),
     }
 }
 
-fn store_error(e: StoreError) -> ErrorView {
+pub(super) fn store_error(e: StoreError) -> ErrorView {
     log::error!("store: {e}");
     refuse(ErrorCode::Store, e.to_string())
 }
@@ -309,7 +321,7 @@ fn system_unset(daemon: &Daemon, origin: &Origin, keys: &[String]) -> Handled {
 }
 
 /// The handlers' only way to change configuration: through `Store::commit`.
-fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Handled {
+pub(super) fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Handled {
     let receipt = daemon
         .store
         .commit(origin, daemon.clock.wall(), changes)
@@ -342,6 +354,10 @@ fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Handled {
         {
             log::error!("redirect: {e}");
         }
+        daemon
+            .tasks
+            .borrow_mut()
+            .sync(&daemon.store, daemon.clock.wall().to_timestamp());
     }
     Ok(Reply::Committed(CommitView {
         txid,
@@ -375,7 +391,7 @@ fn prov_kind(name: &str) -> Result<Kind, ErrorView> {
         })
 }
 
-fn object_view(o: &Object, builtin: bool) -> ObjectView {
+pub(super) fn object_view(o: &Object, builtin: bool) -> ObjectView {
     ObjectView {
         object_type: o.kind().as_str().to_string(),
         id: o.id(),

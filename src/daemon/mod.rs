@@ -17,11 +17,14 @@ mod cdr;
 mod control;
 mod ha;
 mod handlers;
+mod mail;
 mod protect;
 mod provisioning;
 mod redirect;
 mod serve;
 mod sip_pnp;
+mod task_cmds;
+mod tasks;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -58,7 +61,25 @@ pub enum Event {
     Redirect(redirect::Done),
     /// Time to look at the CDR files.
     CdrPoll,
+    /// Time to look at the task schedule and the outbox.
+    Tick,
+    /// A task run's worker thread finished.
+    TaskDone {
+        task: u64,
+        run: u64,
+        result: Result<tasks::Output, String>,
+    },
+    /// A mail delivery attempt finished.
+    MailDone {
+        message: u64,
+        index: usize,
+        outcome: crate::mail::outbox::Outcome,
+    },
 }
+
+/// How often the task schedule and the outbox are looked at. The wall clock
+/// is read each time, so a clock step is noticed within a tick.
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How often interface addresses are compared for dynamic placeholders.
 const INTERFACE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -191,6 +212,10 @@ pub struct Daemon {
     /// Redirection-server registrations (job in flight, HTTPS client).
     redirect: std::cell::RefCell<redirect::Runtime>,
     cdr: std::cell::RefCell<cdr::Cdr>,
+    tasks: std::cell::RefCell<tasks::Tasks>,
+    mail: std::cell::RefCell<mail::Mail>,
+    /// For worker threads to report back to the loop.
+    events: Sender<Event>,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -204,7 +229,13 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     ])
     .map_err(|e| DaemonError::Runtime(format!("cannot install signal handlers: {e}")))?;
 
-    let clock = SystemClock::default();
+    let clock = SystemClock::with_offset(config.clock_offset);
+    if config.clock_offset != 0 {
+        log::warn!(
+            "clock_offset = {} s: the wall clock is shifted (test only)",
+            config.clock_offset
+        );
+    }
     let store = Store::open(&config.data_dir, config.store_max_mb, clock.wall())?;
     let listener = control::bind(&config.control_socket)?;
     log::info!(
@@ -251,6 +282,8 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         )
     };
     let (tx, rx) = smol::channel::bounded::<Event>(64);
+    let tasks = tasks::Tasks::new(&store, &config.data_dir, clock.wall().to_timestamp());
+    let mail = mail::Mail::new(&store, config.ca_bundle.clone());
     let daemon = Daemon {
         sip_pnp: sip_pnp_state,
         ha: std::cell::RefCell::new(ha::HaRuntime::new(&config.data_dir, tx.clone())),
@@ -266,6 +299,9 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         store: std::sync::Arc::new(store),
         config,
         cdr: std::cell::RefCell::new(cdr::Cdr::default()),
+        tasks: std::cell::RefCell::new(tasks),
+        mail: std::cell::RefCell::new(mail),
+        events: tx.clone(),
     };
     daemon.regenerate();
     if let Err(e) = redirect::reconcile(&daemon, &[]) {
@@ -323,6 +359,17 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
                 }
             }
         });
+        let tick_task = ex.spawn({
+            let tx = tx.clone();
+            async move {
+                loop {
+                    smol::Timer::after(TICK).await;
+                    if tx.send(Event::Tick).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
         let web_tasks: Vec<_> = [http, https]
             .into_iter()
             .flatten()
@@ -341,6 +388,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         drop(stopper);
         drop(ticker);
         drop(cdr_ticker);
+        drop(tick_task);
         drop(tftp_task);
         drop(sip_pnp_task);
         result
@@ -512,13 +560,49 @@ async fn event_loop(
                 reply,
             } => {
                 // Exports and imports answer from a thread, later.
-                if let Some(command) = cdr::offload(daemon, request.command, &reply) {
+                let command = cdr::offload(daemon, request.command, &reply)
+                    .and_then(|c| task_cmds::offload(daemon, c, &reply));
+                if let Some(command) = command {
                     let answer = handlers::handle(daemon, &origin, command);
                     // The client may have gone; that is its business.
                     let _ = reply.try_send(answer);
                 }
             }
             Event::CdrPoll => daemon.cdr.borrow_mut().poll(daemon),
+            Event::Tick => {
+                let now = daemon.clock.wall().to_timestamp();
+                let host = task_cmds::hostname(daemon);
+                daemon
+                    .tasks
+                    .borrow_mut()
+                    .tick(&daemon.store, &host, now, &daemon.events);
+                daemon
+                    .mail
+                    .borrow_mut()
+                    .tick(&daemon.store, now.as_microsecond(), &daemon.events);
+            }
+            Event::TaskDone { task, run, result } => {
+                let now = daemon.clock.wall().to_timestamp();
+                daemon.tasks.borrow_mut().done(
+                    &daemon.store,
+                    &mut daemon.mail.borrow_mut(),
+                    task,
+                    run,
+                    result,
+                    now,
+                );
+            }
+            Event::MailDone {
+                message,
+                index,
+                outcome,
+            } => {
+                let now = daemon.clock.wall().as_unix_micros();
+                daemon
+                    .mail
+                    .borrow_mut()
+                    .done(&daemon.store, message, index, outcome, now);
+            }
             Event::CheckInterfaces => {
                 let changed = daemon.prov.borrow_mut().interfaces_changed();
                 if changed {

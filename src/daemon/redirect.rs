@@ -265,11 +265,11 @@ fn start_next(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) -> Result<bool, 
     let client = {
         let mut rt = daemon.redirect.borrow_mut();
         if rt.client.is_none() {
-            match HttpsClient::from_ca_file(&daemon.config.redirect_ca_file, REQUEST_TIMEOUT) {
+            match HttpsClient::from_ca_file(&daemon.config.ca_bundle, REQUEST_TIMEOUT) {
                 Ok(c) => rt.client = Some(c),
                 Err(e) => {
                     drop(rt);
-                    let outcome = Err(Failure::Unreachable(format!("redirect_ca_file: {e}")));
+                    let outcome = Err(Failure::Unreachable(format!("ca_bundle: {e}")));
                     record(daemon, &mac, &op, &outcome)?;
                     return Ok(false);
                 }

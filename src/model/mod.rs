@@ -8,6 +8,7 @@
 pub mod ha;
 pub mod prov;
 pub mod setting;
+pub mod task;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -17,6 +18,7 @@ pub use prov::{
     Account, Brand, Device, DeviceModel, Mac, Placeholder, RedirectServer, Template, Tenant,
 };
 pub use setting::{Setting, SettingKey};
+pub use task::{MAIL_ID, MailSettings, Task};
 
 /// Where a change came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +77,10 @@ pub enum Kind {
     RedirectServer,
     /// The HA configuration (a singleton, id `ha`).
     Ha,
+    /// A scheduled task (id: a number).
+    Task,
+    /// The SMTP settings (a singleton, id `mail`).
+    Mail,
 }
 
 impl Kind {
@@ -89,6 +95,8 @@ impl Kind {
         Kind::Placeholder,
         Kind::RedirectServer,
         Kind::Ha,
+        Kind::Task,
+        Kind::Mail,
     ];
 
     /// The stable name, used in keys on disk, in the audit log and in JSON.
@@ -104,6 +112,8 @@ impl Kind {
             Kind::Placeholder => "placeholder",
             Kind::RedirectServer => "redirect_server",
             Kind::Ha => "ha",
+            Kind::Task => "task",
+            Kind::Mail => "mail",
         }
     }
 
@@ -125,6 +135,8 @@ pub enum Object {
     Placeholder(Placeholder),
     RedirectServer(RedirectServer),
     Ha(HaSettings),
+    Task(Task),
+    Mail(MailSettings),
 }
 
 impl Object {
@@ -140,6 +152,8 @@ impl Object {
             Object::Placeholder(_) => Kind::Placeholder,
             Object::RedirectServer(_) => Kind::RedirectServer,
             Object::Ha(_) => Kind::Ha,
+            Object::Task(_) => Kind::Task,
+            Object::Mail(_) => Kind::Mail,
         }
     }
 
@@ -156,6 +170,8 @@ impl Object {
             Object::Placeholder(p) => p.id(),
             Object::RedirectServer(r) => r.name.clone(),
             Object::Ha(h) => h.id(),
+            Object::Task(t) => t.id.to_string(),
+            Object::Mail(_) => MAIL_ID.to_string(),
         }
     }
 
@@ -173,6 +189,8 @@ impl Object {
             Object::Placeholder(o) => o.fields(),
             Object::RedirectServer(o) => o.fields(),
             Object::Ha(o) => o.fields(),
+            Object::Task(o) => o.fields(),
+            Object::Mail(o) => o.fields(),
         }
     }
 
@@ -191,6 +209,15 @@ impl Object {
             return HaSettings::from_fields(prev, fields).map(Object::Ha);
         }
         let mut f = prov::Fields::new(fields)?;
+        if kind == Kind::Mail {
+            let prev = match prev {
+                Some(Object::Mail(p)) => Some(p),
+                _ => None,
+            };
+            let mail = MailSettings::from_fields(prev, &mut f)?;
+            f.finish("mail")?;
+            return Ok(Object::Mail(mail));
+        }
         let object = match (kind, prev) {
             (Kind::Tenant, None) => Object::Tenant(Tenant::from_fields(None, &mut f)?),
             (Kind::Tenant, Some(Object::Tenant(p))) => {
@@ -254,6 +281,14 @@ impl Object {
             }
             (Object::Setting(s), _) => format!("set {} to {:?}", s.key.name(), s.value()),
             (Object::Ha(h), _) => format!("HA configuration saved (role {})", h.role_name()),
+            (Object::Mail(m), _) => format!("mail settings saved (server {})", m.server),
+            (Object::Task(t), action) => format!(
+                "{} task {} {:?} ({})",
+                action.as_str(),
+                t.id,
+                t.name,
+                t.task_type.title()
+            ),
             (o, action) => {
                 let verb = match action {
                     Action::Create => "created",

@@ -397,7 +397,7 @@ impl<'a> Fields<'a> {
         })
     }
 
-    fn take(&mut self, key: &str) -> Option<&'a str> {
+    pub(super) fn take(&mut self, key: &str) -> Option<&'a str> {
         let pos = self.items.iter().position(|(k, _)| *k == key)?;
         Some(self.items.remove(pos).1)
     }

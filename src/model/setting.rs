@@ -18,6 +18,7 @@ pub enum SettingKey {
     ProvScanMisses,
     ProvScanWindow,
     ProvScanBlock,
+    CallcenterLicence,
     CdrMasterCsv,
     CdrQueueLog,
     CdrRetentionMonths,
@@ -37,6 +38,7 @@ impl SettingKey {
         SettingKey::ProvScanMisses,
         SettingKey::ProvScanWindow,
         SettingKey::ProvScanBlock,
+        SettingKey::CallcenterLicence,
         SettingKey::CdrMasterCsv,
         SettingKey::CdrQueueLog,
         SettingKey::CdrRetentionMonths,
@@ -56,6 +58,7 @@ impl SettingKey {
             SettingKey::ProvScanMisses => "prov_scan_misses",
             SettingKey::ProvScanWindow => "prov_scan_window",
             SettingKey::ProvScanBlock => "prov_scan_block",
+            SettingKey::CallcenterLicence => "callcenter_licence",
             SettingKey::CdrMasterCsv => "cdr_master_csv",
             SettingKey::CdrQueueLog => "cdr_queue_log",
             SettingKey::CdrRetentionMonths => "cdr_retention_months",
@@ -76,6 +79,7 @@ impl SettingKey {
             SettingKey::ProvScanMisses => "10",
             SettingKey::ProvScanWindow => "60",
             SettingKey::ProvScanBlock => "600",
+            SettingKey::CallcenterLicence => "",
             SettingKey::CdrMasterCsv | SettingKey::CdrQueueLog => "auto",
             SettingKey::CdrRetentionMonths => "24",
             SettingKey::CdrColumns => "cdr_csv",
@@ -102,6 +106,9 @@ impl SettingKey {
             }
             SettingKey::ProvScanWindow => "seconds over which scanning misses are counted",
             SettingKey::ProvScanBlock => "seconds a scanning address stays blocked (HTTP and TFTP)",
+            SettingKey::CallcenterLicence => {
+                "call-center licence key; empty: no licence (Send Call Center CDR tasks are refused)"
+            }
             SettingKey::CdrMasterCsv => {
                 "Asterisk Master.csv to follow: an absolute path, `auto` \
                  (asterisk_log_dir/cdr-csv/Master.csv) or `off`"
@@ -155,6 +162,17 @@ impl SettingKey {
             SettingKey::ProvScanMisses => number(value, 0, 100_000),
             SettingKey::ProvScanWindow => number(value, 1, 86_400),
             SettingKey::ProvScanBlock => number(value, 1, 7 * 86_400),
+            SettingKey::CallcenterLicence => {
+                if value.len() > 128
+                    || !value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    Err("is up to 128 letters, digits, - and _".to_string())
+                } else {
+                    Ok(value.to_string())
+                }
+            }
             SettingKey::CdrMasterCsv | SettingKey::CdrQueueLog => match value {
                 "auto" | "off" => Ok(value.to_string()),
                 _ if value.starts_with('/') && !value.chars().any(char::is_control) => {

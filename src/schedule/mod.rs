@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod interval;
+pub mod record;
 mod scheduler;
 mod spec;
 

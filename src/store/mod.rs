@@ -26,6 +26,7 @@ mod mapped;
 pub mod records;
 pub mod repl;
 mod rules;
+mod task_records;
 
 use std::fmt;
 use std::fs::File;

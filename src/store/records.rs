@@ -402,6 +402,8 @@ pub fn encode_object(object: &Object) -> Vec<u8> {
             url: r.url.clone(),
         }),
         Object::Ha(h) => encode_ha(h),
+        Object::Task(t) => super::task_records::encode_task(t),
+        Object::Mail(m) => super::task_records::encode_mail(m),
     }
 }
 
@@ -587,6 +589,8 @@ pub fn decode_object(kind: Kind, id: &str, bytes: &[u8]) -> Result<Object, Decod
             })
         }
         Kind::Ha => Object::Ha(decode_ha(bytes)?),
+        Kind::Task => Object::Task(super::task_records::decode_task(bytes)?),
+        Kind::Mail => Object::Mail(super::task_records::decode_mail(bytes)?),
     };
     if object.id() != id {
         return Err(DecodeError(format!(

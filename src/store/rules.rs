@@ -188,6 +188,19 @@ fn check_put(v: &View, object: &Object) -> Result<(), CommitError> {
             }
         }
         Object::Setting(_) => {}
+        Object::Task(t) if t.task_type == crate::model::task::TaskType::SendCallCenterCdr => {
+            let licensed = matches!(
+                v.get(Kind::Setting, SettingKey::CallcenterLicence.name())?,
+                Some(Object::Setting(s)) if !s.value().is_empty()
+            );
+            if !licensed {
+                return Err(invalid(format!(
+                    "task {}: Send Call Center CDR needs a call-center licence (set callcenter_licence first)",
+                    t.id
+                )));
+            }
+        }
+        Object::Task(_) | Object::Mail(_) => {}
         Object::Tenant(t) => {
             if !v.multitenant()? {
                 return Err(invalid(format!(
@@ -414,7 +427,11 @@ fn check_delete(v: &View, target: &ObjectRef, before: &Object) -> Result<(), Com
                 matches!(o, Object::Device(d) if d.redirect_server.as_deref() == Some(&r.name))
             })?,
         )?,
-        Object::Setting(_) | Object::Device(_) | Object::Ha(_) => {}
+        Object::Setting(_)
+        | Object::Device(_)
+        | Object::Ha(_)
+        | Object::Task(_)
+        | Object::Mail(_) => {}
     }
     Ok(())
 }

@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use super::records::{DecodeError, from_bytes, to_bytes};
 use super::{Store, StoreError};
 
-/// Entries kept in the log.
-pub const KEEP: u64 = 100_000;
+/// Entries kept in the log. A CDR import entry can hold thousands of rows,
+/// so the log is kept short: a peer further behind gets a snapshot.
+pub const KEEP: u64 = 10_000;
 
 pub(super) const META_REPL_SEQ: &[u8] = b"repl_seq";
 

@@ -10,8 +10,15 @@
 //! same call records. The log keeps the newest [`KEEP`] entries; a peer
 //! further behind starts again from a snapshot ([`Store::snapshot_to`]).
 //!
+//! Entries are hash-chained: each carries the hash of the one before it and
+//! its own, so two nodes find where their histories part by comparing the
+//! hash at a sequence number ([`Store::repl_hash_at`]), and [`Store::apply`]
+//! refuses an entry that does not continue this node's history
+//! ([`ApplyError::Diverged`]).
+//!
 //! What is not replicated: the store's identity (`meta/store_id`) and the
-//! replication bookkeeping itself (`meta/repl_seq`, `replog`).
+//! replication bookkeeping itself (`meta/repl_seq`, `meta/repl_head`,
+//! `replog`).
 
 use std::ops::Bound;
 use std::path::Path;
@@ -27,6 +34,7 @@ use super::{Store, StoreError};
 pub const KEEP: u64 = 10_000;
 
 pub(super) const META_REPL_SEQ: &[u8] = b"repl_seq";
+const META_REPL_HEAD: &[u8] = b"repl_head";
 
 /// A replicated database.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,13 +98,58 @@ pub enum ReplRecord {
         /// UTC µs when the transaction was committed on its origin.
         time_us: i64,
         ops: Vec<OpV1>,
+        /// The hash of the entry before (zeros before the first).
+        prev: [u8; 32],
+        /// SHA-256 over `prev`, `seq`, `time_us` and `ops`.
+        hash: [u8; 32],
     },
 }
 
+fn entry_hash(prev: &[u8; 32], seq: u64, time_us: i64, ops: &[OpV1]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"kpbxd-repl-v1\0");
+    h.update(prev);
+    h.update(seq.to_be_bytes());
+    h.update(time_us.to_be_bytes());
+    h.update(to_bytes(&ops));
+    h.finalize().into()
+}
+
 impl ReplRecord {
+    /// A new entry following `prev`.
+    pub fn new(seq: u64, time_us: i64, ops: Vec<OpV1>, prev: [u8; 32]) -> ReplRecord {
+        let hash = entry_hash(&prev, seq, time_us, &ops);
+        ReplRecord::V1 {
+            seq,
+            time_us,
+            ops,
+            prev,
+            hash,
+        }
+    }
+
     pub fn seq(&self) -> u64 {
         let ReplRecord::V1 { seq, .. } = self;
         *seq
+    }
+
+    pub fn hash(&self) -> [u8; 32] {
+        let ReplRecord::V1 { hash, .. } = self;
+        *hash
+    }
+
+    /// Whether `hash` is the hash of the rest (a damaged or forged entry is
+    /// not).
+    pub fn is_intact(&self) -> bool {
+        let ReplRecord::V1 {
+            seq,
+            time_us,
+            ops,
+            prev,
+            hash,
+        } = self;
+        entry_hash(prev, *seq, *time_us, ops) == *hash
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -116,7 +169,7 @@ pub struct Tx<'s> {
 }
 
 fn is_local_meta(db: Db, key: &[u8]) -> bool {
-    db == Db::Meta && (key == super::META_STORE_ID || key == META_REPL_SEQ)
+    db == Db::Meta && (key == super::META_STORE_ID || key == META_REPL_SEQ || key == META_REPL_HEAD)
 }
 
 impl<'s> Tx<'s> {
@@ -193,6 +246,14 @@ pub enum ApplyError {
         have: u64,
         got: u64,
     },
+    /// The entry's hash does not match its content.
+    Damaged {
+        seq: u64,
+    },
+    /// The entry continues another history than this node's.
+    Diverged {
+        seq: u64,
+    },
     Store(StoreError),
 }
 
@@ -201,6 +262,10 @@ impl std::fmt::Display for ApplyError {
         match self {
             ApplyError::OutOfOrder { have, got } => {
                 write!(f, "entry {got} does not follow {have}")
+            }
+            ApplyError::Damaged { seq } => write!(f, "entry {seq} is damaged (hash mismatch)"),
+            ApplyError::Diverged { seq } => {
+                write!(f, "entry {seq} continues another history than this node's")
             }
             ApplyError::Store(e) => write!(f, "{e}"),
         }
@@ -217,6 +282,10 @@ impl From<heed::Error> for ApplyError {
     fn from(e: heed::Error) -> ApplyError {
         ApplyError::Store(e.into())
     }
+}
+
+fn head_of(bytes: Option<&[u8]>) -> [u8; 32] {
+    bytes.and_then(|b| b.try_into().ok()).unwrap_or([0; 32])
 }
 
 fn seq_of(bytes: Option<&[u8]>) -> u64 {
@@ -244,7 +313,8 @@ impl Store {
             return Ok(None);
         }
         let seq = seq_of(self.meta.get(&txn, META_REPL_SEQ)?) + 1;
-        let record = ReplRecord::V1 { seq, time_us, ops };
+        let prev = head_of(self.meta.get(&txn, META_REPL_HEAD)?);
+        let record = ReplRecord::new(seq, time_us, ops, prev);
         self.log(&mut txn, &record)?;
         txn.commit()?;
         Ok(Some(seq))
@@ -255,6 +325,7 @@ impl Store {
         let seq = record.seq();
         self.replog.put(txn, &seq.to_be_bytes(), &record.encode())?;
         self.meta.put(txn, META_REPL_SEQ, &seq.to_be_bytes())?;
+        self.meta.put(txn, META_REPL_HEAD, &record.hash())?;
         if seq > KEEP {
             self.replog.delete(txn, &(seq - KEEP).to_be_bytes())?;
         }
@@ -265,6 +336,18 @@ impl Store {
     pub fn repl_seq(&self) -> Result<u64, StoreError> {
         let rtxn = self.env.read_txn()?;
         Ok(seq_of(self.meta.get(&rtxn, META_REPL_SEQ)?))
+    }
+
+    /// The hash of entry `seq` while it is in the log (`seq` 0: zeros).
+    pub fn repl_hash_at(&self, seq: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        if seq == 0 {
+            return Ok(Some([0; 32]));
+        }
+        let rtxn = self.env.read_txn()?;
+        match self.replog.get(&rtxn, &seq.to_be_bytes())? {
+            Some(b) => Ok(Some(ReplRecord::decode(b)?.hash())),
+            None => Ok(None),
+        }
     }
 
     /// Log entries from `from` on, at most `limit`; `None` if `from` is no
@@ -306,7 +389,13 @@ impl Store {
                 got: record.seq(),
             });
         }
-        let ReplRecord::V1 { ops, .. } = record;
+        if !record.is_intact() {
+            return Err(ApplyError::Damaged { seq: record.seq() });
+        }
+        let ReplRecord::V1 { ops, prev, .. } = record;
+        if *prev != head_of(self.meta.get(&txn, META_REPL_HEAD)?) {
+            return Err(ApplyError::Diverged { seq: record.seq() });
+        }
         let db = |d: Db| match d {
             Db::Meta => self.meta,
             Db::Objects => self.objects,
@@ -480,10 +569,10 @@ mod tests {
 
     #[test]
     fn record_layout_is_pinned() {
-        let r = ReplRecord::V1 {
-            seq: 3,
-            time_us: 2,
-            ops: vec![
+        let r = ReplRecord::new(
+            3,
+            2,
+            vec![
                 OpV1::Put {
                     db: Db::Data,
                     key: vec![9],
@@ -495,9 +584,66 @@ mod tests {
                     to: BoundV1::Excluded(vec![1]),
                 },
             ],
-        };
-        assert_eq!(r.encode(), [0, 3, 4, 2, 0, 3, 1, 9, 1, 8, 2, 2, 2, 1, 1, 1]);
-        assert_eq!(ReplRecord::decode(&r.encode()).unwrap(), r);
+            [5; 32],
+        );
+        let bytes = r.encode();
+        assert_eq!(
+            bytes[..16],
+            [0, 3, 4, 2, 0, 3, 1, 9, 1, 8, 2, 2, 2, 1, 1, 1]
+        );
+        assert_eq!(bytes[16..48], [5; 32]);
+        assert_eq!(bytes.len(), 80);
+        assert!(r.is_intact());
+        assert_eq!(ReplRecord::decode(&bytes).unwrap(), r);
         assert!(ReplRecord::decode(&[0, 1, 2, 1, 7]).is_err());
+    }
+
+    #[test]
+    fn damaged_and_diverged_entries_are_refused() {
+        let (da, db, dc) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let (a, b, c) = (open(da.path()), open(db.path()), open(dc.path()));
+        set(&a, SettingKey::Hostname, "a1");
+        set(&c, SettingKey::Hostname, "c1");
+        set(&c, SettingKey::Hostname, "c2");
+        ship(&a, &b);
+        // A forged entry: entry 1's operations changed, its hash kept.
+        let ReplRecord::V1 {
+            seq,
+            time_us,
+            mut ops,
+            prev: _,
+            hash,
+        } = a.repl_entries(1, 1).unwrap().unwrap().remove(0);
+        if let Some(OpV1::Put { value, .. }) = ops.first_mut() {
+            value.push(0);
+        }
+        let forged = ReplRecord::V1 {
+            seq: seq + 1,
+            time_us,
+            ops,
+            prev: a.repl_hash_at(1).unwrap().unwrap(),
+            hash,
+        };
+        let before = dump(&b);
+        assert!(matches!(
+            b.apply(&forged),
+            Err(ApplyError::Damaged { seq: 2 })
+        ));
+        // An intact entry of another history (c's second write after c1).
+        let other = c.repl_entries(2, 1).unwrap().unwrap().remove(0);
+        assert!(matches!(
+            b.apply(&other),
+            Err(ApplyError::Diverged { seq: 2 })
+        ));
+        assert_eq!(dump(&b), before);
+        // Where the histories part: entry 1 differs.
+        assert_ne!(a.repl_hash_at(1).unwrap(), c.repl_hash_at(1).unwrap());
+        assert_eq!(a.repl_hash_at(1).unwrap(), b.repl_hash_at(1).unwrap());
+        assert_eq!(a.repl_hash_at(0).unwrap(), Some([0; 32]));
+        assert_eq!(a.repl_hash_at(9).unwrap(), None);
     }
 }

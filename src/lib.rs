@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the bird's-eye view and the code map.
 
+pub mod audit;
 pub mod cdr;
 pub mod cli;
 pub mod clock;

@@ -9,6 +9,7 @@
 //! turns a [`Reply`](crate::control::Reply) into text. The binary does the
 //! socket I/O.
 
+pub mod audit;
 pub mod client;
 pub mod render;
 
@@ -73,6 +74,24 @@ const VERBS: &[Verb] = &[
         verb: "list",
         args: "[--limit N]",
         about: "Show the newest audit entries, newest first (default 20, at most 1000)",
+    },
+    Verb {
+        area: "audit",
+        verb: "list",
+        args: "--month YYYY-MM|--day D|--user U|--type T|--action A|--page N|--page-size N|--columns C,..",
+        about: "Entries of a month (default the current one) or a day of it, filtered, newest first, paged",
+    },
+    Verb {
+        area: "audit",
+        verb: "show",
+        args: "TXID",
+        about: "Every object a transaction touched, field by field before and after (secrets masked)",
+    },
+    Verb {
+        area: "audit",
+        verb: "restore",
+        args: "TXID [--force]",
+        about: "Put a transaction's objects back as before it, as a new transaction; refused if changed later",
     },
     Verb {
         area: "audit",
@@ -348,9 +367,25 @@ fn command(words: &[&str]) -> Result<Command, String> {
     match words {
         ["status"] => Ok(Command::Status),
         ["status", ..] => Err("status takes no arguments".to_string()),
+        ["audit", "list", ..] if crate::cli::audit::is_query(rest) => {
+            crate::cli::audit::query(rest).map(Command::AuditQuery)
+        }
         ["audit", "list", ..] => Ok(Command::AuditList {
             limit: audit_limit(rest)?,
         }),
+        ["audit", "show", txid] => Ok(Command::AuditShow {
+            txid: crate::cli::audit::txid(txid)?,
+        }),
+        ["audit", "restore", txid] => Ok(Command::AuditRestore {
+            txid: crate::cli::audit::txid(txid)?,
+            force: false,
+        }),
+        ["audit", "restore", txid, "--force"] | ["audit", "restore", "--force", txid] => {
+            Ok(Command::AuditRestore {
+                txid: crate::cli::audit::txid(txid)?,
+                force: true,
+            })
+        }
         ["audit", "verify"] => Ok(Command::AuditVerify),
         ["system", "show"] => Ok(Command::SystemShow),
         ["system", "set", ..] => {

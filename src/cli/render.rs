@@ -19,7 +19,7 @@ pub struct Output {
 }
 
 impl Output {
-    fn ok(stdout: String) -> Output {
+    pub(super) fn ok(stdout: String) -> Output {
         Output {
             stdout,
             stderr: None,
@@ -42,6 +42,7 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
                 serde_json::Value::Array(entries.iter().map(audit_json).collect())
             }
             Reply::Status(v) => with_time(serde_json::to_value(v), "started", v.started_us),
+            Reply::AuditPage(p) => super::audit::page_json(p, tz),
             Reply::Objects(objects) => serde_json::Value::Array(
                 objects
                     .iter()
@@ -294,6 +295,8 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
             }
             Output::ok(out)
         }
+        Reply::AuditPage(p) => Output::ok(super::audit::page_table(p, tz)),
+        Reply::AuditTransaction(t) => Output::ok(super::audit::transaction_text(t, tz)),
         Reply::Error(_) => unreachable_error(),
     }
 }
@@ -486,7 +489,7 @@ fn with_time(
     value
 }
 
-fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+pub(super) fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_string());
     s.push('\n');
     s
@@ -514,7 +517,7 @@ fn uptime(secs: u64) -> String {
 /// Left-aligned columns separated by two spaces; the last column is not
 /// padded. Control characters in cells are shown escaped so that stored text
 /// cannot move the cursor of the console.
-fn table(header: &[&str], rows: &[Vec<String>], show_header: bool) -> String {
+pub(super) fn table(header: &[&str], rows: &[Vec<String>], show_header: bool) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .flat_map(|c| {

@@ -106,6 +106,49 @@ pub enum Command {
     /// Devices that asked for files but are not configured, and blocked
     /// addresses.
     ProvUnknown,
+    /// Audit entries of a month (or one day of it), filtered, newest first,
+    /// one page at a time.
+    AuditQuery(AuditQuery),
+    /// Every object one transaction touched, with a field-by-field diff.
+    AuditShow {
+        txid: u64,
+    },
+    /// Put every object of a transaction back as it was before it, as a new
+    /// transaction; refused if later transactions touched them, unless
+    /// `force`.
+    AuditRestore {
+        txid: u64,
+        force: bool,
+    },
+}
+
+/// `kpbx audit list` with a period and filters.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// `YYYY-MM`; the current month (box time zone) when absent.
+    #[serde(default)]
+    pub month: Option<String>,
+    /// Day of the month, 1 to 31.
+    #[serde(default)]
+    pub day: Option<u8>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Object type (`setting`, `device`...).
+    #[serde(default)]
+    pub object_type: Option<String>,
+    /// `create`, `update` or `delete`.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Page number from 1.
+    #[serde(default)]
+    pub page: u32,
+    /// Entries per page (1 to 1000); 0 means the default (50).
+    #[serde(default)]
+    pub page_size: u32,
+    /// Columns to show (see `audit::COLUMNS`); empty means all.
+    #[serde(default)]
+    pub columns: Vec<String>,
 }
 
 impl Command {
@@ -124,7 +167,8 @@ impl Command {
             | Command::HaSwitch
             | Command::HaDisable
             | Command::HaUnpair
-            | Command::HaPair => true,
+            | Command::HaPair
+            | Command::AuditRestore { .. } => true,
             Command::Status
             | Command::AuditList { .. }
             | Command::AuditVerify
@@ -138,7 +182,9 @@ impl Command {
             | Command::ProvUnknown
             | Command::HaStatus
             | Command::HaEvents
-            | Command::HaShow => false,
+            | Command::HaShow
+            | Command::AuditQuery(_)
+            | Command::AuditShow { .. } => false,
         }
     }
 }
@@ -165,6 +211,54 @@ pub enum Reply {
     HaEvents(Vec<HaEventView>),
     Fetches(Vec<FetchView>),
     Unknown(UnknownView),
+    AuditPage(AuditPageView),
+    AuditTransaction(AuditTransactionView),
+}
+
+/// `kpbx audit list` with a period: one page.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AuditPageView {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub day: Option<u8>,
+    pub page: u32,
+    pub page_size: u32,
+    /// More entries follow on the next page.
+    pub more: bool,
+    /// The columns asked for, in order.
+    pub columns: Vec<String>,
+    pub entries: Vec<AuditView>,
+}
+
+/// `kpbx audit show TXID`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AuditTransactionView {
+    pub txid: u64,
+    /// UTC, microseconds since the Unix epoch.
+    pub time_us: i64,
+    pub user: String,
+    pub source: String,
+    pub objects: Vec<AuditObjectView>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AuditObjectView {
+    pub index: u32,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub description: String,
+    pub fields: Vec<FieldDiffView>,
+}
+
+/// One field before and after; secrets are masked and flagged.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FieldDiffView {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub secret: bool,
+    pub changed: bool,
 }
 
 /// `kpbx ha status`.
@@ -367,6 +461,9 @@ pub enum ErrorCode {
     Store,
     /// The daemon is busy or shutting down.
     Unavailable,
+    /// Later changes stand in the way (an audit restore); nothing was
+    /// changed.
+    Conflict,
 }
 
 impl Reply {

@@ -48,6 +48,9 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
         Command::HaDisable => ha_admin(daemon, ha::AdminCommand::Disable),
         Command::HaUnpair => ha_admin(daemon, ha::AdminCommand::Unpair),
         Command::HaPair => ha_admin(daemon, ha::AdminCommand::Pair),
+        Command::AuditQuery(q) => super::audit::query(daemon, &q),
+        Command::AuditShow { txid } => super::audit::show(daemon, txid),
+        Command::AuditRestore { txid, force } => super::audit::restore(daemon, origin, txid, force),
         Command::HaEvents => {
             Ok(Reply::HaEvents(daemon.ha.borrow().events(
                 daemon.clock.now(),
@@ -58,16 +61,16 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
     result.unwrap_or_else(Reply::Error)
 }
 
-type Handled = Result<Reply, ErrorView>;
+pub(super) type Handled = Result<Reply, ErrorView>;
 
-fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorView {
+pub(super) fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorView {
     ErrorView {
         code,
         message: message.into(),
     }
 }
 
-fn store_error(e: StoreError) -> ErrorView {
+pub(super) fn store_error(e: StoreError) -> ErrorView {
     log::error!("store: {e}");
     refuse(ErrorCode::Store, e.to_string())
 }
@@ -151,7 +154,7 @@ fn listener(name: &str, addr: Option<std::net::SocketAddr>) -> ServiceView {
     }
 }
 
-fn stored_ha(daemon: &Daemon) -> Result<Option<HaSettings>, ErrorView> {
+pub(super) fn stored_ha(daemon: &Daemon) -> Result<Option<HaSettings>, ErrorView> {
     match daemon.store.get(Kind::Ha, HA_ID).map_err(store_error)? {
         Some(Object::Ha(h)) => Ok(Some(h)),
         _ => Ok(None),
@@ -302,7 +305,7 @@ fn system_unset(daemon: &Daemon, origin: &Origin, keys: &[String]) -> Handled {
 }
 
 /// The handlers' only way to change configuration: through `Store::commit`.
-fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Handled {
+pub(super) fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Handled {
     let receipt = daemon
         .store
         .commit(origin, daemon.clock.wall(), changes)

@@ -13,6 +13,7 @@
 //!   consistent store and never race each other.
 //! - Adapters turn I/O into [`Event`]s; they never touch the store.
 
+mod audit;
 mod control;
 mod ha;
 mod handlers;

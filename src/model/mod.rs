@@ -176,6 +176,27 @@ impl Object {
         }
     }
 
+    /// The raw values of the object's secret fields, by the names
+    /// [`Object::fields`] shows them under (masked). Only for deciding whether
+    /// a secret changed; never shown.
+    pub fn secrets(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Object::Account(a) => vec![("sip_password", a.sip_password.clone())],
+            Object::Device(d) => vec![("phone_password", d.phone_password.clone())],
+            Object::RedirectServer(r) => vec![("password", r.password.clone())],
+            Object::Ha(h) => vec![(
+                "pairing_code",
+                h.config.pairing_code.clone().unwrap_or_default(),
+            )],
+            Object::Setting(_)
+            | Object::Tenant(_)
+            | Object::Brand(_)
+            | Object::Model(_)
+            | Object::Template(_)
+            | Object::Placeholder(_) => Vec::new(),
+        }
+    }
+
     /// Builds an object of `kind` from `key=value` fields over its previous
     /// state (`None` to create). Settings are not built this way.
     pub fn from_fields(

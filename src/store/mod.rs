@@ -21,6 +21,7 @@
 //! store/data.mdb  LMDB: databases meta, objects, audit, data (see [`data`])
 //! ```
 
+mod audit;
 pub mod data;
 pub mod records;
 mod rules;
@@ -35,6 +36,7 @@ use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 
 use crate::clock::WallTime;
 use crate::model::{Action, Change, Kind, Object, ObjectRef, Origin, Setting, SettingKey, Source};
+pub use audit::AuditPage;
 use records::{AuditBodyV1, AuditRecord, ChainRecord, ChainV1, DecodeError, StoreIdRecord};
 
 /// The schema version this build writes. Older stores are migrated on open;

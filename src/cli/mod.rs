@@ -237,6 +237,60 @@ const VERBS: &[Verb] = &[
         args: "",
         about: "Show the latest HA transitions with time and reason",
     },
+    Verb {
+        area: "user",
+        verb: "list",
+        args: "",
+        about: "Users with their role, tenant and e-mail (passwords never shown)",
+    },
+    Verb {
+        area: "user",
+        verb: "add",
+        args: "NAME role=ROLE [tenant=UUID] [email=E] [password=-]",
+        about: "Create a user; password=- reads the password from standard input",
+    },
+    Verb {
+        area: "user",
+        verb: "set",
+        args: "NAME FIELD=VALUE...",
+        about: "Change a user's role, tenant, e-mail (password=- reads a new password)",
+    },
+    Verb {
+        area: "user",
+        verb: "del",
+        args: "NAME...",
+        about: "Delete users (their names stay in the audit log)",
+    },
+    Verb {
+        area: "user",
+        verb: "passwd",
+        args: "NAME",
+        about: "Set a user's password, read from standard input (anyone may set their own)",
+    },
+    Verb {
+        area: "role",
+        verb: "list",
+        args: "",
+        about: "Built-in and custom roles with their permissions",
+    },
+    Verb {
+        area: "role",
+        verb: "add",
+        args: "NAME permissions=AREA:read|write,...",
+        about: "Create a custom role; areas: system, ha, provisioning, tasks, cdr, audit, users",
+    },
+    Verb {
+        area: "role",
+        verb: "set",
+        args: "NAME permissions=...",
+        about: "Change a custom role's permissions",
+    },
+    Verb {
+        area: "role",
+        verb: "del",
+        args: "NAME...",
+        about: "Delete custom roles (refused while users have them)",
+    },
 ];
 
 /// Keys of `kpbx ha configure`, for help.
@@ -408,6 +462,36 @@ fn command(words: &[&str]) -> Result<Command, String> {
         ["prov", rest @ ..] => prov(rest),
         ["ha", "configure", ..] if !rest.is_empty() => Ok(Command::HaConfigure {
             fields: key_values(rest)?,
+        }),
+        ["user", "list"] => Ok(Command::UserList),
+        ["user", "add", name, fields @ ..] => {
+            let mut all = vec![("name".to_string(), name.to_string())];
+            all.extend(key_values(fields)?);
+            Ok(Command::UserAdd { fields: all })
+        }
+        ["user", "set", name, fields @ ..] if !fields.is_empty() => Ok(Command::UserSet {
+            name: name.to_string(),
+            fields: key_values(fields)?,
+        }),
+        ["user", "del" | "delete", names @ ..] if !names.is_empty() => Ok(Command::UserDelete {
+            names: names.iter().map(|n| n.to_string()).collect(),
+        }),
+        ["user", "passwd", name] => Ok(Command::UserPasswd {
+            name: name.to_string(),
+            password: "-".to_string(),
+        }),
+        ["role", "list"] => Ok(Command::RoleList),
+        ["role", "add", name, fields @ ..] => {
+            let mut all = vec![("name".to_string(), name.to_string())];
+            all.extend(key_values(fields)?);
+            Ok(Command::RoleAdd { fields: all })
+        }
+        ["role", "set", name, fields @ ..] if !fields.is_empty() => Ok(Command::RoleSet {
+            name: name.to_string(),
+            fields: key_values(fields)?,
+        }),
+        ["role", "del" | "delete", names @ ..] if !names.is_empty() => Ok(Command::RoleDelete {
+            names: names.iter().map(|n| n.to_string()).collect(),
         }),
         ["ha", "show"] => Ok(Command::HaShow),
         ["ha", "status"] => Ok(Command::HaStatus),

@@ -120,6 +120,38 @@ pub enum Command {
         txid: u64,
         force: bool,
     },
+    /// Users with their roles (password hashes never shown).
+    UserList,
+    /// Create a user from `key=value` fields (`name`, `role`, `tenant`,
+    /// `email`, `password`).
+    UserAdd {
+        fields: Vec<(String, String)>,
+    },
+    UserSet {
+        name: String,
+        fields: Vec<(String, String)>,
+    },
+    UserDelete {
+        names: Vec<String>,
+    },
+    /// Set a user's password (any user may set their own).
+    UserPasswd {
+        name: String,
+        password: String,
+    },
+    /// Built-in and custom roles with their permissions.
+    RoleList,
+    /// Create a custom role (`name`, `permissions=area:read|write,...`).
+    RoleAdd {
+        fields: Vec<(String, String)>,
+    },
+    RoleSet {
+        name: String,
+        fields: Vec<(String, String)>,
+    },
+    RoleDelete {
+        names: Vec<String>,
+    },
 }
 
 /// `kpbx audit list` with a period and filters.
@@ -168,7 +200,14 @@ impl Command {
             | Command::HaDisable
             | Command::HaUnpair
             | Command::HaPair
-            | Command::AuditRestore { .. } => true,
+            | Command::AuditRestore { .. }
+            | Command::UserAdd { .. }
+            | Command::UserSet { .. }
+            | Command::UserDelete { .. }
+            | Command::UserPasswd { .. }
+            | Command::RoleAdd { .. }
+            | Command::RoleSet { .. }
+            | Command::RoleDelete { .. } => true,
             Command::Status
             | Command::AuditList { .. }
             | Command::AuditVerify
@@ -184,7 +223,9 @@ impl Command {
             | Command::HaEvents
             | Command::HaShow
             | Command::AuditQuery(_)
-            | Command::AuditShow { .. } => false,
+            | Command::AuditShow { .. }
+            | Command::UserList
+            | Command::RoleList => false,
         }
     }
 }

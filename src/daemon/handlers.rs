@@ -18,6 +18,10 @@ use super::Daemon;
 const MAX_AUDIT_LIST: u32 = 1000;
 
 pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
+    // Every request is checked against the caller's permissions first.
+    if let Err(e) = super::users::authorize(daemon, origin, &command) {
+        return Reply::Error(e);
+    }
     let result = match command {
         Command::Status => status(daemon),
         Command::AuditList { limit } => audit_list(daemon, limit),
@@ -51,6 +55,15 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
         Command::AuditQuery(q) => super::audit::query(daemon, &q),
         Command::AuditShow { txid } => super::audit::show(daemon, txid),
         Command::AuditRestore { txid, force } => super::audit::restore(daemon, origin, txid, force),
+        c @ (Command::UserList
+        | Command::UserAdd { .. }
+        | Command::UserSet { .. }
+        | Command::UserDelete { .. }
+        | Command::UserPasswd { .. }
+        | Command::RoleList
+        | Command::RoleAdd { .. }
+        | Command::RoleSet { .. }
+        | Command::RoleDelete { .. }) => super::users::handle(daemon, origin, c),
         Command::HaEvents => {
             Ok(Reply::HaEvents(daemon.ha.borrow().events(
                 daemon.clock.now(),
@@ -349,11 +362,11 @@ pub(super) fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Ha
 
 fn prov_kind(name: &str) -> Result<Kind, ErrorView> {
     Kind::from_name(name)
-        .filter(|k| !matches!(k, Kind::Setting | Kind::Ha))
+        .filter(|k| !matches!(k, Kind::Setting | Kind::Ha | Kind::User | Kind::Role))
         .ok_or_else(|| {
             let known: Vec<&str> = Kind::ALL
                 .iter()
-                .filter(|k| !matches!(k, Kind::Setting | Kind::Ha))
+                .filter(|k| !matches!(k, Kind::Setting | Kind::Ha | Kind::User | Kind::Role))
                 .map(|k| k.as_str())
                 .collect();
             refuse(

@@ -21,6 +21,7 @@ mod protect;
 mod provisioning;
 mod serve;
 mod sip_pnp;
+mod users;
 
 use std::fmt;
 use std::path::PathBuf;

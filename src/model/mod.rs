@@ -5,6 +5,7 @@
 //! construction (parse, don't validate); how it is laid out on disk lives in
 //! `store::records`, never here. Domain types are not `Serialize`.
 
+pub mod access;
 pub mod ha;
 pub mod prov;
 pub mod setting;
@@ -12,6 +13,7 @@ pub mod setting;
 use std::fmt;
 use std::net::IpAddr;
 
+pub use access::{Role, User};
 pub use ha::{HA_ID, HaSettings, SerialSource};
 pub use prov::{
     Account, Brand, Device, DeviceModel, Mac, Placeholder, RedirectServer, Template, Tenant,
@@ -75,6 +77,10 @@ pub enum Kind {
     RedirectServer,
     /// The HA configuration (a singleton, id `ha`).
     Ha,
+    /// A user of the console or the management API (id: the name).
+    User,
+    /// A custom role (id: the name); built-in roles are not stored.
+    Role,
 }
 
 impl Kind {
@@ -89,6 +95,8 @@ impl Kind {
         Kind::Placeholder,
         Kind::RedirectServer,
         Kind::Ha,
+        Kind::User,
+        Kind::Role,
     ];
 
     /// The stable name, used in keys on disk, in the audit log and in JSON.
@@ -104,6 +112,8 @@ impl Kind {
             Kind::Placeholder => "placeholder",
             Kind::RedirectServer => "redirect_server",
             Kind::Ha => "ha",
+            Kind::User => "user",
+            Kind::Role => "role",
         }
     }
 
@@ -125,6 +135,8 @@ pub enum Object {
     Placeholder(Placeholder),
     RedirectServer(RedirectServer),
     Ha(HaSettings),
+    User(User),
+    Role(Role),
 }
 
 impl Object {
@@ -140,6 +152,8 @@ impl Object {
             Object::Placeholder(_) => Kind::Placeholder,
             Object::RedirectServer(_) => Kind::RedirectServer,
             Object::Ha(_) => Kind::Ha,
+            Object::User(_) => Kind::User,
+            Object::Role(_) => Kind::Role,
         }
     }
 
@@ -156,6 +170,8 @@ impl Object {
             Object::Placeholder(p) => p.id(),
             Object::RedirectServer(r) => r.name.clone(),
             Object::Ha(h) => h.id(),
+            Object::User(u) => u.name.clone(),
+            Object::Role(r) => r.name.clone(),
         }
     }
 
@@ -173,6 +189,8 @@ impl Object {
             Object::Placeholder(o) => o.fields(),
             Object::RedirectServer(o) => o.fields(),
             Object::Ha(o) => o.fields(),
+            Object::User(o) => o.fields(),
+            Object::Role(o) => o.fields(),
         }
     }
 
@@ -188,7 +206,9 @@ impl Object {
                 "pairing_code",
                 h.config.pairing_code.clone().unwrap_or_default(),
             )],
+            Object::User(u) => vec![("password", u.password_hash.clone())],
             Object::Setting(_)
+            | Object::Role(_)
             | Object::Tenant(_)
             | Object::Brand(_)
             | Object::Model(_)
@@ -248,6 +268,14 @@ impl Object {
             }
             (Kind::RedirectServer, Some(Object::RedirectServer(p))) => {
                 Object::RedirectServer(RedirectServer::from_fields(Some(p), &mut f)?)
+            }
+            (Kind::User, None) => Object::User(User::from_fields(None, &mut f)?),
+            (Kind::User, Some(Object::User(p))) => {
+                Object::User(User::from_fields(Some(p), &mut f)?)
+            }
+            (Kind::Role, None) => Object::Role(Role::from_fields(None, &mut f)?),
+            (Kind::Role, Some(Object::Role(p))) => {
+                Object::Role(Role::from_fields(Some(p), &mut f)?)
             }
             (kind, _) => {
                 return Err(format!(

@@ -6,7 +6,9 @@
 //! Passwords are kept only as PBKDF2-HMAC-SHA256 hashes with a random salt
 //! and a high iteration count, compared in constant time.
 
+pub mod api;
 pub mod password;
+pub mod session;
 
 use crate::control::Command;
 use crate::model::access::{Access, Area, Permission, Role};

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Every request the daemon understands. The CLI parses its arguments into
 /// one of these; later, the management API will too.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub enum Command {
     /// Version, uptime, data dir, services.
     Status,

@@ -147,6 +147,7 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
             service("ha", &state, detail, None)
         },
         service("sip_pnp", daemon.sip_pnp.0, daemon.sip_pnp.1.clone(), None),
+        listener("mgmt", daemon.mgmt),
     ]
 }
 

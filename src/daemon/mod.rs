@@ -17,6 +17,7 @@ mod audit;
 mod control;
 mod ha;
 mod handlers;
+mod mgmt;
 mod protect;
 mod provisioning;
 mod serve;
@@ -54,6 +55,8 @@ pub enum Event {
         generation: u64,
         event: crate::ha::Event,
     },
+    /// One step of a management API call.
+    Mgmt(mgmt::Step),
 }
 
 /// How often interface addresses are compared for dynamic placeholders.
@@ -171,6 +174,8 @@ pub struct Daemon {
     tftp: Option<std::net::SocketAddr>,
     http: Option<std::net::SocketAddr>,
     https: Option<std::net::SocketAddr>,
+    /// Where the management API listens, if it runs.
+    mgmt: Option<std::net::SocketAddr>,
     /// The SIP PnP responder's state for `kpbx status`: (state, detail).
     sip_pnp: (&'static str, String),
     clock: SystemClock,
@@ -220,6 +225,19 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         )?),
         None => None,
     };
+    let mgmt = match config.mgmt_listen {
+        Some(listen) => {
+            let listener =
+                mgmt::bind(listen).map_err(|e| DaemonError::Bind(format!("mgmt {listen}: {e}")))?;
+            let addr = listener
+                .get_ref()
+                .local_addr()
+                .map_err(|e| DaemonError::Bind(format!("mgmt {listen}: {e}")))?;
+            log::info!("mgmt: management API on https://{addr}/api/v1/");
+            Some((addr, listener, tls_config(&config)?))
+        }
+        None => None,
+    };
     let multitenant = store.setting(crate::model::SettingKey::Multitenant)? == "on";
     let (sip_pnp, sip_pnp_state) = if !config.sip_pnp {
         (None, ("disabled", "sip_pnp = off".to_string()))
@@ -247,6 +265,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         tftp: tftp.as_ref().map(|(addr, _)| *addr),
         http: http.as_ref().map(|(addr, ..)| *addr),
         https: https.as_ref().map(|(addr, ..)| *addr),
+        mgmt: mgmt.as_ref().map(|(addr, ..)| *addr),
         clock,
         store,
         config,
@@ -265,6 +284,9 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             })
         });
         let sip_pnp_task = sip_pnp.map(|pnp| ex.spawn(pnp.serve()));
+        let mgmt_task = mgmt.map(|(_, listener, tls)| {
+            ex.spawn(mgmt::accept_loop(ex.clone(), listener, tls, tx.clone()))
+        });
         let stopper = ex.spawn({
             let tx = tx.clone();
             async move {
@@ -312,6 +334,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         drop(ticker);
         drop(tftp_task);
         drop(sip_pnp_task);
+        drop(mgmt_task);
         result
     }));
 
@@ -479,6 +502,10 @@ async fn event_loop(
             } => {
                 let answer = handlers::handle(daemon, &origin, request.command);
                 // The client may have gone; that is its business.
+                let _ = reply.try_send(answer);
+            }
+            Event::Mgmt(mgmt::Step { call, peer, reply }) => {
+                let answer = mgmt::on_step(daemon, call, peer);
                 let _ = reply.try_send(answer);
             }
             Event::CheckInterfaces => {

@@ -18,6 +18,10 @@ pub enum SettingKey {
     ProvScanMisses,
     ProvScanWindow,
     ProvScanBlock,
+    ApiSessionSeconds,
+    ApiLockoutFailures,
+    ApiLockoutSeconds,
+    AuditRetentionMonths,
 }
 
 impl SettingKey {
@@ -33,6 +37,10 @@ impl SettingKey {
         SettingKey::ProvScanMisses,
         SettingKey::ProvScanWindow,
         SettingKey::ProvScanBlock,
+        SettingKey::ApiSessionSeconds,
+        SettingKey::ApiLockoutFailures,
+        SettingKey::ApiLockoutSeconds,
+        SettingKey::AuditRetentionMonths,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +56,10 @@ impl SettingKey {
             SettingKey::ProvScanMisses => "prov_scan_misses",
             SettingKey::ProvScanWindow => "prov_scan_window",
             SettingKey::ProvScanBlock => "prov_scan_block",
+            SettingKey::ApiSessionSeconds => "api_session_seconds",
+            SettingKey::ApiLockoutFailures => "api_lockout_failures",
+            SettingKey::ApiLockoutSeconds => "api_lockout_seconds",
+            SettingKey::AuditRetentionMonths => "audit_retention_months",
         }
     }
 
@@ -64,6 +76,10 @@ impl SettingKey {
             SettingKey::ProvScanMisses => "10",
             SettingKey::ProvScanWindow => "60",
             SettingKey::ProvScanBlock => "600",
+            SettingKey::ApiSessionSeconds => "3600",
+            SettingKey::ApiLockoutFailures => "5",
+            SettingKey::ApiLockoutSeconds => "900",
+            SettingKey::AuditRetentionMonths => "0",
         }
     }
 
@@ -87,6 +103,14 @@ impl SettingKey {
             }
             SettingKey::ProvScanWindow => "seconds over which scanning misses are counted",
             SettingKey::ProvScanBlock => "seconds a scanning address stays blocked (HTTP and TFTP)",
+            SettingKey::ApiSessionSeconds => "lifetime of a management API session token, seconds",
+            SettingKey::ApiLockoutFailures => {
+                "failed API logins (per user and address) that lock the pair out"
+            }
+            SettingKey::ApiLockoutSeconds => "seconds an API login lockout lasts",
+            SettingKey::AuditRetentionMonths => {
+                "months of audit log kept (0: keep everything); older entries are pruned"
+            }
         }
     }
 
@@ -125,6 +149,10 @@ impl SettingKey {
             SettingKey::ProvScanMisses => number(value, 0, 100_000),
             SettingKey::ProvScanWindow => number(value, 1, 86_400),
             SettingKey::ProvScanBlock => number(value, 1, 7 * 86_400),
+            SettingKey::ApiSessionSeconds => number(value, 1, 7 * 86_400),
+            SettingKey::ApiLockoutFailures => number(value, 1, 1000),
+            SettingKey::ApiLockoutSeconds => number(value, 1, 86_400),
+            SettingKey::AuditRetentionMonths => number(value, 0, 1200),
             SettingKey::Multitenant => match value {
                 "on" | "off" => Ok(value.to_string()),
                 _ => Err(format!("{value:?} is not on or off")),

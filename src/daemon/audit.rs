@@ -209,3 +209,44 @@ pub(super) fn restore(daemon: &Daemon, origin: &Origin, txid: u64, force: bool) 
     }
     Ok(reply)
 }
+
+/// Entries removed per pruning step (one write transaction).
+const PRUNE_BATCH: usize = 10_000;
+/// How often retention is applied when nothing changed.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Applies `audit_retention_months`: at start, hourly, soon after the
+/// setting changes, and step after step while a backlog remains.
+pub(super) fn maybe_prune(daemon: &Daemon) {
+    let months: u32 = daemon
+        .store
+        .setting(SettingKey::AuditRetentionMonths)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let now = daemon.clock.now();
+    let due = match daemon.prune.get() {
+        None => true,
+        Some((at, m, backlog)) => m != months || backlog || now.saturating_since(at) >= PRUNE_EVERY,
+    };
+    if !due {
+        return;
+    }
+    let cutoff = crate::store::retention_cutoff(daemon.clock.wall(), months, &box_tz(daemon));
+    let pruned = match cutoff {
+        None => 0,
+        Some(cutoff) => match daemon.store.audit_prune(cutoff, PRUNE_BATCH) {
+            Ok(n) => n,
+            Err(e) => {
+                log::error!("audit retention: {e}");
+                0
+            }
+        },
+    };
+    if pruned > 0 {
+        log::info!("audit retention ({months} months): pruned {pruned} entries; anchor moved");
+    }
+    daemon
+        .prune
+        .set(Some((now, months, pruned >= PRUNE_BATCH as u64)));
+}

@@ -176,6 +176,9 @@ pub struct Daemon {
     https: Option<std::net::SocketAddr>,
     /// Where the management API listens, if it runs.
     mgmt: Option<std::net::SocketAddr>,
+    /// Last audit retention step: when, with how many months, and whether
+    /// a backlog remained.
+    prune: std::cell::Cell<Option<(crate::clock::Instant, u32, bool)>>,
     /// The SIP PnP responder's state for `kpbx status`: (state, detail).
     sip_pnp: (&'static str, String),
     clock: SystemClock,
@@ -266,6 +269,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         http: http.as_ref().map(|(addr, ..)| *addr),
         https: https.as_ref().map(|(addr, ..)| *addr),
         mgmt: mgmt.as_ref().map(|(addr, ..)| *addr),
+        prune: std::cell::Cell::new(None),
         clock,
         store,
         config,
@@ -509,6 +513,7 @@ async fn event_loop(
                 let _ = reply.try_send(answer);
             }
             Event::CheckInterfaces => {
+                audit::maybe_prune(daemon);
                 let changed = daemon.prov.borrow_mut().interfaces_changed();
                 if changed {
                     log::info!("interface addresses changed: regenerating provisioning files");

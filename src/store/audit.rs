@@ -7,6 +7,7 @@ use std::ops::Bound::{Excluded, Included, Unbounded};
 use super::records::{self, AuditRecord};
 use super::{AuditEntry, Store, StoreError, audit_entry};
 use crate::audit::{Filter, Touched};
+use crate::clock::WallTime;
 use crate::model::{Kind, ObjectRef};
 
 /// One page of a listing.
@@ -122,4 +123,75 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// Removes whole transactions older than `cutoff_us` from the start of
+    /// the log, at most `max_entries` entries per call, never the newest
+    /// transaction, and moves the chain's anchor to the first kept entry
+    /// (its key and the hash it follows), so `verify_audit` still checks
+    /// everything that is left. Returns the number of entries removed.
+    pub fn audit_prune(&self, cutoff_us: i64, max_entries: usize) -> Result<u64, StoreError> {
+        let mut wtxn = self.env.write_txn()?;
+        let mut chain = self.chain(&wtxn)?;
+        let Some(head) = chain.head_key else {
+            return Ok(0);
+        };
+        let mut doomed: Vec<[u8; 12]> = Vec::new();
+        let mut anchor: Option<((u64, u32), [u8; 32])> = None;
+        let mut pending_tx: Vec<[u8; 12]> = Vec::new();
+        let mut current_tx: Option<u64> = None;
+        for item in self.audit.iter(&wtxn)? {
+            let (key, value) = item?;
+            let Some((txid, index)) = records::split_audit_key(key) else {
+                return Err(StoreError::Corrupt(
+                    "audit entry with a malformed key".into(),
+                ));
+            };
+            let AuditRecord::V1 {
+                body, prev_hash, ..
+            } = records::decode_audit(value)?;
+            if current_tx != Some(txid) {
+                // A transaction boundary: the previous one was wholly old.
+                doomed.append(&mut pending_tx);
+                current_tx = Some(txid);
+                if txid == head.0 || body.time_us >= cutoff_us || doomed.len() >= max_entries {
+                    anchor = Some(((txid, index), prev_hash));
+                    break;
+                }
+            }
+            pending_tx.push(records::audit_key(txid, index));
+        }
+        let Some((anchor_key, anchor_prev)) = anchor else {
+            return Ok(0);
+        };
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        for key in &doomed {
+            self.audit.delete(&mut wtxn, key)?;
+        }
+        chain.anchor_key = Some(anchor_key);
+        chain.anchor_prev_hash = anchor_prev;
+        self.put_chain(&mut wtxn, &chain)?;
+        wtxn.commit()?;
+        Ok(doomed.len() as u64)
+    }
+}
+
+/// The start of the month `months` before the month of `now` in `tz`: what
+/// a retention of `months` months keeps from (`months == 0`: keep all).
+pub fn retention_cutoff(now: WallTime, months: u32, tz: &jiff::tz::TimeZone) -> Option<i64> {
+    if months == 0 {
+        return None;
+    }
+    let m = crate::audit::Month::of(now.as_unix_micros(), tz);
+    let first = jiff::civil::date(m.year, m.month, 1)
+        .checked_sub(jiff::Span::new().months(i64::from(months)))
+        .ok()?;
+    Some(
+        first
+            .to_zoned(tz.clone())
+            .ok()?
+            .timestamp()
+            .as_microsecond(),
+    )
 }

@@ -36,7 +36,7 @@ use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 
 use crate::clock::WallTime;
 use crate::model::{Action, Change, Kind, Object, ObjectRef, Origin, Setting, SettingKey, Source};
-pub use audit::AuditPage;
+pub use audit::{AuditPage, retention_cutoff};
 use records::{AuditBodyV1, AuditRecord, ChainRecord, ChainV1, DecodeError, StoreIdRecord};
 
 /// The schema version this build writes. Older stores are migrated on open;

@@ -3,9 +3,12 @@
 //! field-by-field diff of a transaction, and the plan that puts a
 //! transaction's objects back as they were before it.
 //!
-//! Invariant: pure. Time arrives as an argument and the store is reached only
+//! Invariant: pure (except `export`, which reads the store through
+//! `Store::audit_scan` and writes only the `Write` it is given). Time arrives as an argument and the store is reached only
 //! through what the caller passes in; secrets never leave as values (a
 //! secret field is reported as changed or not, never shown).
+
+pub mod export;
 
 use crate::model::{Action, Change, Object, ObjectRef, prov::MASK};
 

@@ -61,6 +61,37 @@ impl Store {
         Ok(AuditPage { entries, more })
     }
 
+    /// Hands every entry that matches `filter` to `f`, newest first, in one
+    /// read transaction, until `f` returns false. Object states are not
+    /// decoded (`before`/`after` are `None`): memory stays flat however
+    /// many entries match.
+    pub fn audit_scan(
+        &self,
+        filter: &Filter,
+        mut f: impl FnMut(&AuditEntry) -> bool,
+    ) -> Result<(), StoreError> {
+        let rtxn = self.env.read_txn()?;
+        for item in self.audit.rev_iter(&rtxn)? {
+            let (_, value) = item?;
+            let AuditRecord::V1 { mut body, .. } = records::decode_audit(value)?;
+            if body.time_us >= filter.end_us {
+                continue;
+            }
+            if body.time_us < filter.start_us {
+                break;
+            }
+            if !filter.matches(body.time_us, &body.user, &body.kind, body.action.into()) {
+                continue;
+            }
+            body.before = None;
+            body.after = None;
+            if !f(&audit_entry(body)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Every object one transaction touched, in order, with its decoded
     /// state before and after. Empty if there is no such transaction.
     pub fn audit_touched(&self, txid: u64) -> Result<Vec<(AuditEntry, Touched)>, StoreError> {

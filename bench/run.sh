@@ -2,6 +2,7 @@
 # make bench: every benchmark, each printed side by side with its anchor.
 #   store      durable audited commits/s (SQLite anchor), idle RSS
 #   provision  regeneration for 10,000 devices
+#   audit      1,000,000-entry audit log: first page of a month, month export (time, peak RSS), verify
 #   http.sh    kpbxd vs nginx serving provisioning files      (shared/bench rig)
 #   tftp.sh    kpbxd vs tftpd-hpa, firmware and a phone storm (shared/bench rig)
 #   sizes      the static musl binaries
@@ -12,6 +13,8 @@ top=$PWD
 cargo bench --locked --bench store
 echo
 cargo bench --locked --bench provision
+echo
+cargo bench --locked --bench audit
 echo
 if [ "${RIGS:-1}" != 0 ]; then
   rigs=${SHARED_BENCH:-$top/../shared/bench}

@@ -36,7 +36,12 @@ impl Store {
         let mut entries = Vec::new();
         let mut matched = 0usize;
         let mut more = false;
-        for item in self.audit.rev_iter(&rtxn)? {
+        let end = self.first_key_at_or_after(&rtxn, filter.end_us)?;
+        let range = (
+            Unbounded,
+            end.as_ref().map_or(Unbounded, |k| Excluded(&k[..])),
+        );
+        for item in self.audit.rev_range(&rtxn, &range)? {
             let (_, value) = item?;
             let AuditRecord::V1 { body, .. } = records::decode_audit(value)?;
             if body.time_us >= filter.end_us {
@@ -71,7 +76,12 @@ impl Store {
         mut f: impl FnMut(&AuditEntry) -> bool,
     ) -> Result<(), StoreError> {
         let rtxn = self.env.read_txn()?;
-        for item in self.audit.rev_iter(&rtxn)? {
+        let end = self.first_key_at_or_after(&rtxn, filter.end_us)?;
+        let range = (
+            Unbounded,
+            end.as_ref().map_or(Unbounded, |k| Excluded(&k[..])),
+        );
+        for item in self.audit.rev_range(&rtxn, &range)? {
             let (_, value) = item?;
             let AuditRecord::V1 { mut body, .. } = records::decode_audit(value)?;
             if body.time_us >= filter.end_us {
@@ -90,6 +100,60 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The key of the first transaction whose time is at or after `time_us`
+    /// (`None`: every entry is older), by binary search over transaction
+    /// ids (dense between the anchor and the head, times growing with them):
+    /// a listing of an old month starts there instead of walking back
+    /// through every newer entry.
+    fn first_key_at_or_after(
+        &self,
+        rtxn: &heed::RoTxn<heed::WithoutTls>,
+        time_us: i64,
+    ) -> Result<Option<[u8; 12]>, StoreError> {
+        let first = |from: u64| -> Result<Option<(u64, i64)>, StoreError> {
+            let start = records::audit_key(from, 0);
+            match self
+                .audit
+                .range(rtxn, &(Included(&start[..]), Unbounded))?
+                .next()
+            {
+                Some(item) => {
+                    let (_, value) = item?;
+                    let AuditRecord::V1 { body, .. } = records::decode_audit(value)?;
+                    Ok(Some((body.txid, body.time_us)))
+                }
+                None => Ok(None),
+            }
+        };
+        let Some((lo_tx, lo_time)) = first(0)? else {
+            return Ok(None);
+        };
+        if lo_time >= time_us {
+            return Ok(Some(records::audit_key(lo_tx, 0)));
+        }
+        let Some(last) = self.audit.last(rtxn)? else {
+            return Ok(None);
+        };
+        let Some((hi_tx, _)) = records::split_audit_key(last.0) else {
+            return Ok(None);
+        };
+        // Invariant: the transaction at `lo` is older than `time_us`; the
+        // answer, if any, is in (lo, hi].
+        let (mut lo, mut hi) = (lo_tx, hi_tx + 1);
+        while hi.saturating_sub(lo) > 1 {
+            let mid = lo + (hi - lo) / 2;
+            match first(mid)? {
+                Some((tx, t)) if t < time_us => lo = tx.max(mid),
+                Some(_) => hi = mid,
+                None => hi = mid,
+            }
+        }
+        if hi > hi_tx {
+            return Ok(None);
+        }
+        Ok(first(hi)?.map(|(tx, _)| records::audit_key(tx, 0)))
     }
 
     /// Every object one transaction touched, in order, with its decoded

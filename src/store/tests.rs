@@ -373,3 +373,52 @@ fn retention_cutoff_is_a_month_start() {
     assert_eq!(cut, 1_788_213_600_000_000);
     assert_eq!(retention_cutoff(now, 0, &tz), None);
 }
+
+#[test]
+fn a_period_page_seeks_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..40 {
+        store
+            .commit(&origin(), t(i * 10), &[put("hostname", &format!("h{i}"))])
+            .unwrap();
+    }
+    let txids = |start: i64, end: i64, skip, limit| -> Vec<u64> {
+        let f = crate::audit::Filter {
+            start_us: t(start).as_unix_micros(),
+            end_us: t(end).as_unix_micros(),
+            user: None,
+            kind: None,
+            action: None,
+        };
+        store
+            .audit_page(&f, skip, limit)
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| e.txid)
+            .collect()
+    };
+    // Transaction n was committed at t((n - 1) * 10).
+    assert_eq!(txids(100, 150, 0, 10), [15, 14, 13, 12, 11]);
+    assert_eq!(txids(100, 151, 1, 2), [15, 14]);
+    assert_eq!(txids(0, 5, 0, 10), [1]);
+    assert_eq!(txids(390, 10_000, 0, 10), [40]);
+    assert!(txids(10_000, 20_000, 0, 10).is_empty());
+    assert!(txids(-100, 0, 0, 10).is_empty());
+    let mut n = 0;
+    let f = crate::audit::Filter {
+        start_us: t(0).as_unix_micros(),
+        end_us: t(200).as_unix_micros(),
+        user: None,
+        kind: None,
+        action: None,
+    };
+    store
+        .audit_scan(&f, |_| {
+            n += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(n, 20);
+}

@@ -5,7 +5,7 @@
 //!   a month in the middle of the log (`Store::audit_page`, as
 //!   `kpbx audit list --month` runs it);
 //! - the time and peak RSS of exporting a whole month to CSV and to XLSX
-//!   (`audit::export`, in a child process so that its peak RSS is its own;
+//!   (`audit::export`, in a child process that reports its own VmHWM;
 //!   LMDB's mapped pages it reads count in it);
 //! - the time of `audit verify` over the whole chain.
 //!
@@ -93,7 +93,18 @@ fn export_child(data: &Path, month: &str, format: &str, out: &Path) {
         file,
     )
     .expect("export");
-    println!("{rows}");
+    // VmHWM: the peak of this process image only. (ru_maxrss of a child
+    // would include the parent's resident set at fork time, and the parent
+    // has just built and verified the whole log.)
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    println!("{rows} {hwm}");
 }
 
 /// Runs an export in a child process: (seconds, rows, peak RSS KiB, bytes).
@@ -110,18 +121,18 @@ fn export_run(data: &Path, month: &str, format: &str, out: &Path) -> (f64, u64, 
         "{}",
         String::from_utf8_lossy(&child.stderr)
     );
-    let rows = String::from_utf8_lossy(&child.stdout)
+    let last = String::from_utf8_lossy(&child.stdout)
         .lines()
         .last()
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or(0);
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN covers
-    // the child just waited for (the only child, one export at a time: the
-    // maximum is over all waited-for children, so runs go smallest first).
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+        .unwrap_or("")
+        .to_string();
+    let mut fields = last
+        .split_whitespace()
+        .map(|v| v.parse::<u64>().unwrap_or(0));
+    let rows = fields.next().unwrap_or(0);
+    let rss_kib = fields.next().unwrap_or(0);
     let bytes = std::fs::metadata(out).map_or(0, |m| m.len());
-    (secs, rows, usage.ru_maxrss as u64, bytes)
+    (secs, rows, rss_kib, bytes)
 }
 
 fn main() {

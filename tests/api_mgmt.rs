@@ -232,6 +232,13 @@ fn roles_and_audited_changes_over_tls() {
     );
     assert_eq!(s, 403);
 
+    // pbx_admin: everything, HA included.
+    add_user(&d, "pat", "pbx_admin", "pat-password");
+    let pat = api.token("pat", "pat-password");
+    let (s, ha) = api.call("POST", "/api/v1/command", Some(&pat), Some(r#""HaStatus""#));
+    assert_eq!(s, 200, "{ha}");
+    assert_eq!(api.call("GET", "/api/v1/users", Some(&pat), None).0, 200);
+
     // custom role: audit read only.
     let aud = api.token("aud", "aud-password");
     assert_eq!(

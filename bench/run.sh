@@ -3,6 +3,7 @@
 #   store      durable audited commits/s (SQLite anchor), idle RSS
 #   provision  regeneration for 10,000 devices
 #   cdr        Master.csv ingestion rows/s; 1,000,000-call exports: time, peak RSS
+#   audit      1,000,000-entry audit log: first page of a month, month export (time, peak RSS), verify
 #   http.sh    kpbxd vs nginx serving provisioning files      (shared/bench rig)
 #   tftp.sh    kpbxd vs tftpd-hpa, firmware and a phone storm (shared/bench rig)
 #   sizes      the static musl binaries
@@ -15,6 +16,7 @@ echo
 cargo bench --locked --bench provision
 echo
 cargo bench --locked --bench cdr
+cargo bench --locked --bench audit
 echo
 if [ "${RIGS:-1}" != 0 ]; then
   rigs=${SHARED_BENCH:-$top/../shared/bench}

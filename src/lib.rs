@@ -2,6 +2,8 @@
 //!
 //! See ARCHITECTURE.md for the bird's-eye view and the code map.
 
+pub mod audit;
+pub mod auth;
 pub mod cdr;
 pub mod cli;
 pub mod clock;

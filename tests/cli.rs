@@ -35,7 +35,8 @@ fn status_answers_with_stable_json() {
             "http",
             "https",
             "ha",
-            "sip_pnp"
+            "sip_pnp",
+            "mgmt"
         ]
     );
     assert_eq!(s["services"][6]["state"], "disabled", "ha not configured");

@@ -579,3 +579,59 @@ fn runs_missed_while_down_are_caught_up_once() {
     );
     d.stop();
 }
+
+#[test]
+fn call_center_reports_reach_every_supervisor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = Sink::start(tmp.path(), port, &[]);
+    let d = daemon(tmp.path(), None, 0);
+    d.ok(&["system", "set", "callcenter_licence=CC-1"]);
+    d.ok(&[
+        "mail",
+        "configure",
+        "server=127.0.0.1",
+        &format!("port={port}"),
+        "security=none",
+        "sender=pbx@example.com",
+    ]);
+    d.ok(&[
+        "user",
+        "add",
+        "anna",
+        "role=supervisor",
+        "email=anna@example.com",
+    ]);
+    d.ok(&["user", "add", "bruno", "role=supervisor"]);
+    d.ok(&[
+        "user",
+        "add",
+        "carla",
+        "role=admin",
+        "email=carla@example.com",
+    ]);
+    d.ok(&[
+        "task",
+        "add",
+        "name=Queues",
+        "type=send_callcenter_cdr",
+        "schedule=daily",
+        "format=csv",
+        "notify_supervisors=yes",
+        "recipients=",
+    ]);
+    d.ok(&["task", "run", "1"]);
+    wait_for("the supervisors' mail", 30, || {
+        all_settled(&history(&d, "1"))
+    });
+    let msgs = sink.messages();
+    let rcpts: Vec<&str> = msgs.iter().map(|m| m["rcpt"].as_str().unwrap()).collect();
+    // Only supervisors with an address; not the admin, not bruno.
+    assert_eq!(rcpts, ["anna@example.com"], "{msgs:?}");
+    assert!(
+        msgs[0]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[kpbx] Send Call Center CDR \"Queues\"")
+    );
+}

@@ -67,12 +67,31 @@ pub fn main(args: &[String]) -> ExitCode {
     ExitCode::from(out.code)
 }
 
-/// `content=@FILE` fields are read from files here, on the console's side.
+/// `content=@FILE` fields are read from files here, on the console's side;
+/// so are passwords given as `-` (from standard input, first line).
 fn read_content_files(mut command: Command) -> Result<Command, String> {
     // The daemon reads import files: name them absolutely.
     if let Command::CdrImport { path, .. } = &mut command {
         let absolute = std::path::absolute(&*path).map_err(|e| format!("{path}: {e}"))?;
         *path = absolute.display().to_string();
+    }
+    let stdin_line = || -> Result<String, String> {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    };
+    match &mut command {
+        Command::UserPasswd { password, .. } if password == "-" => *password = stdin_line()?,
+        Command::UserAdd { fields } | Command::UserSet { fields, .. } => {
+            for (key, value) in fields.iter_mut() {
+                if key == "password" && value == "-" {
+                    *value = stdin_line()?;
+                }
+            }
+        }
+        _ => {}
     }
     if let Command::ProvAdd { fields, .. } | Command::ProvSet { fields, .. } = &mut command {
         for (key, value) in fields.iter_mut() {

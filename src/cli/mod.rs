@@ -9,6 +9,7 @@
 //! turns a [`Reply`](crate::control::Reply) into text. The binary does the
 //! socket I/O.
 
+pub mod audit;
 pub mod cdr_render;
 pub mod client;
 pub mod render;
@@ -153,6 +154,30 @@ const VERBS: &[Verb] = &[
         verb: "list",
         args: "[--limit N]",
         about: "Show the newest audit entries, newest first (default 20, at most 1000)",
+    },
+    Verb {
+        area: "audit",
+        verb: "list",
+        args: "--month YYYY-MM|--day D|--user U|--type T|--action A|--page N|--page-size N|--columns C,..",
+        about: "Entries of a month (default the current one) or a day of it, filtered, newest first, paged",
+    },
+    Verb {
+        area: "audit",
+        verb: "export",
+        args: "--format xlsx|csv|json|xml [--month YYYY-MM] [--day D] [--user U] [--type T] [--action A] [--columns C,..] [-o FILE]",
+        about: "Export a month's (or day's) entries, filtered, with the chosen columns; default stdout",
+    },
+    Verb {
+        area: "audit",
+        verb: "show",
+        args: "TXID",
+        about: "Every object a transaction touched, field by field before and after (secrets masked)",
+    },
+    Verb {
+        area: "audit",
+        verb: "restore",
+        args: "TXID [--force]",
+        about: "Put a transaction's objects back as before it, as a new transaction; refused if changed later",
     },
     Verb {
         area: "audit",
@@ -340,6 +365,60 @@ const VERBS: &[Verb] = &[
         args: "RANGE [OPTIONS]",
         about: "Export queue entries (and with --operator-events, agents' events) of a range",
     },
+    Verb {
+        area: "user",
+        verb: "list",
+        args: "",
+        about: "Users with their role, tenant and e-mail (passwords never shown)",
+    },
+    Verb {
+        area: "user",
+        verb: "add",
+        args: "NAME role=ROLE [tenant=UUID] [email=E] [password=-]",
+        about: "Create a user; password=- reads the password from standard input",
+    },
+    Verb {
+        area: "user",
+        verb: "set",
+        args: "NAME FIELD=VALUE...",
+        about: "Change a user's role, tenant, e-mail (password=- reads a new password)",
+    },
+    Verb {
+        area: "user",
+        verb: "del",
+        args: "NAME...",
+        about: "Delete users (their names stay in the audit log)",
+    },
+    Verb {
+        area: "user",
+        verb: "passwd",
+        args: "NAME",
+        about: "Set a user's password, read from standard input (anyone may set their own)",
+    },
+    Verb {
+        area: "role",
+        verb: "list",
+        args: "",
+        about: "Built-in and custom roles with their permissions",
+    },
+    Verb {
+        area: "role",
+        verb: "add",
+        args: "NAME permissions=AREA:read|write,...",
+        about: "Create a custom role; areas: system, ha, provisioning, tasks, cdr, audit, users",
+    },
+    Verb {
+        area: "role",
+        verb: "set",
+        args: "NAME permissions=...",
+        about: "Change a custom role's permissions",
+    },
+    Verb {
+        area: "role",
+        verb: "del",
+        args: "NAME...",
+        about: "Delete custom roles (refused while users have them)",
+    },
 ];
 
 /// Keys of `kpbx ha configure`, for help.
@@ -485,6 +564,13 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Invocation, String> {
     if matches!(area, Some("task" | "mail")) {
         return Ok(invocation(Action::Run(task_render::parse(&words)?)));
     }
+    if let ["audit", "export", rest @ ..] = words.as_slice() {
+        let (query, format, output) = audit::export(rest)?;
+        return Ok(invocation(Action::Export {
+            command: Command::AuditExport { query, format },
+            output,
+        }));
+    }
     if matches!(area, Some("cdr" | "callcenter")) {
         let (command, output) = cdr_render::parse(&words)?;
         return Ok(invocation(match command {
@@ -501,9 +587,25 @@ fn command(words: &[&str]) -> Result<Command, String> {
     match words {
         ["status"] => Ok(Command::Status),
         ["status", ..] => Err("status takes no arguments".to_string()),
+        ["audit", "list", ..] if crate::cli::audit::is_query(rest) => {
+            crate::cli::audit::query(rest).map(Command::AuditQuery)
+        }
         ["audit", "list", ..] => Ok(Command::AuditList {
             limit: audit_limit(rest)?,
         }),
+        ["audit", "show", txid] => Ok(Command::AuditShow {
+            txid: crate::cli::audit::txid(txid)?,
+        }),
+        ["audit", "restore", txid] => Ok(Command::AuditRestore {
+            txid: crate::cli::audit::txid(txid)?,
+            force: false,
+        }),
+        ["audit", "restore", txid, "--force"] | ["audit", "restore", "--force", txid] => {
+            Ok(Command::AuditRestore {
+                txid: crate::cli::audit::txid(txid)?,
+                force: true,
+            })
+        }
         ["audit", "verify"] => Ok(Command::AuditVerify),
         ["system", "show"] => Ok(Command::SystemShow),
         ["system", "set", ..] => {
@@ -526,6 +628,36 @@ fn command(words: &[&str]) -> Result<Command, String> {
         ["prov", rest @ ..] => prov(rest),
         ["ha", "configure", ..] if !rest.is_empty() => Ok(Command::HaConfigure {
             fields: key_values(rest)?,
+        }),
+        ["user", "list"] => Ok(Command::UserList),
+        ["user", "add", name, fields @ ..] => {
+            let mut all = vec![("name".to_string(), name.to_string())];
+            all.extend(key_values(fields)?);
+            Ok(Command::UserAdd { fields: all })
+        }
+        ["user", "set", name, fields @ ..] if !fields.is_empty() => Ok(Command::UserSet {
+            name: name.to_string(),
+            fields: key_values(fields)?,
+        }),
+        ["user", "del" | "delete", names @ ..] if !names.is_empty() => Ok(Command::UserDelete {
+            names: names.iter().map(|n| n.to_string()).collect(),
+        }),
+        ["user", "passwd", name] => Ok(Command::UserPasswd {
+            name: name.to_string(),
+            password: "-".to_string(),
+        }),
+        ["role", "list"] => Ok(Command::RoleList),
+        ["role", "add", name, fields @ ..] => {
+            let mut all = vec![("name".to_string(), name.to_string())];
+            all.extend(key_values(fields)?);
+            Ok(Command::RoleAdd { fields: all })
+        }
+        ["role", "set", name, fields @ ..] if !fields.is_empty() => Ok(Command::RoleSet {
+            name: name.to_string(),
+            fields: key_values(fields)?,
+        }),
+        ["role", "del" | "delete", names @ ..] if !names.is_empty() => Ok(Command::RoleDelete {
+            names: names.iter().map(|n| n.to_string()).collect(),
         }),
         ["ha", "show"] => Ok(Command::HaShow),
         ["ha", "status"] => Ok(Command::HaStatus),

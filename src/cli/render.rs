@@ -19,7 +19,7 @@ pub struct Output {
 }
 
 impl Output {
-    fn ok(stdout: String) -> Output {
+    pub(super) fn ok(stdout: String) -> Output {
         Output {
             stdout,
             stderr: None,
@@ -42,6 +42,7 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
                 serde_json::Value::Array(entries.iter().map(audit_json).collect())
             }
             Reply::Status(v) => with_time(serde_json::to_value(v), "started", v.started_us),
+            Reply::AuditPage(p) => super::audit::page_json(p, tz),
             Reply::Objects(objects) => serde_json::Value::Array(
                 objects
                     .iter()
@@ -311,6 +312,8 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
                 super::exit::FAILED
             },
         },
+        Reply::AuditPage(p) => Output::ok(super::audit::page_table(p, tz)),
+        Reply::AuditTransaction(t) => Output::ok(super::audit::transaction_text(t, tz)),
         Reply::Error(_) => unreachable_error(),
     }
 }
@@ -542,7 +545,7 @@ fn with_time(
     value
 }
 
-fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+pub(super) fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_string());
     s.push('\n');
     s

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 /// Every request the daemon understands. The CLI parses its arguments into
 /// one of these; later, the management API will too.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub enum Command {
     /// Version, uptime, data dir, services.
     Status,
@@ -163,6 +164,59 @@ pub enum Command {
     MailOutbox {
         limit: u32,
     },
+    /// Audit entries of a month (or one day of it), filtered, newest first,
+    /// one page at a time.
+    AuditQuery(AuditQuery),
+    /// Every object one transaction touched, with a field-by-field diff.
+    AuditShow {
+        txid: u64,
+    },
+    /// Put every object of a transaction back as it was before it, as a new
+    /// transaction; refused if later transactions touched them, unless
+    /// `force`.
+    AuditRestore {
+        txid: u64,
+        force: bool,
+    },
+    /// Users with their roles (password hashes never shown).
+    UserList,
+    /// Create a user from `key=value` fields (`name`, `role`, `tenant`,
+    /// `email`, `password`).
+    UserAdd {
+        fields: Vec<(String, String)>,
+    },
+    UserSet {
+        name: String,
+        fields: Vec<(String, String)>,
+    },
+    UserDelete {
+        names: Vec<String>,
+    },
+    /// Set a user's password (any user may set their own).
+    UserPasswd {
+        name: String,
+        password: String,
+    },
+    /// Built-in and custom roles with their permissions.
+    RoleList,
+    /// Create a custom role (`name`, `permissions=area:read|write,...`).
+    RoleAdd {
+        fields: Vec<(String, String)>,
+    },
+    RoleSet {
+        name: String,
+        fields: Vec<(String, String)>,
+    },
+    RoleDelete {
+        names: Vec<String>,
+    },
+    /// Export the audit entries of a month (or day), filtered, in `format`
+    /// (`xlsx`, `csv`, `json`, `xml`). Answered by a stream of
+    /// [`Reply::Chunk`]s, then [`Reply::StreamEnd`]. Paging is ignored.
+    AuditExport {
+        query: AuditQuery,
+        format: String,
+    },
 }
 
 /// `kpbx cdr export` / `kpbx callcenter export`.
@@ -185,6 +239,35 @@ pub struct ExportRequest {
     pub operator_events: bool,
 }
 
+/// `kpbx audit list` with a period and filters.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// `YYYY-MM`; the current month (box time zone) when absent.
+    #[serde(default)]
+    pub month: Option<String>,
+    /// Day of the month, 1 to 31.
+    #[serde(default)]
+    pub day: Option<u8>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Object type (`setting`, `device`...).
+    #[serde(default)]
+    pub object_type: Option<String>,
+    /// `create`, `update` or `delete`.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Page number from 1.
+    #[serde(default)]
+    pub page: u32,
+    /// Entries per page (1 to 1000); 0 means the default (50).
+    #[serde(default)]
+    pub page_size: u32,
+    /// Columns to show (see `audit::COLUMNS`); empty means all.
+    #[serde(default)]
+    pub columns: Vec<String>,
+}
+
 impl Command {
     /// Whether the command changes configuration (and so needs write access).
     pub fn is_change(&self) -> bool {
@@ -202,7 +285,15 @@ impl Command {
             | Command::HaDisable
             | Command::HaUnpair
             | Command::HaPair
-            | Command::ProvRedirectSync => true,
+            | Command::ProvRedirectSync
+            | Command::AuditRestore { .. }
+            | Command::UserAdd { .. }
+            | Command::UserSet { .. }
+            | Command::UserDelete { .. }
+            | Command::UserPasswd { .. }
+            | Command::RoleAdd { .. }
+            | Command::RoleSet { .. }
+            | Command::RoleDelete { .. } => true,
             Command::Status
             | Command::AuditList { .. }
             | Command::AuditVerify
@@ -219,7 +310,12 @@ impl Command {
             | Command::HaShow
             | Command::ProvRedirectStatus
             | Command::CdrStatus
-            | Command::CdrExport(_) => false,
+            | Command::CdrExport(_)
+            | Command::AuditQuery(_)
+            | Command::AuditExport { .. }
+            | Command::AuditShow { .. }
+            | Command::UserList
+            | Command::RoleList => false,
             // Writes call records, not configuration; still for writers only.
             Command::CdrImport { .. } => true,
             Command::TaskAdd { .. }
@@ -270,6 +366,8 @@ pub enum Reply {
     TaskHistory(Vec<TaskRunView>),
     Outbox(Vec<OutboxView>),
     MailTested(MailTestView),
+    AuditPage(AuditPageView),
+    AuditTransaction(AuditTransactionView),
 }
 
 /// `kpbx cdr status`.
@@ -348,6 +446,52 @@ pub struct RedirectView {
     pub next_attempt_us: Option<i64>,
     pub last_attempt_us: Option<i64>,
     pub last_error: String,
+}
+
+/// `kpbx audit list` with a period: one page.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AuditPageView {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub day: Option<u8>,
+    pub page: u32,
+    pub page_size: u32,
+    /// More entries follow on the next page.
+    pub more: bool,
+    /// The columns asked for, in order.
+    pub columns: Vec<String>,
+    pub entries: Vec<AuditView>,
+}
+
+/// `kpbx audit show TXID`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AuditTransactionView {
+    pub txid: u64,
+    /// UTC, microseconds since the Unix epoch.
+    pub time_us: i64,
+    pub user: String,
+    pub source: String,
+    pub objects: Vec<AuditObjectView>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AuditObjectView {
+    pub index: u32,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub description: String,
+    pub fields: Vec<FieldDiffView>,
+}
+
+/// One field before and after; secrets are masked and flagged.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FieldDiffView {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub secret: bool,
+    pub changed: bool,
 }
 
 /// `kpbx ha status`.
@@ -550,6 +694,9 @@ pub enum ErrorCode {
     Store,
     /// The daemon is busy or shutting down.
     Unavailable,
+    /// Later changes stand in the way (an audit restore); nothing was
+    /// changed.
+    Conflict,
 }
 
 impl Reply {

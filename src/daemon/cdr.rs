@@ -623,12 +623,26 @@ fn prepare_export(
 }
 
 /// Sends what is written as [`Reply::Chunk`]s of [`STREAM_CHUNK`] bytes.
-struct ChunkWriter {
+pub(super) struct ChunkWriter {
     tx: Sender<Reply>,
     buf: Vec<u8>,
+    written: u64,
 }
 
 impl ChunkWriter {
+    pub(super) fn new(tx: Sender<Reply>) -> ChunkWriter {
+        ChunkWriter {
+            tx,
+            buf: Vec::with_capacity(STREAM_CHUNK),
+            written: 0,
+        }
+    }
+
+    /// Bytes written so far.
+    pub(super) fn written(&self) -> u64 {
+        self.written
+    }
+
     fn send(&mut self) -> std::io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
@@ -645,6 +659,7 @@ impl Write for ChunkWriter {
         let room = STREAM_CHUNK - self.buf.len();
         let n = data.len().min(room);
         self.buf.extend_from_slice(&data[..n]);
+        self.written += n as u64;
         if self.buf.len() >= STREAM_CHUNK {
             self.send()?;
         }
@@ -668,10 +683,7 @@ fn spawn_export(
     let spawned = std::thread::Builder::new()
         .name("cdr-export".into())
         .spawn(move || {
-            let mut out = ChunkWriter {
-                tx: reply.clone(),
-                buf: Vec::with_capacity(STREAM_CHUNK),
-            };
+            let mut out = ChunkWriter::new(reply.clone());
             // XLSX writes nothing until it is assembled: empty chunks keep
             // the connection and the client's read timeout alive meanwhile.
             let (stop, stopped) = std::sync::mpsc::channel::<()>();

@@ -18,6 +18,10 @@ use super::Daemon;
 const MAX_AUDIT_LIST: u32 = 1000;
 
 pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
+    // Every request is checked against the caller's permissions first.
+    if let Err(e) = super::users::authorize(daemon, origin, &command) {
+        return Reply::Error(e);
+    }
     let result = match command {
         Command::Status => status(daemon),
         Command::AuditList { limit } => audit_list(daemon, limit),
@@ -50,6 +54,23 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
         Command::HaDisable => ha_admin(daemon, ha::AdminCommand::Disable),
         Command::HaUnpair => ha_admin(daemon, ha::AdminCommand::Unpair),
         Command::HaPair => ha_admin(daemon, ha::AdminCommand::Pair),
+        Command::AuditQuery(q) => super::audit::query(daemon, &q),
+        Command::AuditShow { txid } => super::audit::show(daemon, txid),
+        // Answered by the export thread (daemon/audit.rs) before reaching here.
+        Command::AuditExport { .. } => Err(refuse(
+            ErrorCode::Unavailable,
+            "audit export is a streamed answer: use kpbx audit export",
+        )),
+        Command::AuditRestore { txid, force } => super::audit::restore(daemon, origin, txid, force),
+        c @ (Command::UserList
+        | Command::UserAdd { .. }
+        | Command::UserSet { .. }
+        | Command::UserDelete { .. }
+        | Command::UserPasswd { .. }
+        | Command::RoleList
+        | Command::RoleAdd { .. }
+        | Command::RoleSet { .. }
+        | Command::RoleDelete { .. }) => super::users::handle(daemon, origin, c),
         Command::HaEvents => {
             Ok(Reply::HaEvents(daemon.ha.borrow().events(
                 daemon.clock.now(),
@@ -150,6 +171,7 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
             service("ha", &state, detail, None)
         },
         service("sip_pnp", daemon.sip_pnp.0, daemon.sip_pnp.1.clone(), None),
+        listener("mgmt", daemon.mgmt),
     ]
 }
 
@@ -170,7 +192,7 @@ fn listener(name: &str, addr: Option<std::net::SocketAddr>) -> ServiceView {
     }
 }
 
-fn stored_ha(daemon: &Daemon) -> Result<Option<HaSettings>, ErrorView> {
+pub(super) fn stored_ha(daemon: &Daemon) -> Result<Option<HaSettings>, ErrorView> {
     match daemon.store.get(Kind::Ha, HA_ID).map_err(store_error)? {
         Some(Object::Ha(h)) => Ok(Some(h)),
         _ => Ok(None),
@@ -377,11 +399,11 @@ pub(super) fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Ha
 
 fn prov_kind(name: &str) -> Result<Kind, ErrorView> {
     Kind::from_name(name)
-        .filter(|k| !matches!(k, Kind::Setting | Kind::Ha))
+        .filter(|k| !matches!(k, Kind::Setting | Kind::Ha | Kind::User | Kind::Role))
         .ok_or_else(|| {
             let known: Vec<&str> = Kind::ALL
                 .iter()
-                .filter(|k| !matches!(k, Kind::Setting | Kind::Ha))
+                .filter(|k| !matches!(k, Kind::Setting | Kind::Ha | Kind::User | Kind::Role))
                 .map(|k| k.as_str())
                 .collect();
             refuse(

@@ -13,11 +13,13 @@
 //!   consistent store and never race each other.
 //! - Adapters turn I/O into [`Event`]s; they never touch the store.
 
+mod audit;
 mod cdr;
 mod control;
 mod ha;
 mod handlers;
 mod mail;
+mod mgmt;
 mod protect;
 mod provisioning;
 mod redirect;
@@ -25,6 +27,7 @@ mod serve;
 mod sip_pnp;
 mod task_cmds;
 mod tasks;
+mod users;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -75,6 +78,8 @@ pub enum Event {
         index: usize,
         outcome: crate::mail::outbox::Outcome,
     },
+    /// One step of a management API call.
+    Mgmt(mgmt::Step),
 }
 
 /// How often the task schedule and the outbox are looked at. The wall clock
@@ -203,6 +208,11 @@ pub struct Daemon {
     tftp: Option<std::net::SocketAddr>,
     http: Option<std::net::SocketAddr>,
     https: Option<std::net::SocketAddr>,
+    /// Where the management API listens, if it runs.
+    mgmt: Option<std::net::SocketAddr>,
+    /// Last audit retention step: when, with how many months, and whether
+    /// a backlog remained.
+    prune: std::cell::Cell<Option<(crate::clock::Instant, u32, bool)>>,
     /// The SIP PnP responder's state for `kpbx status`: (state, detail).
     sip_pnp: (&'static str, String),
     clock: SystemClock,
@@ -265,6 +275,19 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         )?),
         None => None,
     };
+    let mgmt = match config.mgmt_listen {
+        Some(listen) => {
+            let listener =
+                mgmt::bind(listen).map_err(|e| DaemonError::Bind(format!("mgmt {listen}: {e}")))?;
+            let addr = listener
+                .get_ref()
+                .local_addr()
+                .map_err(|e| DaemonError::Bind(format!("mgmt {listen}: {e}")))?;
+            log::info!("mgmt: management API on https://{addr}/api/v1/");
+            Some((addr, listener, tls_config(&config)?))
+        }
+        None => None,
+    };
     let multitenant = store.setting(crate::model::SettingKey::Multitenant)? == "on";
     let (sip_pnp, sip_pnp_state) = if !config.sip_pnp {
         (None, ("disabled", "sip_pnp = off".to_string()))
@@ -295,6 +318,8 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         tftp: tftp.as_ref().map(|(addr, _)| *addr),
         http: http.as_ref().map(|(addr, ..)| *addr),
         https: https.as_ref().map(|(addr, ..)| *addr),
+        mgmt: mgmt.as_ref().map(|(addr, ..)| *addr),
+        prune: std::cell::Cell::new(None),
         clock,
         store: std::sync::Arc::new(store),
         config,
@@ -320,6 +345,9 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             })
         });
         let sip_pnp_task = sip_pnp.map(|pnp| ex.spawn(pnp.serve()));
+        let mgmt_task = mgmt.map(|(_, listener, tls)| {
+            ex.spawn(mgmt::accept_loop(ex.clone(), listener, tls, tx.clone()))
+        });
         let stopper = ex.spawn({
             let tx = tx.clone();
             async move {
@@ -391,6 +419,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         drop(tick_task);
         drop(tftp_task);
         drop(sip_pnp_task);
+        drop(mgmt_task);
         result
     }));
 
@@ -507,7 +536,7 @@ fn tls_config(config: &Config) -> Result<std::sync::Arc<rustls::ServerConfig>, D
 
 /// What woke the loop.
 enum Wake {
-    Event(Event),
+    Event(Box<Event>),
     HaTimer,
     Closed,
 }
@@ -523,7 +552,7 @@ async fn event_loop(
         let wait = daemon.ha.borrow().next_wait(daemon.clock.now());
         let recv = async {
             match rx.recv().await {
-                Ok(e) => Wake::Event(e),
+                Ok(e) => Wake::Event(Box::new(e)),
                 Err(_) => Wake::Closed,
             }
         };
@@ -538,7 +567,7 @@ async fn event_loop(
             }
         };
         let event = match wake {
-            Wake::Event(e) => e,
+            Wake::Event(e) => *e,
             Wake::HaTimer => {
                 daemon.ha.borrow_mut().on_timeout(daemon.clock.now());
                 ha::drive(daemon, ex).await;
@@ -559,9 +588,15 @@ async fn event_loop(
                 origin,
                 reply,
             } => {
-                // Exports and imports answer from a thread, later.
+                // The caller's permission first, also for what is answered
+                // from a thread (exports, imports, mail tests).
+                if let Err(e) = users::authorize(daemon, &origin, &request.command) {
+                    let _ = reply.try_send(Reply::Error(e));
+                    continue;
+                }
                 let command = cdr::offload(daemon, request.command, &reply)
-                    .and_then(|c| task_cmds::offload(daemon, c, &reply));
+                    .and_then(|c| task_cmds::offload(daemon, c, &reply))
+                    .and_then(|c| audit::offload(daemon, c, &reply));
                 if let Some(command) = command {
                     let answer = handlers::handle(daemon, &origin, command);
                     // The client may have gone; that is its business.
@@ -603,7 +638,12 @@ async fn event_loop(
                     .borrow_mut()
                     .done(&daemon.store, message, index, outcome, now);
             }
+            Event::Mgmt(mgmt::Step { call, peer, reply }) => {
+                let answer = mgmt::on_step(daemon, call, peer);
+                let _ = reply.try_send(answer);
+            }
             Event::CheckInterfaces => {
+                audit::maybe_prune(daemon);
                 let changed = daemon.prov.borrow_mut().interfaces_changed();
                 if changed {
                     log::info!("interface addresses changed: regenerating provisioning files");

@@ -438,8 +438,24 @@ fn next_run_id(store: &Store) -> Result<u64, StoreError> {
 }
 
 /// Addresses of every user with the supervisor role and an e-mail address.
-fn supervisors(_store: &Store) -> Vec<String> {
-    Vec::new()
+fn supervisors(store: &Store) -> Vec<String> {
+    match store.list(Kind::User) {
+        Ok(users) => users
+            .into_iter()
+            .filter_map(|o| match o {
+                Object::User(u)
+                    if u.role == crate::model::access::SUPERVISOR && !u.email.is_empty() =>
+                {
+                    Some(u.email)
+                }
+                _ => None,
+            })
+            .collect(),
+        Err(e) => {
+            log::error!("tasks: cannot read the users: {e}");
+            Vec::new()
+        }
+    }
 }
 
 /// One run's work, on a worker thread: export, zip, build the mail.

@@ -5,6 +5,7 @@
 //! construction (parse, don't validate); how it is laid out on disk lives in
 //! `store::records`, never here. Domain types are not `Serialize`.
 
+pub mod access;
 pub mod ha;
 pub mod prov;
 pub mod setting;
@@ -13,6 +14,7 @@ pub mod task;
 use std::fmt;
 use std::net::IpAddr;
 
+pub use access::{Role, User};
 pub use ha::{HA_ID, HaSettings, SerialSource};
 pub use prov::{
     Account, Brand, Device, DeviceModel, Mac, Placeholder, RedirectServer, Template, Tenant,
@@ -81,6 +83,10 @@ pub enum Kind {
     Task,
     /// The SMTP settings (a singleton, id `mail`).
     Mail,
+    /// A user of the console or the management API (id: the name).
+    User,
+    /// A custom role (id: the name); built-in roles are not stored.
+    Role,
 }
 
 impl Kind {
@@ -97,6 +103,8 @@ impl Kind {
         Kind::Ha,
         Kind::Task,
         Kind::Mail,
+        Kind::User,
+        Kind::Role,
     ];
 
     /// The stable name, used in keys on disk, in the audit log and in JSON.
@@ -114,6 +122,8 @@ impl Kind {
             Kind::Ha => "ha",
             Kind::Task => "task",
             Kind::Mail => "mail",
+            Kind::User => "user",
+            Kind::Role => "role",
         }
     }
 
@@ -137,6 +147,8 @@ pub enum Object {
     Ha(HaSettings),
     Task(Task),
     Mail(MailSettings),
+    User(User),
+    Role(Role),
 }
 
 impl Object {
@@ -154,6 +166,8 @@ impl Object {
             Object::Ha(_) => Kind::Ha,
             Object::Task(_) => Kind::Task,
             Object::Mail(_) => Kind::Mail,
+            Object::User(_) => Kind::User,
+            Object::Role(_) => Kind::Role,
         }
     }
 
@@ -172,6 +186,8 @@ impl Object {
             Object::Ha(h) => h.id(),
             Object::Task(t) => t.id.to_string(),
             Object::Mail(_) => MAIL_ID.to_string(),
+            Object::User(u) => u.name.clone(),
+            Object::Role(r) => r.name.clone(),
         }
     }
 
@@ -191,6 +207,36 @@ impl Object {
             Object::Ha(o) => o.fields(),
             Object::Task(o) => o.fields(),
             Object::Mail(o) => o.fields(),
+            Object::User(o) => o.fields(),
+            Object::Role(o) => o.fields(),
+        }
+    }
+
+    /// The raw values of the object's secret fields, by the names
+    /// [`Object::fields`] shows them under (masked). Only for deciding whether
+    /// a secret changed; never shown.
+    pub fn secrets(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Object::Account(a) => vec![("sip_password", a.sip_password.clone())],
+            Object::Device(d) => vec![
+                ("phone_password", d.phone_password.clone()),
+                ("http_password", d.http_password.clone()),
+            ],
+            Object::Mail(m) => vec![("password", m.password.clone())],
+            Object::RedirectServer(r) => vec![("password", r.password.clone())],
+            Object::Ha(h) => vec![(
+                "pairing_code",
+                h.config.pairing_code.clone().unwrap_or_default(),
+            )],
+            Object::User(u) => vec![("password", u.password_hash.clone())],
+            Object::Setting(_)
+            | Object::Role(_)
+            | Object::Tenant(_)
+            | Object::Brand(_)
+            | Object::Model(_)
+            | Object::Template(_)
+            | Object::Placeholder(_)
+            | Object::Task(_) => Vec::new(),
         }
     }
 
@@ -254,6 +300,14 @@ impl Object {
             }
             (Kind::RedirectServer, Some(Object::RedirectServer(p))) => {
                 Object::RedirectServer(RedirectServer::from_fields(Some(p), &mut f)?)
+            }
+            (Kind::User, None) => Object::User(User::from_fields(None, &mut f)?),
+            (Kind::User, Some(Object::User(p))) => {
+                Object::User(User::from_fields(Some(p), &mut f)?)
+            }
+            (Kind::Role, None) => Object::Role(Role::from_fields(None, &mut f)?),
+            (Kind::Role, Some(Object::Role(p))) => {
+                Object::Role(Role::from_fields(Some(p), &mut f)?)
             }
             (kind, _) => {
                 return Err(format!(

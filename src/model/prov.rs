@@ -410,12 +410,22 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn text(&mut self, key: &str, prev: Option<&str>, max: usize) -> Result<String, String> {
+    pub(super) fn text(
+        &mut self,
+        key: &str,
+        prev: Option<&str>,
+        max: usize,
+    ) -> Result<String, String> {
         let value = self.take(key).or(prev).unwrap_or("");
         text(key, value, max)
     }
 
-    fn required(&mut self, key: &str, prev: Option<&str>, max: usize) -> Result<String, String> {
+    pub(super) fn required(
+        &mut self,
+        key: &str,
+        prev: Option<&str>,
+        max: usize,
+    ) -> Result<String, String> {
         let value = self.text(key, prev, max)?;
         if value.is_empty() {
             return Err(format!("{key} is required"));

@@ -23,6 +23,10 @@ pub enum SettingKey {
     CdrQueueLog,
     CdrRetentionMonths,
     CdrColumns,
+    ApiSessionSeconds,
+    ApiLockoutFailures,
+    ApiLockoutSeconds,
+    AuditRetentionMonths,
 }
 
 impl SettingKey {
@@ -43,6 +47,10 @@ impl SettingKey {
         SettingKey::CdrQueueLog,
         SettingKey::CdrRetentionMonths,
         SettingKey::CdrColumns,
+        SettingKey::ApiSessionSeconds,
+        SettingKey::ApiLockoutFailures,
+        SettingKey::ApiLockoutSeconds,
+        SettingKey::AuditRetentionMonths,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +71,10 @@ impl SettingKey {
             SettingKey::CdrQueueLog => "cdr_queue_log",
             SettingKey::CdrRetentionMonths => "cdr_retention_months",
             SettingKey::CdrColumns => "cdr_columns",
+            SettingKey::ApiSessionSeconds => "api_session_seconds",
+            SettingKey::ApiLockoutFailures => "api_lockout_failures",
+            SettingKey::ApiLockoutSeconds => "api_lockout_seconds",
+            SettingKey::AuditRetentionMonths => "audit_retention_months",
         }
     }
 
@@ -83,6 +95,10 @@ impl SettingKey {
             SettingKey::CdrMasterCsv | SettingKey::CdrQueueLog => "auto",
             SettingKey::CdrRetentionMonths => "24",
             SettingKey::CdrColumns => "cdr_csv",
+            SettingKey::ApiSessionSeconds => "3600",
+            SettingKey::ApiLockoutFailures => "5",
+            SettingKey::ApiLockoutSeconds => "900",
+            SettingKey::AuditRetentionMonths => "0",
         }
     }
 
@@ -123,6 +139,14 @@ impl SettingKey {
             SettingKey::CdrColumns => {
                 "Master.csv layout: cdr_csv, cdr_custom_legacy, or field names in column order \
                  (`-` skips a column), e.g. clid,src,dst,-,start,answer,end"
+            }
+            SettingKey::ApiSessionSeconds => "lifetime of a management API session token, seconds",
+            SettingKey::ApiLockoutFailures => {
+                "failed API logins (per user and address) that lock the pair out"
+            }
+            SettingKey::ApiLockoutSeconds => "seconds an API login lockout lasts",
+            SettingKey::AuditRetentionMonths => {
+                "months of audit log kept (0: keep everything); older entries are pruned"
             }
         }
     }
@@ -186,6 +210,10 @@ impl SettingKey {
             SettingKey::CdrColumns => {
                 crate::cdr::columns::parse_columns(value).map(|_| value.trim().to_string())
             }
+            SettingKey::ApiSessionSeconds => number(value, 1, 7 * 86_400),
+            SettingKey::ApiLockoutFailures => number(value, 1, 1000),
+            SettingKey::ApiLockoutSeconds => number(value, 1, 86_400),
+            SettingKey::AuditRetentionMonths => number(value, 0, 1200),
             SettingKey::Multitenant => match value {
                 "on" | "off" => Ok(value.to_string()),
                 _ => Err(format!("{value:?} is not on or off")),

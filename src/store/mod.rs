@@ -21,6 +21,7 @@
 //! store/data.mdb  LMDB: databases meta, objects, audit, data (see [`data`])
 //! ```
 
+mod audit;
 pub mod data;
 mod mapped;
 pub mod records;
@@ -38,6 +39,7 @@ use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 
 use crate::clock::WallTime;
 use crate::model::{Action, Change, Kind, Object, ObjectRef, Origin, Setting, SettingKey, Source};
+pub use audit::{AuditPage, retention_cutoff};
 use records::{AuditBodyV1, AuditRecord, ChainRecord, ChainV1, DecodeError, StoreIdRecord};
 use repl::Db;
 

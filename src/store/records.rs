@@ -9,10 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::access::{Access, Area, Permission};
 use crate::model::prov::{FileFormat, FileRule, MacFormat, PlaceholderValue, RedirectBrand};
 use crate::model::{
     Account, Action, Brand, Device, DeviceModel, HaSettings, Kind, Mac, Object, Placeholder,
-    RedirectServer, SerialSource, Setting, SettingKey, Source, Template, Tenant,
+    RedirectServer, Role, SerialSource, Setting, SettingKey, Source, Template, Tenant, User,
 };
 
 /// Why a record could not be turned back into a domain value.
@@ -131,6 +132,28 @@ enum PlaceholderRecord {
         tenant: Option<String>,
         name: String,
         value: PlaceholderValueV1,
+    },
+}
+
+/// A user; `password_hash` is a PHC-style string (`auth::password`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum UserRecord {
+    V1 {
+        name: String,
+        password_hash: String,
+        role: String,
+        tenant: Option<String>,
+        email: String,
+    },
+}
+
+/// A custom role: permissions as (area name, write).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+enum RoleRecord {
+    V1 {
+        name: String,
+        permissions: Vec<(String, bool)>,
+        tenant_scoped: bool,
     },
 }
 
@@ -404,6 +427,22 @@ pub fn encode_object(object: &Object) -> Vec<u8> {
         Object::Ha(h) => encode_ha(h),
         Object::Task(t) => super::task_records::encode_task(t),
         Object::Mail(m) => super::task_records::encode_mail(m),
+        Object::User(u) => to_bytes(&UserRecord::V1 {
+            name: u.name.clone(),
+            password_hash: u.password_hash.clone(),
+            role: u.role.clone(),
+            tenant: u.tenant.clone(),
+            email: u.email.clone(),
+        }),
+        Object::Role(r) => to_bytes(&RoleRecord::V1 {
+            name: r.name.clone(),
+            permissions: r
+                .permissions
+                .iter()
+                .map(|p| (p.area.as_str().to_string(), p.access == Access::Write))
+                .collect(),
+            tenant_scoped: r.tenant_scoped,
+        }),
     }
 }
 
@@ -591,6 +630,44 @@ pub fn decode_object(kind: Kind, id: &str, bytes: &[u8]) -> Result<Object, Decod
         Kind::Ha => Object::Ha(decode_ha(bytes)?),
         Kind::Task => Object::Task(super::task_records::decode_task(bytes)?),
         Kind::Mail => Object::Mail(super::task_records::decode_mail(bytes)?),
+        Kind::User => {
+            let UserRecord::V1 {
+                name,
+                password_hash,
+                role,
+                tenant,
+                email,
+            } = from_bytes(bytes)?;
+            Object::User(User {
+                name,
+                password_hash,
+                role,
+                tenant,
+                email,
+            })
+        }
+        Kind::Role => {
+            let RoleRecord::V1 {
+                name,
+                permissions,
+                tenant_scoped,
+            } = from_bytes(bytes)?;
+            let permissions = permissions
+                .into_iter()
+                .map(|(area, write)| {
+                    Ok(Permission {
+                        area: Area::from_name(&area)
+                            .ok_or_else(|| DecodeError(format!("unknown area {area:?}")))?,
+                        access: if write { Access::Write } else { Access::Read },
+                    })
+                })
+                .collect::<Result<_, DecodeError>>()?;
+            Object::Role(Role {
+                name,
+                permissions,
+                tenant_scoped,
+            })
+        }
     };
     if object.id() != id {
         return Err(DecodeError(format!(
@@ -823,6 +900,33 @@ mod tests {
             decode_object(Kind::Setting, "hostname", &[0, 3, b'p', b'b', b'x']).unwrap(),
             s
         );
+    }
+
+    #[test]
+    fn user_and_role_record_layouts_are_pinned() {
+        let u = Object::User(User {
+            name: "ann".into(),
+            password_hash: "h".into(),
+            role: "r".into(),
+            tenant: None,
+            email: "e".into(),
+        });
+        let bytes = [0, 3, b'a', b'n', b'n', 1, b'h', 1, b'r', 0, 1, b'e'];
+        assert_eq!(encode_object(&u), bytes);
+        assert_eq!(decode_object(Kind::User, "ann", &bytes).unwrap(), u);
+        let r = Object::Role(Role {
+            name: "r".into(),
+            permissions: vec![Permission {
+                area: Area::Audit,
+                access: Access::Write,
+            }],
+            tenant_scoped: false,
+        });
+        let bytes = [0, 1, b'r', 1, 5, b'a', b'u', b'd', b'i', b't', 1, 0];
+        assert_eq!(encode_object(&r), bytes);
+        assert_eq!(decode_object(Kind::Role, "r", &bytes).unwrap(), r);
+        let unknown = [0, 1, b'r', 1, 4, b'm', b'o', b'o', b'n', 1, 0];
+        assert!(decode_object(Kind::Role, "r", &unknown).is_err());
     }
 
     #[test]

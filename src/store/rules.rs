@@ -281,7 +281,25 @@ fn check_put(v: &View, object: &Object) -> Result<(), CommitError> {
         }
         Object::Device(d) => check_device(v, d)?,
         Object::Placeholder(p) => v.tenant_scope(Kind::Placeholder, &p.tenant)?,
-        Object::RedirectServer(_) => {}
+        Object::RedirectServer(_) | Object::Role(_) => {}
+        Object::User(u) => {
+            let role_known =
+                crate::model::Role::builtin(&u.role).is_some() || v.exists(Kind::Role, &u.role)?;
+            if !role_known {
+                return Err(invalid(format!(
+                    "user {:?}: role {:?} does not exist",
+                    u.name, u.role
+                )));
+            }
+            if let Some(t) = &u.tenant
+                && !v.exists(Kind::Tenant, t)?
+            {
+                return Err(invalid(format!(
+                    "user {:?}: tenant {t:?} does not exist",
+                    u.name
+                )));
+            }
+        }
         Object::Ha(h) => {
             // Built valid; checked again so no other path can store a
             // configuration the HA core would refuse.
@@ -348,6 +366,7 @@ fn tenant_of(o: &Object) -> Option<&str> {
         Object::Template(t) => t.tenant.as_deref(),
         Object::Device(d) => d.tenant.as_deref(),
         Object::Placeholder(p) => p.tenant.as_deref(),
+        Object::User(u) => u.tenant.as_deref(),
         _ => None,
     }
 }
@@ -355,7 +374,13 @@ fn tenant_of(o: &Object) -> Option<&str> {
 fn check_delete(v: &View, target: &ObjectRef, before: &Object) -> Result<(), CommitError> {
     match before {
         Object::Tenant(t) => {
-            for kind in [Kind::Account, Kind::Template, Kind::Device, Kind::Placeholder] {
+            for kind in [
+                Kind::Account,
+                Kind::Template,
+                Kind::Device,
+                Kind::Placeholder,
+                Kind::User,
+            ] {
                 in_use(target, kind, &v.users(kind, |o| tenant_of(o) == Some(t.uuid.as_str()))?)?;
             }
         }
@@ -427,9 +452,15 @@ fn check_delete(v: &View, target: &ObjectRef, before: &Object) -> Result<(), Com
                 matches!(o, Object::Device(d) if d.redirect_server.as_deref() == Some(&r.name))
             })?,
         )?,
+        Object::Role(r) => in_use(
+            target,
+            Kind::User,
+            &v.users(Kind::User, |o| matches!(o, Object::User(u) if u.role == r.name))?,
+        )?,
         Object::Setting(_)
         | Object::Device(_)
         | Object::Ha(_)
+        | Object::User(_)
         | Object::Task(_)
         | Object::Mail(_) => {}
     }

@@ -321,3 +321,104 @@ fn truncated_and_garbage_files_are_refused() {
     let e = Store::open(dir.path(), 64, t(0)).unwrap_err();
     assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
 }
+
+#[test]
+fn pruning_moves_the_anchor_and_keeps_the_chain_verifiable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..10 {
+        let v = format!("h{i}");
+        store
+            .commit(
+                &origin(),
+                t(i * 100),
+                &[put("hostname", &v), put("location", &v)],
+            )
+            .unwrap();
+    }
+    assert_eq!(store.verify_audit().unwrap().entries, 20);
+    // Transactions at t(0)..t(400) are older than t(450): 5 of them.
+    assert_eq!(
+        store.audit_prune(t(450).as_unix_micros(), 1000).unwrap(),
+        10
+    );
+    let v = store.verify_audit().unwrap();
+    assert_eq!((v.entries, v.first_bad), (10, None));
+    assert!(store.audit_transaction(5).unwrap().is_empty());
+    assert_eq!(store.audit_transaction(6).unwrap().len(), 2);
+    // Bounded per call, whole transactions only.
+    assert_eq!(store.audit_prune(t(10_000).as_unix_micros(), 3).unwrap(), 4);
+    assert_eq!(store.verify_audit().unwrap().first_bad, None);
+    // Never the newest transaction; later commits chain on.
+    store.audit_prune(t(10_000).as_unix_micros(), 1000).unwrap();
+    assert_eq!(store.audit_transaction(10).unwrap().len(), 2);
+    store
+        .commit(&origin(), t(2000), &[put("hostname", "last")])
+        .unwrap();
+    let v = store.verify_audit().unwrap();
+    assert_eq!((v.entries, v.first_bad), (3, None));
+    // Survives a reopen.
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.verify_audit().unwrap().first_bad, None);
+    assert_eq!(store.audit_prune(0, 1000).unwrap(), 0);
+}
+
+#[test]
+fn retention_cutoff_is_a_month_start() {
+    let tz = jiff::tz::TimeZone::get("Europe/Rome").unwrap();
+    // 2026-11-26 12:00 UTC, keep 2 months: from 2026-09-01 00:00 Rome.
+    let now = WallTime::from_unix_micros(1_795_694_400_000_000);
+    let cut = retention_cutoff(now, 2, &tz).unwrap();
+    assert_eq!(cut, 1_788_213_600_000_000);
+    assert_eq!(retention_cutoff(now, 0, &tz), None);
+}
+
+#[test]
+fn a_period_page_seeks_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..40 {
+        store
+            .commit(&origin(), t(i * 10), &[put("hostname", &format!("h{i}"))])
+            .unwrap();
+    }
+    let txids = |start: i64, end: i64, skip, limit| -> Vec<u64> {
+        let f = crate::audit::Filter {
+            start_us: t(start).as_unix_micros(),
+            end_us: t(end).as_unix_micros(),
+            user: None,
+            kind: None,
+            action: None,
+        };
+        store
+            .audit_page(&f, skip, limit)
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| e.txid)
+            .collect()
+    };
+    // Transaction n was committed at t((n - 1) * 10).
+    assert_eq!(txids(100, 150, 0, 10), [15, 14, 13, 12, 11]);
+    assert_eq!(txids(100, 151, 1, 2), [15, 14]);
+    assert_eq!(txids(0, 5, 0, 10), [1]);
+    assert_eq!(txids(390, 10_000, 0, 10), [40]);
+    assert!(txids(10_000, 20_000, 0, 10).is_empty());
+    assert!(txids(-100, 0, 0, 10).is_empty());
+    let mut n = 0;
+    let f = crate::audit::Filter {
+        start_us: t(0).as_unix_micros(),
+        end_us: t(200).as_unix_micros(),
+        user: None,
+        kind: None,
+        action: None,
+    };
+    store
+        .audit_scan(&f, |_| {
+            n += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(n, 20);
+}

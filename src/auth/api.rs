@@ -1,0 +1,448 @@
+//! The management API's request decoding: an HTTP/1.1 head (httparse) and a
+//! JSON body in, an [`ApiCall`] or a 4xx with a clear message out.
+//!
+//! Invariant: pure and total; any input gives a call or an [`ApiError`],
+//! never a panic (seeded random test here, `fuzz/fuzz_targets/mgmt_request.rs`).
+//!
+//! Endpoints (docs/openapi.yaml):
+//! - `POST /api/v1/login` `{"user": "...", "password": "..."}` → a token.
+//! - `POST /api/v1/logout` (bearer token).
+//! - `POST /api/v1/command` with a [`Command`] as JSON, as `kpbx` sends it.
+//! - REST aliases: `GET /api/v1/status`, `GET /api/v1/settings`,
+//!   `GET /api/v1/audit` (query: month, day, user, type, action, page,
+//!   page_size, columns), `GET /api/v1/audit/{txid}`,
+//!   `POST /api/v1/audit/{txid}/restore[?force=true]`, `GET /api/v1/audit/verify`,
+//!   `GET /api/v1/users`, `GET /api/v1/roles`.
+
+use serde::Deserialize;
+
+use crate::control::{AuditQuery, Command};
+
+/// Largest head and body the API reads.
+pub const MAX_HEAD: usize = 16 * 1024;
+pub const MAX_BODY: usize = 1024 * 1024;
+const MAX_HEADERS: usize = 32;
+
+/// A refused request: the HTTP status and a one-line message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+}
+
+fn err(status: u16, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        message: message.into(),
+    }
+}
+
+/// The parts of a head the API uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// The bearer token of `Authorization: Bearer ...`.
+    pub token: Option<String>,
+    pub content_length: usize,
+    /// Bytes of the head, blank line included.
+    pub len: usize,
+}
+
+/// Parses a head; `Ok(None)` when more bytes are needed.
+pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ApiError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() >= MAX_HEAD {
+                return Err(err(431, "request head too large"));
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(err(431, "too many headers")),
+        Err(e) => return Err(err(400, format!("malformed request: {e}"))),
+    };
+    if len > MAX_HEAD {
+        return Err(err(431, "request head too large"));
+    }
+    let method = req.method.unwrap_or("").to_string();
+    let target = req.path.unwrap_or("");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (target.to_string(), String::new()),
+    };
+    let mut token = None;
+    let mut content_length: Option<usize> = None;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| err(400, "malformed Content-Length"))?;
+            if content_length.is_some_and(|c| c != n) {
+                return Err(err(400, "conflicting Content-Length"));
+            }
+            content_length = Some(n);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(err(
+                411,
+                "chunked bodies are not accepted; send Content-Length",
+            ));
+        } else if h.name.eq_ignore_ascii_case("authorization") {
+            let v = std::str::from_utf8(h.value)
+                .map_err(|_| err(401, "malformed Authorization header"))?;
+            let t = v
+                .strip_prefix("Bearer ")
+                .ok_or_else(|| err(401, "Authorization must be `Bearer TOKEN`"))?;
+            token = Some(t.trim().to_string());
+        }
+    }
+    let content_length = content_length.unwrap_or(0);
+    if content_length > MAX_BODY {
+        return Err(err(
+            413,
+            format!("request body larger than {MAX_BODY} bytes"),
+        ));
+    }
+    Ok(Some(Head {
+        method,
+        path,
+        query,
+        token,
+        content_length,
+        len,
+    }))
+}
+
+/// What a request asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiCall {
+    Login { user: String, password: String },
+    Logout,
+    Run(Command),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    user: String,
+    password: String,
+}
+
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| err(400, format!("invalid JSON body: {e}")))
+}
+
+fn no_body(body: &[u8]) -> Result<(), ApiError> {
+    if body.is_empty() {
+        Ok(())
+    } else {
+        Err(err(400, "this endpoint takes no body"))
+    }
+}
+
+/// Decodes a request whose head and whole body have been read.
+pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
+    let segments: Vec<&str> = head
+        .path
+        .strip_prefix("/api/v1/")
+        .ok_or_else(|| err(404, "unknown endpoint (the API lives under /api/v1/)"))?
+        .split('/')
+        .collect();
+    let method = head.method.as_str();
+    let run = |c: Command| Ok(ApiCall::Run(c));
+    match (method, segments.as_slice()) {
+        ("POST", ["login"]) => {
+            let b: LoginBody = json(body)?;
+            Ok(ApiCall::Login {
+                user: b.user,
+                password: b.password,
+            })
+        }
+        ("POST", ["logout"]) => no_body(body).map(|()| ApiCall::Logout),
+        ("POST", ["command"]) => json::<Command>(body).map(ApiCall::Run),
+        ("GET", ["status"]) => no_body(body).and_then(|()| run(Command::Status)),
+        ("GET", ["settings"]) => no_body(body).and_then(|()| run(Command::SystemShow)),
+        ("GET", ["users"]) => no_body(body).and_then(|()| run(Command::UserList)),
+        ("GET", ["roles"]) => no_body(body).and_then(|()| run(Command::RoleList)),
+        ("GET", ["audit", "verify"]) => no_body(body).and_then(|()| run(Command::AuditVerify)),
+        ("GET", ["audit"]) => {
+            no_body(body)?;
+            run(Command::AuditQuery(audit_query(&head.query)?))
+        }
+        ("GET", ["audit", txid]) => {
+            no_body(body)?;
+            run(Command::AuditShow {
+                txid: txid_of(txid)?,
+            })
+        }
+        ("POST", ["audit", txid, "restore"]) => {
+            no_body(body)?;
+            let force = match query_pairs(&head.query)?.as_slice() {
+                [] => false,
+                [(k, v)] if k == "force" && (v == "true" || v == "1") => true,
+                [(k, v)] if k == "force" && (v == "false" || v == "0") => false,
+                _ => return Err(err(400, "restore takes only ?force=true")),
+            };
+            run(Command::AuditRestore {
+                txid: txid_of(txid)?,
+                force,
+            })
+        }
+        (
+            _,
+            [
+                "login" | "logout" | "command" | "status" | "settings" | "users" | "roles"
+                | "audit",
+                ..,
+            ],
+        ) => Err(err(405, format!("method {method} not allowed here"))),
+        _ => Err(err(404, "unknown endpoint")),
+    }
+}
+
+fn txid_of(text: &str) -> Result<u64, ApiError> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|t| *t > 0)
+        .ok_or_else(|| err(400, format!("{text:?} is not a transaction id")))
+}
+
+fn unpercent(text: &str) -> Result<String, ApiError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let hex = text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| err(400, "malformed percent-encoding in the query"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| err(400, "query is not UTF-8"))
+}
+
+fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            Ok((unpercent(k)?, unpercent(v)?))
+        })
+        .collect()
+}
+
+fn audit_query(query: &str) -> Result<AuditQuery, ApiError> {
+    let mut q = AuditQuery::default();
+    let number = |k: &str, v: &str| {
+        v.parse::<u32>()
+            .map_err(|_| err(400, format!("{k}: {v:?} is not a number")))
+    };
+    for (k, v) in query_pairs(query)? {
+        match k.as_str() {
+            "month" => q.month = Some(v),
+            "day" => {
+                q.day = Some(
+                    v.parse::<u8>()
+                        .map_err(|_| err(400, format!("day: {v:?} is not a day")))?,
+                )
+            }
+            "user" => q.user = Some(v),
+            "type" => q.object_type = Some(v),
+            "action" => q.action = Some(v),
+            "page" => q.page = number(&k, &v)?,
+            "page_size" => q.page_size = number(&k, &v)?,
+            "columns" => {
+                q.columns = crate::audit::parse_columns(&v).map_err(|m| err(400, m))?;
+            }
+            other => return Err(err(400, format!("unknown query parameter {other:?}"))),
+        }
+    }
+    Ok(q)
+}
+
+/// The HTTP status for a daemon error code.
+pub fn status_of(code: crate::control::ErrorCode) -> u16 {
+    use crate::control::ErrorCode as E;
+    match code {
+        E::BadRequest => 400,
+        E::Invalid => 422,
+        E::NotFound => 404,
+        E::Denied => 403,
+        E::Conflict => 409,
+        E::Store => 500,
+        E::Unavailable => 503,
+    }
+}
+
+/// Whole request bytes → call; what the fuzz target drives.
+pub fn decode_bytes(data: &[u8]) -> Result<Option<(Head, ApiCall)>, ApiError> {
+    let Some(head) = parse_head(data)? else {
+        return Ok(None);
+    };
+    let body = data.get(head.len..).unwrap_or(&[]);
+    let body = body.get(..head.content_length).unwrap_or(body);
+    let call = decode(&head, body)?;
+    Ok(Some((head, call)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(text: &str) -> Result<ApiCall, ApiError> {
+        decode_bytes(text.as_bytes()).map(|r| r.unwrap().1)
+    }
+
+    fn post(path: &str, body: &str) -> String {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[test]
+    fn endpoints_decode() {
+        assert_eq!(
+            req(&post("/api/v1/login", r#"{"user":"a","password":"b"}"#)).unwrap(),
+            ApiCall::Login {
+                user: "a".into(),
+                password: "b".into()
+            }
+        );
+        assert_eq!(
+            req(&post("/api/v1/command", r#"{"AuditShow":{"txid":3}}"#)).unwrap(),
+            ApiCall::Run(Command::AuditShow { txid: 3 })
+        );
+        assert_eq!(
+            req(&post("/api/v1/command", r#""Status""#)).unwrap(),
+            ApiCall::Run(Command::Status)
+        );
+        assert_eq!(
+            req("GET /api/v1/audit?month=2026-11&type=device&page=2&columns=txid%2Cuser HTTP/1.1\r\n\r\n")
+                .unwrap(),
+            ApiCall::Run(Command::AuditQuery(AuditQuery {
+                month: Some("2026-11".into()),
+                object_type: Some("device".into()),
+                page: 2,
+                columns: vec!["txid".into(), "user".into()],
+                ..AuditQuery::default()
+            }))
+        );
+        assert_eq!(
+            req(&post("/api/v1/audit/7/restore?force=true", "")).unwrap(),
+            ApiCall::Run(Command::AuditRestore {
+                txid: 7,
+                force: true
+            })
+        );
+        let h = decode_bytes(b"GET /api/v1/status HTTP/1.1\r\nAuthorization: Bearer abc\r\n\r\n")
+            .unwrap()
+            .unwrap()
+            .0;
+        assert_eq!(h.token.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_4xx() {
+        let status = |text: &str| req(text).unwrap_err().status;
+        assert_eq!(status(&post("/api/v1/login", "{")), 400);
+        assert_eq!(
+            status(&post(
+                "/api/v1/login",
+                r#"{"user":"a","password":"b","x":1}"#
+            )),
+            400,
+            "unknown fields"
+        );
+        assert_eq!(
+            status(&post("/api/v1/login", r#"{"user":1,"password":"b"}"#)),
+            400
+        );
+        assert_eq!(
+            status(&post("/api/v1/command", r#"{"AuditShow":{"txid":"3"}}"#)),
+            400
+        );
+        assert_eq!(
+            status(&post(
+                "/api/v1/command",
+                r#"{"AuditShow":{"txid":3,"evil":1}}"#
+            )),
+            400
+        );
+        assert_eq!(
+            status(&post("/api/v1/command", r#"{"Frobnicate":{}}"#)),
+            400
+        );
+        assert_eq!(status("GET /api/v1/login HTTP/1.1\r\n\r\n"), 405);
+        assert_eq!(status("GET /nowhere HTTP/1.1\r\n\r\n"), 404);
+        assert_eq!(status("GET /api/v1/audit/x HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(status("GET /api/v1/audit?bogus=1 HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(
+            status("POST /api/v1/command HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n"),
+            413
+        );
+        assert_eq!(
+            status("POST /api/v1/command HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            411
+        );
+        assert_eq!(
+            status("GET /api/v1/status HTTP/1.1\r\nAuthorization: Basic x\r\n\r\n"),
+            401
+        );
+        assert_eq!(status("\x00\x01 garbage\r\n\r\n"), 400);
+        assert!(decode_bytes(b"GET /api/v1/sta").unwrap().is_none());
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        // Seeded xorshift: deterministic, no extra crates.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let seeds: [&[u8]; 3] = [
+            b"POST /api/v1/command HTTP/1.1\r\nContent-Length: 24\r\n\r\n{\"AuditShow\":{\"txid\":3}}",
+            b"GET /api/v1/audit?month=2026-11&columns=txid HTTP/1.1\r\n\r\n",
+            b"POST /api/v1/login HTTP/1.1\r\nContent-Length: 27\r\n\r\n{\"user\":\"a\",\"password\":\"b\"}",
+        ];
+        for i in 0..20_000u32 {
+            let mut data = seeds[(i % 3) as usize].to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let len = data.len() as u64;
+                let pos = (next() % len.max(1)) as usize;
+                match next() % 3 {
+                    0 => data[pos] = next() as u8,
+                    1 => data.insert(pos, next() as u8),
+                    _ => {
+                        data.remove(pos);
+                    }
+                }
+                if data.is_empty() {
+                    data.push(b'G');
+                }
+            }
+            let _ = decode_bytes(&data);
+        }
+    }
+}

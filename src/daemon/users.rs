@@ -1,0 +1,246 @@
+//! Users, roles and the permission check every request passes before its
+//! handler. Called only by the event loop.
+
+use super::Daemon;
+use super::handlers::{Handled, commit, refuse, store_error};
+use crate::auth::{self, password};
+use crate::control::{Command, ErrorCode, ErrorView, ObjectView, Reply};
+use crate::model::access::{ADMIN, Role};
+use crate::model::{Change, Kind, Object, ObjectRef, Origin, Source, User};
+
+/// The Unix user that is `admin` on the console when no kpbx user of the
+/// same name exists.
+pub const CONSOLE_ROOT: &str = "root";
+
+/// Who the caller is, as far as permissions go.
+pub(super) struct Caller {
+    pub role: Role,
+}
+
+/// Maps the caller to a role: a stored user of that name (console callers
+/// by their Unix user name, API callers by their login), else, on the
+/// console only, root as `admin`.
+pub(super) fn caller(daemon: &Daemon, origin: &Origin) -> Result<Caller, ErrorView> {
+    let user = match daemon
+        .store
+        .get(Kind::User, &origin.user)
+        .map_err(store_error)?
+    {
+        Some(Object::User(u)) => Some(u),
+        _ => None,
+    };
+    let role_name = match (&user, &origin.source) {
+        (Some(u), _) => u.role.clone(),
+        (None, Source::Console) if origin.user == CONSOLE_ROOT => ADMIN.to_string(),
+        (None, Source::Console) => {
+            return Err(refuse(
+                ErrorCode::Denied,
+                format!(
+                    "permission denied: Unix user {:?} is not a kpbx user (an admin can add it: \
+                     kpbx user add {} role=ROLE)",
+                    origin.user, origin.user
+                ),
+            ));
+        }
+        (None, Source::Address(_)) => {
+            return Err(refuse(
+                ErrorCode::Denied,
+                format!("permission denied: no user {:?}", origin.user),
+            ));
+        }
+    };
+    Ok(Caller {
+        role: role(daemon, &role_name)?,
+    })
+}
+
+fn role(daemon: &Daemon, name: &str) -> Result<Role, ErrorView> {
+    if let Some(r) = Role::builtin(name) {
+        return Ok(r);
+    }
+    match daemon.store.get(Kind::Role, name).map_err(store_error)? {
+        Some(Object::Role(r)) => Ok(r),
+        _ => Err(refuse(
+            ErrorCode::Denied,
+            format!("permission denied: role {name:?} does not exist"),
+        )),
+    }
+}
+
+/// The check every request passes before its handler.
+pub(super) fn authorize(
+    daemon: &Daemon,
+    origin: &Origin,
+    command: &Command,
+) -> Result<(), ErrorView> {
+    let caller = caller(daemon, origin)?;
+    auth::decide(&origin.user, &caller.role, command).map_err(|m| {
+        log::warn!(
+            "denied {} to {}@{}: {m}",
+            command.permission(),
+            origin.user,
+            origin.source
+        );
+        refuse(ErrorCode::Denied, m)
+    })
+}
+
+fn view(o: &Object, builtin: bool) -> ObjectView {
+    ObjectView {
+        object_type: o.kind().as_str().to_string(),
+        id: o.id(),
+        builtin,
+        fields: o
+            .fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    }
+}
+
+pub(super) fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Handled {
+    match command {
+        Command::UserList => {
+            let users = daemon.store.list(Kind::User).map_err(store_error)?;
+            Ok(Reply::Objects(
+                users.iter().map(|u| view(u, false)).collect(),
+            ))
+        }
+        Command::RoleList => {
+            let mut out: Vec<ObjectView> = Role::builtins()
+                .into_iter()
+                .map(|r| view(&Object::Role(r), true))
+                .collect();
+            let stored = daemon.store.list(Kind::Role).map_err(store_error)?;
+            out.extend(stored.iter().map(|r| view(r, false)));
+            Ok(Reply::Objects(out))
+        }
+        Command::UserAdd { fields } => put_user(daemon, origin, None, fields),
+        Command::UserSet { name, fields } => {
+            let prev = existing_user(daemon, &name)?;
+            put_user(daemon, origin, Some(prev), fields)
+        }
+        Command::UserPasswd { name, password } => {
+            let mut user = existing_user(daemon, &name)?;
+            password::check_new(&password).map_err(|m| refuse(ErrorCode::Invalid, m))?;
+            user.password_hash = hash(&password)?;
+            commit(daemon, origin, &[Change::put(Object::User(user))])
+        }
+        Command::UserDelete { names } => delete(daemon, origin, Kind::User, names),
+        Command::RoleAdd { fields } => put_role(daemon, origin, None, &fields),
+        Command::RoleSet { name, fields } => {
+            if Role::builtin(&name).is_some() {
+                return Err(refuse(
+                    ErrorCode::Invalid,
+                    format!("role {name:?} is built in and cannot be changed"),
+                ));
+            }
+            let prev = match daemon.store.get(Kind::Role, &name).map_err(store_error)? {
+                Some(o @ Object::Role(_)) => o,
+                _ => {
+                    return Err(refuse(
+                        ErrorCode::NotFound,
+                        format!("role {name:?} does not exist"),
+                    ));
+                }
+            };
+            put_role(daemon, origin, Some(prev), &fields)
+        }
+        Command::RoleDelete { names } => {
+            if let Some(n) = names.iter().find(|n| Role::builtin(n).is_some()) {
+                return Err(refuse(
+                    ErrorCode::Invalid,
+                    format!("role {n:?} is built in and cannot be deleted"),
+                ));
+            }
+            delete(daemon, origin, Kind::Role, names)
+        }
+        other => Err(refuse(
+            ErrorCode::BadRequest,
+            format!("not a user or role command: {}", other.permission()),
+        )),
+    }
+}
+
+fn hash(password: &str) -> Result<String, ErrorView> {
+    password::hash(password, password::ITERATIONS).map_err(|m| refuse(ErrorCode::Unavailable, m))
+}
+
+fn existing_user(daemon: &Daemon, name: &str) -> Result<User, ErrorView> {
+    match daemon.store.get(Kind::User, name).map_err(store_error)? {
+        Some(Object::User(u)) => Ok(u),
+        _ => Err(refuse(
+            ErrorCode::NotFound,
+            format!("user {name:?} does not exist"),
+        )),
+    }
+}
+
+fn put_user(
+    daemon: &Daemon,
+    origin: &Origin,
+    prev: Option<User>,
+    mut fields: Vec<(String, String)>,
+) -> Handled {
+    let new_password = fields
+        .iter()
+        .position(|(k, _)| k == "password")
+        .map(|i| fields.remove(i).1);
+    let prev_object = prev.map(Object::User);
+    let object = Object::from_fields(Kind::User, prev_object.as_ref(), &fields)
+        .map_err(|m| refuse(ErrorCode::Invalid, m))?;
+    let Object::User(mut user) = object else {
+        return Err(refuse(ErrorCode::Invalid, "not a user"));
+    };
+    if prev_object.is_none()
+        && daemon
+            .store
+            .get(Kind::User, &user.name)
+            .map_err(store_error)?
+            .is_some()
+    {
+        return Err(refuse(
+            ErrorCode::Invalid,
+            format!("user {:?} already exists", user.name),
+        ));
+    }
+    if let Some(p) = new_password {
+        password::check_new(&p).map_err(|m| refuse(ErrorCode::Invalid, m))?;
+        user.password_hash = hash(&p)?;
+    }
+    commit(daemon, origin, &[Change::put(Object::User(user))])
+}
+
+fn put_role(
+    daemon: &Daemon,
+    origin: &Origin,
+    prev: Option<Object>,
+    fields: &[(String, String)],
+) -> Handled {
+    let object = Object::from_fields(Kind::Role, prev.as_ref(), fields)
+        .map_err(|m| refuse(ErrorCode::Invalid, m))?;
+    if prev.is_none()
+        && daemon
+            .store
+            .get(Kind::Role, &object.id())
+            .map_err(store_error)?
+            .is_some()
+    {
+        return Err(refuse(
+            ErrorCode::Invalid,
+            format!("role {:?} already exists", object.id()),
+        ));
+    }
+    commit(daemon, origin, &[Change::put(object)])
+}
+
+fn delete(daemon: &Daemon, origin: &Origin, kind: Kind, ids: Vec<String>) -> Handled {
+    if ids.is_empty() {
+        return Err(refuse(ErrorCode::Invalid, "nothing to delete"));
+    }
+    let changes: Vec<Change> = ids
+        .into_iter()
+        .map(|id| Change::Delete(ObjectRef { kind, id }))
+        .collect();
+    commit(daemon, origin, &changes)
+}

@@ -1,0 +1,248 @@
+//! Users, roles and permissions through the real console: `kpbx` run as
+//! other Unix users (with `setpriv`, util-linux) against a real daemon whose
+//! socket the test opens to them. Needs root.
+
+#![allow(clippy::unwrap_used)] // Test helpers may panic: that is how they fail.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+
+use common::{Daemon, KPBX};
+
+fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "tests/users_roles.rs runs kpbx as other Unix users: run it as root"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/setpriv").exists(),
+        "setpriv is missing: apt-get install util-linux"
+    );
+}
+
+/// Lets other Unix users reach the control socket (the daemon creates it
+/// 0600 in a 0700 data dir; an administrator opening it is what makes
+/// console roles matter).
+fn open_socket(d: &Daemon) {
+    for (path, mode) in [(&d.dir, 0o755), (&d.data_dir(), 0o711), (&d.socket, 0o666)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+/// `kpbx` as Unix user `user`, with `stdin` fed to it.
+fn kpbx_as(d: &Daemon, user: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new("setpriv")
+        .args([
+            "--reuid",
+            user,
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+            KPBX,
+        ])
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok_as(d: &Daemon, user: &str, args: &[&str]) -> String {
+    let out = kpbx_as(d, user, args, "");
+    assert!(
+        out.status.success(),
+        "{user}: kpbx {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn denied_as(d: &Daemon, user: &str, args: &[&str]) -> String {
+    let out = kpbx_as(d, user, args, "");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{user}: kpbx {args:?} should be denied"
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn each_role_is_enforced_on_the_console() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+    open_socket(&d);
+
+    // A Unix user who is not a kpbx user gets nothing.
+    let e = denied_as(&d, "nobody", &["status"]);
+    assert!(e.contains("Unix user \"nobody\" is not a kpbx user"), "{e}");
+
+    // Root is admin by default; it creates users and roles.
+    d.ok(&[
+        "user",
+        "add",
+        "nobody",
+        "role=supervisor",
+        "email=n@example.org",
+    ]);
+    let users = d.json(&["user", "list"]);
+    assert_eq!(users[0]["id"], "nobody");
+    assert_eq!(users[0]["role"], "supervisor");
+
+    // supervisor: status and CDR, nothing else.
+    ok_as(&d, "nobody", &["status"]);
+    let e = denied_as(&d, "nobody", &["audit", "list"]);
+    assert!(e.contains("lacks audit:read"), "{e}");
+    let e = denied_as(&d, "nobody", &["system", "set", "hostname=x"]);
+    assert!(e.contains("lacks system:write"), "{e}");
+    let e = denied_as(&d, "nobody", &["prov", "device", "list"]);
+    assert!(e.contains("lacks provisioning:read"), "{e}");
+    let e = denied_as(&d, "nobody", &["ha", "status"]);
+    assert!(e.contains("lacks ha:read"), "{e}");
+    let e = denied_as(&d, "nobody", &["user", "add", "eve", "role=admin"]);
+    assert!(e.contains("lacks users:write"), "{e}");
+    let e = denied_as(&d, "nobody", &["user", "set", "nobody", "role=admin"]);
+    assert!(e.contains("lacks users:write"), "no self-promotion: {e}");
+
+    // A custom role: read the audit log, write provisioning.
+    d.ok(&[
+        "role",
+        "add",
+        "auditor",
+        "permissions=audit:read,provisioning:write",
+    ]);
+    let roles = d.json(&["role", "list"]);
+    let names: Vec<&str> = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "pbx_admin", "supervisor", "auditor"]);
+    d.ok(&["user", "set", "nobody", "role=auditor"]);
+    ok_as(&d, "nobody", &["audit", "list"]);
+    ok_as(&d, "nobody", &["audit", "verify"]);
+    let e = denied_as(&d, "nobody", &["audit", "restore", "1"]);
+    assert!(e.contains("lacks audit:write"), "{e}");
+    let e = denied_as(&d, "nobody", &["status"]);
+    assert!(e.contains("lacks system:read"), "{e}");
+    ok_as(
+        &d,
+        "nobody",
+        &[
+            "prov",
+            "account",
+            "add",
+            "extension=100",
+            "sip_password=pw-100",
+        ],
+    );
+    // The change is audited under the console user's name.
+    let log = d.json(&["audit", "list", "--limit", "1"]);
+    assert_eq!(log[0]["user"], "nobody");
+    assert_eq!(log[0]["object_type"], "account");
+
+    // pbx_admin and admin may do everything.
+    d.ok(&["user", "set", "nobody", "role=pbx_admin"]);
+    ok_as(&d, "nobody", &["ha", "status"]);
+    ok_as(&d, "nobody", &["system", "set", "location=Lab"]);
+    d.ok(&["user", "set", "nobody", "role=admin"]);
+    ok_as(&d, "nobody", &["user", "add", "daemon", "role=supervisor"]);
+    ok_as(&d, "daemon", &["status"]);
+
+    // A role in use cannot be deleted; built-in roles never.
+    d.ok(&["user", "set", "nobody", "role=auditor"]);
+    let out = d.kpbx(&["role", "del", "auditor"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("used by user nobody"));
+    let out = d.kpbx(&["role", "del", "admin"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("built in"));
+    let out = d.kpbx(&["user", "add", "x", "role=nosuchrole"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("role \"nosuchrole\" does not exist"));
+
+    // A deleted user's name stays in the audit log.
+    d.ok(&["user", "del", "nobody"]);
+    denied_as(&d, "nobody", &["status"]);
+    let mine = d.json(&["audit", "list", "--user", "nobody"]);
+    let kinds: Vec<&str> = mine["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["object_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["user", "setting", "account"]);
+    assert_eq!(d.stop(), Some(0));
+}
+
+#[test]
+fn passwords_are_hashed_and_set_from_stdin() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+    open_socket(&d);
+    d.ok(&["user", "add", "nobody", "role=supervisor"]);
+    d.ok(&["user", "add", "daemon", "role=supervisor"]);
+
+    // Anyone may set their own password, read from standard input.
+    let out = kpbx_as(
+        &d,
+        "nobody",
+        &["user", "passwd", "nobody"],
+        "s3cret-horse\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Nobody else's without users:write.
+    let out = kpbx_as(
+        &d,
+        "nobody",
+        &["user", "passwd", "daemon"],
+        "other-secret\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lacks users:write"));
+    // Too short is refused.
+    let out = kpbx_as(&d, "nobody", &["user", "passwd", "nobody"], "short\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8"));
+
+    // The password is never shown, and the store holds only a PBKDF2 hash.
+    let users = d.ok(&["user", "list", "--json"]);
+    assert!(!users.contains("s3cret-horse"));
+    let show = d.json(&["audit", "list", "--type", "user", "--action", "update"]);
+    let txid = show["entries"][0]["txid"].as_u64().unwrap().to_string();
+    let diff = d.json(&["audit", "show", &txid]);
+    let pw = diff["objects"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "password")
+        .unwrap()
+        .clone();
+    assert_eq!(pw["secret"], true);
+    assert_eq!(pw["changed"], true);
+    assert_eq!(pw["after"], "********");
+    d.stop();
+    let data = std::fs::read(d.data_dir().join("store/data.mdb")).unwrap();
+    let text = String::from_utf8_lossy(&data);
+    assert!(!text.contains("s3cret-horse"), "password stored in clear");
+    assert!(text.contains("pbkdf2-sha256$600000$"));
+}

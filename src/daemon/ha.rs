@@ -73,6 +73,9 @@ struct Io {
     /// read stale claims (two probes would also steal each other's answers).
     lan_index: u32,
     lan_mac: [u8; 6],
+    /// The peer's LAN address: when another MAC answers a probe for the
+    /// resource, the adapter asks who answers for this one too.
+    peer_lan_ip: Ipv4Addr,
 }
 
 struct Instance {
@@ -494,19 +497,32 @@ async fn execute(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, ctx: &Ctx, ac
         Action::ArpProbe { addr, .. } => {
             let tx = ctx.tx.clone();
             let generation = ctx.generation;
-            let sock = ArpSocket::open(io.lan_index, io.lan_mac);
+            let (index, mac, peer_ip) = (io.lan_index, io.lan_mac, io.peer_lan_ip);
             ex.spawn(async move {
-                let probed = match sock {
-                    Ok(sock) => sock.probe(addr, PROBE_WAIT).await,
-                    Err(e) => Err(e),
-                };
-                let owner = match probed {
-                    Ok(owner) => owner,
-                    Err(e) => {
-                        log::warn!("ha: ARP probe for {addr}: {e}");
+                let probe = |ip: Ipv4Addr| async move {
+                    let probed = match ArpSocket::open(index, mac) {
+                        Ok(sock) => sock.probe(ip, PROBE_WAIT).await,
+                        Err(e) => Err(e),
+                    };
+                    probed.unwrap_or_else(|e| {
+                        log::warn!("ha: ARP probe for {ip}: {e}");
                         None
-                    }
+                    })
                 };
+                let owner = probe(addr).await;
+                // Someone answers: tell the core which MAC the peer's LAN
+                // address has now, so that it can tell the dead peer's
+                // stale address from a third holder.
+                if owner.is_some()
+                    && let Some(peer_mac) = probe(peer_ip).await
+                {
+                    let _ = tx
+                        .send(Event::Ha {
+                            generation,
+                            event: ha::Event::PeerLanMac { mac: peer_mac },
+                        })
+                        .await;
+                }
                 let _ = tx
                     .send(Event::Ha {
                         generation,
@@ -787,6 +803,7 @@ async fn start(
         lan,
         lan_index: lan_link.index,
         lan_mac: mac,
+        peer_lan_ip: c.lan.remote_ip,
     });
     let send = move |tx: &Sender<Event>, event: ha::Event| {
         let tx = tx.clone();

@@ -51,9 +51,12 @@ use crate::net::ping::Pinger;
 
 /// UDP port of the heartbeat and pairing frames on both paths.
 pub const HEARTBEAT_PORT: u16 = 7410;
-/// How long the adapter waits for an answer to an ARP probe; below the
-/// core's 500 ms so that the core hears the result.
-const PROBE_WAIT: Duration = Duration::from_millis(400);
+/// How long the adapter waits for an answer to an ARP probe. On a LAN a
+/// reply takes milliseconds; this wait is part of every takeover from a
+/// silent peer (a powered-off peer answers nothing: takeover = out-of-service
+/// time + this), so it is short. Two waits in a row (the resource, then the
+/// peer's LAN address) stay below the core's 500 ms probe timeout.
+const PROBE_WAIT: Duration = Duration::from_millis(150);
 /// Time limit of each hook.
 const HOOK_LIMIT: Duration = Duration::from_secs(30);
 /// How long a stopping runtime waits for queued hooks.

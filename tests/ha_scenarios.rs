@@ -601,3 +601,156 @@ fn capture_heartbeat() -> Vec<u8> {
     }
     panic!("no LAN heartbeat from b to a seen within 5 s");
 }
+
+/// The passive node loses every link: it never acquires (it sees no
+/// ping-group member and its LAN is down); the active keeps the resource
+/// with no outage; after the heal the passive rejoins as passive.
+#[test]
+fn passive_fully_isolated() {
+    let _g = one_at_a_time();
+    let rig = Rig::up("iso");
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.lab.ip(&rig.sw, "link set pb down");
+    rig.lab.ip(&rig.b_ns, "link set sync0 down");
+    let mut polls = 0;
+    while fault.elapsed() < OOS * 4 && polls < 1000 {
+        polls += 1;
+        assert!(
+            rig.sole(&rig.a_ns),
+            "isolated passive acquired\n{}",
+            rig.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let outage = prober.outage(fault);
+    report("isolated-passive", outage, None);
+    assert!(outage <= MARGIN, "outage {outage:?}");
+    let (sa, sb) = (status(&rig.a), status(&rig.b));
+    assert_eq!(sa["state"], "active", "{sa}");
+    assert_eq!(sa["peer_out_of_service"], true, "{sa}");
+    assert_eq!(sb["state"], "passive", "{sb}");
+    assert_eq!(sb["ping_seen"], 0, "{sb}");
+    rig.lab.ip(&rig.sw, "link set pb up");
+    rig.lab.ip(&rig.b_ns, "link set sync0 up");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let (sa, sb) = (status(&rig.a), status(&rig.b));
+            sa["peer_out_of_service"] == false && sb["state"] == "passive" && sb["ping_seen"] == 2
+        }),
+        "b did not rejoin: {}",
+        status(&rig.b)
+    );
+    assert!(rig.sole(&rig.a_ns), "{}", rig.logs());
+    assert!(rig.phone_reaches());
+}
+
+/// Both daemons start at the same moment (already paired): the default
+/// active node takes the resource, never both, well before the 2 s init
+/// timeout because they hear each other.
+#[test]
+fn simultaneous_boot() {
+    let _g = one_at_a_time();
+    let mut rig = Rig::up("boot");
+    rig.a.kill9();
+    rig.b.kill9();
+    assert!(
+        wait_until(LIFETIME + Duration::from_secs(2), || !rig.holds(&rig.a_ns)
+            && !rig.holds(&rig.b_ns)),
+        "stale addresses outlived their lifetime"
+    );
+    let started = Instant::now();
+    rig.a.start();
+    rig.b.start();
+    let mut both = 0;
+    let mut first = None;
+    for _ in 0..5000 {
+        let (on_a, on_b) = (rig.holds(&rig.a_ns), rig.holds(&rig.b_ns));
+        if on_a && on_b {
+            both += 1;
+        }
+        if first.is_none() && (on_a || on_b) {
+            first = Some(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(6) {
+            break;
+        }
+    }
+    let first = first.unwrap_or_else(|| panic!("nobody acquired\n{}", rig.logs()));
+    eprintln!(
+        "scenario simultaneous-boot: first holder {} ms after both started",
+        first.as_millis()
+    );
+    assert_eq!(
+        both,
+        0,
+        "both held after a simultaneous boot\n{}",
+        rig.logs()
+    );
+    assert!(
+        rig.sole(&rig.a_ns),
+        "the default active node holds\n{}",
+        rig.logs()
+    );
+    assert!(first < Duration::from_secs(4), "{first:?}");
+    assert_eq!(status(&rig.a)["state"], "active");
+    assert_eq!(status(&rig.b)["state"], "passive");
+    assert!(rig.phone_reaches());
+}
+
+/// kill -9 of the active, takeover by b, then a comes back at once (its
+/// stale address still there): a removes it, stays passive, the phone
+/// sees no outage from the rejoin.
+#[test]
+fn old_active_rejoining() {
+    let _g = one_at_a_time();
+    let mut rig = Rig::up("rejoin");
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.a.kill9();
+    let _ = failover(&rig, "rejoin-kill9", &rig.b_ns.clone(), fault, prober, true);
+    let prober = rig.prober();
+    let back = Instant::now();
+    rig.a.start();
+    let mut polls = 0;
+    let mut a_seen_holding_after_start = 0;
+    while back.elapsed() < Duration::from_secs(3) && polls < 2000 {
+        polls += 1;
+        assert!(rig.holds(&rig.b_ns), "b lost the resource\n{}", rig.logs());
+        if back.elapsed() > Duration::from_millis(1500) && rig.holds(&rig.a_ns) {
+            a_seen_holding_after_start += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let outage = prober.outage(back);
+    report("old-active-rejoins", outage, None);
+    assert_eq!(a_seen_holding_after_start, 0, "a kept its stale address");
+    assert!(outage <= MARGIN, "outage {outage:?}\n{}", rig.logs());
+    assert!(rig.sole(&rig.b_ns));
+    assert_eq!(status(&rig.a)["state"], "passive", "{}", status(&rig.a));
+    assert_eq!(status(&rig.b)["state"], "active");
+    assert!(rig.phone_reaches());
+}
+
+/// The active node loses sight of one ping-group member (a host route to
+/// it is blackholed): it sees 1, the passive 2, so after the dampening it
+/// hands the resource over.
+#[test]
+fn active_sees_fewer_ping_members() {
+    let _g = one_at_a_time();
+    let rig = Rig::up("ping");
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.lab
+        .ip(&rig.a_ns, &format!("route add blackhole {PING1}/32"));
+    let b_ns = rig.b_ns.clone();
+    let _ = failover(&rig, "fewer-ping-members", &b_ns, fault, prober, false);
+    assert!(rig.sole(&rig.b_ns), "{}", rig.logs());
+    let sa = status(&rig.a);
+    assert_eq!(sa["state"], "passive", "{sa}");
+    assert_eq!(sa["ping_seen"], 1, "{sa}");
+    assert_eq!(sa["peer_ping_seen"], 2, "{sa}");
+    let events = rig.a.json(&["ha", "events"]).to_string();
+    assert!(events.contains("sees fewer ping-group members"), "{events}");
+    assert!(rig.phone_reaches());
+}

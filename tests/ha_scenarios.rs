@@ -465,6 +465,44 @@ fn sync_link_cut_is_degraded_only() {
         "the degraded warning did not clear"
     );
     assert!(rig.sole(&rig.a_ns));
+
+    // A silent cut (carriers stay up, every sync datagram dropped by an
+    // IPsec block policy on both receivers): the same, degraded only.
+    let prober = rig.prober();
+    let fault = Instant::now();
+    for (ns, peer) in [(&rig.a_ns, "192.0.2.2"), (&rig.b_ns, "192.0.2.1")] {
+        rig.lab.ip(
+            ns,
+            &format!("xfrm policy add src {peer}/32 dst 0.0.0.0/0 dir in action block"),
+        );
+    }
+    let mut polls = 0;
+    while fault.elapsed() < OOS * 4 && polls < 1000 {
+        polls += 1;
+        assert!(
+            rig.sole(&rig.a_ns),
+            "silent sync cut moved the resource\n{}",
+            rig.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let outage = prober.outage(fault);
+    report("synccut-silent", outage, None);
+    for s in [status(&rig.a), status(&rig.b)] {
+        assert_eq!(s["degraded"], true, "{s}");
+        assert_eq!(s["peer_out_of_service"], false, "{s}");
+    }
+    assert!(outage <= MARGIN, "outage {outage:?} on a silent sync cut");
+    for ns in [&rig.a_ns, &rig.b_ns] {
+        rig.lab.ip(ns, "xfrm policy flush");
+    }
+    assert!(
+        wait_until(Duration::from_secs(5), || status(&rig.a)["degraded"]
+            == false
+            && status(&rig.b)["degraded"] == false),
+        "the degraded warning did not clear after the silent cut"
+    );
+    assert!(rig.sole(&rig.a_ns));
 }
 
 /// `kpbx ha switch` on the active: break before make, outage <= 250 ms.

@@ -792,3 +792,45 @@ fn active_sees_fewer_ping_members() {
     assert!(events.contains("sees fewer ping-group members"), "{events}");
     assert!(rig.phone_reaches());
 }
+
+/// kill -9 of the active while a third host (ping host 1) also claims the
+/// resource address: the dead peer's stale address alone would not block,
+/// the third MAC does. Once the third host lets go, b takes over.
+#[test]
+fn third_mac_blocks_takeover_after_kill9() {
+    let _g = one_at_a_time();
+    let mut rig = Rig::up("third");
+    let p1 = rig.lab.name("p1");
+    let p1_mac = rig.lab.sh(&p1, "cat /sys/class/net/lan0/address");
+    let p1_mac = p1_mac.trim().to_string();
+    rig.lab.ip(&p1, &format!("addr add {VIP}/24 dev lan0"));
+    rig.a.kill9();
+    let killed = Instant::now();
+    let mut polls = 0;
+    while killed.elapsed() < OOS + Duration::from_millis(1500) && polls < 1000 {
+        polls += 1;
+        assert!(
+            !rig.holds(&rig.b_ns),
+            "b acquired while a third MAC answers\n{}",
+            rig.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = rig.b.log();
+    assert!(
+        log.contains(&format!("not acquiring: {VIP} is answered by {p1_mac}")),
+        "{log}"
+    );
+    rig.lab.ip(&p1, &format!("addr del {VIP}/24 dev lan0"));
+    let freed = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(3), || rig.sole(&rig.b_ns)),
+        "b did not take over once the third host let go\n{}",
+        rig.logs()
+    );
+    eprintln!(
+        "scenario third-mac: blocked while claimed; takeover {} ms after the third host let go",
+        freed.elapsed().as_millis()
+    );
+    assert!(rig.phone_reaches());
+}

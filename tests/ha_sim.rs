@@ -382,20 +382,27 @@ impl Sim {
             }
             Pending::Probe { to } => {
                 let other = 1 - to;
-                let owner = if self.foreign_owner {
-                    Some(FOREIGN_MAC)
-                } else if self.addr_present(other) && self.lan_connected() {
-                    Some(MAC[other])
-                } else {
-                    None
-                };
+                // Every host claiming the address answers the probe.
+                let mut owners = Vec::new();
+                if self.foreign_owner {
+                    owners.push(FOREIGN_MAC);
+                }
+                if self.addr_present(other) && self.lan_connected() {
+                    owners.push(MAC[other]);
+                }
                 // Like the daemon: when someone answers, say which MAC
                 // answers for the peer's LAN address (its kernel is up
                 // unless it was powered off).
-                if owner.is_some() && self.lan_connected() && !self.hosts[other].powered_off {
+                if !owners.is_empty() && self.lan_connected() && !self.hosts[other].powered_off {
                     self.event(to, Event::PeerLanMac { mac: MAC[other] });
                 }
-                self.event(to, Event::ArpProbeResult { addr: VIP, owner });
+                if owners.len() == 1 && self.rand().is_multiple_of(2) {
+                    // The single-answer form of the same result.
+                    let owner = owners.first().copied();
+                    self.event(to, Event::ArpProbeResult { addr: VIP, owner });
+                } else {
+                    self.event(to, Event::ArpProbeAnswers { addr: VIP, owners });
+                }
             }
             Pending::Event { to, event } => self.event(to, event),
         }
@@ -739,6 +746,8 @@ fn foreign_owner_blocks_takeover_from_a_killed_peer_but_its_stale_address_does_n
         B,
         "not acquiring: 10.0.0.10 is answered by 02:00:00:00:00:0f"
     ));
+    // Both the foreign host and A's stale address answered every probe.
+    assert!(!sim.reported(B, "out-of-service peer"));
     sim.foreign_owner = false;
     assert!(sim.addr_present(A), "A's stale address is still there");
     let took = sim.run_until_holds(B, secs(2)).expect("takes over");

@@ -57,6 +57,8 @@ pub const HEARTBEAT_PORT: u16 = 7410;
 /// time + this), so it is short. Two waits in a row (the resource, then the
 /// peer's LAN address) stay below the core's 500 ms probe timeout.
 const PROBE_WAIT: Duration = Duration::from_millis(150);
+/// How long a probe keeps listening after the first claim, for others.
+const PROBE_LINGER: Duration = Duration::from_millis(30);
 /// Time limit of each hook.
 const HOOK_LIMIT: Duration = Duration::from_secs(30);
 /// How long a stopping runtime waits for queued hooks.
@@ -502,34 +504,39 @@ async fn execute(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, ctx: &Ctx, ac
             let generation = ctx.generation;
             let (index, mac, peer_ip) = (io.lan_index, io.lan_mac, io.peer_lan_ip);
             ex.spawn(async move {
-                let probe = |ip: Ipv4Addr| async move {
-                    let probed = match ArpSocket::open(index, mac) {
-                        Ok(sock) => sock.probe(ip, PROBE_WAIT).await,
-                        Err(e) => Err(e),
-                    };
-                    probed.unwrap_or_else(|e| {
-                        log::warn!("ha: ARP probe for {ip}: {e}");
-                        None
-                    })
+                let sock = ArpSocket::open(index, mac);
+                let probed = match &sock {
+                    Ok(sock) => sock.probe_all(addr, PROBE_WAIT, PROBE_LINGER).await,
+                    Err(e) => {
+                        log::warn!("ha: ARP socket for the probe of {addr}: {e}");
+                        Ok(Vec::new())
+                    }
                 };
-                let owner = probe(addr).await;
+                let owners = probed.unwrap_or_else(|e| {
+                    log::warn!("ha: ARP probe for {addr}: {e}");
+                    Vec::new()
+                });
                 // Someone answers: tell the core which MAC the peer's LAN
                 // address has now, so that it can tell the dead peer's
                 // stale address from a third holder.
-                if owner.is_some()
-                    && let Some(peer_mac) = probe(peer_ip).await
-                {
-                    let _ = tx
-                        .send(Event::Ha {
-                            generation,
-                            event: ha::Event::PeerLanMac { mac: peer_mac },
-                        })
-                        .await;
+                if let (false, Ok(sock)) = (owners.is_empty(), &sock) {
+                    match sock.probe(peer_ip, PROBE_WAIT).await {
+                        Ok(Some(peer_mac)) => {
+                            let _ = tx
+                                .send(Event::Ha {
+                                    generation,
+                                    event: ha::Event::PeerLanMac { mac: peer_mac },
+                                })
+                                .await;
+                        }
+                        Ok(None) => {}
+                        Err(e) => log::warn!("ha: ARP probe for {peer_ip}: {e}"),
+                    }
                 }
                 let _ = tx
                     .send(Event::Ha {
                         generation,
-                        event: ha::Event::ArpProbeResult { addr, owner },
+                        event: ha::Event::ArpProbeAnswers { addr, owners },
                     })
                     .await;
             })

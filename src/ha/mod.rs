@@ -45,9 +45,10 @@
 //!   out-of-service time rounded up to whole seconds) so the kernel drops
 //!   the resource if the daemon dies; `AddressPresent` is reported for the
 //!   netlink dump at start and `AddressRemoved` when it disappears.
-//! - `ArpProbe` is answered with `ArpProbeResult` (no answer within 500 ms
-//!   counts as free); when some MAC answers, the adapter first reports the
-//!   MAC answering for the peer's LAN address as `PeerLanMac`.
+//! - `ArpProbe` is answered with `ArpProbeAnswers` listing every MAC that
+//!   claimed the address (or the single-answer `ArpProbeResult`); no answer
+//!   within 500 ms counts as free. When some MAC answers, the adapter first
+//!   reports the MAC answering for the peer's LAN address as `PeerLanMac`.
 //!   `RequestEntropy` is answered with `Event::Entropy`.
 //! - `Identity::incarnation` is a persisted boot counter.
 //!

@@ -78,6 +78,12 @@ pub enum Event {
         addr: Ipv4Addr,
         owner: Option<[u8; 6]>,
     },
+    /// Answer to [`Action::ArpProbe`]: every MAC that claimed `addr` within
+    /// the probe's wait (empty: nobody).
+    ArpProbeAnswers {
+        addr: Ipv4Addr,
+        owners: Vec<[u8; 6]>,
+    },
     /// The MAC that answers ARP for the peer's LAN address (the daemon
     /// reports it before an [`Event::ArpProbeResult`] that names an owner).
     /// A probe answered by this MAC while the peer is out of service is the
@@ -490,7 +496,11 @@ impl Node {
                     );
                 }
             }
-            Event::ArpProbeResult { addr, owner } => self.on_probe_result(now, addr, owner),
+            Event::ArpProbeResult { addr, owner } => {
+                let owners: Vec<[u8; 6]> = owner.into_iter().collect();
+                self.on_probe_result(now, addr, &owners);
+            }
+            Event::ArpProbeAnswers { addr, owners } => self.on_probe_result(now, addr, &owners),
             Event::PeerLanMac { mac } => self.peer_lan_mac = Some(mac),
             Event::AddressPresent { addr } => {
                 if let Some(r) = self.resource(addr)
@@ -1149,27 +1159,16 @@ impl Node {
         });
     }
 
-    fn on_probe_result(&mut self, now: Instant, addr: Ipv4Addr, owner: Option<[u8; 6]>) {
+    fn on_probe_result(&mut self, now: Instant, addr: Ipv4Addr, owners: &[[u8; 6]]) {
         if self.probe.is_none() {
             return;
         }
-        if let Some(mac) = owner
-            && self.peer.is_none()
-            && self.peer_lan_mac == Some(mac)
-        {
-            // The out-of-service peer's kernel still holds the address its
-            // dead daemon added; it expires within its lifetime. Taking
-            // over now (gratuitous ARPs move the clients) bounds the outage
-            // by the out-of-service time instead of the lifetime.
-            self.report(
-                Level::Warn,
-                format!(
-                    "{addr} is still answered by the out-of-service peer ({}); acquiring, its address expires within {} s",
-                    fmt_mac(mac),
-                    self.address_lifetime().as_secs()
-                ),
-            );
-        } else if let Some(mac) = owner {
+        // The out-of-service peer's kernel may still hold the address its
+        // dead daemon added; it expires within its lifetime. Taking over
+        // now (gratuitous ARPs move the clients) bounds the outage by the
+        // out-of-service time instead of the lifetime. Any other MAC blocks.
+        let stale_peer = |m: &[u8; 6]| self.peer.is_none() && self.peer_lan_mac == Some(*m);
+        if let Some(mac) = owners.iter().find(|m| !stale_peer(m)).copied() {
             self.probe = None;
             self.probe_retry_at = Some(now + PROBE_RETRY);
             self.report(
@@ -1178,6 +1177,16 @@ impl Node {
             );
             self.record_event(now, Reason::ProbeConflict);
             return;
+        }
+        if let Some(&mac) = owners.first() {
+            self.report(
+                Level::Warn,
+                format!(
+                    "{addr} is still answered by the out-of-service peer ({}); acquiring, its address expires within {} s",
+                    fmt_mac(mac),
+                    self.address_lifetime().as_secs()
+                ),
+            );
         }
         let Some(probe) = &mut self.probe else {
             return;

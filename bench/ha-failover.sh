@@ -7,9 +7,12 @@
 # summary per (impl, advert, scenario): outage and takeover median/min/max and the
 # split-brain count. Needs root, keepalived (apt-get install keepalived), iputils-ping
 # and a release build of kpbxd (make bench builds it). Takes about 15 minutes.
-# Any HA_* knob of the rig may be overridden from the environment.
+# Any HA_* knob of the rig may be overridden from the environment; KPBXD_BIN picks
+# another kpbxd binary (kpbx is taken from the same directory). RIGS=0 skips it,
+# as it does the other shared rigs in bench/run.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+if [ "${RIGS:-1}" = 0 ]; then echo "ha-failover: not run (RIGS=0: no shared rigs)"; exit 0; fi
 rigs=${SHARED_BENCH:-$here/../../shared/bench}
 [ -x "$rigs/failover.sh" ] || { echo "ha-failover: no rig at $rigs/failover.sh (set SHARED_BENCH)" >&2; exit 1; }
 command -v keepalived > /dev/null || { echo "ha-failover: keepalived missing (apt-get install keepalived)" >&2; exit 1; }

@@ -373,6 +373,17 @@ fn kill9_of_the_active_daemon() {
         "{}",
         rig.logs()
     );
+    // b's gratuitous ARPs moved the phone to b's MAC.
+    let b_mac = rig.lab.sh(&rig.b_ns, "cat /sys/class/net/lan0/address");
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            rig.lab
+                .ip(&rig.phone, &format!("neigh show {VIP}"))
+                .contains(b_mac.trim())
+        }),
+        "the phone's ARP entry for {VIP} does not point at b ({})",
+        rig.lab.ip(&rig.phone, &format!("neigh show {VIP}"))
+    );
     assert!(rig.phone_reaches());
     let sb = status(&rig.b);
     assert_eq!(sb["state"], "active", "{sb}");

@@ -54,6 +54,7 @@ lint:
 
 bench: build
 	bench/run.sh
+	bench/ha-failover.sh
 
 fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)

@@ -124,6 +124,8 @@ struct Host {
     reports: Vec<String>,
     /// Last heartbeat sent by this host on each path, for replay tests.
     last_sent: [Option<Vec<u8>>; 2],
+    /// The machine is dark: its kernel answers nothing.
+    powered_off: bool,
 }
 
 enum Pending {
@@ -180,6 +182,7 @@ impl Sim {
             hooks: Vec::new(),
             reports: Vec::new(),
             last_sent: [None, None],
+            powered_off: false,
         };
         Sim {
             now: Instant::from_millis(1_000),
@@ -221,6 +224,7 @@ impl Sim {
         };
         h.node = Some(Node::new(h.config.clone(), identity, self.now).expect("valid config"));
         h.paused = false;
+        h.powered_off = false;
         h.next_ping = self.now + ms(10 + 370 * i as u64);
         if self.addr_present(i) {
             self.push(
@@ -243,6 +247,7 @@ impl Sim {
     fn power_off(&mut self, i: usize) {
         self.hosts[i].node = None;
         self.hosts[i].addr_until = None;
+        self.hosts[i].powered_off = true;
     }
 
     fn node(&self, i: usize) -> &Node {
@@ -377,14 +382,27 @@ impl Sim {
             }
             Pending::Probe { to } => {
                 let other = 1 - to;
-                let owner = if self.foreign_owner {
-                    Some(FOREIGN_MAC)
-                } else if self.addr_present(other) && self.lan_connected() {
-                    Some(MAC[other])
+                // Every host claiming the address answers the probe.
+                let mut owners = Vec::new();
+                if self.foreign_owner {
+                    owners.push(FOREIGN_MAC);
+                }
+                if self.addr_present(other) && self.lan_connected() {
+                    owners.push(MAC[other]);
+                }
+                // Like the daemon: when someone answers, say which MAC
+                // answers for the peer's LAN address (its kernel is up
+                // unless it was powered off).
+                if !owners.is_empty() && self.lan_connected() && !self.hosts[other].powered_off {
+                    self.event(to, Event::PeerLanMac { mac: MAC[other] });
+                }
+                if owners.len() == 1 && self.rand().is_multiple_of(2) {
+                    // The single-answer form of the same result.
+                    let owner = owners.first().copied();
+                    self.event(to, Event::ArpProbeResult { addr: VIP, owner });
                 } else {
-                    None
-                };
-                self.event(to, Event::ArpProbeResult { addr: VIP, owner });
+                    self.event(to, Event::ArpProbeAnswers { addr: VIP, owners });
+                }
             }
             Pending::Event { to, event } => self.event(to, event),
         }
@@ -663,17 +681,19 @@ fn init_timeout_lets_a_lone_node_acquire_and_removes_a_stale_address() {
 // ---- failures of the active -----------------------------------------------------
 
 /// kill -9: the daemon dies, its address stays until its lifetime ends.
-/// With a whole-second out-of-service time the lifetime equals it and the
-/// address is gone before the peer probes; with 2.5 s (lifetime rounded up
-/// to 3 s) the probe can still see it and the peer retries 500 ms later.
+/// The survivor's probe is answered by the dead peer's own LAN MAC: that
+/// stale address does not block, so the takeover is bounded by the
+/// out-of-service time (plus the probe), not by the lifetime. Two MACs
+/// answer for the address until the dead node's lifetime expires.
 #[test]
 fn killed_active_is_replaced_within_bounds() {
-    for (oos, slack) in [(ms(3_000), Duration::ZERO), (ms(2_500), ms(1_000))] {
-        let mut conflicts = 0;
+    for oos in [ms(3_000), ms(2_500), ms(500)] {
+        let mut stale = 0;
         for seed in 40..60 {
             let mut sim = Sim::new(seed, &[], true);
             for h in &mut sim.hosts {
                 h.config.keepalive_out_of_service = oos;
+                h.config.keepalive_warning = oos / 2;
             }
             sim.start(A);
             sim.start(B);
@@ -681,22 +701,58 @@ fn killed_active_is_replaced_within_bounds() {
             let phase = sim.rand() % 1000;
             sim.run_for(ms(phase));
             sim.kill(A);
+            let killed = sim.now;
+            let lifetime = Duration::from_secs(oos.as_millis().div_ceil(1000) as u64);
             let took = sim.run_until_holds(B, secs(10)).expect("B takes over");
             assert!(
-                took <= oos + slack + PROBE_DELAY + ms(10),
+                took <= oos + PROBE_DELAY + ms(10),
                 "oos {oos:?} seed {seed}: takeover {took:?}"
             );
-            if sim.reported(B, "not acquiring") {
-                conflicts += 1;
+            assert!(!sim.reported(B, "not acquiring"), "seed {seed}");
+            if sim.addr_present(A) {
+                stale += 1;
+                assert!(sim.reported(B, "out-of-service peer"), "seed {seed}");
             }
+            // The dead node's address expires within its lifetime.
+            sim.run_for(lifetime.saturating_sub(sim.now.saturating_since(killed)) + ms(1));
             assert!(!sim.addr_present(A) && sim.addr_present(B));
         }
-        assert_eq!(
-            conflicts > 0,
-            !slack.is_zero(),
-            "oos {oos:?}: {conflicts} conflicts"
+        assert!(
+            (stale > 0) == (oos.subsec_millis() != 0),
+            "oos {oos:?}: {stale} takeovers while the stale address was still there"
         );
     }
+}
+
+/// A third MAC answering for the resource blocks the takeover even when the
+/// dead peer's MAC is known; once it is gone, the stale peer address does not.
+#[test]
+fn foreign_owner_blocks_takeover_from_a_killed_peer_but_its_stale_address_does_not() {
+    let mut sim = Sim::new(61, &[], true);
+    for h in &mut sim.hosts {
+        h.config.keepalive_out_of_service = ms(2_500);
+    }
+    sim.start(A);
+    sim.start(B);
+    sim.run_for(secs(10));
+    assert_eq!(sim.holder(), Some(A));
+    sim.kill(A);
+    // Keep A's stale address around for the whole test.
+    sim.hosts[A].addr_until = Some(sim.now + secs(5));
+    sim.foreign_owner = true;
+    sim.run_for(ms(2_700));
+    assert!(!sim.holds(B), "a third MAC answers: no takeover");
+    assert!(sim.reported(
+        B,
+        "not acquiring: 10.0.0.10 is answered by 02:00:00:00:00:0f"
+    ));
+    // Both the foreign host and A's stale address answered every probe.
+    assert!(!sim.reported(B, "out-of-service peer"));
+    sim.foreign_owner = false;
+    assert!(sim.addr_present(A), "A's stale address is still there");
+    let took = sim.run_until_holds(B, secs(2)).expect("takes over");
+    assert!(took <= ms(600), "{took:?}");
+    assert!(sim.reported(B, "out-of-service peer"));
 }
 
 #[test]

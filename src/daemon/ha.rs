@@ -51,9 +51,14 @@ use crate::net::ping::Pinger;
 
 /// UDP port of the heartbeat and pairing frames on both paths.
 pub const HEARTBEAT_PORT: u16 = 7410;
-/// How long the adapter waits for an answer to an ARP probe; below the
-/// core's 500 ms so that the core hears the result.
-const PROBE_WAIT: Duration = Duration::from_millis(400);
+/// How long the adapter waits for an answer to an ARP probe. On a LAN a
+/// reply takes milliseconds; this wait is part of every takeover from a
+/// silent peer (a powered-off peer answers nothing: takeover = out-of-service
+/// time + this), so it is short. Two waits in a row (the resource, then the
+/// peer's LAN address) stay below the core's 500 ms probe timeout.
+const PROBE_WAIT: Duration = Duration::from_millis(150);
+/// How long a probe keeps listening after the first claim, for others.
+const PROBE_LINGER: Duration = Duration::from_millis(30);
 /// Time limit of each hook.
 const HOOK_LIMIT: Duration = Duration::from_secs(30);
 /// How long a stopping runtime waits for queued hooks.
@@ -73,6 +78,9 @@ struct Io {
     /// read stale claims (two probes would also steal each other's answers).
     lan_index: u32,
     lan_mac: [u8; 6],
+    /// The peer's LAN address: when another MAC answers a probe for the
+    /// resource, the adapter asks who answers for this one too.
+    peer_lan_ip: Ipv4Addr,
 }
 
 struct Instance {
@@ -494,23 +502,41 @@ async fn execute(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, ctx: &Ctx, ac
         Action::ArpProbe { addr, .. } => {
             let tx = ctx.tx.clone();
             let generation = ctx.generation;
-            let sock = ArpSocket::open(io.lan_index, io.lan_mac);
+            let (index, mac, peer_ip) = (io.lan_index, io.lan_mac, io.peer_lan_ip);
             ex.spawn(async move {
-                let probed = match sock {
-                    Ok(sock) => sock.probe(addr, PROBE_WAIT).await,
-                    Err(e) => Err(e),
-                };
-                let owner = match probed {
-                    Ok(owner) => owner,
+                let sock = ArpSocket::open(index, mac);
+                let probed = match &sock {
+                    Ok(sock) => sock.probe_all(addr, PROBE_WAIT, PROBE_LINGER).await,
                     Err(e) => {
-                        log::warn!("ha: ARP probe for {addr}: {e}");
-                        None
+                        log::warn!("ha: ARP socket for the probe of {addr}: {e}");
+                        Ok(Vec::new())
                     }
                 };
+                let owners = probed.unwrap_or_else(|e| {
+                    log::warn!("ha: ARP probe for {addr}: {e}");
+                    Vec::new()
+                });
+                // Someone answers: tell the core which MAC the peer's LAN
+                // address has now, so that it can tell the dead peer's
+                // stale address from a third holder.
+                if let (false, Ok(sock)) = (owners.is_empty(), &sock) {
+                    match sock.probe(peer_ip, PROBE_WAIT).await {
+                        Ok(Some(peer_mac)) => {
+                            let _ = tx
+                                .send(Event::Ha {
+                                    generation,
+                                    event: ha::Event::PeerLanMac { mac: peer_mac },
+                                })
+                                .await;
+                        }
+                        Ok(None) => {}
+                        Err(e) => log::warn!("ha: ARP probe for {peer_ip}: {e}"),
+                    }
+                }
                 let _ = tx
                     .send(Event::Ha {
                         generation,
-                        event: ha::Event::ArpProbeResult { addr, owner },
+                        event: ha::Event::ArpProbeAnswers { addr, owners },
                     })
                     .await;
             })
@@ -787,6 +813,7 @@ async fn start(
         lan,
         lan_index: lan_link.index,
         lan_mac: mac,
+        peer_lan_ip: c.lan.remote_ip,
     });
     let send = move |tx: &Sender<Event>, event: ha::Event| {
         let tx = tx.clone();

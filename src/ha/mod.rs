@@ -29,7 +29,10 @@
 //! - While the peer is heard, the resource moves break-before-make: the
 //!   holder releases and says so; the other acquires on that heartbeat.
 //! - Acquiring because the peer is silent needs a fresh ping reply and an
-//!   unanswered ARP probe. If both nodes hold (after a partition of both
+//!   ARP probe that no *third* MAC answers: an answer from the MAC of the
+//!   out-of-service peer's own LAN address ([`Event::PeerLanMac`]) is the
+//!   address its dead daemon left behind (kill -9), which expires by its
+//!   lifetime, so it does not block. If both nodes hold (after a partition of both
 //!   paths) the higher ping count, then the higher epoch (latest
 //!   acquisition), then the coordinator keeps it and re-announces.
 //! - A gap between calls longer than half the out-of-service time is a
@@ -42,8 +45,11 @@
 //!   out-of-service time rounded up to whole seconds) so the kernel drops
 //!   the resource if the daemon dies; `AddressPresent` is reported for the
 //!   netlink dump at start and `AddressRemoved` when it disappears.
-//! - `ArpProbe` is answered with `ArpProbeResult` (no answer within 500 ms
-//!   counts as free); `RequestEntropy` with `Event::Entropy`.
+//! - `ArpProbe` is answered with `ArpProbeAnswers` listing every MAC that
+//!   claimed the address (or the single-answer `ArpProbeResult`); no answer
+//!   within 500 ms counts as free. When some MAC answers, the adapter first
+//!   reports the MAC answering for the peer's LAN address as `PeerLanMac`.
+//!   `RequestEntropy` is answered with `Event::Entropy`.
 //! - `Identity::incarnation` is a persisted boot counter.
 //!
 //! When both nodes may hold the resource (bounded, documented windows):
@@ -54,6 +60,11 @@
 //!   first heartbeat crosses, i.e. at most one heartbeat interval plus the
 //!   one-way delay (plus one interval per lost heartbeat). The loser
 //!   releases; the winner re-announces with a fresh GARP burst.
+//! - After the active daemon dies without its machine (kill -9): its
+//!   kernel keeps answering for the resource until the address lifetime
+//!   (the out-of-service time rounded up to whole seconds, plus up to ~1 s
+//!   of kernel expiry granularity) ends, while the survivor already holds
+//!   it and has moved the clients with gratuitous ARPs.
 //! - Otherwise never: while the peer is heard, only the holder or (when
 //!   nobody holds) the coordinator decides, and moves are
 //!   break-before-make.

@@ -78,6 +78,20 @@ pub enum Event {
         addr: Ipv4Addr,
         owner: Option<[u8; 6]>,
     },
+    /// Answer to [`Action::ArpProbe`]: every MAC that claimed `addr` within
+    /// the probe's wait (empty: nobody).
+    ArpProbeAnswers {
+        addr: Ipv4Addr,
+        owners: Vec<[u8; 6]>,
+    },
+    /// The MAC that answers ARP for the peer's LAN address (the daemon
+    /// reports it before an [`Event::ArpProbeResult`] that names an owner).
+    /// A probe answered by this MAC while the peer is out of service is the
+    /// stale address of the peer's dead daemon, which expires by its
+    /// lifetime: it does not block acquisition.
+    PeerLanMac {
+        mac: [u8; 6],
+    },
     /// The address is on the interface (netlink dump at start or a new address).
     AddressPresent {
         addr: Ipv4Addr,
@@ -378,6 +392,8 @@ pub struct Node {
     lan_up: bool,
     probe: Option<Probe>,
     probe_retry_at: Option<Instant>,
+    /// The MAC answering for the peer's LAN address, as last reported.
+    peer_lan_mac: Option<[u8; 6]>,
     garp_due: VecDeque<Instant>,
     refresh_at: Option<Instant>,
     /// We released for the peer; do not take back before this deadline.
@@ -421,6 +437,7 @@ impl Node {
             lan_up: true,
             probe: None,
             probe_retry_at: None,
+            peer_lan_mac: None,
             garp_due: VecDeque::new(),
             refresh_at: None,
             handover: None,
@@ -479,7 +496,12 @@ impl Node {
                     );
                 }
             }
-            Event::ArpProbeResult { addr, owner } => self.on_probe_result(now, addr, owner),
+            Event::ArpProbeResult { addr, owner } => {
+                let owners: Vec<[u8; 6]> = owner.into_iter().collect();
+                self.on_probe_result(now, addr, &owners);
+            }
+            Event::ArpProbeAnswers { addr, owners } => self.on_probe_result(now, addr, &owners),
+            Event::PeerLanMac { mac } => self.peer_lan_mac = Some(mac),
             Event::AddressPresent { addr } => {
                 if let Some(r) = self.resource(addr)
                     && !self.holds
@@ -1137,23 +1159,38 @@ impl Node {
         });
     }
 
-    fn on_probe_result(&mut self, now: Instant, addr: Ipv4Addr, owner: Option<[u8; 6]>) {
-        let Some(probe) = &mut self.probe else {
+    fn on_probe_result(&mut self, now: Instant, addr: Ipv4Addr, owners: &[[u8; 6]]) {
+        if self.probe.is_none() {
             return;
-        };
-        if let Some(mac) = owner {
+        }
+        // The out-of-service peer's kernel may still hold the address its
+        // dead daemon added; it expires within its lifetime. Taking over
+        // now (gratuitous ARPs move the clients) bounds the outage by the
+        // out-of-service time instead of the lifetime. Any other MAC blocks.
+        let stale_peer = |m: &[u8; 6]| self.peer.is_none() && self.peer_lan_mac == Some(*m);
+        if let Some(mac) = owners.iter().find(|m| !stale_peer(m)).copied() {
             self.probe = None;
             self.probe_retry_at = Some(now + PROBE_RETRY);
             self.report(
                 Level::Error,
-                format!(
-                    "not acquiring: {addr} is answered by {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                    mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
-                ),
+                format!("not acquiring: {addr} is answered by {}", fmt_mac(mac)),
             );
             self.record_event(now, Reason::ProbeConflict);
             return;
         }
+        if let Some(&mac) = owners.first() {
+            self.report(
+                Level::Warn,
+                format!(
+                    "{addr} is still answered by the out-of-service peer ({}); acquiring, its address expires within {} s",
+                    fmt_mac(mac),
+                    self.address_lifetime().as_secs()
+                ),
+            );
+        }
+        let Some(probe) = &mut self.probe else {
+            return;
+        };
         probe.pending.retain(|a| *a != addr);
         if probe.pending.is_empty() {
             let reason = probe.reason;
@@ -1487,6 +1524,13 @@ fn new_pairing(config: &Config, own_serial: &str) -> Pairing {
             own_serial.to_owned(),
         ),
     }
+}
+
+fn fmt_mac(m: [u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 fn path_index(path: Path) -> usize {

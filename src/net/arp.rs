@@ -1,6 +1,6 @@
 //! ARP over Ethernet: a pure frame codec (smoltcp-style `Packet`/`Repr`
 //! split) and the `AF_PACKET` adapter for `Action::SendGarp` and
-//! `Action::ArpProbe` -> `Event::ArpProbeResult`.
+//! `Action::ArpProbe` -> `Event::ArpProbeAnswers` ([`ArpSocket::probe_all`]).
 //!
 //! Codec contract: [`Packet::new_checked`] validates the length once, after
 //! which no accessor panics; [`Repr::parse`] (and the free [`parse`]) accept
@@ -332,6 +332,50 @@ impl ArpSocket {
             Ok(None)
         };
         smol::future::or(wait, deadline).await
+    }
+
+    /// `Action::ArpProbe` -> `Event::ArpProbeAnswers`: sends an RFC 5227
+    /// probe and collects every distinct MAC claiming `ip`, until `timeout`
+    /// or `linger` after the first claim, whichever is first (hosts that
+    /// answer the same broadcast answer together). Empty = nobody.
+    pub async fn probe_all(
+        &self,
+        ip: Ipv4Addr,
+        timeout: Duration,
+        linger: Duration,
+    ) -> io::Result<Vec<[u8; 6]>> {
+        for _ in 0..4096 {
+            match smol::future::poll_once(self.recv()).await {
+                Some(Ok(_)) => continue,
+                _ => break,
+            }
+        }
+        self.send(&Repr::probe(self.mac, ip)).await?;
+        let mac = self.mac;
+        let end = std::time::Instant::now() + timeout;
+        let mut owners: Vec<[u8; 6]> = Vec::new();
+        // Bounded: a flood of distinct claimers cannot grow this past 16.
+        while owners.len() < 16 {
+            let until = match owners.is_empty() {
+                true => end,
+                false => end.min(std::time::Instant::now() + linger),
+            };
+            let recv = async { Some(self.recv().await) };
+            let timer = async {
+                Timer::at(until).await;
+                None
+            };
+            match smol::future::or(recv, timer).await {
+                None => break,
+                Some(Err(e)) => return Err(e),
+                Some(Ok(r)) => {
+                    if r.claims(ip, mac) && !owners.contains(&r.sender_hw) {
+                        owners.push(r.sender_hw);
+                    }
+                }
+            }
+        }
+        Ok(owners)
     }
 }
 

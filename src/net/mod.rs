@@ -3,7 +3,7 @@
 //! | Adapter | Carries out (`ha::Action`) | Produces (`ha::Event`) |
 //! |---|---|---|
 //! | [`netlink`] | `AddAddress`, `RefreshAddress`, `RemoveAddress` | `AddressPresent`, `AddressRemoved` (dump + `AddressWatch`), `LinkChanged` (`LinkWatch`) |
-//! | [`arp`] | `SendGarp`, `ArpProbe` | `ArpProbeResult` |
+//! | [`arp`] | `SendGarp`, `ArpProbe` | `ArpProbeAnswers` (every claiming MAC), preceded by `PeerLanMac` when someone claims |
 //! | [`heartbeat`] | `Send { path, bytes }` | `Datagram { path, from, bytes }` |
 //! | [`ping`] | (runs each `ping_interval`) | `PingResult { target, reachable }` |
 //! | [`hooks`] | `RunHook { hook, reason }` | (log lines with exit codes) |

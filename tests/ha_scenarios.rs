@@ -1,0 +1,847 @@
+//! The HA fault matrix with two real kpbxd processes in network namespaces
+//! (root and iproute2 required; every test fails, never skips, without them).
+//!
+//! Topology per scenario (tests/lab, fresh for each): nodes `a` and `b`
+//! with `lan0` on a bridge in `sw` (ports `pa`, `pb`) and `sync0` on a
+//! direct veth; a `phone` (.100) and two ping-group hosts (.201, .202) on
+//! the bridge. LAN 198.51.100.0/24 (a .1, b .2, resource .10), sync
+//! 192.0.2.0/24. Small thresholds keep each scenario short: heartbeat
+//! 0.1 s, warning 0.3 s, out of service (OOS) 0.5 s.
+//!
+//! The phone pings the resource every 10 ms; the outage is the longest gap
+//! between echo replies (minus the probe period) from the fault to the end
+//! of the observation window. Each scenario asserts the bound of the issue:
+//! outage (and takeover, where the resource moves) at most OOS + 250 ms,
+//! for a switch 250 ms; exactly one holder at the end; the phone reaches
+//! it. The measured numbers are printed (`--nocapture` shows them).
+//!
+//! Scenarios run one at a time (a mutex), so that two of them never compete
+//! for the two CPUs of a CI runner while timing is measured.
+
+mod common;
+mod lab;
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+use kpbxd::ha::auth::{self, Key};
+use kpbxd::ha::wire::{self, Frame, WireState};
+use kpbxd::net::ping::Pinger;
+use lab::{Lab, addr_info, wait_until};
+
+const VIP: &str = "198.51.100.10";
+const PHONE: &str = "198.51.100.100";
+const PING1: &str = "198.51.100.201";
+const PING2: &str = "198.51.100.202";
+const OOS: Duration = Duration::from_millis(500);
+/// Lifetime of the resource address (OOS rounded up to whole seconds).
+const LIFETIME: Duration = Duration::from_secs(1);
+/// The issue's margin over the out-of-service threshold.
+const MARGIN: Duration = Duration::from_millis(250);
+const PROBE_PERIOD: Duration = Duration::from_millis(10);
+const HA_PORT: u16 = 7410;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn ha_fields(dir: &Path, me: u8, coordinator: bool) -> Vec<String> {
+    let peer = 3 - me;
+    let mut f = vec![
+        format!(
+            "role={}",
+            if coordinator {
+                "coordinator"
+            } else {
+                "enabled"
+            }
+        ),
+        "interface=lan0".to_string(),
+        format!("local_ip=198.51.100.{me}"),
+        format!("remote_ip=198.51.100.{peer}"),
+        "prefix=24".to_string(),
+        "sync_interface=sync0".to_string(),
+        format!("sync_local_ip=192.0.2.{me}"),
+        format!("sync_remote_ip=192.0.2.{peer}"),
+        "sync_prefix=24".to_string(),
+        format!("resources={VIP}/24@lan0"),
+        format!("ping_group={PING1} {PING2}"),
+        "ping_interval=0.2".to_string(),
+        "ping_dampen=0.4".to_string(),
+        format!(
+            "default_active={}",
+            if coordinator { "local" } else { "remote" }
+        ),
+        "heartbeat_interval=0.1".to_string(),
+        "keepalive_warning=0.3".to_string(),
+        "keepalive_out_of_service=0.5".to_string(),
+        "init_timeout=2".to_string(),
+        format!("serial_source=file:{}", dir.join("serial").display()),
+        format!("hook_dir={}", dir.join("hooks").display()),
+    ];
+    if coordinator {
+        f.push("remote_serial=KP-SCN-B".to_string());
+    }
+    f
+}
+
+/// The lab, both daemons (a is the coordinator and default active).
+struct Rig {
+    lab: Lab,
+    a_ns: String,
+    b_ns: String,
+    sw: String,
+    phone: String,
+    a: Daemon,
+    b: Daemon,
+    _dirs: [tempfile::TempDir; 2],
+}
+
+impl Rig {
+    /// Builds the topology, starts and configures both daemons and waits
+    /// until a alone holds the resource with both nodes seeing both members.
+    fn up(tag: &str) -> Rig {
+        common::require_root_and_ip();
+        let (mut lab, a_ns, b_ns) = Lab::pair(tag);
+        let sw = lab.name("sw");
+        let mut hosts = Vec::new();
+        for (role, port, ip) in [
+            ("phone", "pp", PHONE),
+            ("p1", "p1", PING1),
+            ("p2", "p2", PING2),
+        ] {
+            let ns = lab.ns(role);
+            lab.veth(&sw, port, &ns, "lan0");
+            lab.ip(&sw, &format!("link set {port} master br0"));
+            lab.ip(&ns, &format!("addr add {ip}/24 dev lan0"));
+            hosts.push(ns);
+        }
+        let phone = hosts.swap_remove(0);
+        let dirs = [
+            tempfile::tempdir().expect("tempdir"),
+            tempfile::tempdir().expect("tempdir"),
+        ];
+        let node = |dir: &Path, ns: &str, serial: &str| {
+            std::fs::write(dir.join("serial"), format!("{serial}\n")).expect("serial file");
+            let mut d = Daemon::new(dir);
+            d.netns = Some(ns.to_string());
+            d
+        };
+        let mut a = node(dirs[0].path(), &a_ns, "KP-SCN-A");
+        let mut b = node(dirs[1].path(), &b_ns, "KP-SCN-B");
+        a.start();
+        b.start();
+        configure(&b, &ha_fields(dirs[1].path(), 2, false));
+        configure(&a, &ha_fields(dirs[0].path(), 1, true));
+        let rig = Rig {
+            lab,
+            a_ns,
+            b_ns,
+            sw,
+            phone,
+            a,
+            b,
+            _dirs: dirs,
+        };
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                rig.sole(&rig.a_ns) && {
+                    let (sa, sb) = (status(&rig.a), status(&rig.b));
+                    sa["state"] == "active"
+                        && sb["state"] == "passive"
+                        && sa["ping_seen"] == 2
+                        && sa["peer_ping_seen"] == 2
+                        && sb["ping_seen"] == 2
+                }
+            }),
+            "a should hold {VIP} alone after pairing: {} {}\n{}",
+            status(&rig.a),
+            status(&rig.b),
+            rig.logs()
+        );
+        assert!(rig.phone_reaches(), "phone cannot reach {VIP}");
+        rig
+    }
+
+    fn holds(&self, ns: &str) -> bool {
+        addr_info(&self.lab, ns, "lan0", VIP).is_some()
+    }
+
+    fn other(&self, ns: &str) -> &str {
+        if ns == self.a_ns {
+            &self.b_ns
+        } else {
+            &self.a_ns
+        }
+    }
+
+    /// `ns` holds the resource and the other node does not.
+    fn sole(&self, ns: &str) -> bool {
+        self.holds(ns) && !self.holds(self.other(ns))
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "--- node a log ---\n{}\n--- node b log ---\n{}",
+            self.a.log(),
+            self.b.log()
+        )
+    }
+
+    fn phone_reaches(&self) -> bool {
+        self.lab.run_in(&self.phone, || async {
+            let mut p = Pinger::open().expect("ICMP socket in the phone namespace");
+            let vip: Ipv4Addr = VIP.parse().expect("vip");
+            for _ in 0..10 {
+                if p.ping_all(&[vip], Duration::from_millis(300)).await[0].reachable {
+                    return true;
+                }
+            }
+            false
+        })
+    }
+
+    fn prober(&self) -> Prober {
+        Prober::start(&self.lab, &self.phone)
+    }
+
+    /// Polls both nodes until `ns` holds the resource (at most `limit`);
+    /// returns when it was first seen and how long both held it at once
+    /// (sum of poll intervals in which both held).
+    fn watch_takeover(&self, ns: &str, since: Instant, limit: Duration) -> (Option<Duration>, u32) {
+        let mut both = 0;
+        for _ in 0..5000 {
+            let on = self.holds(ns);
+            let other = self.holds(self.other(ns));
+            if on && other {
+                both += 1;
+            }
+            if on {
+                return (Some(since.elapsed()), both);
+            }
+            if since.elapsed() > limit {
+                break;
+            }
+        }
+        (None, both)
+    }
+}
+
+fn configure(d: &Daemon, fields: &[String]) {
+    let mut args = vec!["ha", "configure"];
+    args.extend(fields.iter().map(String::as_str));
+    d.ok(&args);
+}
+
+fn status(d: &Daemon) -> serde_json::Value {
+    d.json(&["ha", "status"])
+}
+
+/// Pings the resource from the phone every 10 ms until finished.
+struct Prober {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Vec<Instant>>,
+}
+
+impl Prober {
+    fn start(lab: &Lab, phone: &str) -> Prober {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = lab.spawn_in(phone, move || async move {
+            let mut p = Pinger::open().expect("ICMP socket in the phone namespace");
+            let vip: Ipv4Addr = VIP.parse().expect("vip");
+            let mut replies = Vec::new();
+            // Bounded: at most 10 minutes of probes.
+            for _ in 0..60_000 {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                let sent = Instant::now();
+                if p.ping_all(&[vip], PROBE_PERIOD).await[0].reachable {
+                    replies.push(sent);
+                }
+                let next = sent + PROBE_PERIOD;
+                if let Some(rest) = next.checked_duration_since(Instant::now()) {
+                    smol::Timer::after(rest).await;
+                }
+            }
+            replies
+        });
+        // Let it get going before the fault.
+        std::thread::sleep(Duration::from_millis(300));
+        Prober { stop, handle }
+    }
+
+    /// Stops probing; returns the longest reply gap after `fault` (minus
+    /// one probe period), up to now.
+    fn outage(self, fault: Instant) -> Duration {
+        let end = Instant::now();
+        self.stop.store(true, Ordering::Relaxed);
+        let replies = lab::join(self.handle);
+        let mut prev = replies
+            .iter()
+            .rev()
+            .find(|t| **t <= fault)
+            .copied()
+            .unwrap_or(fault);
+        let mut worst = Duration::ZERO;
+        for &t in replies.iter().filter(|t| **t > fault) {
+            worst = worst.max(t - prev);
+            prev = t;
+        }
+        worst = worst.max(end.saturating_duration_since(prev));
+        worst.saturating_sub(PROBE_PERIOD)
+    }
+}
+
+fn report(scenario: &str, outage: Duration, takeover: Option<Duration>) {
+    eprintln!(
+        "scenario {scenario}: outage {} ms, takeover {}",
+        outage.as_millis(),
+        takeover.map_or("-".to_string(), |t| format!("{} ms", t.as_millis()))
+    );
+}
+
+/// The common end of a failover scenario: `to` takes over within the
+/// bound, the phone's outage is within it, `to` alone holds at the end.
+fn failover(
+    rig: &Rig,
+    scenario: &str,
+    to: &str,
+    fault: Instant,
+    prober: Prober,
+    stale_ok: bool,
+) -> Instant {
+    let (takeover, both) = rig.watch_takeover(to, fault, OOS + Duration::from_secs(3));
+    let takeover = takeover.unwrap_or_else(|| panic!("{scenario}: no takeover\n{}", rig.logs()));
+    // Observe past the takeover long enough to see the phone come back.
+    std::thread::sleep(Duration::from_millis(700));
+    let outage = prober.outage(fault);
+    report(scenario, outage, Some(takeover));
+    assert!(
+        takeover <= OOS + MARGIN,
+        "{scenario}: takeover {takeover:?} > OOS + 250 ms\n{}",
+        rig.logs()
+    );
+    assert!(
+        outage <= OOS + MARGIN,
+        "{scenario}: outage {outage:?} > OOS + 250 ms\n{}",
+        rig.logs()
+    );
+    if !stale_ok {
+        assert_eq!(both, 0, "{scenario}: both held before the takeover");
+    }
+    fault + takeover
+}
+
+// ---- the scenarios ------------------------------------------------------------
+
+/// kill -9 of the active daemon: its kernel keeps the address until the
+/// lifetime ends; the survivor's probe sees the dead peer's MAC and takes
+/// over anyway. Two MACs answer for at most the lifetime (+1 s kernel
+/// expiry granularity), then only b holds.
+#[test]
+fn kill9_of_the_active_daemon() {
+    let _g = one_at_a_time();
+    let mut rig = Rig::up("k9");
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.a.kill9();
+    let took = failover(&rig, "kill9", &rig.b_ns.clone(), fault, prober, true);
+    assert!(
+        wait_until(LIFETIME + Duration::from_secs(2), || rig.sole(&rig.b_ns)),
+        "a's stale address outlived its lifetime"
+    );
+    // Polled every 50 ms after the 700 ms observation window: an upper bound.
+    let both = took.elapsed();
+    eprintln!(
+        "scenario kill9: both addresses present for at most {} ms after the takeover (bound: lifetime {} s + 1 s)",
+        both.as_millis(),
+        LIFETIME.as_secs()
+    );
+    assert!(both <= LIFETIME + Duration::from_secs(1), "{both:?}");
+    assert!(
+        rig.b.log().contains("out-of-service peer"),
+        "{}",
+        rig.logs()
+    );
+    // b's gratuitous ARPs moved the phone to b's MAC.
+    let b_mac = rig.lab.sh(&rig.b_ns, "cat /sys/class/net/lan0/address");
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            rig.lab
+                .ip(&rig.phone, &format!("neigh show {VIP}"))
+                .contains(b_mac.trim())
+        }),
+        "the phone's ARP entry for {VIP} does not point at b ({})",
+        rig.lab.ip(&rig.phone, &format!("neigh show {VIP}"))
+    );
+    assert!(rig.phone_reaches());
+    let sb = status(&rig.b);
+    assert_eq!(sb["state"], "active", "{sb}");
+    assert_eq!(sb["peer_out_of_service"], true, "{sb}");
+}
+
+/// The active node is powered off: daemon killed, all its links down.
+#[test]
+fn active_node_powered_off() {
+    let _g = one_at_a_time();
+    let mut rig = Rig::up("off");
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.a.kill9();
+    rig.lab.ip(&rig.sw, "link set pa down");
+    rig.lab.ip(&rig.a_ns, "link set sync0 down");
+    rig.lab.ip(&rig.a_ns, "link set lan0 down");
+    // A powered-off node holds no address.
+    rig.lab
+        .ip(&rig.a_ns, &format!("addr flush dev lan0 to {VIP}/32"));
+    let _ = failover(&rig, "poweroff", &rig.b_ns.clone(), fault, prober, false);
+    assert!(rig.phone_reaches());
+    assert_eq!(status(&rig.b)["state"], "active");
+}
+
+/// The active node's LAN cable is pulled (bridge port down: no carrier).
+#[test]
+fn lan_link_of_the_active_down() {
+    let _g = one_at_a_time();
+    let rig = Rig::up("lan");
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.lab.ip(&rig.sw, "link set pa down");
+    let b_ns = rig.b_ns.clone();
+    let _ = failover(&rig, "landown", &b_ns, fault, prober, false);
+    assert!(
+        wait_until(Duration::from_secs(2), || !rig.holds(&rig.a_ns)),
+        "a released"
+    );
+    assert!(rig.phone_reaches());
+    let events = rig.a.json(&["ha", "events"]).to_string();
+    assert!(events.contains("LAN link down"), "{events}");
+    // The cable comes back: b keeps the resource.
+    rig.lab.ip(&rig.sw, "link set pa up");
+    assert!(
+        wait_until(Duration::from_secs(5), || status(&rig.a)["ping_seen"] == 2),
+        "a did not recover its LAN"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(rig.sole(&rig.b_ns), "{}", rig.logs());
+}
+
+/// The sync link is cut (carrier lost on both ends): heartbeats still
+/// cross the LAN, so no failover, only a degraded warning.
+#[test]
+fn sync_link_cut_is_degraded_only() {
+    let _g = one_at_a_time();
+    let rig = Rig::up("sync");
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.lab.ip(&rig.a_ns, "link set sync0 down");
+    let mut polls = 0;
+    while fault.elapsed() < OOS * 4 && polls < 1000 {
+        polls += 1;
+        assert!(
+            rig.sole(&rig.a_ns),
+            "sync cut moved the resource\n{}",
+            rig.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (sa, sb) = (status(&rig.a), status(&rig.b));
+    let outage = prober.outage(fault);
+    report("synccut", outage, None);
+    for s in [&sa, &sb] {
+        assert_eq!(s["degraded"], true, "{s}");
+        assert_eq!(s["peer_out_of_service"], false, "{s}");
+        let sync = &s["paths"][0];
+        assert_eq!(sync["path"], "sync", "{s}");
+        assert_eq!(sync["warning"], true, "{s}");
+    }
+    assert_eq!(sa["state"], "active");
+    assert_eq!(sb["state"], "passive");
+    assert!(outage <= MARGIN, "outage {outage:?} on a sync cut");
+    rig.lab.ip(&rig.a_ns, "link set sync0 up");
+    assert!(
+        wait_until(Duration::from_secs(5), || status(&rig.a)["degraded"]
+            == false
+            && status(&rig.b)["degraded"] == false),
+        "the degraded warning did not clear"
+    );
+    assert!(rig.sole(&rig.a_ns));
+
+    // A silent cut (carriers stay up, every sync datagram dropped by an
+    // IPsec block policy on both receivers): the same, degraded only.
+    let prober = rig.prober();
+    let fault = Instant::now();
+    for (ns, peer) in [(&rig.a_ns, "192.0.2.2"), (&rig.b_ns, "192.0.2.1")] {
+        rig.lab.ip(
+            ns,
+            &format!("xfrm policy add src {peer}/32 dst 0.0.0.0/0 dir in action block"),
+        );
+    }
+    let mut polls = 0;
+    while fault.elapsed() < OOS * 4 && polls < 1000 {
+        polls += 1;
+        assert!(
+            rig.sole(&rig.a_ns),
+            "silent sync cut moved the resource\n{}",
+            rig.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let outage = prober.outage(fault);
+    report("synccut-silent", outage, None);
+    for s in [status(&rig.a), status(&rig.b)] {
+        assert_eq!(s["degraded"], true, "{s}");
+        assert_eq!(s["peer_out_of_service"], false, "{s}");
+    }
+    assert!(outage <= MARGIN, "outage {outage:?} on a silent sync cut");
+    for ns in [&rig.a_ns, &rig.b_ns] {
+        rig.lab.ip(ns, "xfrm policy flush");
+    }
+    assert!(
+        wait_until(Duration::from_secs(5), || status(&rig.a)["degraded"]
+            == false
+            && status(&rig.b)["degraded"] == false),
+        "the degraded warning did not clear after the silent cut"
+    );
+    assert!(rig.sole(&rig.a_ns));
+}
+
+/// `kpbx ha switch` on the active: break before make, outage <= 250 ms.
+#[test]
+fn admin_switch() {
+    let _g = one_at_a_time();
+    let rig = Rig::up("sw");
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.a.ok(&["ha", "switch"]);
+    let (takeover, both) = rig.watch_takeover(&rig.b_ns, fault, Duration::from_secs(3));
+    let takeover = takeover.expect("b takes over");
+    std::thread::sleep(Duration::from_millis(700));
+    let outage = prober.outage(fault);
+    report("switch", outage, Some(takeover));
+    assert!(outage <= MARGIN, "switch outage {outage:?}\n{}", rig.logs());
+    assert!(takeover <= MARGIN, "switch takeover {takeover:?}");
+    assert_eq!(both, 0);
+    assert!(rig.sole(&rig.b_ns));
+    // And back, asked on the passive.
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.a.ok(&["ha", "switch"]);
+    let (takeover, _) = rig.watch_takeover(&rig.a_ns, fault, Duration::from_secs(3));
+    let takeover = takeover.expect("a takes it back");
+    std::thread::sleep(Duration::from_millis(700));
+    let outage = prober.outage(fault);
+    report("switch-from-passive", outage, Some(takeover));
+    assert!(outage <= MARGIN, "switch outage {outage:?}\n{}", rig.logs());
+    assert!(rig.sole(&rig.a_ns));
+    assert!(rig.phone_reaches());
+}
+
+/// Heartbeats sent from the phone with the peer's source address: one with
+/// a wrong key (forged) and a captured genuine one sent again (replayed).
+/// Both are counted and change nothing.
+#[test]
+fn forged_and_replayed_heartbeats_change_nothing() {
+    let _g = one_at_a_time();
+    let rig = Rig::up("forge");
+    // Capture a genuine b -> a LAN heartbeat as it reaches a.
+    let captured = rig.lab.run_in(&rig.a_ns, || async { capture_heartbeat() });
+    let Ok(Frame::Heartbeat(hb)) = wire::parse(&captured) else {
+        panic!("captured datagram is not a heartbeat");
+    };
+    assert_eq!(hb.path, wire::Path::Lan);
+    let before = status(&rig.a);
+    let epoch = before["epoch"].clone();
+    let forged = auth::seal_heartbeat(
+        &Key([0x42; 32]),
+        wire::Heartbeat {
+            incarnation: u64::MAX / 2,
+            seq: 1,
+            epoch: u64::MAX / 2,
+            path: wire::Path::Lan,
+            state: WireState::Active,
+            flags: wire::flags::HOLDS,
+            ping_seen: 2,
+            ping_total: 2,
+            tag: [0; wire::TAG_LEN],
+        },
+    );
+    rig.lab.run_in(&rig.phone, move || async move {
+        // IP_TRANSPARENT lets the phone send from an address it does not have.
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
+            .expect("UDP socket");
+        sock.set_ip_transparent_v4(true).expect("IP_TRANSPARENT");
+        let from = SocketAddrV4::new("198.51.100.2".parse().expect("ip"), HA_PORT);
+        sock.bind(&from.into())
+            .expect("bind the peer's address on the phone");
+        let sock: UdpSocket = sock.into();
+        let to = SocketAddrV4::new("198.51.100.1".parse().expect("ip"), HA_PORT);
+        for _ in 0..5 {
+            sock.send_to(&forged, to).expect("send forged");
+            sock.send_to(&captured, to).expect("send replayed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    assert!(
+        wait_until(Duration::from_secs(2), || {
+            let c = &status(&rig.a)["counters"];
+            c["forged"].as_u64() >= Some(5) && c["replayed"].as_u64() >= Some(5)
+        }),
+        "counters did not go up: {}",
+        status(&rig.a)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let after = status(&rig.a);
+    eprintln!("scenario forged/replayed: counters {}", after["counters"]);
+    assert_eq!(after["state"], "active", "{after}");
+    assert_eq!(after["epoch"], epoch, "{after}");
+    assert_eq!(after["holder"], "local", "{after}");
+    assert_eq!(status(&rig.b)["state"], "passive");
+    assert!(rig.sole(&rig.a_ns));
+}
+
+/// Reads incoming IPv4 packets (AF_PACKET, in the caller's namespace) until
+/// a UDP datagram 198.51.100.2 -> 198.51.100.1:7410; returns its payload.
+fn capture_heartbeat() -> Vec<u8> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let eth_p_ip = (libc::ETH_P_IP as u16).to_be();
+    let sock = Socket::new(
+        Domain::PACKET,
+        Type::DGRAM,
+        Some(Protocol::from(i32::from(eth_p_ip))),
+    )
+    .expect("AF_PACKET socket");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut sock = sock;
+    let mut buf = [0u8; 2048];
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        let Ok(n) = std::io::Read::read(&mut sock, &mut buf) else {
+            continue;
+        };
+        let p = &buf[..n];
+        if n < 28 || p[0] >> 4 != 4 || p[9] != 17 {
+            continue;
+        }
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
+        let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
+        if n < ihl + 8
+            || src != Ipv4Addr::new(198, 51, 100, 2)
+            || dst != Ipv4Addr::new(198, 51, 100, 1)
+        {
+            continue;
+        }
+        let dport = u16::from_be_bytes([p[ihl + 2], p[ihl + 3]]);
+        if dport == HA_PORT {
+            return p[ihl + 8..].to_vec();
+        }
+    }
+    panic!("no LAN heartbeat from b to a seen within 5 s");
+}
+
+/// The passive node loses every link: it never acquires (it sees no
+/// ping-group member and its LAN is down); the active keeps the resource
+/// with no outage; after the heal the passive rejoins as passive.
+#[test]
+fn passive_fully_isolated() {
+    let _g = one_at_a_time();
+    let rig = Rig::up("iso");
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.lab.ip(&rig.sw, "link set pb down");
+    rig.lab.ip(&rig.b_ns, "link set sync0 down");
+    let mut polls = 0;
+    while fault.elapsed() < OOS * 4 && polls < 1000 {
+        polls += 1;
+        assert!(
+            rig.sole(&rig.a_ns),
+            "isolated passive acquired\n{}",
+            rig.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let outage = prober.outage(fault);
+    report("isolated-passive", outage, None);
+    assert!(outage <= MARGIN, "outage {outage:?}");
+    let (sa, sb) = (status(&rig.a), status(&rig.b));
+    assert_eq!(sa["state"], "active", "{sa}");
+    assert_eq!(sa["peer_out_of_service"], true, "{sa}");
+    assert_eq!(sb["state"], "passive", "{sb}");
+    assert_eq!(sb["ping_seen"], 0, "{sb}");
+    rig.lab.ip(&rig.sw, "link set pb up");
+    rig.lab.ip(&rig.b_ns, "link set sync0 up");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let (sa, sb) = (status(&rig.a), status(&rig.b));
+            sa["peer_out_of_service"] == false && sb["state"] == "passive" && sb["ping_seen"] == 2
+        }),
+        "b did not rejoin: {}",
+        status(&rig.b)
+    );
+    assert!(rig.sole(&rig.a_ns), "{}", rig.logs());
+    assert!(rig.phone_reaches());
+}
+
+/// Both daemons start at the same moment (already paired): the default
+/// active node takes the resource, never both, well before the 2 s init
+/// timeout because they hear each other.
+#[test]
+fn simultaneous_boot() {
+    let _g = one_at_a_time();
+    let mut rig = Rig::up("boot");
+    rig.a.kill9();
+    rig.b.kill9();
+    assert!(
+        wait_until(LIFETIME + Duration::from_secs(2), || !rig.holds(&rig.a_ns)
+            && !rig.holds(&rig.b_ns)),
+        "stale addresses outlived their lifetime"
+    );
+    let started = Instant::now();
+    rig.a.start();
+    rig.b.start();
+    let mut both = 0;
+    let mut first = None;
+    for _ in 0..5000 {
+        let (on_a, on_b) = (rig.holds(&rig.a_ns), rig.holds(&rig.b_ns));
+        if on_a && on_b {
+            both += 1;
+        }
+        if first.is_none() && (on_a || on_b) {
+            first = Some(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(6) {
+            break;
+        }
+    }
+    let first = first.unwrap_or_else(|| panic!("nobody acquired\n{}", rig.logs()));
+    eprintln!(
+        "scenario simultaneous-boot: first holder {} ms after both started",
+        first.as_millis()
+    );
+    assert_eq!(
+        both,
+        0,
+        "both held after a simultaneous boot\n{}",
+        rig.logs()
+    );
+    assert!(
+        rig.sole(&rig.a_ns),
+        "the default active node holds\n{}",
+        rig.logs()
+    );
+    assert!(first < Duration::from_secs(4), "{first:?}");
+    assert_eq!(status(&rig.a)["state"], "active");
+    assert_eq!(status(&rig.b)["state"], "passive");
+    assert!(rig.phone_reaches());
+}
+
+/// kill -9 of the active, takeover by b, then a comes back at once (its
+/// stale address still there): a removes it, stays passive, the phone
+/// sees no outage from the rejoin.
+#[test]
+fn old_active_rejoining() {
+    let _g = one_at_a_time();
+    let mut rig = Rig::up("rejoin");
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.a.kill9();
+    let _ = failover(&rig, "rejoin-kill9", &rig.b_ns.clone(), fault, prober, true);
+    let prober = rig.prober();
+    let back = Instant::now();
+    rig.a.start();
+    let mut polls = 0;
+    let mut a_seen_holding_after_start = 0;
+    while back.elapsed() < Duration::from_secs(3) && polls < 2000 {
+        polls += 1;
+        assert!(rig.holds(&rig.b_ns), "b lost the resource\n{}", rig.logs());
+        if back.elapsed() > Duration::from_millis(1500) && rig.holds(&rig.a_ns) {
+            a_seen_holding_after_start += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let outage = prober.outage(back);
+    report("old-active-rejoins", outage, None);
+    assert_eq!(a_seen_holding_after_start, 0, "a kept its stale address");
+    assert!(outage <= MARGIN, "outage {outage:?}\n{}", rig.logs());
+    assert!(rig.sole(&rig.b_ns));
+    assert_eq!(status(&rig.a)["state"], "passive", "{}", status(&rig.a));
+    assert_eq!(status(&rig.b)["state"], "active");
+    assert!(rig.phone_reaches());
+}
+
+/// The active node loses sight of one ping-group member (a host route to
+/// it is blackholed): it sees 1, the passive 2, so after the dampening it
+/// hands the resource over.
+#[test]
+fn active_sees_fewer_ping_members() {
+    let _g = one_at_a_time();
+    let rig = Rig::up("ping");
+    let prober = rig.prober();
+    let fault = Instant::now();
+    rig.lab
+        .ip(&rig.a_ns, &format!("route add blackhole {PING1}/32"));
+    let b_ns = rig.b_ns.clone();
+    let _ = failover(&rig, "fewer-ping-members", &b_ns, fault, prober, false);
+    assert!(rig.sole(&rig.b_ns), "{}", rig.logs());
+    let sa = status(&rig.a);
+    assert_eq!(sa["state"], "passive", "{sa}");
+    assert_eq!(sa["ping_seen"], 1, "{sa}");
+    assert_eq!(sa["peer_ping_seen"], 2, "{sa}");
+    let events = rig.a.json(&["ha", "events"]).to_string();
+    assert!(events.contains("sees fewer ping-group members"), "{events}");
+    assert!(rig.phone_reaches());
+}
+
+/// kill -9 of the active while a third host (ping host 1) also claims the
+/// resource address: the dead peer's stale address alone would not block,
+/// the third MAC does. Once the third host lets go, b takes over.
+#[test]
+fn third_mac_blocks_takeover_after_kill9() {
+    let _g = one_at_a_time();
+    let mut rig = Rig::up("third");
+    let p1 = rig.lab.name("p1");
+    let p1_mac = rig.lab.sh(&p1, "cat /sys/class/net/lan0/address");
+    let p1_mac = p1_mac.trim().to_string();
+    rig.lab.ip(&p1, &format!("addr add {VIP}/24 dev lan0"));
+    rig.a.kill9();
+    let killed = Instant::now();
+    let mut polls = 0;
+    while killed.elapsed() < OOS + Duration::from_millis(1500) && polls < 1000 {
+        polls += 1;
+        assert!(
+            !rig.holds(&rig.b_ns),
+            "b acquired while a third MAC answers\n{}",
+            rig.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = rig.b.log();
+    assert!(
+        log.contains(&format!("not acquiring: {VIP} is answered by {p1_mac}")),
+        "{log}"
+    );
+    rig.lab.ip(&p1, &format!("addr del {VIP}/24 dev lan0"));
+    let freed = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(3), || rig.sole(&rig.b_ns)),
+        "b did not take over once the third host let go\n{}",
+        rig.logs()
+    );
+    eprintln!(
+        "scenario third-mac: blocked while claimed; takeover {} ms after the third host let go",
+        freed.elapsed().as_millis()
+    );
+    assert!(rig.phone_reaches());
+}

@@ -246,3 +246,105 @@ fn passwords_are_hashed_and_set_from_stdin() {
     assert!(!text.contains("s3cret-horse"), "password stored in clear");
     assert!(text.contains("pbkdf2-sha256$600000$"));
 }
+
+#[test]
+fn a_pbx_admin_works_inside_its_tenant_only() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+    open_socket(&d);
+    let (a, b) = (
+        "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    );
+    d.ok(&["system", "set", "multitenant=on"]);
+    for (t, mac) in [(a, "0c383e00000a"), (b, "0c383e00000b")] {
+        d.ok(&["prov", "tenant", "add", &format!("uuid={t}"), "name=T"]);
+        d.ok(&[
+            "prov",
+            "account",
+            "add",
+            &format!("tenant={t}"),
+            "extension=201",
+            "sip_password=pw",
+        ]);
+        d.ok(&[
+            "prov",
+            "device",
+            "add",
+            &format!("tenant={t}"),
+            &format!("mac={mac}"),
+            "model=Fanvil-X",
+            "template=fanvil-x",
+            "account=201",
+        ]);
+    }
+    d.ok(&[
+        "user",
+        "add",
+        "nobody",
+        "role=pbx_admin",
+        &format!("tenant={a}"),
+    ]);
+
+    // Inside its tenant: read and change.
+    ok_as(&d, "nobody", &["prov", "device", "show", "0c383e00000a"]);
+    ok_as(
+        &d,
+        "nobody",
+        &["prov", "device", "set", "0c383e00000a", "notes=desk 4"],
+    );
+    ok_as(
+        &d,
+        "nobody",
+        &[
+            "prov",
+            "account",
+            "add",
+            &format!("tenant={a}"),
+            "extension=202",
+            "sip_password=pw",
+        ],
+    );
+    ok_as(
+        &d,
+        "nobody",
+        &["prov", "show", &format!("{a}/0c383e00000a.cfg")],
+    );
+    ok_as(&d, "nobody", &["ha", "status"]);
+    let devices = ok_as(&d, "nobody", &["prov", "device", "list", "--json"]).to_uppercase();
+    assert!(devices.contains("0C383E00000A"), "{devices}");
+    assert!(!devices.contains("0C383E00000B"), "{devices}");
+    let tenants = ok_as(&d, "nobody", &["prov", "tenant", "list", "--json"]);
+    assert!(tenants.contains(a) && !tenants.contains(b), "{tenants}");
+
+    // Outside it: refused, naming the tenant; nothing changes.
+    let before = d.ok(&["audit", "verify"]);
+    for args in [
+        vec!["prov", "device", "show", "0c383e00000b"],
+        vec!["prov", "device", "set", "0c383e00000b", "notes=x"],
+        vec!["prov", "device", "del", "0c383e00000b"],
+        vec![
+            "prov",
+            "account",
+            "add",
+            &format!("tenant={b}"),
+            "extension=203",
+        ][..]
+            .to_vec(),
+        vec!["prov", "show", &format!("{b}/0c383e00000b.cfg")][..].to_vec(),
+        vec!["prov", "brand", "add", "name=Acme"],
+        vec!["system", "set", "hostname=x"],
+        vec!["audit", "list"],
+        vec!["user", "list"],
+    ] {
+        let e = denied_as(&d, "nobody", &args);
+        assert!(e.contains(&format!("outside tenant {a}")), "{args:?}: {e}");
+    }
+    assert_eq!(d.ok(&["audit", "verify"]), before);
+    let shown = d.ok(&["prov", "device", "show", "0c383e00000b", "--json"]);
+    assert!(!shown.contains("\"notes\":\"x\""), "{shown}");
+    // Without multitenant mode the same role is a box-wide admin.
+    d.stop();
+}

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod password;
+pub mod scope;
 pub mod session;
 
 use crate::control::Command;

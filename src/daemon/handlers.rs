@@ -19,9 +19,10 @@ const MAX_AUDIT_LIST: u32 = 1000;
 
 pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
     // Every request is checked against the caller's permissions first.
-    if let Err(e) = super::users::authorize(daemon, origin, &command) {
-        return Reply::Error(e);
-    }
+    let scope = match super::users::authorize(daemon, origin, &command) {
+        Ok(scope) => scope,
+        Err(e) => return Reply::Error(e),
+    };
     let result = match command {
         Command::Status => status(daemon),
         Command::AuditList { limit } => audit_list(daemon, limit),
@@ -29,7 +30,23 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
         Command::SystemShow => system_show(daemon),
         Command::SystemSet { values } => system_set(daemon, origin, &values),
         Command::SystemUnset { keys } => system_unset(daemon, origin, &keys),
-        Command::ProvList { kind } => prov_list(daemon, &kind),
+        Command::ProvList { kind } => prov_list(daemon, &kind).map(|r| match (&scope, r) {
+            (Some(t), Reply::Objects(list)) => Reply::Objects(
+                list.into_iter()
+                    .filter(|o| {
+                        let tenant = o.fields.iter().find(|(k, _)| k == "tenant");
+                        crate::auth::scope::visible(
+                            t,
+                            &o.object_type,
+                            &o.id,
+                            tenant.map(|(_, v)| v.as_str()),
+                            o.builtin,
+                        )
+                    })
+                    .collect(),
+            ),
+            (_, r) => r,
+        }),
         Command::ProvShow { kind, id } => prov_show(daemon, &kind, &id),
         Command::ProvAdd { kind, fields } => prov_add(daemon, origin, &kind, &fields),
         Command::ProvSet { kind, id, fields } => prov_set(daemon, origin, &kind, &id, &fields),
@@ -38,7 +55,15 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
         Command::ProvCopyTemplate { from, name, tenant } => {
             prov_copy_template(daemon, origin, &from, &name, &tenant)
         }
-        Command::ProvFiles => prov_files(daemon),
+        Command::ProvFiles => prov_files(daemon).map(|r| match (&scope, r) {
+            (Some(t), Reply::Files(mut f)) => {
+                let prefix = format!("{t}/");
+                f.files.retain(|file| file.path.starts_with(&prefix));
+                f.problems.clear();
+                Reply::Files(f)
+            }
+            (_, r) => r,
+        }),
         Command::ProvFile { path } => prov_file(daemon, &path),
         Command::ProvRender { mac } => prov_render(daemon, &mac),
         Command::ProvLog { mac } => prov_log(daemon, mac.as_deref()),

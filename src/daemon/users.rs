@@ -15,6 +15,8 @@ pub const CONSOLE_ROOT: &str = "root";
 /// Who the caller is, as far as permissions go.
 pub(super) struct Caller {
     pub role: Role,
+    /// In multitenant mode, the tenant a tenant-scoped role works in.
+    pub scope: Option<String>,
 }
 
 /// Maps the caller to a role: a stored user of that name (console callers
@@ -49,9 +51,29 @@ pub(super) fn caller(daemon: &Daemon, origin: &Origin) -> Result<Caller, ErrorVi
             ));
         }
     };
-    Ok(Caller {
-        role: role(daemon, &role_name)?,
-    })
+    let role = role(daemon, &role_name)?;
+    let multitenant = daemon
+        .store
+        .setting(crate::model::SettingKey::Multitenant)
+        .map_err(store_error)?
+        == "on";
+    let scope = match (&user, role.tenant_scoped && multitenant) {
+        (_, false) => None,
+        (Some(u), true) => match &u.tenant {
+            Some(t) => Some(t.clone()),
+            None => {
+                return Err(refuse(
+                    ErrorCode::Denied,
+                    format!(
+                        "permission denied: user {:?} has the tenant-scoped role {:?} but no tenant",
+                        u.name, role.name
+                    ),
+                ));
+            }
+        },
+        (None, true) => None,
+    };
+    Ok(Caller { role, scope })
 }
 
 fn role(daemon: &Daemon, name: &str) -> Result<Role, ErrorView> {
@@ -67,22 +89,40 @@ fn role(daemon: &Daemon, name: &str) -> Result<Role, ErrorView> {
     }
 }
 
-/// The check every request passes before its handler.
+/// The check every request passes before its handler. Returns the tenant
+/// the caller is confined to, if any (lists are then filtered to it).
 pub(super) fn authorize(
     daemon: &Daemon,
     origin: &Origin,
     command: &Command,
-) -> Result<(), ErrorView> {
+) -> Result<Option<String>, ErrorView> {
     let caller = caller(daemon, origin)?;
-    auth::decide(&origin.user, &caller.role, command).map_err(|m| {
-        log::warn!(
-            "denied {} to {}@{}: {m}",
-            command.permission(),
-            origin.user,
-            origin.source
-        );
-        refuse(ErrorCode::Denied, m)
-    })
+    let own_password = matches!(command, Command::UserPasswd { name, .. } if *name == origin.user);
+    if let Some(tenant) = caller.scope.as_deref().filter(|_| !own_password) {
+        let device_tenant = |mac: &str| -> Option<Option<String>> {
+            let mac = crate::model::Mac::parse(mac).ok()?;
+            match daemon.store.get(Kind::Device, &mac.to_string()) {
+                Ok(Some(Object::Device(d))) => Some(d.tenant),
+                _ => None,
+            }
+        };
+        auth::scope::within_tenant(tenant, command, &device_tenant).map_err(|m| {
+            log::warn!("denied to {}@{}: {m}", origin.user, origin.source);
+            refuse(ErrorCode::Denied, m)
+        })?;
+    }
+    let scope = caller.scope.clone();
+    auth::decide(&origin.user, &caller.role, command)
+        .map(|()| scope)
+        .map_err(|m| {
+            log::warn!(
+                "denied {} to {}@{}: {m}",
+                command.permission(),
+                origin.user,
+                origin.source
+            );
+            refuse(ErrorCode::Denied, m)
+        })
 }
 
 fn view(o: &Object, builtin: bool) -> ObjectView {

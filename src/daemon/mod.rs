@@ -80,6 +80,13 @@ pub enum Event {
     },
     /// One step of a management API call.
     Mgmt(mgmt::Step),
+    /// A password-setting command whose hash a worker thread computed.
+    UserHashed {
+        origin: Origin,
+        command: crate::control::Command,
+        hash: Result<String, String>,
+        reply: Sender<Reply>,
+    },
 }
 
 /// How often the task schedule and the outbox are looked at. The wall clock
@@ -596,7 +603,8 @@ async fn event_loop(
                 }
                 let command = cdr::offload(daemon, request.command, &reply)
                     .and_then(|c| task_cmds::offload(daemon, c, &reply))
-                    .and_then(|c| audit::offload(daemon, c, &reply));
+                    .and_then(|c| audit::offload(daemon, c, &reply))
+                    .and_then(|c| users::offload(daemon, &origin, c, &reply));
                 if let Some(command) = command {
                     let answer = handlers::handle(daemon, &origin, command);
                     // The client may have gone; that is its business.
@@ -604,6 +612,14 @@ async fn event_loop(
                 }
             }
             Event::CdrPoll => daemon.cdr.borrow_mut().poll(daemon),
+            Event::UserHashed {
+                origin,
+                command,
+                hash,
+                reply,
+            } => {
+                let _ = reply.try_send(users::handle_prehashed(daemon, &origin, command, hash));
+            }
             Event::Tick => {
                 let now = daemon.clock.wall().to_timestamp();
                 let host = task_cmds::hostname(daemon);

@@ -138,7 +138,81 @@ fn view(o: &Object, builtin: bool) -> ObjectView {
     }
 }
 
+/// The password a command sets, if any (`user add/set password=`, `user
+/// passwd`).
+fn new_password(command: &Command) -> Option<&str> {
+    match command {
+        Command::UserAdd { fields } | Command::UserSet { fields, .. } => fields
+            .iter()
+            .find(|(k, _)| k == "password")
+            .map(|(_, v)| v.as_str()),
+        Command::UserPasswd { password, .. } => Some(password),
+        _ => None,
+    }
+}
+
+/// Commands that set a password are hashed on a worker thread (600,000
+/// PBKDF2 rounds would stall the loop); the command comes back as
+/// `Event::UserHashed` and is finished by [`handle_prehashed`].
+pub(super) fn offload(
+    daemon: &Daemon,
+    origin: &Origin,
+    command: Command,
+    reply: &smol::channel::Sender<Reply>,
+) -> Option<Command> {
+    let Some(plain) = new_password(&command) else {
+        return Some(command);
+    };
+    if let Err(m) = password::check_new(plain) {
+        let _ = reply.try_send(Reply::Error(refuse(ErrorCode::Invalid, m)));
+        return None;
+    }
+    let plain = plain.to_string();
+    let (events, origin, reply) = (daemon.events.clone(), origin.clone(), reply.clone());
+    let spawned = std::thread::Builder::new()
+        .name("kpbxd-hash".into())
+        .spawn(move || {
+            let hash = password::hash(&plain, password::ITERATIONS);
+            let _ = events.send_blocking(super::Event::UserHashed {
+                origin,
+                command,
+                hash,
+                reply,
+            });
+        });
+    if let Err(e) = spawned {
+        log::error!("users: cannot start the hashing thread: {e}");
+    }
+    None
+}
+
+/// Finishes a password-setting command with the hash computed off the loop.
+pub(super) fn handle_prehashed(
+    daemon: &Daemon,
+    origin: &Origin,
+    command: Command,
+    hash: Result<String, String>,
+) -> Reply {
+    let result = hash
+        .map_err(|m| refuse(ErrorCode::Unavailable, m))
+        .and_then(|h| {
+            // The caller's rights may have changed meanwhile.
+            authorize(daemon, origin, &command)?;
+            handle_with(daemon, origin, command, Some(h))
+        });
+    result.unwrap_or_else(Reply::Error)
+}
+
 pub(super) fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Handled {
+    handle_with(daemon, origin, command, None)
+}
+
+fn handle_with(
+    daemon: &Daemon,
+    origin: &Origin,
+    command: Command,
+    prehashed: Option<String>,
+) -> Handled {
     match command {
         Command::UserList => {
             let users = daemon.store.list(Kind::User).map_err(store_error)?;
@@ -155,15 +229,18 @@ pub(super) fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Hand
             out.extend(stored.iter().map(|r| view(r, false)));
             Ok(Reply::Objects(out))
         }
-        Command::UserAdd { fields } => put_user(daemon, origin, None, fields),
+        Command::UserAdd { fields } => put_user(daemon, origin, None, fields, prehashed),
         Command::UserSet { name, fields } => {
             let prev = existing_user(daemon, &name)?;
-            put_user(daemon, origin, Some(prev), fields)
+            put_user(daemon, origin, Some(prev), fields, prehashed)
         }
         Command::UserPasswd { name, password } => {
             let mut user = existing_user(daemon, &name)?;
             password::check_new(&password).map_err(|m| refuse(ErrorCode::Invalid, m))?;
-            user.password_hash = hash(&password)?;
+            user.password_hash = match prehashed {
+                Some(h) => h,
+                None => hash(&password)?,
+            };
             commit(daemon, origin, &[Change::put(Object::User(user))])
         }
         Command::UserDelete { names } => delete(daemon, origin, Kind::User, names),
@@ -221,6 +298,7 @@ fn put_user(
     origin: &Origin,
     prev: Option<User>,
     mut fields: Vec<(String, String)>,
+    prehashed: Option<String>,
 ) -> Handled {
     let new_password = fields
         .iter()
@@ -246,7 +324,10 @@ fn put_user(
     }
     if let Some(p) = new_password {
         password::check_new(&p).map_err(|m| refuse(ErrorCode::Invalid, m))?;
-        user.password_hash = hash(&p)?;
+        user.password_hash = match prehashed {
+            Some(h) => h,
+            None => hash(&p)?,
+        };
     }
     commit(daemon, origin, &[Change::put(Object::User(user))])
 }

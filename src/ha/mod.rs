@@ -74,6 +74,7 @@ pub mod config;
 pub mod node;
 mod pairing;
 mod ping;
+pub mod sync;
 pub mod wire;
 
 pub use config::{Config, ConfigError, DefaultActive, PathConfig, ResourceIp, Role, parse_seconds};

@@ -77,7 +77,7 @@ fn settings_changes_are_committed_and_audited() {
     );
     assert_eq!(c["changes"].as_array().unwrap().len(), 1);
 
-    let log = d.json(&["audit", "list"]);
+    let log = d.json(&["audit", "list", "--limit", "20"]);
     let rows: Vec<(u64, &str, &str)> = log
         .as_array()
         .unwrap()
@@ -118,8 +118,12 @@ fn settings_changes_are_committed_and_audited() {
         1
     );
 
-    let table = d.ok(&["audit", "list"]);
+    let table = d.ok(&["audit", "list", "--limit", "20"]);
     assert!(table.starts_with("TXID  TIME"), "{table}");
+    // Bare: the current month, as a page.
+    let month = d.ok(&["audit", "list"]);
+    assert!(month.starts_with("TXID  DAY  TIME"), "{month}");
+    assert!(month.contains("set location to \"Rack 7\""), "{month}");
     assert_eq!(
         d.ok(&["audit", "verify"]),
         "audit log intact: 4 entries verified\n"

@@ -87,7 +87,7 @@ fn configure_refuses_with_reasons_masks_and_audits() {
     assert_eq!(show[0]["pairing_code"], "********", "{show}");
     assert_eq!(show[0]["keepalive_out_of_service"], "0.5");
     assert!(!show.to_string().contains("correct-horse"));
-    let audit = d.json(&["audit", "list"]);
+    let audit = d.json(&["audit", "list", "--limit", "20"]);
     assert_eq!(audit[0]["object_type"], "ha");
     assert!(!audit.to_string().contains("correct-horse"), "{audit}");
 

@@ -511,7 +511,7 @@ fn pair_elects_fails_over_and_switches() {
     for d in [&a, &b] {
         assert_eq!(d.json(&["ha", "show"])[0]["role"], "disabled");
     }
-    let audit = b.json(&["audit", "list"]);
+    let audit = b.json(&["audit", "list", "--limit", "20"]);
     assert_eq!(audit[0]["user"], "kpbxd-ha", "{audit}");
     assert_eq!(audit[0]["object_type"], "ha", "{audit}");
     a.stop();

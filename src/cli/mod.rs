@@ -153,7 +153,7 @@ const VERBS: &[Verb] = &[
         area: "audit",
         verb: "list",
         args: "[--limit N]",
-        about: "Show the newest audit entries, newest first (default 20, at most 1000)",
+        about: "The current month's entries; with --limit the newest N of the whole log (at most 1000)",
     },
     Verb {
         area: "audit",
@@ -587,6 +587,9 @@ fn command(words: &[&str]) -> Result<Command, String> {
     match words {
         ["status"] => Ok(Command::Status),
         ["status", ..] => Err("status takes no arguments".to_string()),
+        // Bare: the current month, newest first; `--limit N`: the newest N
+        // entries of the whole log.
+        ["audit", "list"] => Ok(Command::AuditQuery(Default::default())),
         ["audit", "list", ..] if crate::cli::audit::is_query(rest) => {
             crate::cli::audit::query(rest).map(Command::AuditQuery)
         }
@@ -763,7 +766,10 @@ mod tests {
     #[test]
     fn commands_parse() {
         assert_eq!(run(&["status"]), Command::Status);
-        assert_eq!(run(&["audit", "list"]), Command::AuditList { limit: 20 });
+        assert_eq!(
+            run(&["audit", "list"]),
+            Command::AuditQuery(Default::default())
+        );
         assert_eq!(
             run(&["audit", "list", "--limit", "5"]),
             Command::AuditList { limit: 5 }

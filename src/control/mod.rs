@@ -16,7 +16,7 @@ pub use tasks::{DeliveryView, MailTestView, OutboxView, TaskRunView, TaskStarted
 use serde::{Deserialize, Serialize};
 
 /// Every request the daemon understands. The CLI parses its arguments into
-/// one of these; later, the management API will too.
+/// one of these, and so does the management API.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub enum Command {

@@ -1,4 +1,6 @@
-//! HTTP/1.1 (+ HTTPS) for provisioning and, later, the management API.
+//! HTTP/1.1 (+ HTTPS) for provisioning, and an HTTPS client for the
+//! redirection services. The management API has its own small adapter
+//! (`daemon/mgmt.rs`).
 //!
 //! * [`request`], [`path`], [`response`]: pure protocol code, reusable by any handler.
 //! * [`server`]: smol adapter (accept loop, limits, timeouts, keep-alive, TLS).

@@ -394,7 +394,7 @@ pub(super) fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Ha
         // and the settings that feed placeholders change generated files;
         // regeneration rewrites only what differs. Tasks, mail, users and
         // the other settings do not: no need to render every file again.
-        if changes.iter().any(|(_, r, _)| feeds_provisioning(r)) {
+        if changes.iter().any(|(_, r, _)| r.feeds_provisioning()) {
             daemon.regenerate();
         }
         let touched: Vec<ObjectRef> = changes.iter().map(|(_, r, _)| r.clone()).collect();
@@ -823,35 +823,4 @@ fn prov_unknown(daemon: &Daemon) -> Handled {
             })
             .collect(),
     }))
-}
-
-/// Whether a change to `r` can change a generated provisioning file.
-fn feeds_provisioning(r: &ObjectRef) -> bool {
-    match r.kind {
-        Kind::Setting => SettingKey::from_name(&r.id).is_none_or(|k| {
-            matches!(
-                k,
-                SettingKey::Hostname
-                    | SettingKey::Timezone
-                    | SettingKey::NtpServer
-                    | SettingKey::PbxAddress
-                    | SettingKey::SipPort
-                    | SettingKey::SipTlsPort
-                    | SettingKey::Multitenant
-                    | SettingKey::ProvScanMisses
-                    | SettingKey::ProvScanWindow
-                    | SettingKey::ProvScanBlock
-            )
-        }),
-        Kind::Tenant
-        | Kind::Account
-        | Kind::Brand
-        | Kind::Model
-        | Kind::Template
-        | Kind::Device
-        | Kind::Placeholder
-        | Kind::RedirectServer
-        | Kind::Ha => true,
-        Kind::Task | Kind::Mail | Kind::User | Kind::Role => false,
-    }
 }

@@ -362,6 +362,29 @@ pub struct ObjectRef {
     pub id: String,
 }
 
+impl ObjectRef {
+    /// Whether a change to this object can change a generated provisioning
+    /// file (provisioning objects, the HA resource address, and the
+    /// settings the placeholders or the file servers read).
+    pub fn feeds_provisioning(&self) -> bool {
+        match self.kind {
+            Kind::Setting => {
+                SettingKey::from_name(&self.id).is_none_or(SettingKey::feeds_provisioning)
+            }
+            Kind::Tenant
+            | Kind::Account
+            | Kind::Brand
+            | Kind::Model
+            | Kind::Template
+            | Kind::Device
+            | Kind::Placeholder
+            | Kind::RedirectServer
+            | Kind::Ha => true,
+            Kind::Task | Kind::Mail | Kind::User | Kind::Role => false,
+        }
+    }
+}
+
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {:?}", self.kind.as_str(), self.id)

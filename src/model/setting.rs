@@ -151,6 +151,24 @@ impl SettingKey {
         }
     }
 
+    /// Whether the generated provisioning files or the file servers read
+    /// this setting (a change regenerates them).
+    pub fn feeds_provisioning(self) -> bool {
+        matches!(
+            self,
+            SettingKey::Hostname
+                | SettingKey::Timezone
+                | SettingKey::NtpServer
+                | SettingKey::PbxAddress
+                | SettingKey::SipPort
+                | SettingKey::SipTlsPort
+                | SettingKey::Multitenant
+                | SettingKey::ProvScanMisses
+                | SettingKey::ProvScanWindow
+                | SettingKey::ProvScanBlock
+        )
+    }
+
     pub fn from_name(name: &str) -> Option<SettingKey> {
         SettingKey::ALL.iter().copied().find(|k| k.name() == name)
     }

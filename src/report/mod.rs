@@ -387,6 +387,29 @@ fn range_bounds(range: TimeRange) -> ([u8; 8], [u8; 8]) {
     (time_key(range.start_us), time_key(range.end_us))
 }
 
+/// Counts a pushed record, releasing mapped store pages every
+/// [`RELEASE_EVERY`] rows, or keeps the first export error and stops the scan.
+fn tally(
+    pushed: Result<(), ExportError>,
+    rows: &mut u64,
+    failure: &mut Option<ExportError>,
+    store: &Store,
+) -> ControlFlow<()> {
+    match pushed {
+        Ok(()) => {
+            *rows += 1;
+            if rows.is_multiple_of(RELEASE_EVERY) {
+                store.release_mapped_pages();
+            }
+            ControlFlow::Continue(())
+        }
+        Err(e) => {
+            *failure = Some(e);
+            ControlFlow::Break(())
+        }
+    }
+}
+
 fn check_range(range: TimeRange) -> Result<(), ReportError> {
     if range.end_us < range.start_us {
         return Err(ReportError::Invalid(
@@ -464,19 +487,7 @@ pub fn export_calls(
                 }
                 Ok::<(), ExportError>(())
             })();
-            match r {
-                Ok(()) => {
-                    rows += 1;
-                    if rows.is_multiple_of(RELEASE_EVERY) {
-                        store.release_mapped_pages();
-                    }
-                    Ok(ControlFlow::Continue(()))
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    Ok(ControlFlow::Break(()))
-                }
-            }
+            Ok(tally(r, &mut rows, &mut failure, store))
         },
     )?;
     if let Some(e) = failure {
@@ -543,19 +554,7 @@ pub fn export_queue(
                 }
                 Ok::<(), ExportError>(())
             })();
-            match r {
-                Ok(()) => {
-                    rows += 1;
-                    if rows.is_multiple_of(RELEASE_EVERY) {
-                        store.release_mapped_pages();
-                    }
-                    Ok(ControlFlow::Continue(()))
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    Ok(ControlFlow::Break(()))
-                }
-            }
+            Ok(tally(r, &mut rows, &mut failure, store))
         },
     )?;
     if operators && failure.is_none() {
@@ -576,19 +575,7 @@ pub fn export_queue(
                         opt_dur(o.logintime),
                     ],
                 );
-                match r {
-                    Ok(()) => {
-                        rows += 1;
-                        if rows.is_multiple_of(RELEASE_EVERY) {
-                            store.release_mapped_pages();
-                        }
-                        Ok(ControlFlow::Continue(()))
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        Ok(ControlFlow::Break(()))
-                    }
-                }
+                Ok(tally(r, &mut rows, &mut failure, store))
             },
         )?;
     }

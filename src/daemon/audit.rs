@@ -19,16 +19,6 @@ const MAX_PAGE: u32 = 1000;
 /// Most later transactions named in a refused restore.
 const MAX_CONFLICTS_NAMED: usize = 20;
 
-/// The box's time zone (the `timezone` setting), UTC if unknown.
-pub(super) fn box_tz(daemon: &Daemon) -> jiff::tz::TimeZone {
-    daemon
-        .store
-        .setting(SettingKey::Timezone)
-        .ok()
-        .and_then(|name| jiff::tz::db().get(&name).ok())
-        .unwrap_or(jiff::tz::TimeZone::UTC)
-}
-
 pub(super) fn view(e: AuditEntry) -> AuditView {
     AuditView {
         txid: e.txid,
@@ -51,7 +41,7 @@ fn filter_of(
     q: &AuditQuery,
 ) -> Result<(Month, Filter, Vec<String>), crate::control::ErrorView> {
     let invalid = |m: String| refuse(ErrorCode::Invalid, m);
-    let tz = box_tz(daemon);
+    let tz = super::box_tz(&daemon.store);
     let month = match &q.month {
         Some(m) => Month::parse(m).map_err(invalid)?,
         None => Month::of(daemon.clock.wall().as_unix_micros(), &tz),
@@ -105,7 +95,7 @@ pub(super) fn offload(
         }
     };
     let store = std::sync::Arc::clone(&daemon.store);
-    let tz = box_tz(daemon);
+    let tz = super::box_tz(&daemon.store);
     let reply = reply.clone();
     let spawned = std::thread::Builder::new()
         .name("audit-export".into())
@@ -296,7 +286,8 @@ pub(super) fn maybe_prune(daemon: &Daemon) {
     if !due {
         return;
     }
-    let cutoff = crate::store::retention_cutoff(daemon.clock.wall(), months, &box_tz(daemon));
+    let cutoff =
+        crate::store::retention_cutoff(daemon.clock.wall(), months, &super::box_tz(&daemon.store));
     let pruned = match cutoff {
         None => 0,
         Some(cutoff) => match daemon.store.audit_prune(cutoff, PRUNE_BATCH) {

@@ -127,20 +127,6 @@ impl Default for Cdr {
     }
 }
 
-/// The box's time zone (setting `timezone`).
-pub fn box_tz(store: &Store) -> TimeZone {
-    let name = store
-        .setting(SettingKey::Timezone)
-        .unwrap_or_else(|_| "UTC".into());
-    if name == "UTC" {
-        return TimeZone::UTC;
-    }
-    TimeZone::get(&name).unwrap_or_else(|e| {
-        log::warn!("timezone {name}: {e}; using UTC");
-        TimeZone::UTC
-    })
-}
-
 fn resolve(
     store: &Store,
     config: &crate::config::Config,
@@ -160,7 +146,7 @@ fn master_kind(store: &Store) -> Result<(FileKind, String), String> {
         .setting(SettingKey::CdrColumns)
         .map_err(|e| e.to_string())?;
     let mapping = crate::cdr::columns::parse_columns(&columns)?;
-    let tz = box_tz(store);
+    let tz = super::box_tz(store);
     let signature = format!("{columns}|{}", tz.iana_name().unwrap_or("fixed"));
     Ok((
         FileKind::Master(Box::new(MasterFormat { mapping, tz })),
@@ -582,7 +568,7 @@ fn prepare_export(
     daemon: &Daemon,
     r: &ExportRequest,
 ) -> Result<(TimeRange, Format, ExportOptions), String> {
-    let tz = box_tz(&daemon.store);
+    let tz = super::box_tz(&daemon.store);
     let format = Format::from_name(&r.format).ok_or_else(|| {
         let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
         format!(

@@ -541,6 +541,28 @@ fn tls_config(config: &Config) -> Result<std::sync::Arc<rustls::ServerConfig>, D
     }
 }
 
+/// The zone named by the `timezone` setting; UTC (logged) if the name is
+/// unknown to the system's zone database. Every adapter that needs the
+/// box's local time asks here.
+pub(crate) fn named_tz(name: &str) -> jiff::tz::TimeZone {
+    if name == "UTC" {
+        return jiff::tz::TimeZone::UTC;
+    }
+    jiff::tz::TimeZone::get(name).unwrap_or_else(|e| {
+        log::warn!("timezone {name}: {e}; using UTC");
+        jiff::tz::TimeZone::UTC
+    })
+}
+
+/// The box's time zone (the `timezone` setting).
+pub(crate) fn box_tz(store: &Store) -> jiff::tz::TimeZone {
+    named_tz(
+        &store
+            .setting(crate::model::SettingKey::Timezone)
+            .unwrap_or_else(|_| "UTC".into()),
+    )
+}
+
 /// What woke the loop.
 enum Wake {
     Event(Box<Event>),

@@ -132,7 +132,7 @@ fn task_delete(daemon: &Daemon, origin: &Origin, ids: &[u64]) -> Handled {
 fn task_view(daemon: &Daemon, task: &Task) -> ObjectView {
     let mut v = object_view(&Object::Task(task.clone()), false);
     let tasks = daemon.tasks.borrow();
-    let tz = super::cdr::box_tz(&daemon.store);
+    let tz = super::box_tz(&daemon.store);
     let next = tasks
         .next_run(task, now(daemon))
         .map(|t| t.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z").to_string())

@@ -71,16 +71,6 @@ fn stored_tasks(store: &Store) -> Result<Vec<Task>, StoreError> {
         .collect())
 }
 
-fn time_zone(name: &str) -> TimeZone {
-    if name == "UTC" {
-        return TimeZone::UTC;
-    }
-    TimeZone::get(name).unwrap_or_else(|e| {
-        log::warn!("timezone {name}: {e}; scheduling in UTC");
-        TimeZone::UTC
-    })
-}
-
 impl Tasks {
     /// Loads the stored tasks; a task's missed scheduled run (box down) is
     /// made once by the first tick.
@@ -89,7 +79,7 @@ impl Tasks {
             .setting(SettingKey::Timezone)
             .unwrap_or_else(|_| "UTC".into());
         let mut t = Tasks {
-            scheduler: Scheduler::new(time_zone(&tz_name)),
+            scheduler: Scheduler::new(super::named_tz(&tz_name)),
             specs: BTreeMap::new(),
             tz_name,
             running: BTreeMap::new(),
@@ -129,7 +119,7 @@ impl Tasks {
             .setting(SettingKey::Timezone)
             .unwrap_or_else(|_| "UTC".into());
         if tz_name != self.tz_name {
-            self.scheduler.set_time_zone(time_zone(&tz_name), now);
+            self.scheduler.set_time_zone(super::named_tz(&tz_name), now);
             self.tz_name = tz_name;
         }
         let tasks = match stored_tasks(store) {
@@ -165,7 +155,7 @@ impl Tasks {
 
     /// The next scheduled run of `task`, if any.
     pub fn next_run(&self, task: &Task, now: Timestamp) -> Option<Timestamp> {
-        crate::schedule::next_run(&task.spec(), now, &time_zone(&self.tz_name))
+        crate::schedule::next_run(&task.spec(), now, &super::named_tz(&self.tz_name))
     }
 
     pub fn is_running(&self, task: u64) -> bool {
@@ -274,7 +264,7 @@ impl Tasks {
             store: store.clone(),
             task,
             period: start.period,
-            tz: time_zone(&self.tz_name),
+            tz: super::named_tz(&self.tz_name),
             tmp_dir: self.tmp_dir.clone(),
             run: run_id,
             hostname: hostname.to_string(),

@@ -242,8 +242,8 @@ impl User {
         let role = fields.required("role", prev.map(|p| p.role.as_str()), 64)?;
         let tenant = fields.text("tenant", prev.and_then(|p| p.tenant.as_deref()), 64)?;
         let email = fields.text("email", prev.map(|p| p.email.as_str()), 254)?;
-        if !email.is_empty() && !email.contains('@') {
-            return Err(format!("email {email:?} has no @"));
+        if !email.is_empty() {
+            super::task::email("email", &email)?;
         }
         Ok(User {
             name,

@@ -482,7 +482,7 @@ fn single_line(key: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn boolean(key: &str, v: &str) -> Result<bool, String> {
+pub(super) fn boolean(key: &str, v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "yes" | "on" | "true" | "1" => Ok(true),
         "no" | "off" | "false" | "0" => Ok(false),

@@ -97,7 +97,8 @@ pub fn interval_name(i: Interval) -> &'static str {
     }
 }
 
-const INTERVALS: [Interval; 6] = [
+/// Every named interval, in their on-disk tag order.
+pub const INTERVALS: [Interval; 6] = [
     Interval::CurrentDay,
     Interval::PreviousDay,
     Interval::CurrentWeek,
@@ -164,14 +165,6 @@ fn one_of<T: Copy>(
         let names: Vec<&str> = all.iter().map(|t| name(*t)).collect();
         format!("{key}: {v:?} is not one of {}", names.join(", "))
     })
-}
-
-fn yes_no(key: &str, v: &str) -> Result<bool, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "yes" | "on" | "true" | "1" => Ok(true),
-        "no" | "off" | "false" | "0" => Ok(false),
-        _ => Err(format!("{key}: {v:?} is not yes or no")),
-    }
 }
 
 /// A plain `local@domain` address: no display name, no spaces, one `@`,
@@ -254,7 +247,7 @@ impl Task {
             return Err("type cannot change; create a new task".into());
         }
         let enabled = match take("enabled") {
-            Some(v) => yes_no("enabled", v)?,
+            Some(v) => super::prov::boolean("enabled", v)?,
             None => prev.is_none_or(|p| p.enabled),
         };
         let (hour, minute) = match take("time") {
@@ -319,7 +312,7 @@ impl Task {
             None => prev.map_or(ReportFormat::Xlsx, |p| p.format),
         };
         let operator_events = match take("operator_events") {
-            Some(v) => yes_no("operator_events", v)?,
+            Some(v) => super::prov::boolean("operator_events", v)?,
             None => prev.is_some_and(|p| p.operator_events),
         };
         let zip = match take("zip_over_mb") {
@@ -335,11 +328,11 @@ impl Task {
             None => prev.map_or(ZipRule::OverMb(5), |p| p.zip),
         };
         let notify_supervisors = match take("notify_supervisors") {
-            Some(v) => yes_no("notify_supervisors", v)?,
+            Some(v) => super::prov::boolean("notify_supervisors", v)?,
             None => prev.is_some_and(|p| p.notify_supervisors),
         };
         let mask_numbers = match take("mask_numbers") {
-            Some(v) => yes_no("mask_numbers", v)?,
+            Some(v) => super::prov::boolean("mask_numbers", v)?,
             None => prev.is_some_and(|p| p.mask_numbers),
         };
         let recipients = match take("recipients") {

@@ -4,8 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::records::{DecodeError, from_bytes, to_bytes};
-use crate::model::task::{MailSettings, ReportFormat, Security, Task, TaskType, ZipRule};
-use crate::schedule::{Cadence, Interval};
+use crate::model::task::{
+    INTERVALS, MailSettings, ReportFormat, Security, Task, TaskType, ZipRule,
+};
+use crate::schedule::Cadence;
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 enum TaskRecord {
@@ -47,15 +49,6 @@ enum MailRecord {
         retry_minutes: u32,
     },
 }
-
-const INTERVALS: [Interval; 6] = [
-    Interval::CurrentDay,
-    Interval::PreviousDay,
-    Interval::CurrentWeek,
-    Interval::PreviousWeek,
-    Interval::CurrentMonth,
-    Interval::PreviousMonth,
-];
 
 fn index<T: PartialEq>(all: &[T], v: &T) -> u8 {
     all.iter()
@@ -189,7 +182,7 @@ mod tests {
             cadence: Cadence::Monthly { day: 31 },
             hour: 6,
             minute: 5,
-            interval: Interval::PreviousMonth,
+            interval: crate::schedule::Interval::PreviousMonth,
             format: ReportFormat::CsvDetailed,
             operator_events: true,
             zip: ZipRule::OverMb(2),

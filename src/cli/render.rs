@@ -424,6 +424,36 @@ fn ha_status_table(h: &crate::control::HaStatusView) -> String {
             h.counters.pairing_failures.to_string(),
         ],
     ]);
+    let y = &h.sync;
+    rows.push(vec![
+        "data sync".into(),
+        format!(
+            "{} ({}{})",
+            y.mode,
+            y.role,
+            if y.replica { ", replica" } else { "" }
+        ),
+    ]);
+    rows.push(vec![
+        "transactions".into(),
+        format!(
+            "local {} ({}), peer {}, lag {}, {} waiting",
+            y.local_seq,
+            y.local_hash.get(..16).unwrap_or(&y.local_hash),
+            y.peer_seq.map_or("?".to_string(), |n| n.to_string()),
+            y.lag.map_or("?".to_string(), |n| n.to_string()),
+            y.waiting
+        ),
+    ]);
+    if !y.last_error.is_empty() {
+        rows.push(vec!["sync last error".into(), shown(&y.last_error)]);
+    }
+    if !y.last_archive.is_empty() {
+        rows.push(vec!["sync archive".into(), shown(&y.last_archive)]);
+    }
+    if y.rejected > 0 {
+        rows.push(vec!["sync rejected".into(), y.rejected.to_string()]);
+    }
     table(&["", ""], &rows, false)
 }
 

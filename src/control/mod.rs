@@ -518,6 +518,35 @@ pub struct HaStatusView {
     pub peer_ping_seen: Option<u8>,
     pub epoch: u64,
     pub counters: HaCountersView,
+    /// Data sync (replication of the store).
+    pub sync: HaSyncView,
+}
+
+/// The replication state in `kpbx ha status`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct HaSyncView {
+    /// Active node: `alone`, `sync`, `async` or `catching up`; passive
+    /// node: `following` or `receiving snapshot`; `alone` without a peer.
+    pub mode: String,
+    /// `primary`, `secondary` or `none`.
+    pub role: String,
+    /// The last transaction in this node's store, and its hash (hex): two
+    /// nodes at the same sequence and hash hold the same data.
+    pub local_seq: u64,
+    pub local_hash: String,
+    /// The peer's last acknowledged (on the active) or the last applied
+    /// (on the passive) transaction.
+    pub peer_seq: Option<u64>,
+    pub lag: Option<u64>,
+    /// Commits waiting for the peer's acknowledgement.
+    pub waiting: u64,
+    /// Local changes are refused: this node follows the active node.
+    pub replica: bool,
+    pub last_error: String,
+    /// The last archive of transactions that lost to the other history.
+    pub last_archive: String,
+    /// Sessions ended because the peer's input was refused.
+    pub rejected: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -95,6 +95,20 @@ struct Instance {
     _tasks: Vec<smol::Task<()>>,
 }
 
+/// The pair as data sync sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncView {
+    pub key: crate::ha::auth::Key,
+    pub local: Ipv4Addr,
+    pub remote: Ipv4Addr,
+    pub remote_lan: Ipv4Addr,
+    pub state: ha::State,
+    pub peer_holds: bool,
+    pub peer_out_of_service: bool,
+    /// How long a commit waits for the peer before going asynchronous.
+    pub ack_bound: Duration,
+}
+
 /// The HA part of the daemon's state (in `Daemon::ha`).
 pub struct HaRuntime {
     data_dir: PathBuf,
@@ -231,6 +245,25 @@ impl HaRuntime {
         refused.map_or(Ok(()), Err)
     }
 
+    /// What data sync needs to know of the pair; `None` while HA is not
+    /// running or the node is not paired.
+    pub fn sync_view(&self) -> Option<SyncView> {
+        let i = self.instance.as_ref()?;
+        let key = *i.node.cluster_key()?;
+        let c = &i.settings.config;
+        let status = i.node.status(Instant::ZERO);
+        Some(SyncView {
+            key,
+            local: c.sync.local_ip,
+            remote: c.sync.remote_ip,
+            remote_lan: c.lan.remote_ip,
+            state: i.node.state(),
+            peer_holds: matches!(status.holder, ha::Holder::Remote | ha::Holder::Both),
+            peer_out_of_service: status.peer_out_of_service,
+            ack_bound: c.keepalive_out_of_service,
+        })
+    }
+
     /// `running` state name for `kpbx status`, and a detail line.
     pub fn service(&self, now: Instant) -> (String, String) {
         let v = self.status(now);
@@ -288,6 +321,7 @@ impl HaRuntime {
             peer_ping_seen: None,
             epoch: 0,
             counters: counters(ha::Counters::default()),
+            sync: Default::default(),
         };
         if let Some(why) = &self.failed {
             v.state = "failed".to_string();

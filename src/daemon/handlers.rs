@@ -72,9 +72,11 @@ pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
         Command::ProvRedirectSync => super::redirect::sync(daemon).map_err(store_error),
         Command::HaConfigure { fields } => ha_configure(daemon, origin, &fields),
         Command::HaShow => ha_show(daemon),
-        Command::HaStatus => Ok(Reply::HaStatus(Box::new(
-            daemon.ha.borrow().status(daemon.clock.now()),
-        ))),
+        Command::HaStatus => {
+            let mut v = daemon.ha.borrow().status(daemon.clock.now());
+            v.sync = daemon.sync.borrow().status(&daemon.store);
+            Ok(Reply::HaStatus(Box::new(v)))
+        }
         Command::HaSwitch => ha_admin(daemon, ha::AdminCommand::Switch),
         Command::HaDisable => ha_admin(daemon, ha::AdminCommand::Disable),
         Command::HaUnpair => ha_admin(daemon, ha::AdminCommand::Unpair),

@@ -82,7 +82,19 @@ fn respond(status: u16, code: &str, message: &str) -> StepReply {
 // ------------------------------------------------------------ loop side
 
 /// Executes one step on the event loop.
+/// Whether the call changes configuration (its answer waits for the HA peer).
+pub(super) fn is_change(call: &StepCall) -> bool {
+    matches!(call, StepCall::Run { command, .. } if command.is_change())
+}
+
 pub(super) fn on_step(daemon: &Daemon, call: StepCall, peer: IpAddr) -> StepReply {
+    // Sessions are data the active node writes: log in there.
+    if daemon.is_replica() && !matches!(call, StepCall::Run { .. }) {
+        let why = super::sync::may_change(daemon)
+            .err()
+            .unwrap_or_else(|| "this node is the HA passive node".to_string());
+        return respond(503, "passive", &why);
+    }
     match on_step_inner(daemon, call, peer) {
         Ok(r) => r,
         Err(e) => {

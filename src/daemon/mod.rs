@@ -25,6 +25,7 @@ mod provisioning;
 mod redirect;
 mod serve;
 mod sip_pnp;
+mod sync;
 mod task_cmds;
 mod tasks;
 mod users;
@@ -80,6 +81,8 @@ pub enum Event {
     },
     /// One step of a management API call.
     Mgmt(mgmt::Step),
+    /// Something the HA data sync channel did.
+    Sync(sync::Report),
     /// A password-setting command whose hash a worker thread computed.
     UserHashed {
         origin: Origin,
@@ -122,6 +125,12 @@ impl Daemon {
     fn follow_ha_role(&self) {
         let active = self.ha.borrow().status(self.clock.now()).state == "active";
         self.prov.borrow().served().set_ha_active(active);
+    }
+
+    /// Whether this node follows the HA active node (its store is a replica:
+    /// nothing is written locally, no task, mail or CDR work runs).
+    fn is_replica(&self) -> bool {
+        self.store.is_replica()
     }
 
     /// Rebuilds the generated provisioning files; failures are logged, the
@@ -226,6 +235,8 @@ pub struct Daemon {
     started: crate::clock::WallTime,
     started_at: crate::clock::Instant,
     ha: std::cell::RefCell<ha::HaRuntime>,
+    /// HA data sync: the channel to the peer and commits waiting for it.
+    sync: std::cell::RefCell<sync::SyncRuntime>,
     /// Redirection-server registrations (job in flight, HTTPS client).
     redirect: std::cell::RefCell<redirect::Runtime>,
     cdr: std::cell::RefCell<cdr::Cdr>,
@@ -317,6 +328,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let daemon = Daemon {
         sip_pnp: sip_pnp_state,
         ha: std::cell::RefCell::new(ha::HaRuntime::new(&config.data_dir, tx.clone())),
+        sync: std::cell::RefCell::new(sync::SyncRuntime::new(&config.data_dir, tx.clone())),
         redirect: std::cell::RefCell::new(redirect::Runtime::new(tx.clone())),
         started: clock.wall(),
         started_at: clock.now(),
@@ -563,6 +575,25 @@ pub(crate) fn box_tz(store: &Store) -> jiff::tz::TimeZone {
     )
 }
 
+/// The passive node applied replicated configuration: rebuild what is
+/// derived from it (the provisioning files the passive node serves too).
+fn after_replication(daemon: &Daemon) {
+    daemon.regenerate();
+}
+
+/// This node just became writable after following the active node: every
+/// runtime built from the store starts again from the replicated data.
+fn after_takeover(daemon: &Daemon) {
+    log::info!("taking over: reloading tasks, outbox and redirection jobs from the store");
+    daemon.regenerate();
+    let now = daemon.clock.wall().to_timestamp();
+    *daemon.tasks.borrow_mut() = tasks::Tasks::new(&daemon.store, &daemon.config.data_dir, now);
+    *daemon.mail.borrow_mut() = mail::Mail::new(&daemon.store, daemon.config.ca_bundle.clone());
+    if let Err(e) = redirect::reconcile(daemon, &[]) {
+        log::error!("redirect: {e}");
+    }
+}
+
 /// What woke the loop.
 enum Wake {
     Event(Box<Event>),
@@ -576,9 +607,17 @@ async fn event_loop(
     rx: Receiver<Event>,
 ) -> Result<(), DaemonError> {
     ha::drive(daemon, ex).await;
+    sync::drive(daemon, ex);
     redirect::drive(daemon, ex);
     loop {
-        let wait = daemon.ha.borrow().next_wait(daemon.clock.now());
+        let now = daemon.clock.now();
+        let wait = [
+            daemon.ha.borrow().next_wait(now),
+            daemon.sync.borrow().next_wait(now),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let recv = async {
             match rx.recv().await {
                 Ok(e) => Wake::Event(Box::new(e)),
@@ -599,7 +638,9 @@ async fn event_loop(
             Wake::Event(e) => *e,
             Wake::HaTimer => {
                 daemon.ha.borrow_mut().on_timeout(daemon.clock.now());
+                sync::on_timer(daemon);
                 ha::drive(daemon, ex).await;
+                sync::drive(daemon, ex);
                 daemon.follow_ha_role();
                 continue;
             }
@@ -628,11 +669,20 @@ async fn event_loop(
                     .and_then(|c| audit::offload(daemon, c, &reply))
                     .and_then(|c| users::offload(daemon, &origin, c, &reply));
                 if let Some(command) = command {
+                    let change = command.is_change();
                     let answer = handlers::handle(daemon, &origin, command);
-                    // The client may have gone; that is its business.
-                    let _ = reply.try_send(answer);
+                    // A change is answered once the peer holds it; the
+                    // client may have gone by then, that is its business.
+                    sync::answer(
+                        daemon,
+                        change,
+                        Box::new(move || {
+                            let _ = reply.try_send(answer);
+                        }),
+                    );
                 }
             }
+            Event::CdrPoll if daemon.is_replica() => {}
             Event::CdrPoll => daemon.cdr.borrow_mut().poll(daemon),
             Event::UserHashed {
                 origin,
@@ -640,8 +690,17 @@ async fn event_loop(
                 hash,
                 reply,
             } => {
-                let _ = reply.try_send(users::handle_prehashed(daemon, &origin, command, hash));
+                let answer = users::handle_prehashed(daemon, &origin, command, hash);
+                sync::answer(
+                    daemon,
+                    true,
+                    Box::new(move || {
+                        let _ = reply.try_send(answer);
+                    }),
+                );
             }
+            Event::Sync(report) => sync::on_report(daemon, ex, report),
+            Event::Tick if daemon.is_replica() => {}
             Event::Tick => {
                 let now = daemon.clock.wall().to_timestamp();
                 let host = task_cmds::hostname(daemon);
@@ -677,11 +736,20 @@ async fn event_loop(
                     .done(&daemon.store, message, index, outcome, now);
             }
             Event::Mgmt(mgmt::Step { call, peer, reply }) => {
+                let change = mgmt::is_change(&call);
                 let answer = mgmt::on_step(daemon, call, peer);
-                let _ = reply.try_send(answer);
+                sync::answer(
+                    daemon,
+                    change,
+                    Box::new(move || {
+                        let _ = reply.try_send(answer);
+                    }),
+                );
             }
             Event::CheckInterfaces => {
-                audit::maybe_prune(daemon);
+                if !daemon.is_replica() {
+                    audit::maybe_prune(daemon);
+                }
                 let changed = daemon.prov.borrow_mut().interfaces_changed();
                 if changed {
                     log::info!("interface addresses changed: regenerating provisioning files");
@@ -695,8 +763,11 @@ async fn event_loop(
             Event::Redirect(done) => redirect::on_done(daemon, done),
         }
         ha::drive(daemon, ex).await;
+        sync::drive(daemon, ex);
         daemon.follow_ha_role();
-        redirect::drive(daemon, ex);
+        if !daemon.is_replica() {
+            redirect::drive(daemon, ex);
+        }
     }
     Err(DaemonError::Runtime("event sources closed".to_string()))
 }

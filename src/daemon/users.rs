@@ -112,17 +112,20 @@ pub(super) fn authorize(
         })?;
     }
     let scope = caller.scope.clone();
-    auth::decide(&origin.user, &caller.role, command)
-        .map(|()| scope)
-        .map_err(|m| {
-            log::warn!(
-                "denied {} to {}@{}: {m}",
-                command.permission(),
-                origin.user,
-                origin.source
-            );
-            refuse(ErrorCode::Denied, m)
-        })
+    auth::decide(&origin.user, &caller.role, command).map_err(|m| {
+        log::warn!(
+            "denied {} to {}@{}: {m}",
+            command.permission(),
+            origin.user,
+            origin.source
+        );
+        refuse(ErrorCode::Denied, m)
+    })?;
+    // On the HA passive node only the node's own HA commands change anything.
+    if command.is_change() && command.area() != crate::model::access::Area::Ha {
+        super::sync::may_change(daemon).map_err(|m| refuse(ErrorCode::Unavailable, m))?;
+    }
+    Ok(scope)
 }
 
 fn view(o: &Object, builtin: bool) -> ObjectView {

@@ -678,6 +678,11 @@ impl Node {
         self.holds
     }
 
+    /// The cluster key once paired (it also keys the data sync channel).
+    pub fn cluster_key(&self) -> Option<&Key> {
+        self.key.as_ref()
+    }
+
     pub fn state(&self) -> State {
         match self.phase {
             Phase::Disabled => State::Disabled,

@@ -1,7 +1,7 @@
-//! HA data sync, the pure part (groundwork of issue 4; not wired yet): the
-//! encrypted frame codec of the sync channel, the primary's decision on a
-//! secondary's position, and the tracker that turns acknowledgements into
-//! synchronous or asynchronous commits.
+//! HA data sync, the pure part: the encrypted frame codec of the sync
+//! channel, the primary's decision on a secondary's position, where two
+//! histories part, and the tracker that turns acknowledgements into
+//! synchronous or asynchronous commits. `daemon::sync` is the adapter.
 //!
 //! Invariant: pure. Time, randomness and the store's log are inputs.
 //!
@@ -190,6 +190,62 @@ pub enum Msg {
     Ack { seq: u64 },
     /// The primary's answer when the secondary cannot follow the log.
     Restart(Restart),
+    /// After a `Diverged` or `Ahead` restart, the secondary's log hashes
+    /// (entry `first` on), so that the primary can tell where they part.
+    History { first: u64, hashes: Vec<[u8; 32]> },
+    /// The last entry both histories hold (0: none provable).
+    Common { seq: u64 },
+    /// The secondary saved what it held past `Common` (`count` entries,
+    /// `first..=last`) with a copy of its store, in `dir` on its disk.
+    Archived {
+        count: u64,
+        first: u64,
+        last: u64,
+        dir: String,
+    },
+    /// A snapshot follows; it stands at entry `seq` with hash `hash`.
+    SnapshotBegin { seq: u64, hash: [u8; 32] },
+    /// Records of the snapshot: (database tag, key, value); see [`db_tag`].
+    SnapshotChunk(Vec<(u8, Vec<u8>, Vec<u8>)>),
+    /// The snapshot is complete: `items` records were sent.
+    SnapshotEnd { items: u64 },
+}
+
+/// The wire tag of a replicated database in snapshot chunks.
+pub fn db_tag(db: crate::store::repl::Db) -> u8 {
+    use crate::store::repl::Db;
+    match db {
+        Db::Meta => 0,
+        Db::Objects => 1,
+        Db::Audit => 2,
+        Db::Data => 3,
+    }
+}
+
+/// The database of a wire tag; `None` for an unknown tag.
+pub fn db_of_tag(tag: u8) -> Option<crate::store::repl::Db> {
+    use crate::store::repl::Db;
+    match tag {
+        0 => Some(Db::Meta),
+        1 => Some(Db::Objects),
+        2 => Some(Db::Audit),
+        3 => Some(Db::Data),
+        _ => None,
+    }
+}
+
+/// The last entry two histories share: the highest `n` from `first` on at
+/// which the secondary's hash (`hashes[n - first]`) is the primary's. The
+/// entries are hash-chained, so everything before `n` is shared as well.
+/// 0 when none is provable (the histories part before both logs' start).
+pub fn common(first: u64, hashes: &[[u8; 32]], hash_at: &dyn Fn(u64) -> Option<[u8; 32]>) -> u64 {
+    for (i, h) in hashes.iter().enumerate().rev() {
+        let n = first + i as u64;
+        if n > 0 && hash_at(n) == Some(*h) {
+            return n;
+        }
+    }
+    0
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,9 +304,23 @@ pub enum Mode {
     Alone,
     /// Commits wait for the peer's acknowledgement.
     Sync,
-    /// The peer lags: commits are acknowledged locally; back to sync once
-    /// caught up.
+    /// The peer lagged past the bound: commits are acknowledged locally;
+    /// back to sync once caught up.
     Async,
+    /// The peer connected behind this node and is catching up (commits are
+    /// acknowledged locally until it has).
+    CatchingUp,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Alone => "alone",
+            Mode::Sync => "sync",
+            Mode::Async => "async",
+            Mode::CatchingUp => "catching up",
+        }
+    }
 }
 
 /// Turns commits and acknowledgements into released waiters and a mode.
@@ -284,7 +354,11 @@ impl Acks {
     /// The peer connected and is at `seq`.
     pub fn connected(&mut self, seq: u64, last: u64) {
         self.acked = seq;
-        self.mode = if seq >= last { Mode::Sync } else { Mode::Async };
+        self.mode = if seq >= last {
+            Mode::Sync
+        } else {
+            Mode::CatchingUp
+        };
     }
 
     /// The peer went away: everything waiting is released.
@@ -301,7 +375,7 @@ impl Acks {
                 self.waiting.push((seq, now + self.bound));
                 false
             }
-            Mode::Alone | Mode::Async => true,
+            Mode::Alone | Mode::Async | Mode::CatchingUp => true,
         }
     }
 
@@ -309,7 +383,7 @@ impl Acks {
     /// commits. Catching up to `last` returns to synchronous mode.
     pub fn ack(&mut self, seq: u64, last: u64) -> Vec<u64> {
         self.acked = self.acked.max(seq);
-        if self.mode == Mode::Async && self.acked >= last {
+        if matches!(self.mode, Mode::Async | Mode::CatchingUp) && self.acked >= last {
             self.mode = Mode::Sync;
         }
         let (done, still): (Vec<_>, Vec<_>) = self.waiting.drain(..).partition(|(s, _)| *s <= seq);

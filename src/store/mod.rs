@@ -77,6 +77,8 @@ pub enum StoreError {
     Full,
     /// Any other LMDB error.
     Lmdb(heed::Error),
+    /// This node is an HA replica: its data comes from the active node.
+    Replica,
 }
 
 impl fmt::Display for StoreError {
@@ -101,6 +103,9 @@ impl fmt::Display for StoreError {
             ),
             StoreError::Full => f.write_str("store is full (raise store_max_mb)"),
             StoreError::Lmdb(e) => write!(f, "LMDB: {e}"),
+            StoreError::Replica => {
+                f.write_str("this node is the HA passive node: changes are made on the active node")
+            }
         }
     }
 }
@@ -219,6 +224,8 @@ pub struct Store {
     /// The replication log, see [`repl`].
     replog: Database<Bytes, Bytes>,
     data_dir: PathBuf,
+    /// Set while this node follows a primary: local writes are refused.
+    replica: std::sync::atomic::AtomicBool,
     _lock: nix::fcntl::Flock<File>,
 }
 
@@ -317,6 +324,7 @@ impl Store {
             data,
             replog,
             data_dir: data_dir.to_path_buf(),
+            replica: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
         };
         if fresh {
@@ -419,8 +427,13 @@ impl Store {
             )));
         }
 
-        let mut tx = self.begin()?;
-        let mut chain = self.chain(&tx.txn)?;
+        // A node's own HA configuration may change on a replica too.
+        let mut tx = if targets.iter().all(|t| t.kind == Kind::Ha) {
+            self.begin_local()?
+        } else {
+            self.begin()?
+        };
+        let chain = self.chain(&tx.txn)?;
         let txid = chain.next_txid;
         let mut bodies = Vec::new();
         let mut checked = Vec::new();
@@ -476,7 +489,53 @@ impl Store {
                 changes: Vec::new(),
             });
         }
+        self.append_audit(tx, chain, bodies, now)
+    }
 
+    /// Records an event that changes no object (what HA data sync archived)
+    /// as an audit entry on `kind`/`id`, with the object as it is before
+    /// and after. Refused on a replica like any change.
+    pub fn note(
+        &self,
+        origin: &Origin,
+        now: WallTime,
+        kind: Kind,
+        id: &str,
+        description: &str,
+    ) -> Result<Receipt, CommitError> {
+        let tx = self.begin()?;
+        let chain = self.chain(&tx.txn)?;
+        let current = tx.get(Db::Objects, &records::object_key(kind, id))?;
+        let body = AuditBodyV1 {
+            txid: chain.next_txid,
+            index: 0,
+            time_us: now.as_unix_micros(),
+            user: origin.user.clone(),
+            source: (&origin.source).into(),
+            action: Action::Update.into(),
+            kind: kind.as_str().to_string(),
+            id: id.to_string(),
+            description: description.to_string(),
+            before: current.clone(),
+            after: current,
+        };
+        self.append_audit(tx, chain, vec![body], now)
+    }
+
+    /// Appends `bodies` (one transaction id) to the audit chain and commits.
+    fn append_audit(
+        &self,
+        mut tx: repl::Tx<'_>,
+        mut chain: ChainV1,
+        bodies: Vec<AuditBodyV1>,
+        now: WallTime,
+    ) -> Result<Receipt, CommitError> {
+        let Some(txid) = bodies.first().map(|b| b.txid) else {
+            return Ok(Receipt {
+                txid: None,
+                changes: Vec::new(),
+            });
+        };
         let mut receipt = Receipt {
             txid: Some(txid),
             changes: Vec::with_capacity(bodies.len()),

@@ -172,6 +172,31 @@ fn is_local_meta(db: Db, key: &[u8]) -> bool {
     db == Db::Meta && (key == super::META_STORE_ID || key == META_REPL_SEQ || key == META_REPL_HEAD)
 }
 
+/// The node's own HA configuration: each node of a pair has its own (its
+/// addresses, its role), so a replica neither takes the peer's from the log
+/// nor loses its own to a snapshot. The entry and its audit entries still
+/// travel, so both nodes keep one history.
+fn is_local_object(db: Db, key: &[u8]) -> bool {
+    db == Db::Objects
+        && key == super::records::object_key(crate::model::Kind::Ha, crate::model::HA_ID)
+}
+
+/// One record of a snapshot: a key and value of a replicated database.
+pub type Item = (Db, Vec<u8>, Vec<u8>);
+
+/// Bytes of items per snapshot chunk.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// What a node held that the other's history does not: see
+/// [`Store::archive_to`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archived {
+    /// Log entries past the common part (0: none, or none provable).
+    pub count: u64,
+    pub first: u64,
+    pub last: u64,
+}
+
 impl<'s> Tx<'s> {
     fn db(&self, db: Db) -> heed::Database<heed::types::Bytes, heed::types::Bytes> {
         match db {
@@ -295,8 +320,18 @@ fn seq_of(bytes: Option<&[u8]>) -> u64 {
 }
 
 impl Store {
-    /// Starts a recording write transaction.
+    /// Starts a recording write transaction; refused on a replica, whose
+    /// data comes only from its primary.
     pub(super) fn begin(&self) -> Result<Tx<'_>, StoreError> {
+        if self.is_replica() {
+            return Err(StoreError::Replica);
+        }
+        self.begin_local()
+    }
+
+    /// Starts a recording write transaction even on a replica: only for
+    /// changes of the node's own HA configuration.
+    pub(super) fn begin_local(&self) -> Result<Tx<'_>, StoreError> {
         Ok(Tx {
             store: self,
             txn: self.env.write_txn()?,
@@ -338,12 +373,50 @@ impl Store {
         Ok(seq_of(self.meta.get(&rtxn, META_REPL_SEQ)?))
     }
 
-    /// The hash of entry `seq` while it is in the log (`seq` 0: zeros).
+    /// Marks the store as a replica (local writes refused) or not.
+    pub fn set_replica(&self, replica: bool) {
+        self.replica
+            .store(replica, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The last sequence number and its hash (zeros for none).
+    pub fn repl_head(&self) -> Result<(u64, [u8; 32]), StoreError> {
+        let rtxn = self.env.read_txn()?;
+        Ok((
+            seq_of(self.meta.get(&rtxn, META_REPL_SEQ)?),
+            head_of(self.meta.get(&rtxn, META_REPL_HEAD)?),
+        ))
+    }
+
+    /// The hashes of the entries in the log, oldest first, with the number
+    /// of the first (what a node sends to find where two histories part).
+    pub fn repl_hashes(&self) -> Result<(u64, Vec<[u8; 32]>), StoreError> {
+        let rtxn = self.env.read_txn()?;
+        let mut first = None;
+        let mut out = Vec::new();
+        for item in self.replog.iter(&rtxn)? {
+            let (_, v) = item?;
+            let r = ReplRecord::decode(v)?;
+            first.get_or_insert(r.seq());
+            out.push(r.hash());
+        }
+        Ok((first.unwrap_or(0), out))
+    }
+
+    /// The hash of entry `seq` while it is in the log, or if it is the last
+    /// one (`seq` 0: zeros).
     pub fn repl_hash_at(&self, seq: u64) -> Result<Option<[u8; 32]>, StoreError> {
         if seq == 0 {
             return Ok(Some([0; 32]));
         }
         let rtxn = self.env.read_txn()?;
+        if seq == seq_of(self.meta.get(&rtxn, META_REPL_SEQ)?) {
+            return Ok(Some(head_of(self.meta.get(&rtxn, META_REPL_HEAD)?)));
+        }
         match self.replog.get(&rtxn, &seq.to_be_bytes())? {
             Some(b) => Ok(Some(ReplRecord::decode(b)?.hash())),
             None => Ok(None),
@@ -381,8 +454,22 @@ impl Store {
     /// Applies a peer's entry: its operations, byte for byte, and the entry
     /// itself to this log, in one transaction. It must be the next one.
     pub fn apply(&self, record: &ReplRecord) -> Result<(), ApplyError> {
+        self.apply_batch(std::slice::from_ref(record))
+    }
+
+    /// Applies a peer's entries in order in one transaction (one fsync):
+    /// all or, on the first refused entry, none.
+    pub fn apply_batch(&self, records: &[ReplRecord]) -> Result<(), ApplyError> {
         let mut txn = self.env.write_txn()?;
-        let have = seq_of(self.meta.get(&txn, META_REPL_SEQ)?);
+        for record in records {
+            self.apply_in(&mut txn, record)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn apply_in(&self, txn: &mut RwTxn<'_>, record: &ReplRecord) -> Result<(), ApplyError> {
+        let have = seq_of(self.meta.get(txn, META_REPL_SEQ)?);
         if record.seq() != have + 1 {
             return Err(ApplyError::OutOfOrder {
                 have,
@@ -393,35 +480,199 @@ impl Store {
             return Err(ApplyError::Damaged { seq: record.seq() });
         }
         let ReplRecord::V1 { ops, prev, .. } = record;
-        if *prev != head_of(self.meta.get(&txn, META_REPL_HEAD)?) {
+        if *prev != head_of(self.meta.get(txn, META_REPL_HEAD)?) {
             return Err(ApplyError::Diverged { seq: record.seq() });
         }
-        let db = |d: Db| match d {
+        for op in ops {
+            match op {
+                OpV1::Put { db: d, key, value } => {
+                    if !is_local_meta(*d, key) && !is_local_object(*d, key) {
+                        self.db(*d).put(txn, key, value)?;
+                    }
+                }
+                OpV1::Delete { db: d, key } => {
+                    if !is_local_meta(*d, key) && !is_local_object(*d, key) {
+                        self.db(*d).delete(txn, key)?;
+                    }
+                }
+                OpV1::DeleteRange { db: d, from, to } => {
+                    self.delete_range_keeping_local(txn, *d, from.as_bound(), to.as_bound())?;
+                }
+            }
+        }
+        self.log(txn, record)?;
+        Ok(())
+    }
+
+    fn db(&self, d: Db) -> heed::Database<heed::types::Bytes, heed::types::Bytes> {
+        match d {
             Db::Meta => self.meta,
             Db::Objects => self.objects,
             Db::Audit => self.audit,
             Db::Data => self.data,
-        };
-        for op in ops {
-            match op {
-                OpV1::Put { db: d, key, value } => {
-                    if !is_local_meta(*d, key) {
-                        db(*d).put(&mut txn, key, value)?;
-                    }
+        }
+    }
+
+    /// Deletes a range, sparing the node's own keys.
+    fn delete_range_keeping_local(
+        &self,
+        txn: &mut RwTxn<'_>,
+        d: Db,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let keep: Vec<(Vec<u8>, Vec<u8>)> = self
+            .db(d)
+            .range(txn, &(from, to))?
+            .filter_map(|item| item.ok())
+            .filter(|(k, _)| is_local_meta(d, k) || is_local_object(d, k))
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect();
+        self.db(d).delete_range(txn, &(from, to))?;
+        for (k, v) in keep {
+            self.db(d).put(txn, &k, &v)?;
+        }
+        Ok(())
+    }
+
+    /// Streams every replicated record from one read transaction, in
+    /// chunks of about [`CHUNK_BYTES`], to `send` with the position the
+    /// snapshot stands at (first with no records, so that the receiver
+    /// learns the position before the data); `send` returns `false` to
+    /// stop. Returns the position.
+    pub fn snapshot_items(
+        &self,
+        mut send: impl FnMut((u64, [u8; 32]), Vec<Item>) -> bool,
+    ) -> Result<(u64, [u8; 32]), StoreError> {
+        let rtxn = self.env.read_txn()?;
+        let position = (
+            seq_of(self.meta.get(&rtxn, META_REPL_SEQ)?),
+            head_of(self.meta.get(&rtxn, META_REPL_HEAD)?),
+        );
+        if !send(position, Vec::new()) {
+            return Ok(position);
+        }
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
+        for d in [Db::Meta, Db::Objects, Db::Audit, Db::Data] {
+            for item in self.db(d).iter(&rtxn)? {
+                let (k, v) = item?;
+                if is_local_meta(d, k) || is_local_object(d, k) {
+                    continue;
                 }
-                OpV1::Delete { db: d, key } => {
-                    if !is_local_meta(*d, key) {
-                        db(*d).delete(&mut txn, key)?;
+                bytes += k.len() + v.len() + 8;
+                chunk.push((d, k.to_vec(), v.to_vec()));
+                if bytes >= CHUNK_BYTES {
+                    bytes = 0;
+                    if !send(position, std::mem::take(&mut chunk)) {
+                        return Ok(position);
                     }
-                }
-                OpV1::DeleteRange { db: d, from, to } => {
-                    db(*d).delete_range(&mut txn, &(from.as_bound(), to.as_bound()))?;
                 }
             }
         }
-        self.log(&mut txn, record)?;
+        if !chunk.is_empty() {
+            send(position, chunk);
+        }
+        Ok(position)
+    }
+
+    /// Replaces this store's replicated data with a peer's snapshot, in one
+    /// transaction: everything but the node's own keys is cleared, the
+    /// chunks `next` returns are written (until `Ok(None)`), and the store
+    /// then stands at `position` with an empty log. On an error nothing is
+    /// changed. Returns the number of records written.
+    pub fn install_snapshot(
+        &self,
+        position: (u64, [u8; 32]),
+        mut next: impl FnMut() -> Result<Option<Vec<Item>>, String>,
+    ) -> Result<u64, ApplyError> {
+        let mut txn = self.env.write_txn()?;
+        for d in [Db::Meta, Db::Objects, Db::Audit, Db::Data] {
+            self.delete_range_keeping_local(&mut txn, d, Bound::Unbounded, Bound::Unbounded)?;
+        }
+        self.replog.clear(&mut txn)?;
+        let mut n = 0u64;
+        loop {
+            let chunk = match next() {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(ApplyError::Store(StoreError::Corrupt(format!(
+                        "snapshot transfer: {e}"
+                    ))));
+                }
+            };
+            for (d, k, v) in chunk {
+                if is_local_meta(d, &k) || is_local_object(d, &k) {
+                    continue;
+                }
+                self.db(d).put(&mut txn, &k, &v)?;
+                n += 1;
+            }
+        }
+        self.meta
+            .put(&mut txn, META_REPL_SEQ, &position.0.to_be_bytes())?;
+        self.meta.put(&mut txn, META_REPL_HEAD, &position.1)?;
         txn.commit()?;
-        Ok(())
+        Ok(n)
+    }
+
+    /// Saves this store before it is replaced: a compacted copy to
+    /// `dir/data.mdb`, and `dir/transactions.txt` listing the log entries
+    /// past `common` (the last entry both histories hold) with the audit
+    /// entries they wrote. Returns which entries those are.
+    pub fn archive_to(&self, dir: &Path, common: u64) -> Result<Archived, StoreError> {
+        use std::fmt::Write as _;
+        let io =
+            |what: &str, e: std::io::Error| StoreError::Io(format!("{what} {}", dir.display()), e);
+        std::fs::create_dir_all(dir).map_err(|e| io("create", e))?;
+        self.snapshot_to(&dir.join("data.mdb"))?;
+        let rtxn = self.env.read_txn()?;
+        let mut text = String::new();
+        let mut out = Archived {
+            count: 0,
+            first: 0,
+            last: 0,
+        };
+        let start = (common + 1).to_be_bytes();
+        for item in self
+            .replog
+            .range(&rtxn, &(Bound::Included(&start[..]), Bound::Unbounded))?
+        {
+            let (_, v) = item?;
+            let ReplRecord::V1 {
+                seq, time_us, ops, ..
+            } = ReplRecord::decode(v)?;
+            if out.count == 0 {
+                out.first = seq;
+            }
+            out.count += 1;
+            out.last = seq;
+            let _ = writeln!(
+                text,
+                "entry {seq} at {time_us} us, {} operations",
+                ops.len()
+            );
+            for op in &ops {
+                if let OpV1::Put {
+                    db: Db::Audit,
+                    value,
+                    ..
+                } = op
+                    && let Ok(super::records::AuditRecord::V1 { body, .. }) =
+                        super::records::decode_audit(value)
+                {
+                    let _ = writeln!(
+                        text,
+                        "  transaction {} by {}: {:?} {} {}: {}",
+                        body.txid, body.user, body.action, body.kind, body.id, body.description
+                    );
+                }
+            }
+        }
+        drop(rtxn);
+        std::fs::write(dir.join("transactions.txt"), text).map_err(|e| io("write", e))?;
+        Ok(out)
     }
 
     /// Writes a consistent, compacted copy of the whole store to `dest` (a

@@ -1,0 +1,1035 @@
+//! HA data sync, the adapter: the TCP channel between the two nodes over the
+//! sync interface, carrying the active node's replication log (and, when
+//! the passive node cannot follow it, a snapshot) to the passive node.
+//!
+//! ```text
+//!   active (primary)                                  passive (secondary, dials)
+//!   listener sync_ip:7411 <──────── TCP from the peer's sync address only
+//!     16 random bytes  <──────────────────────────────>  16 random bytes
+//!                      <── Position { seq, hash } ─────  store.repl_head()
+//!   ha::sync::plan ─────── Entries [..] ─────────────>  Store::apply_batch (one fsync)
+//!     (or Restart ──> History ──> Common ──> Archived,   Store::archive_to
+//!      then SnapshotBegin, Chunk.., End) ────────────>  Store::install_snapshot
+//!   Acks <─────────────────────── Ack { seq } ───────
+//!   commits' replies wait in `waiting` until acked, or until the bound
+//!   passes (the cluster goes asynchronous)
+//! ```
+//!
+//! Every frame is sealed with a key derived from the cluster key and both
+//! randoms (`ha::sync`); any frame that does not open, decode or follow the
+//! protocol ends the session, is logged and counted, and changes nothing.
+//! The passive node's store is marked a replica: local writes (but its own
+//! HA configuration) are refused, so its history stays the active's.
+//!
+//! The session tasks run on the loop's executor and report back as
+//! [`Event::Sync`]; the LMDB work that may take long (applying a batch,
+//! archiving, installing or producing a snapshot) runs in `smol::unblock`.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smol::LocalExecutor;
+use smol::channel::{Receiver, Sender};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::{TcpListener, TcpStream};
+
+use super::{Daemon, Event};
+use crate::clock::{Clock, Instant};
+use crate::control::HaSyncView;
+use crate::ha::State;
+use crate::ha::auth::Key;
+use crate::ha::sync::{
+    self as core, Acks, Direction, FrameError, Mode, Msg, Plan, Restart, Sealer,
+};
+use crate::store::Store;
+use crate::store::repl::{Archived, Item, ReplRecord};
+
+/// TCP port of the sync channel on the sync interface.
+pub const SYNC_PORT: u16 = 7411;
+/// Time for the random exchange and the position.
+const HANDSHAKE: Duration = Duration::from_secs(5);
+/// The primary sends an empty batch this often when idle; the secondary
+/// acknowledges every batch, so each side hears the other at least this
+/// often.
+const KEEPALIVE: Duration = Duration::from_secs(2);
+/// Silence after which a session is given up.
+const IDLE: Duration = Duration::from_secs(8);
+/// Time for the secondary to archive its store before a snapshot.
+const ARCHIVE_LIMIT: Duration = Duration::from_secs(300);
+/// Delay before the secondary dials again.
+const REDIAL: Duration = Duration::from_millis(300);
+/// Log entries per batch, and bytes (entries are sent whole).
+const BATCH_ENTRIES: usize = 512;
+const BATCH_BYTES: usize = 4 << 20;
+
+/// What a session task reports to the loop.
+pub enum Report {
+    /// An accepted connection from the peer's sync address.
+    Accepted(TcpStream),
+    /// Primary: the secondary is connected at `seq` (after any snapshot).
+    Connected { id: u64, seq: u64 },
+    /// Primary: the secondary stored everything up to `seq`.
+    Acked { id: u64, seq: u64 },
+    /// Primary: the secondary archived transactions this node never had.
+    PeerArchived {
+        id: u64,
+        archived: Archived,
+        dir: String,
+    },
+    /// Secondary: entries or a snapshot applied, up to `seq`.
+    Applied { id: u64, seq: u64, objects: bool },
+    /// Secondary: this node's data was archived before a snapshot.
+    Archived { archived: Archived, dir: String },
+    /// Secondary: a snapshot is being received.
+    Snapshot { id: u64 },
+    /// The session ended; `rejected` when the peer sent bad input.
+    Ended {
+        id: u64,
+        why: String,
+        rejected: bool,
+    },
+}
+
+/// Why a session ended.
+enum Fail {
+    Io(String),
+    /// The peer's input was refused (frame, protocol or entry).
+    Rejected(String),
+    Store(String),
+}
+
+impl Fail {
+    fn text(&self) -> &str {
+        match self {
+            Fail::Io(s) | Fail::Rejected(s) | Fail::Store(s) => s,
+        }
+    }
+}
+
+impl From<FrameError> for Fail {
+    fn from(e: FrameError) -> Fail {
+        Fail::Rejected(match e {
+            FrameError::Forged => {
+                "frame does not authenticate (wrong key, forged or damaged)".into()
+            }
+            FrameError::OutOfSequence { expected, got } => {
+                format!("frame {got} out of sequence (expected {expected}): replayed or reordered")
+            }
+            other => format!("bad frame: {other:?}"),
+        })
+    }
+}
+
+type Outcome<T> = Result<T, Fail>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Primary,
+    Secondary,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Secondary => "secondary",
+        }
+    }
+}
+
+struct Session {
+    id: u64,
+    role: Role,
+    /// Wakes the primary's writer after a commit.
+    notify: Option<Sender<()>>,
+    _task: smol::Task<()>,
+}
+
+/// The sync part of the daemon's state (in `Daemon::sync`).
+pub struct SyncRuntime {
+    data_dir: PathBuf,
+    tx: Sender<Event>,
+    acks: Acks,
+    /// Replies of commits waiting for the peer: (sequence, send).
+    waiting: Vec<(u64, Box<dyn FnOnce()>)>,
+    /// Listening on (local sync address, accepted peer).
+    listener: Option<((Ipv4Addr, Ipv4Addr), smol::Task<()>)>,
+    session: Option<Session>,
+    next_id: u64,
+    dial_at: Option<Instant>,
+    replica: bool,
+    // For `kpbx ha status`.
+    peer_seq: Option<u64>,
+    receiving_snapshot: bool,
+    last_error: String,
+    last_archive: String,
+    rejected: u64,
+}
+
+impl SyncRuntime {
+    pub fn new(data_dir: &std::path::Path, tx: Sender<Event>) -> SyncRuntime {
+        SyncRuntime {
+            data_dir: data_dir.to_path_buf(),
+            tx,
+            acks: Acks::new(Duration::from_secs(3)),
+            waiting: Vec::new(),
+            listener: None,
+            session: None,
+            next_id: 0,
+            dial_at: None,
+            replica: false,
+            peer_seq: None,
+            receiving_snapshot: false,
+            last_error: String::new(),
+            last_archive: String::new(),
+            rejected: 0,
+        }
+    }
+
+    /// When the loop must call [`on_timer`] next.
+    pub fn next_wait(&self, now: Instant) -> Option<Duration> {
+        [self.acks.next_deadline(), self.dial_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.saturating_since(now))
+    }
+
+    fn release(&mut self, last: u64) {
+        let acked = self.acks.acked();
+        let all = self.acks.mode() != Mode::Sync;
+        let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(seq, _)| all || *seq <= acked);
+        self.waiting = keep;
+        for (_, send) in go {
+            send();
+        }
+        let _ = last;
+    }
+
+    fn end_session(&mut self, why: &str) {
+        if let Some(s) = self.session.take() {
+            log::info!("sync: {} session {} ended: {why}", s.role.name(), s.id);
+        }
+        self.acks.disconnected();
+        self.peer_seq = None;
+        self.receiving_snapshot = false;
+        self.release(0);
+    }
+
+    pub fn status(&self, store: &Store) -> HaSyncView {
+        let (seq, hash) = store.repl_head().unwrap_or((0, [0; 32]));
+        let role = self.session.as_ref().map(|s| s.role);
+        let mode = match role {
+            Some(Role::Primary) => self.acks.mode().name(),
+            Some(Role::Secondary) if self.receiving_snapshot => "receiving snapshot",
+            Some(Role::Secondary) => "following",
+            None => "alone",
+        };
+        HaSyncView {
+            mode: mode.to_string(),
+            role: role.map_or("none", Role::name).to_string(),
+            local_seq: seq,
+            local_hash: crate::auth::password::hex(&hash),
+            peer_seq: self.peer_seq,
+            lag: self.peer_seq.map(|p| seq.saturating_sub(p)),
+            waiting: self.waiting.len() as u64,
+            replica: self.replica,
+            last_error: self.last_error.clone(),
+            last_archive: self.last_archive.clone(),
+            rejected: self.rejected,
+        }
+    }
+}
+
+/// Whether this node may change configuration; the refusal names the
+/// active node.
+pub fn may_change(daemon: &Daemon) -> Result<(), String> {
+    let Some(v) = daemon.ha.borrow().sync_view() else {
+        return Ok(());
+    };
+    match v.state {
+        State::Active | State::Disabled | State::Unpaired | State::Pairing => Ok(()),
+        State::Passive if v.peer_holds => Err(format!(
+            "this node is the HA passive node: make changes on the active node ({}, sync {})",
+            v.remote_lan, v.remote
+        )),
+        _ => Err(
+            "this node is not the HA active node and no node holds the resource yet: try again shortly"
+                .to_string(),
+        ),
+    }
+}
+
+/// Sends a reply now, or, for a change while the peer is in sync, once
+/// the peer has stored it (or the bound passes).
+pub fn answer(daemon: &Daemon, was_change: bool, send: Box<dyn FnOnce()>) {
+    if !was_change {
+        send();
+        return;
+    }
+    let seq = daemon.store.repl_seq().unwrap_or(0);
+    let mut s = daemon.sync.borrow_mut();
+    if s.session.as_ref().is_some_and(|x| x.role == Role::Primary) {
+        // Wake the writer before waiting.
+        if let Some(n) = s.session.as_ref().and_then(|x| x.notify.as_ref()) {
+            let _ = n.try_send(());
+        }
+    }
+    if seq > s.acks.acked() && !s.acks.committed(seq, daemon.clock.now()) {
+        s.waiting.push((seq, send));
+        return;
+    }
+    drop(s);
+    send();
+}
+
+/// Called when the timer of [`SyncRuntime::next_wait`] fires.
+pub fn on_timer(daemon: &Daemon) {
+    let now = daemon.clock.now();
+    let mut s = daemon.sync.borrow_mut();
+    if !s.acks.timeout(now).is_empty() {
+        log::warn!("sync: the peer did not acknowledge within the bound: asynchronous mode");
+        s.release(0);
+    }
+    if s.dial_at.is_some_and(|t| now >= t) {
+        s.dial_at = None;
+    }
+}
+
+/// A session's report.
+pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Report) {
+    let current = |s: &SyncRuntime, id: u64| s.session.as_ref().is_some_and(|x| x.id == id);
+    match report {
+        Report::Accepted(stream) => {
+            let view = daemon.ha.borrow().sync_view();
+            let mut s = daemon.sync.borrow_mut();
+            match view.filter(|v| v.state == State::Active) {
+                Some(v) => {
+                    s.end_session("replaced by a new connection");
+                    s.acks = Acks::new(v.ack_bound);
+                    let id = s.next_id;
+                    s.next_id += 1;
+                    let (notify, woken) = smol::channel::bounded(1);
+                    let task = ex.spawn(primary(
+                        stream,
+                        v.key,
+                        daemon.store.clone(),
+                        s.tx.clone(),
+                        id,
+                        woken,
+                    ));
+                    log::info!("sync: secondary {} connected (session {id})", v.remote);
+                    s.session = Some(Session {
+                        id,
+                        role: Role::Primary,
+                        notify: Some(notify),
+                        _task: task,
+                    });
+                }
+                None => log::info!("sync: connection refused: this node is not active"),
+            }
+        }
+        Report::Connected { id, seq } => {
+            let mut s = daemon.sync.borrow_mut();
+            if current(&s, id) {
+                let last = daemon.store.repl_seq().unwrap_or(0);
+                s.acks.connected(seq, last);
+                s.peer_seq = Some(seq);
+                log::info!(
+                    "sync: secondary at {seq} of {last}: {}",
+                    s.acks.mode().name()
+                );
+                s.release(last);
+            }
+        }
+        Report::Acked { id, seq } => {
+            let mut s = daemon.sync.borrow_mut();
+            if current(&s, id) {
+                let last = daemon.store.repl_seq().unwrap_or(0);
+                let before = s.acks.mode();
+                s.acks.ack(seq, last);
+                if before != Mode::Sync && s.acks.mode() == Mode::Sync {
+                    log::info!("sync: secondary caught up at {seq}: synchronous");
+                }
+                s.peer_seq = Some(seq);
+                s.release(last);
+            }
+        }
+        Report::PeerArchived { id, archived, dir } => {
+            if current(&daemon.sync.borrow(), id) {
+                let text = archive_text(&archived, &dir);
+                log::warn!("sync: the peer {text}");
+                daemon.sync.borrow_mut().last_archive = format!("peer {text}");
+                note_archive(daemon, &text);
+            }
+        }
+        Report::Applied { id, seq, objects } => {
+            let mut s = daemon.sync.borrow_mut();
+            if current(&s, id) {
+                s.peer_seq = Some(seq);
+                s.receiving_snapshot = false;
+                drop(s);
+                if objects {
+                    super::after_replication(daemon);
+                }
+            }
+        }
+        Report::Archived { archived, dir } => {
+            let text = archive_text(&archived, &dir);
+            log::warn!("sync: this node {text}");
+            daemon.sync.borrow_mut().last_archive = format!("this node {text}");
+        }
+        Report::Snapshot { id } => {
+            let mut s = daemon.sync.borrow_mut();
+            if current(&s, id) {
+                s.receiving_snapshot = true;
+            }
+        }
+        Report::Ended { id, why, rejected } => {
+            let mut s = daemon.sync.borrow_mut();
+            if rejected {
+                s.rejected += 1;
+                log::warn!("sync: rejected input from the peer: {why}");
+            }
+            if current(&s, id) {
+                s.last_error = why.clone();
+                s.end_session(&why);
+                if s.replica {
+                    s.dial_at = Some(daemon.clock.now() + REDIAL);
+                }
+            }
+        }
+    }
+}
+
+fn archive_text(a: &Archived, dir: &str) -> String {
+    if a.count == 0 {
+        format!("archived its store to {dir} (no transactions the active node lacks)")
+    } else {
+        format!(
+            "archived {} transactions the active node never received (entries {}-{}) to {dir}",
+            a.count, a.first, a.last
+        )
+    }
+}
+
+/// The audit entry of a divergence: written on the active node, so it
+/// reaches the peer with the rest of the history.
+fn note_archive(daemon: &Daemon, text: &str) {
+    let origin = crate::model::Origin {
+        user: "kpbxd-ha".to_string(),
+        source: crate::model::Source::Console,
+    };
+    if let Err(e) = daemon.store.note(
+        &origin,
+        daemon.clock.wall(),
+        crate::model::Kind::Ha,
+        crate::model::HA_ID,
+        &format!("data sync: the peer {text}"),
+    ) {
+        log::error!("sync: cannot audit the archive: {e}");
+    }
+}
+
+/// Brings the channel in line with the HA state: listener, session role,
+/// replica mark. Called by the loop after every event.
+pub fn drive(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
+    let view = daemon.ha.borrow().sync_view();
+    let mut s = daemon.sync.borrow_mut();
+    // A paired node that is not active is a replica.
+    let replica = view.is_some_and(|v| matches!(v.state, State::Init | State::Passive));
+    if replica != s.replica {
+        s.replica = replica;
+        daemon.store.set_replica(replica);
+        log::info!(
+            "sync: this node is {}",
+            if replica {
+                "a replica of the active node"
+            } else {
+                "writable"
+            }
+        );
+        if !replica && view.is_some() {
+            drop(s);
+            super::after_takeover(daemon);
+            s = daemon.sync.borrow_mut();
+        }
+    }
+    // Listener on the sync address while paired.
+    let want_listen = view.map(|v| (v.local, v.remote));
+    if s.listener.as_ref().map(|(a, _)| *a) != want_listen {
+        s.listener = None;
+        if let Some((local, remote)) = want_listen {
+            match std::net::TcpListener::bind(SocketAddrV4::new(local, SYNC_PORT))
+                .and_then(TcpListener::try_from)
+            {
+                Ok(l) => {
+                    log::info!("sync: listening on {local}:{SYNC_PORT}");
+                    let task = ex.spawn(accept_loop(l, remote, s.tx.clone()));
+                    s.listener = Some(((local, remote), task));
+                }
+                Err(e) => {
+                    // Retried at the next event (the address may come later).
+                    log::debug!("sync: bind {local}:{SYNC_PORT}: {e}");
+                }
+            }
+        }
+    }
+    // The session's role must match the node's.
+    let want = view.and_then(|v| match v.state {
+        State::Active if !v.peer_out_of_service => Some(Role::Primary),
+        State::Passive if v.peer_holds => Some(Role::Secondary),
+        _ => None,
+    });
+    if let Some(session) = &s.session
+        && Some(session.role) != want
+    {
+        s.end_session("the node's HA state changed");
+    }
+    if let (Some(Role::Secondary), Some(v), None) = (want, view, &s.session)
+        && s.dial_at.is_none()
+    {
+        let id = s.next_id;
+        s.next_id += 1;
+        let archive_root = s.data_dir.join("archive");
+        let task = ex.spawn(secondary(
+            v.local,
+            v.remote,
+            v.key,
+            daemon.store.clone(),
+            s.tx.clone(),
+            id,
+            archive_root,
+        ));
+        s.session = Some(Session {
+            id,
+            role: Role::Secondary,
+            notify: None,
+            _task: task,
+        });
+        // Dial again after this if the session ends.
+    }
+    if let Some(n) = s.session.as_ref().and_then(|x| x.notify.as_ref()) {
+        let _ = n.try_send(());
+    }
+}
+
+async fn accept_loop(listener: TcpListener, remote: Ipv4Addr, tx: Sender<Event>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, SocketAddr::V4(from))) if *from.ip() == remote => {
+                let _ = stream.set_nodelay(true);
+                if tx
+                    .send(Event::Sync(Report::Accepted(stream)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok((_, from)) => {
+                log::warn!("sync: refused a connection from {from}: not the peer's sync address");
+            }
+            Err(e) => {
+                log::warn!("sync: accept: {e}");
+                smol::Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------- the channel
+
+/// Reads whole frames from the stream.
+struct Reader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    async fn next(&mut self, open: &mut Sealer, limit: Duration) -> Outcome<Msg> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(n) = Sealer::frame_len(&self.buf)?
+                && self.buf.len() >= n
+            {
+                let msg = open.open(&self.buf[..n])?;
+                self.buf.drain(..n);
+                return Ok(msg);
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let read =
+                smol::future::or(async { Some(self.stream.read(&mut chunk).await) }, async {
+                    smol::Timer::after(left).await;
+                    None
+                })
+                .await;
+            match read {
+                None => return Err(Fail::Io(format!("peer silent for {} s", limit.as_secs()))),
+                Some(Ok(0)) => {
+                    return Err(if self.buf.is_empty() {
+                        Fail::Io("connection closed by the peer".into())
+                    } else {
+                        Fail::Rejected("connection closed inside a frame (truncated)".into())
+                    });
+                }
+                Some(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+                Some(Err(e)) => return Err(Fail::Io(e.to_string())),
+            }
+        }
+    }
+}
+
+async fn send(stream: &mut TcpStream, seal: &mut Sealer, msg: &Msg) -> Outcome<()> {
+    let frame = seal
+        .seal(msg)
+        .map_err(|e| Fail::Io(format!("seal: {e:?}")))?;
+    with_limit(IDLE, stream.write_all(&frame))
+        .await?
+        .map_err(|e| Fail::Io(e.to_string()))
+}
+
+async fn with_limit<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> Outcome<T> {
+    smol::future::or(async { Ok(f.await) }, async {
+        smol::Timer::after(limit).await;
+        Err(Fail::Io(format!("timed out after {} s", limit.as_secs())))
+    })
+    .await
+}
+
+fn random16() -> Outcome<[u8; 16]> {
+    use ring::rand::SecureRandom;
+    let mut r = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut r)
+        .map_err(|_| Fail::Io("no randomness".into()))?;
+    Ok(r)
+}
+
+/// Both sides send their random; returns the peer's.
+async fn exchange_randoms(stream: &mut TcpStream, mine: &[u8; 16]) -> Outcome<[u8; 16]> {
+    with_limit(HANDSHAKE, stream.write_all(mine))
+        .await?
+        .map_err(|e| Fail::Io(e.to_string()))?;
+    let mut theirs = [0u8; 16];
+    with_limit(HANDSHAKE, stream.read_exact(&mut theirs))
+        .await?
+        .map_err(|e| Fail::Io(format!("handshake: {e}")))?;
+    Ok(theirs)
+}
+
+fn store_err(e: impl std::fmt::Display) -> Fail {
+    Fail::Store(e.to_string())
+}
+
+async fn report(tx: &Sender<Event>, r: Report) {
+    let _ = tx.send(Event::Sync(r)).await;
+}
+
+async fn ended(tx: &Sender<Event>, id: u64, result: Outcome<()>) {
+    let (why, rejected) = match result {
+        Ok(()) => ("closed".to_string(), false),
+        Err(f) => (f.text().to_string(), matches!(f, Fail::Rejected(_))),
+    };
+    report(tx, Report::Ended { id, why, rejected }).await;
+}
+
+// ------------------------------------------------------------- primary
+
+async fn primary(
+    stream: TcpStream,
+    key: Key,
+    store: Arc<Store>,
+    tx: Sender<Event>,
+    id: u64,
+    woken: Receiver<()>,
+) {
+    let result = primary_session(stream, key, &store, &tx, id, woken).await;
+    ended(&tx, id, result).await;
+}
+
+async fn primary_session(
+    mut stream: TcpStream,
+    key: Key,
+    store: &Arc<Store>,
+    tx: &Sender<Event>,
+    id: u64,
+    woken: Receiver<()>,
+) -> Outcome<()> {
+    let mine = random16()?;
+    let theirs = exchange_randoms(&mut stream, &mine).await?;
+    let session = core::session_key(&key, &mine, &theirs);
+    let mut seal = Sealer::new(&session, Direction::ToSecondary)?;
+    let mut open = Sealer::new(&session, Direction::ToPrimary)?;
+    let mut reader = Reader {
+        stream: stream.clone(),
+        buf: Vec::new(),
+    };
+    let Msg::Position { seq, hash } = reader.next(&mut open, HANDSHAKE).await? else {
+        return Err(Fail::Rejected("expected the secondary's position".into()));
+    };
+    let last = store.repl_seq().map_err(store_err)?;
+    let hash_at = |n: u64| store.repl_hash_at(n).ok().flatten();
+    let mut next = match core::plan(last, &hash_at, seq, hash) {
+        Plan::Stream { from } => from,
+        Plan::Restart(restart) => {
+            log::info!("sync: secondary at {seq} cannot follow the log: {restart:?}");
+            send(&mut stream, &mut seal, &Msg::Restart(restart)).await?;
+            if !matches!(restart, Restart::Snapshot) {
+                let Msg::History { first, hashes } = reader.next(&mut open, HANDSHAKE).await?
+                else {
+                    return Err(Fail::Rejected("expected the secondary's history".into()));
+                };
+                let common = core::common(first, &hashes, &hash_at);
+                send(&mut stream, &mut seal, &Msg::Common { seq: common }).await?;
+                let Msg::Archived {
+                    count,
+                    first,
+                    last,
+                    dir,
+                } = reader.next(&mut open, ARCHIVE_LIMIT).await?
+                else {
+                    return Err(Fail::Rejected("expected the secondary's archive".into()));
+                };
+                if count > 0 {
+                    report(
+                        tx,
+                        Report::PeerArchived {
+                            id,
+                            archived: Archived { count, first, last },
+                            dir,
+                        },
+                    )
+                    .await;
+                }
+            }
+            send_snapshot(&mut stream, &mut seal, store).await? + 1
+        }
+    };
+    report(tx, Report::Connected { id, seq: next - 1 }).await;
+
+    let acks = async {
+        loop {
+            match reader.next(&mut open, IDLE).await? {
+                Msg::Ack { seq } => report(tx, Report::Acked { id, seq }).await,
+                _ => return Err(Fail::Rejected("expected an acknowledgement".into())),
+            }
+        }
+    };
+    let entries = async {
+        loop {
+            let batch = store
+                .repl_entries(next, BATCH_ENTRIES)
+                .map_err(store_err)?
+                .ok_or_else(|| Fail::Io(format!("entry {next} left the log before it was sent")))?;
+            if batch.is_empty() {
+                // Idle: wait for a commit, or send a keepalive.
+                let _ = with_limit(KEEPALIVE, woken.recv()).await;
+                if store.repl_seq().map_err(store_err)? < next {
+                    send(&mut stream, &mut seal, &Msg::Entries(Vec::new())).await?;
+                }
+                continue;
+            }
+            let mut frames = Vec::new();
+            let mut bytes = 0;
+            for r in &batch {
+                let b = r.encode();
+                if !frames.is_empty() && bytes + b.len() > BATCH_BYTES {
+                    break;
+                }
+                bytes += b.len();
+                frames.push(b);
+                next = r.seq() + 1;
+            }
+            send(&mut stream, &mut seal, &Msg::Entries(frames)).await?;
+        }
+    };
+    smol::future::or(acks, entries).await
+}
+
+/// Sends a snapshot; returns the sequence number it stands at.
+async fn send_snapshot(
+    stream: &mut TcpStream,
+    seal: &mut Sealer,
+    store: &Arc<Store>,
+) -> Outcome<u64> {
+    enum Part {
+        Begin(u64, [u8; 32]),
+        Chunk(Vec<Item>),
+    }
+    let (parts, recv) = smol::channel::bounded::<Part>(2);
+    let s = store.clone();
+    let producer = smol::unblock(move || {
+        let mut started = false;
+        let position = s.snapshot_items(|pos, chunk| {
+            if !started {
+                started = true;
+                if parts.send_blocking(Part::Begin(pos.0, pos.1)).is_err() {
+                    return false;
+                }
+            }
+            chunk.is_empty() || parts.send_blocking(Part::Chunk(chunk)).is_ok()
+        });
+        drop(parts);
+        position
+    });
+    let mut items = 0u64;
+    while let Ok(part) = recv.recv().await {
+        let msg = match part {
+            Part::Begin(seq, hash) => Msg::SnapshotBegin { seq, hash },
+            Part::Chunk(chunk) => {
+                items += chunk.len() as u64;
+                Msg::SnapshotChunk(
+                    chunk
+                        .into_iter()
+                        .map(|(d, k, v)| (core::db_tag(d), k, v))
+                        .collect(),
+                )
+            }
+        };
+        send(stream, seal, &msg).await?;
+    }
+    let (seq, _) = producer.await.map_err(store_err)?;
+    send(stream, seal, &Msg::SnapshotEnd { items }).await?;
+    log::info!("sync: sent a snapshot at {seq} ({items} records)");
+    Ok(seq)
+}
+
+// ------------------------------------------------------------- secondary
+
+async fn secondary(
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+    key: Key,
+    store: Arc<Store>,
+    tx: Sender<Event>,
+    id: u64,
+    archive_root: PathBuf,
+) {
+    let result = secondary_session(local, remote, key, &store, &tx, id, &archive_root).await;
+    ended(&tx, id, result).await;
+}
+
+async fn dial(local: Ipv4Addr, remote: Ipv4Addr) -> Outcome<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let io = |e: std::io::Error| Fail::Io(format!("connect {remote}:{SYNC_PORT}: {e}"));
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(io)?;
+    sock.bind(&SocketAddrV4::new(local, 0).into()).map_err(io)?;
+    sock.set_nonblocking(true).map_err(io)?;
+    match sock.connect(&SocketAddrV4::new(remote, SYNC_PORT).into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
+        Err(e) => return Err(io(e)),
+    }
+    let std_stream: std::net::TcpStream = sock.into();
+    let a = smol::Async::new(std_stream).map_err(io)?;
+    with_limit(HANDSHAKE, a.writable()).await?.map_err(io)?;
+    if let Some(e) = a.get_ref().take_error().map_err(io)? {
+        return Err(io(e));
+    }
+    let stream = TcpStream::from(a);
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn secondary_session(
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+    key: Key,
+    store: &Arc<Store>,
+    tx: &Sender<Event>,
+    id: u64,
+    archive_root: &std::path::Path,
+) -> Outcome<()> {
+    let mut stream = dial(local, remote).await?;
+    let mine = random16()?;
+    let theirs = exchange_randoms(&mut stream, &mine).await?;
+    let session = core::session_key(&key, &theirs, &mine);
+    let mut seal = Sealer::new(&session, Direction::ToPrimary)?;
+    let mut open = Sealer::new(&session, Direction::ToSecondary)?;
+    let mut reader = Reader {
+        stream: stream.clone(),
+        buf: Vec::new(),
+    };
+    let (seq, hash) = store.repl_head().map_err(store_err)?;
+    send(&mut stream, &mut seal, &Msg::Position { seq, hash }).await?;
+    log::info!("sync: following the active node {remote} from {seq}");
+    loop {
+        match reader.next(&mut open, IDLE).await? {
+            Msg::Entries(raw) => {
+                let mut records = Vec::with_capacity(raw.len());
+                for b in &raw {
+                    records.push(
+                        ReplRecord::decode(b)
+                            .map_err(|e| Fail::Rejected(format!("undecodable entry: {e}")))?,
+                    );
+                }
+                let objects = records.iter().any(|r| {
+                    let ReplRecord::V1 { ops, .. } = r;
+                    ops.iter()
+                        .any(|op| op_db(op) == crate::store::repl::Db::Objects)
+                });
+                let last = match records.last() {
+                    Some(r) => r.seq(),
+                    None => store.repl_seq().map_err(store_err)?,
+                };
+                if !records.is_empty() {
+                    let s = store.clone();
+                    smol::unblock(move || s.apply_batch(&records))
+                        .await
+                        .map_err(|e| Fail::Rejected(format!("entries refused: {e}")))?;
+                    report(
+                        tx,
+                        Report::Applied {
+                            id,
+                            seq: last,
+                            objects,
+                        },
+                    )
+                    .await;
+                }
+                send(&mut stream, &mut seal, &Msg::Ack { seq: last }).await?;
+            }
+            Msg::Restart(restart) => {
+                let common = match restart {
+                    Restart::Snapshot => store.repl_seq().map_err(store_err)?,
+                    Restart::Diverged { .. } | Restart::Ahead { .. } => {
+                        let (first, hashes) = store.repl_hashes().map_err(store_err)?;
+                        send(&mut stream, &mut seal, &Msg::History { first, hashes }).await?;
+                        let Msg::Common { seq } = reader.next(&mut open, HANDSHAKE).await? else {
+                            return Err(Fail::Rejected("expected the common point".into()));
+                        };
+                        seq
+                    }
+                };
+                let name = format!(
+                    "{}-{}",
+                    jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3f"),
+                    match restart {
+                        Restart::Snapshot => "behind",
+                        Restart::Diverged { .. } => "diverged",
+                        Restart::Ahead { .. } => "ahead",
+                    }
+                );
+                let dir = archive_root.join(name);
+                let s = store.clone();
+                let d = dir.clone();
+                let archived = smol::unblock(move || s.archive_to(&d, common))
+                    .await
+                    .map_err(store_err)?;
+                let dir_text = dir.display().to_string();
+                if !matches!(restart, Restart::Snapshot) {
+                    send(
+                        &mut stream,
+                        &mut seal,
+                        &Msg::Archived {
+                            count: archived.count,
+                            first: archived.first,
+                            last: archived.last,
+                            dir: dir_text.clone(),
+                        },
+                    )
+                    .await?;
+                }
+                report(
+                    tx,
+                    Report::Archived {
+                        archived,
+                        dir: dir_text,
+                    },
+                )
+                .await;
+                report(tx, Report::Snapshot { id }).await;
+                let seq = receive_snapshot(&mut reader, &mut open, store).await?;
+                report(
+                    tx,
+                    Report::Applied {
+                        id,
+                        seq,
+                        objects: true,
+                    },
+                )
+                .await;
+                send(&mut stream, &mut seal, &Msg::Ack { seq }).await?;
+            }
+            _ => return Err(Fail::Rejected("unexpected message from the primary".into())),
+        }
+    }
+}
+
+fn op_db(op: &crate::store::repl::OpV1) -> crate::store::repl::Db {
+    use crate::store::repl::OpV1;
+    match op {
+        OpV1::Put { db, .. } | OpV1::Delete { db, .. } | OpV1::DeleteRange { db, .. } => *db,
+    }
+}
+
+/// Receives a snapshot into the store in one transaction; returns where it
+/// stands. Anything short of a complete, well-formed transfer changes
+/// nothing.
+async fn receive_snapshot(
+    reader: &mut Reader,
+    open: &mut Sealer,
+    store: &Arc<Store>,
+) -> Outcome<u64> {
+    let Msg::SnapshotBegin { seq, hash } = reader.next(open, IDLE).await? else {
+        return Err(Fail::Rejected("expected a snapshot".into()));
+    };
+    /// `Ok(None)`: the transfer is complete with this many records.
+    type Part = Result<Option<Vec<Item>>, String>;
+    let (parts, recv) = smol::channel::bounded::<Part>(2);
+    let s = store.clone();
+    let install = smol::unblock(move || {
+        s.install_snapshot((seq, hash), || match recv.recv_blocking() {
+            Ok(part) => part,
+            Err(_) => Err("the transfer ended early".into()),
+        })
+    });
+    let mut items = 0u64;
+    let fed: Outcome<()> = async {
+        loop {
+            match reader.next(open, IDLE).await? {
+                Msg::SnapshotChunk(chunk) => {
+                    let mut out = Vec::with_capacity(chunk.len());
+                    for (tag, k, v) in chunk {
+                        let d = core::db_of_tag(tag)
+                            .ok_or_else(|| Fail::Rejected(format!("unknown database {tag}")))?;
+                        out.push((d, k, v));
+                    }
+                    items += out.len() as u64;
+                    if parts.send(Ok(Some(out))).await.is_err() {
+                        return Err(Fail::Store("snapshot install stopped".into()));
+                    }
+                }
+                Msg::SnapshotEnd { items: sent } if sent == items => {
+                    let _ = parts.send(Ok(None)).await;
+                    return Ok(());
+                }
+                Msg::SnapshotEnd { items: sent } => {
+                    return Err(Fail::Rejected(format!(
+                        "snapshot of {sent} records, {items} received"
+                    )));
+                }
+                _ => return Err(Fail::Rejected("unexpected message in a snapshot".into())),
+            }
+        }
+    }
+    .await;
+    if let Err(f) = fed {
+        let _ = parts.send(Err(f.text().to_string())).await;
+        drop(parts);
+        let _ = install.await;
+        return Err(f);
+    }
+    drop(parts);
+    let n = install.await.map_err(store_err)?;
+    log::info!("sync: installed a snapshot at {seq} ({n} records)");
+    Ok(seq)
+}

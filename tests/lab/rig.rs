@@ -1,0 +1,292 @@
+//! The two-node HA rig shared by the namespace tests (`ha_scenarios`,
+//! `ha_sync`): nodes `a` and `b` with `lan0` on a bridge in `sw` (ports
+//! `pa`, `pb`) and `sync0` on a direct veth; a `phone` (.100) and two
+//! ping-group hosts (.201, .202) on the bridge. LAN 198.51.100.0/24 (a .1,
+//! b .2, resource .10), sync 192.0.2.0/24. Small thresholds keep each test
+//! short: heartbeat 0.1 s, warning 0.3 s, out of service (OOS) 0.5 s.
+
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::common::Daemon;
+use crate::lab::{self, Lab, addr_info, wait_until};
+use kpbxd::net::ping::Pinger;
+
+pub const VIP: &str = "198.51.100.10";
+pub const PHONE: &str = "198.51.100.100";
+pub const PING1: &str = "198.51.100.201";
+pub const PING2: &str = "198.51.100.202";
+pub const OOS: Duration = Duration::from_millis(500);
+/// Lifetime of the resource address (OOS rounded up to whole seconds).
+pub const LIFETIME: Duration = Duration::from_secs(1);
+/// The margin over the out-of-service threshold.
+pub const MARGIN: Duration = Duration::from_millis(250);
+pub const PROBE_PERIOD: Duration = Duration::from_millis(10);
+pub const HA_PORT: u16 = 7410;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn ha_fields(dir: &Path, me: u8, coordinator: bool) -> Vec<String> {
+    let peer = 3 - me;
+    let mut f = vec![
+        format!(
+            "role={}",
+            if coordinator {
+                "coordinator"
+            } else {
+                "enabled"
+            }
+        ),
+        "interface=lan0".to_string(),
+        format!("local_ip=198.51.100.{me}"),
+        format!("remote_ip=198.51.100.{peer}"),
+        "prefix=24".to_string(),
+        "sync_interface=sync0".to_string(),
+        format!("sync_local_ip=192.0.2.{me}"),
+        format!("sync_remote_ip=192.0.2.{peer}"),
+        "sync_prefix=24".to_string(),
+        format!("resources={VIP}/24@lan0"),
+        format!("ping_group={PING1} {PING2}"),
+        "ping_interval=0.2".to_string(),
+        "ping_dampen=0.4".to_string(),
+        format!(
+            "default_active={}",
+            if coordinator { "local" } else { "remote" }
+        ),
+        "heartbeat_interval=0.1".to_string(),
+        "keepalive_warning=0.3".to_string(),
+        "keepalive_out_of_service=0.5".to_string(),
+        "init_timeout=2".to_string(),
+        format!("serial_source=file:{}", dir.join("serial").display()),
+        format!("hook_dir={}", dir.join("hooks").display()),
+    ];
+    if coordinator {
+        f.push("remote_serial=KP-SCN-B".to_string());
+    }
+    f
+}
+
+/// The lab, both daemons (a is the coordinator and default active).
+pub struct Rig {
+    pub lab: Lab,
+    pub a_ns: String,
+    pub b_ns: String,
+    pub sw: String,
+    pub phone: String,
+    pub a: Daemon,
+    pub b: Daemon,
+    pub dirs: [tempfile::TempDir; 2],
+}
+
+impl Rig {
+    /// Builds the topology, starts and configures both daemons and waits
+    /// until a alone holds the resource with both nodes seeing both members.
+    pub fn up(tag: &str) -> Rig {
+        crate::common::require_root_and_ip();
+        let (mut lab, a_ns, b_ns) = Lab::pair(tag);
+        let sw = lab.name("sw");
+        let mut hosts = Vec::new();
+        for (role, port, ip) in [
+            ("phone", "pp", PHONE),
+            ("p1", "p1", PING1),
+            ("p2", "p2", PING2),
+        ] {
+            let ns = lab.ns(role);
+            lab.veth(&sw, port, &ns, "lan0");
+            lab.ip(&sw, &format!("link set {port} master br0"));
+            lab.ip(&ns, &format!("addr add {ip}/24 dev lan0"));
+            hosts.push(ns);
+        }
+        let phone = hosts.swap_remove(0);
+        let dirs = [
+            tempfile::tempdir().expect("tempdir"),
+            tempfile::tempdir().expect("tempdir"),
+        ];
+        let node = |dir: &Path, ns: &str, serial: &str| {
+            std::fs::write(dir.join("serial"), format!("{serial}\n")).expect("serial file");
+            let mut d = Daemon::new(dir);
+            d.netns = Some(ns.to_string());
+            d
+        };
+        let mut a = node(dirs[0].path(), &a_ns, "KP-SCN-A");
+        let mut b = node(dirs[1].path(), &b_ns, "KP-SCN-B");
+        a.start();
+        b.start();
+        configure(&b, &ha_fields(dirs[1].path(), 2, false));
+        configure(&a, &ha_fields(dirs[0].path(), 1, true));
+        let rig = Rig {
+            lab,
+            a_ns,
+            b_ns,
+            sw,
+            phone,
+            a,
+            b,
+            dirs,
+        };
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                rig.sole(&rig.a_ns) && {
+                    let (sa, sb) = (status(&rig.a), status(&rig.b));
+                    sa["state"] == "active"
+                        && sb["state"] == "passive"
+                        && sa["ping_seen"] == 2
+                        && sa["peer_ping_seen"] == 2
+                        && sb["ping_seen"] == 2
+                }
+            }),
+            "a should hold {VIP} alone after pairing: {} {}\n{}",
+            status(&rig.a),
+            status(&rig.b),
+            rig.logs()
+        );
+        assert!(rig.phone_reaches(), "phone cannot reach {VIP}");
+        rig
+    }
+
+    pub fn holds(&self, ns: &str) -> bool {
+        addr_info(&self.lab, ns, "lan0", VIP).is_some()
+    }
+
+    pub fn other(&self, ns: &str) -> &str {
+        if ns == self.a_ns {
+            &self.b_ns
+        } else {
+            &self.a_ns
+        }
+    }
+
+    /// `ns` holds the resource and the other node does not.
+    pub fn sole(&self, ns: &str) -> bool {
+        self.holds(ns) && !self.holds(self.other(ns))
+    }
+
+    pub fn logs(&self) -> String {
+        format!(
+            "--- node a log ---\n{}\n--- node b log ---\n{}",
+            self.a.log(),
+            self.b.log()
+        )
+    }
+
+    pub fn phone_reaches(&self) -> bool {
+        self.lab.run_in(&self.phone, || async {
+            let mut p = Pinger::open().expect("ICMP socket in the phone namespace");
+            let vip: Ipv4Addr = VIP.parse().expect("vip");
+            for _ in 0..10 {
+                if p.ping_all(&[vip], Duration::from_millis(300)).await[0].reachable {
+                    return true;
+                }
+            }
+            false
+        })
+    }
+
+    pub fn prober(&self) -> Prober {
+        Prober::start(&self.lab, &self.phone)
+    }
+
+    /// Polls both nodes until `ns` holds the resource (at most `limit`);
+    /// returns when it was first seen and how long both held it at once
+    /// (sum of poll intervals in which both held).
+    pub fn watch_takeover(
+        &self,
+        ns: &str,
+        since: Instant,
+        limit: Duration,
+    ) -> (Option<Duration>, u32) {
+        let mut both = 0;
+        for _ in 0..5000 {
+            let on = self.holds(ns);
+            let other = self.holds(self.other(ns));
+            if on && other {
+                both += 1;
+            }
+            if on {
+                return (Some(since.elapsed()), both);
+            }
+            if since.elapsed() > limit {
+                break;
+            }
+        }
+        (None, both)
+    }
+}
+
+pub fn configure(d: &Daemon, fields: &[String]) {
+    let mut args = vec!["ha", "configure"];
+    args.extend(fields.iter().map(String::as_str));
+    d.ok(&args);
+}
+
+pub fn status(d: &Daemon) -> serde_json::Value {
+    d.json(&["ha", "status"])
+}
+
+/// Pings the resource from the phone every 10 ms until finished.
+pub struct Prober {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Vec<Instant>>,
+}
+
+impl Prober {
+    pub fn start(lab: &Lab, phone: &str) -> Prober {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = lab.spawn_in(phone, move || async move {
+            let mut p = Pinger::open().expect("ICMP socket in the phone namespace");
+            let vip: Ipv4Addr = VIP.parse().expect("vip");
+            let mut replies = Vec::new();
+            // Bounded: at most 10 minutes of probes.
+            for _ in 0..60_000 {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                let sent = Instant::now();
+                if p.ping_all(&[vip], PROBE_PERIOD).await[0].reachable {
+                    replies.push(sent);
+                }
+                let next = sent + PROBE_PERIOD;
+                if let Some(rest) = next.checked_duration_since(Instant::now()) {
+                    smol::Timer::after(rest).await;
+                }
+            }
+            replies
+        });
+        // Let it get going before the fault.
+        std::thread::sleep(Duration::from_millis(300));
+        Prober { stop, handle }
+    }
+
+    /// Stops probing; returns the longest reply gap after `fault` (minus
+    /// one probe period), up to now.
+    pub fn outage(self, fault: Instant) -> Duration {
+        let end = Instant::now();
+        self.stop.store(true, Ordering::Relaxed);
+        let replies = lab::join(self.handle);
+        let mut prev = replies
+            .iter()
+            .rev()
+            .find(|t| **t <= fault)
+            .copied()
+            .unwrap_or(fault);
+        let mut worst = Duration::ZERO;
+        for &t in replies.iter().filter(|t| **t > fault) {
+            worst = worst.max(t - prev);
+            prev = t;
+        }
+        worst = worst.max(end.saturating_duration_since(prev));
+        worst.saturating_sub(PROBE_PERIOD)
+    }
+}

@@ -69,6 +69,9 @@ const BATCH_BYTES: usize = 4 << 20;
 pub enum Report {
     /// An accepted connection from the peer's sync address.
     Accepted(TcpStream),
+    /// Primary: a new connection proved the cluster key (its first frame
+    /// opened): it replaces the current session.
+    Authenticated { id: u64 },
     /// Primary: the secondary is connected at `seq` (after any snapshot).
     Connected { id: u64, seq: u64 },
     /// Primary: the secondary stored everything up to `seq`.
@@ -158,6 +161,9 @@ pub struct SyncRuntime {
     /// Listening on (local sync address, accepted peer).
     listener: Option<((Ipv4Addr, Ipv4Addr), smol::Task<()>)>,
     session: Option<Session>,
+    /// A new connection that has not proved the key yet: it replaces
+    /// `session` only then, so a stranger cannot end a working session.
+    pending: Option<Session>,
     next_id: u64,
     dial_at: Option<Instant>,
     replica: bool,
@@ -178,6 +184,7 @@ impl SyncRuntime {
             waiting: Vec::new(),
             listener: None,
             session: None,
+            pending: None,
             next_id: 0,
             dial_at: None,
             replica: false,
@@ -310,8 +317,6 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
             let mut s = daemon.sync.borrow_mut();
             match view.filter(|v| v.state == State::Active) {
                 Some(v) => {
-                    s.end_session("replaced by a new connection");
-                    s.acks = Acks::new(v.ack_bound);
                     let id = s.next_id;
                     s.next_id += 1;
                     let (notify, woken) = smol::channel::bounded(1);
@@ -323,8 +328,8 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                         id,
                         woken,
                     ));
-                    log::info!("sync: secondary {} connected (session {id})", v.remote);
-                    s.session = Some(Session {
+                    log::info!("sync: connection from {} (session {id})", v.remote);
+                    s.pending = Some(Session {
                         id,
                         role: Role::Primary,
                         notify: Some(notify),
@@ -332,6 +337,15 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                     });
                 }
                 None => log::info!("sync: connection refused: this node is not active"),
+            }
+        }
+        Report::Authenticated { id } => {
+            let bound = daemon.ha.borrow().sync_view().map(|v| v.ack_bound);
+            let mut s = daemon.sync.borrow_mut();
+            if s.pending.as_ref().is_some_and(|p| p.id == id) {
+                s.end_session("replaced by a new connection");
+                s.acks = Acks::new(bound.unwrap_or(Duration::from_secs(3)));
+                s.session = s.pending.take();
             }
         }
         Report::Connected { id, seq } => {
@@ -395,6 +409,10 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
             if rejected {
                 s.rejected += 1;
                 log::warn!("sync: rejected input from the peer: {why}");
+            }
+            if s.pending.as_ref().is_some_and(|p| p.id == id) {
+                s.pending = None;
+                log::info!("sync: connection {id} ended before it authenticated: {why}");
             }
             if current(&s, id) {
                 s.last_error = why.clone();
@@ -490,6 +508,9 @@ pub fn drive(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
         && Some(session.role) != want
     {
         s.end_session("the node's HA state changed");
+    }
+    if want != Some(Role::Primary) {
+        s.pending = None;
     }
     if let (Some(Role::Secondary), Some(v), None) = (want, view, &s.session)
         && s.dial_at.is_none()
@@ -674,6 +695,7 @@ async fn primary_session(
     let Msg::Position { seq, hash } = reader.next(&mut open, HANDSHAKE).await? else {
         return Err(Fail::Rejected("expected the secondary's position".into()));
     };
+    report(tx, Report::Authenticated { id }).await;
     let last = store.repl_seq().map_err(store_err)?;
     let hash_at = |n: u64| store.repl_hash_at(n).ok().flatten();
     let mut next = match core::plan(last, &hash_at, seq, hash) {

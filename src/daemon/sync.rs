@@ -82,7 +82,8 @@ pub enum Report {
         archived: Archived,
         dir: String,
     },
-    /// Secondary: entries or a snapshot applied, up to `seq`.
+    /// Secondary: entries or a snapshot applied, up to `seq`; `objects`
+    /// when they change what the provisioning files are made of.
     Applied { id: u64, seq: u64, objects: bool },
     /// Secondary: this node's data was archived before a snapshot.
     Archived { archived: Archived, dir: String },
@@ -893,11 +894,7 @@ async fn secondary_session(
                             .map_err(|e| Fail::Rejected(format!("undecodable entry: {e}")))?,
                     );
                 }
-                let objects = records.iter().any(|r| {
-                    let ReplRecord::V1 { ops, .. } = r;
-                    ops.iter()
-                        .any(|op| op_db(op) == crate::store::repl::Db::Objects)
-                });
+                let objects = records.iter().any(ReplRecord::feeds_provisioning);
                 let last = match records.last() {
                     Some(r) => r.seq(),
                     None => store.repl_seq().map_err(store_err)?,
@@ -983,13 +980,6 @@ async fn secondary_session(
             }
             _ => return Err(Fail::Rejected("unexpected message from the primary".into())),
         }
-    }
-}
-
-fn op_db(op: &crate::store::repl::OpV1) -> crate::store::repl::Db {
-    use crate::store::repl::OpV1;
-    match op {
-        OpV1::Put { db, .. } | OpV1::Delete { db, .. } | OpV1::DeleteRange { db, .. } => *db,
     }
 }
 

@@ -518,6 +518,38 @@ mod tests {
     }
 
     #[test]
+    fn the_common_point_is_the_last_equal_hash() {
+        // The primary's log: entry n has hash [n; 32] up to 9.
+        let primary = |n: u64| (n <= 9).then_some([n as u8; 32]);
+        // The secondary holds 3..=11, parting after 6.
+        let mut hashes: Vec<[u8; 32]> = (3..=6).map(|n| [n as u8; 32]).collect();
+        hashes.extend([[70; 32], [80; 32], [90; 32], [100; 32], [110; 32]]);
+        assert_eq!(common(3, &hashes, &primary), 6);
+        // Nothing provable: parted before the secondary's log starts.
+        assert_eq!(common(3, &[[0xaa; 32]], &primary), 0);
+        assert_eq!(common(0, &[], &primary), 0);
+    }
+
+    #[test]
+    fn random_bytes_never_open_and_never_panic() {
+        let k = session_key(&Key([7; 32]), &[1; 16], &[2; 16]);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..400usize {
+            let mut buf = Vec::with_capacity(len + HEADER_LEN);
+            buf.extend_from_slice(&header(Direction::ToSecondary, 0, len));
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                buf.push(x as u8);
+            }
+            let mut open = Sealer::new(&k, Direction::ToSecondary).unwrap();
+            assert!(open.open(&buf).is_err());
+            assert!(open.open(&buf[HEADER_LEN..]).is_err());
+        }
+    }
+
+    #[test]
     fn commits_wait_for_the_peer_within_the_bound_then_go_async() {
         let t = |ms| Instant::from_millis(ms);
         let mut a = Acks::new(Duration::from_millis(200));

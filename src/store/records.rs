@@ -679,6 +679,17 @@ pub fn decode_object(kind: Kind, id: &str, bytes: &[u8]) -> Result<Object, Decod
     Ok(object)
 }
 
+/// The object an LMDB key of [`object_key`] names; `None` for another key.
+pub fn object_of_key(key: &[u8]) -> Option<crate::model::ObjectRef> {
+    let nul = key.iter().position(|b| *b == 0)?;
+    let kind = Kind::from_name(std::str::from_utf8(&key[..nul]).ok()?)?;
+    let id = std::str::from_utf8(&key[nul + 1..]).ok()?;
+    Some(crate::model::ObjectRef {
+        kind,
+        id: id.to_string(),
+    })
+}
+
 /// The LMDB key of an object: kind name, NUL, id.
 pub fn object_key(kind: Kind, id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(kind.as_str().len() + 1 + id.len());

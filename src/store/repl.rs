@@ -117,6 +117,19 @@ fn entry_hash(prev: &[u8; 32], seq: u64, time_us: i64, ops: &[OpV1]) -> [u8; 32]
 }
 
 impl ReplRecord {
+    /// Whether applying the entry changes a configuration object that feeds
+    /// the generated provisioning files.
+    pub fn feeds_provisioning(&self) -> bool {
+        let ReplRecord::V1 { ops, .. } = self;
+        ops.iter().any(|op| match op {
+            OpV1::Put { db, key, .. } | OpV1::Delete { db, key } => {
+                *db == Db::Objects
+                    && super::records::object_of_key(key).is_none_or(|o| o.feeds_provisioning())
+            }
+            OpV1::DeleteRange { db, .. } => *db == Db::Objects,
+        })
+    }
+
     /// A new entry following `prev`.
     pub fn new(seq: u64, time_us: i64, ops: Vec<OpV1>, prev: [u8; 32]) -> ReplRecord {
         let hash = entry_hash(&prev, seq, time_us, &ops);
@@ -738,6 +751,164 @@ mod tests {
         for e in a.repl_entries(from, usize::MAX).unwrap().unwrap() {
             b.apply(&e).unwrap();
         }
+    }
+
+    fn set_ha(s: &Store, hook_dir: &str) {
+        let ha = crate::model::HaSettings {
+            hook_dir: Some(hook_dir.to_string()),
+            ..Default::default()
+        };
+        s.commit(
+            &origin(),
+            WallTime::from_unix_micros(6),
+            &[Change::put(Object::Ha(ha))],
+        )
+        .unwrap();
+    }
+
+    fn hook_dir(s: &Store) -> Option<String> {
+        match s.get(crate::model::Kind::Ha, crate::model::HA_ID).unwrap() {
+            Some(Object::Ha(h)) => h.hook_dir,
+            _ => None,
+        }
+    }
+
+    /// A snapshot through `snapshot_items`/`install_snapshot`, as the sync
+    /// channel carries it.
+    fn transfer(a: &Store, b: &Store) -> Result<u64, ApplyError> {
+        let mut chunks = Vec::new();
+        let mut at = (0, [0; 32]);
+        a.snapshot_items(|pos, c| {
+            at = pos;
+            chunks.push(c);
+            true
+        })
+        .unwrap();
+        let mut it = chunks.into_iter();
+        b.install_snapshot(at, || Ok(it.next()))
+    }
+
+    #[test]
+    fn each_node_keeps_its_own_ha_configuration() {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (open(da.path()), open(db.path()));
+        set_ha(&a, "/a");
+        set(&a, SettingKey::Hostname, "pbx-a");
+        // b is fresh: it follows a's log but keeps no HA object of a's.
+        ship(&a, &b);
+        assert_eq!(hook_dir(&b), None);
+        assert_eq!(b.setting(SettingKey::Hostname).unwrap(), "pbx-a");
+        // The entry and its audit entry are there all the same.
+        assert_eq!(a.repl_head().unwrap(), b.repl_head().unwrap());
+        assert!(b.verify_audit().unwrap().first_bad.is_none());
+
+        // A snapshot does not carry a's HA object either, nor remove b's.
+        let dc = tempfile::tempdir().unwrap();
+        let c = open(dc.path());
+        set_ha(&c, "/c");
+        set(&c, SettingKey::Location, "only on c");
+        set(&a, SettingKey::Location, "rack 1");
+        let n = transfer(&a, &c).unwrap();
+        assert!(n > 0);
+        assert_eq!(hook_dir(&c).as_deref(), Some("/c"));
+        assert_eq!(c.setting(SettingKey::Location).unwrap(), "rack 1");
+        assert_eq!(c.repl_head().unwrap(), a.repl_head().unwrap());
+        assert!(c.verify_audit().unwrap().first_bad.is_none());
+        // And c follows the log from there; the head's hash is known.
+        assert_eq!(
+            c.repl_hash_at(a.repl_seq().unwrap()).unwrap(),
+            a.repl_hash_at(a.repl_seq().unwrap()).unwrap()
+        );
+        set(&a, SettingKey::Location, "rack 2");
+        ship(&a, &c);
+        assert_eq!(c.setting(SettingKey::Location).unwrap(), "rack 2");
+        let without_ha = |s: &Store| {
+            let ha = super::super::records::object_key(crate::model::Kind::Ha, crate::model::HA_ID);
+            dump(s)
+                .into_iter()
+                .filter(|(t, k, _)| !(*t == 1 && *k == ha))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(without_ha(&a), without_ha(&c));
+    }
+
+    #[test]
+    fn an_incomplete_snapshot_changes_nothing() {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (open(da.path()), open(db.path()));
+        set(&a, SettingKey::Hostname, "pbx-a");
+        set(&b, SettingKey::Hostname, "pbx-b");
+        let before = dump(&b);
+        let mut calls = 0;
+        let r = b.install_snapshot((9, [1; 32]), || {
+            calls += 1;
+            if calls == 1 {
+                Ok(Some(vec![(Db::Objects, b"x".to_vec(), b"y".to_vec())]))
+            } else {
+                Err("the transfer ended early".into())
+            }
+        });
+        assert!(r.is_err());
+        assert_eq!(dump(&b), before);
+        assert_eq!(b.repl_seq().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_replica_refuses_local_writes_but_its_own_ha_configuration() {
+        let d = tempfile::tempdir().unwrap();
+        let s = open(d.path());
+        s.set_replica(true);
+        let e = s
+            .commit(
+                &origin(),
+                WallTime::from_unix_micros(5),
+                &[Change::put(Object::Setting(
+                    Setting::new(SettingKey::Hostname, "x").unwrap(),
+                ))],
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("passive"), "{e}");
+        assert!(matches!(
+            s.data_write(|t| t.put(Table::Outbox, b"k", b"v")),
+            Err(StoreError::Replica)
+        ));
+        set_ha(&s, "/own");
+        assert_eq!(hook_dir(&s).as_deref(), Some("/own"));
+        s.set_replica(false);
+        set(&s, SettingKey::Hostname, "x");
+    }
+
+    #[test]
+    fn the_archive_lists_what_the_other_history_lacks() {
+        let d = tempfile::tempdir().unwrap();
+        let s = open(d.path());
+        set(&s, SettingKey::Hostname, "shared");
+        set(&s, SettingKey::Location, "mine alone");
+        s.data_write(|t| t.put(Table::Outbox, b"k", b"v")).unwrap();
+        let dir = d.path().join("archive/x");
+        let a = s.archive_to(&dir, 1).unwrap();
+        assert_eq!((a.count, a.first, a.last), (2, 2, 3));
+        let text = std::fs::read_to_string(dir.join("transactions.txt")).unwrap();
+        assert!(
+            text.contains("entry 2") && text.contains("entry 3"),
+            "{text}"
+        );
+        assert!(text.contains("setting location"), "{text}");
+        assert!(!text.contains("entry 1 "), "{text}");
+        assert!(dir.join("data.mdb").exists());
+        // The audit note of the archive is an ordinary, verifiable entry.
+        s.note(
+            &origin(),
+            WallTime::from_unix_micros(9),
+            crate::model::Kind::Ha,
+            crate::model::HA_ID,
+            "data sync: archived",
+        )
+        .unwrap();
+        assert!(s.verify_audit().unwrap().first_bad.is_none());
+        let (first, hashes) = s.repl_hashes().unwrap();
+        assert_eq!((first, hashes.len()), (1, 4));
+        assert_eq!(Some(hashes[3]), s.repl_hash_at(4).unwrap());
     }
 
     #[test]

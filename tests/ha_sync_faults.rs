@@ -158,6 +158,41 @@ fn divergence_after_a_partition_is_archived_and_reported() {
     }
 }
 
+/// A transaction larger than a frame (256 KiB: here a 250 KiB template,
+/// stored with its audit entry) reaches the passive node in fragments.
+#[test]
+fn a_transaction_larger_than_a_frame_arrives_in_pieces() {
+    let _g = one_at_a_time();
+    let rig = Rig::up("big");
+    let mut content = String::with_capacity(250 << 10);
+    let mut i = 0u64;
+    while content.len() < 250_000 {
+        content.push_str(&format!(
+            "option.{i} = value number {i} of a large template\n"
+        ));
+        i += 1;
+    }
+    let file = rig.dirs[0].path().join("big.tpl");
+    std::fs::write(&file, &content).expect("template file");
+    rig.a.ok(&[
+        "prov",
+        "template",
+        "add",
+        "name=big",
+        "model=Yealink-T4x",
+        &format!("content=@{}", file.display()),
+    ]);
+    wait_in_sync(&rig);
+    let shown = rig.b.json(&["prov", "template", "show", "big"]).to_string();
+    assert!(
+        shown.contains(&format!("option.{} = value", i - 1)),
+        "{}",
+        &shown[..200.min(shown.len())]
+    );
+    assert_eq!(sync(&rig.b)["rejected"], 0);
+    assert!(rig.a.log().contains("sync:"), "{}", rig.logs());
+}
+
 /// A connection to the active node's sync port from the peer's address.
 fn connect_to_a(rig: &Rig, from: &'static str) -> TcpStream {
     rig.lab.run_in(&rig.b_ns, move || async move {

@@ -55,8 +55,10 @@ use crate::store::data::Table;
 
 /// How often the files are looked at.
 pub const POLL: Duration = Duration::from_secs(1);
-/// Most bytes read per file per tick.
-const BUDGET: u64 = 8 << 20;
+/// Most bytes read per file per poll: about 50 ms of work in a release
+/// build, so a backlog never stalls the loop (HA heartbeats run on it). A
+/// poll that used its budget asks for the next one at once.
+const BUDGET: u64 = 1 << 20;
 const CHUNK: usize = 256 * 1024;
 /// Bytes per streamed reply.
 const STREAM_CHUNK: usize = 256 * 1024;
@@ -93,6 +95,8 @@ struct Slot {
     /// Polls in a row that found another file at the path while the open
     /// one did not grow.
     quiet_rotated: u32,
+    /// The last poll stopped at its budget: more is waiting.
+    behind: bool,
 }
 
 impl Slot {
@@ -106,6 +110,7 @@ impl Slot {
             state: "off",
             detail: String::new(),
             quiet_rotated: 0,
+            behind: false,
         }
     }
 }
@@ -155,6 +160,11 @@ fn master_kind(store: &Store) -> Result<(FileKind, String), String> {
 }
 
 impl Cdr {
+    /// Whether the last poll left bytes unread (poll again soon).
+    pub fn behind(&self) -> bool {
+        self.master.behind || self.queue.behind
+    }
+
     /// One tick: follow both files, flush quiet calls, prune daily.
     pub fn poll(&mut self, daemon: &Daemon) {
         let store = &*daemon.store;
@@ -252,6 +262,7 @@ fn prune(store: &Store, now: Timestamp) {
 }
 
 fn step(slot: &mut Slot, store: &Store, want: Option<Want>, kind: FileKind, now: Timestamp) {
+    slot.behind = false;
     if want != slot.want {
         slot.want = want;
         slot.follower = None;
@@ -423,6 +434,7 @@ fn follow(
         let rows = follower.feed(&buf[..n]);
         commit(&rows, follower)?;
     }
+    slot.behind = !at_end && read >= BUDGET;
     if at_end {
         // Learn the file's first bytes; a change of them is a rewrite.
         if !same_head(&open.file, &follower.state().head) {

@@ -683,7 +683,13 @@ async fn event_loop(
                 }
             }
             Event::CdrPoll if daemon.is_replica() => {}
-            Event::CdrPoll => daemon.cdr.borrow_mut().poll(daemon),
+            Event::CdrPoll => {
+                daemon.cdr.borrow_mut().poll(daemon);
+                // A backlog is read a budget at a time, other events between.
+                if daemon.cdr.borrow().behind() {
+                    let _ = daemon.events.try_send(Event::CdrPoll);
+                }
+            }
             Event::UserHashed {
                 origin,
                 command,

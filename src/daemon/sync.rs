@@ -61,9 +61,9 @@ const IDLE: Duration = Duration::from_secs(8);
 const ARCHIVE_LIMIT: Duration = Duration::from_secs(300);
 /// Delay before the secondary dials again.
 const REDIAL: Duration = Duration::from_millis(300);
-/// Log entries per batch, and bytes (entries are sent whole).
-const BATCH_ENTRIES: usize = 512;
-const BATCH_BYTES: usize = 4 << 20;
+/// Bytes of log entries per frame; a larger entry goes in fragments (a
+/// CDR poll's or a large template's transaction often does).
+const BATCH_BYTES: usize = 256 << 10;
 
 /// What a session task reports to the loop.
 pub enum Report {
@@ -711,26 +711,27 @@ async fn primary_session(
                 };
                 let common = core::common(first, &hashes, &hash_at);
                 send(&mut stream, &mut seal, &Msg::Common { seq: common }).await?;
-                let Msg::Archived {
-                    count,
-                    first,
-                    last,
-                    dir,
-                } = reader.next(&mut open, ARCHIVE_LIMIT).await?
-                else {
-                    return Err(Fail::Rejected("expected the secondary's archive".into()));
-                };
-                if count > 0 {
-                    report(
-                        tx,
-                        Report::PeerArchived {
-                            id,
-                            archived: Archived { count, first, last },
-                            dir,
-                        },
-                    )
-                    .await;
-                }
+            }
+            // The secondary copies its store first; that may take a while.
+            let Msg::Archived {
+                count,
+                first,
+                last,
+                dir,
+            } = reader.next(&mut open, ARCHIVE_LIMIT).await?
+            else {
+                return Err(Fail::Rejected("expected the secondary's archive".into()));
+            };
+            if count > 0 {
+                report(
+                    tx,
+                    Report::PeerArchived {
+                        id,
+                        archived: Archived { count, first, last },
+                        dir,
+                    },
+                )
+                .await;
             }
             send_snapshot(&mut stream, &mut seal, store).await? + 1
         }
@@ -748,29 +749,33 @@ async fn primary_session(
     let entries = async {
         loop {
             let batch = store
-                .repl_entries(next, BATCH_ENTRIES)
+                .repl_entries_raw(next, BATCH_BYTES)
                 .map_err(store_err)?
                 .ok_or_else(|| Fail::Io(format!("entry {next} left the log before it was sent")))?;
-            if batch.is_empty() {
+            let Some(&(last, _)) = batch.last() else {
                 // Idle: wait for a commit, or send a keepalive.
                 let _ = with_limit(KEEPALIVE, woken.recv()).await;
                 if store.repl_seq().map_err(store_err)? < next {
                     send(&mut stream, &mut seal, &Msg::Entries(Vec::new())).await?;
                 }
                 continue;
-            }
-            let mut frames = Vec::new();
-            let mut bytes = 0;
-            for r in &batch {
-                let b = r.encode();
-                if !frames.is_empty() && bytes + b.len() > BATCH_BYTES {
-                    break;
+            };
+            next = last + 1;
+            match <[_; 1]>::try_from(batch) {
+                Ok([(_, big)]) if big.len() > BATCH_BYTES => {
+                    // One entry larger than a frame: in pieces.
+                    let total = big.len() as u64;
+                    for piece in big.chunks(BATCH_BYTES) {
+                        let bytes = piece.to_vec();
+                        send(&mut stream, &mut seal, &Msg::Fragment { total, bytes }).await?;
+                    }
                 }
-                bytes += b.len();
-                frames.push(b);
-                next = r.seq() + 1;
+                Ok([(_, one)]) => send(&mut stream, &mut seal, &Msg::Entries(vec![one])).await?,
+                Err(batch) => {
+                    let frames = batch.into_iter().map(|(_, b)| b).collect();
+                    send(&mut stream, &mut seal, &Msg::Entries(frames)).await?;
+                }
             }
-            send(&mut stream, &mut seal, &Msg::Entries(frames)).await?;
         }
     };
     smol::future::or(acks, entries).await
@@ -884,43 +889,71 @@ async fn secondary_session(
     let (seq, hash) = store.repl_head().map_err(store_err)?;
     send(&mut stream, &mut seal, &Msg::Position { seq, hash }).await?;
     log::info!("sync: following the active node {remote} from {seq}");
+    let mut pieces: Vec<u8> = Vec::new();
     loop {
-        match reader.next(&mut open, IDLE).await? {
+        let msg = match reader.next(&mut open, IDLE).await? {
+            Msg::Fragment { total, bytes } => {
+                if total > core::MAX_ENTRY || (pieces.len() + bytes.len()) as u64 > total {
+                    return Err(Fail::Rejected(format!(
+                        "fragment of {} bytes past an entry of {total}",
+                        bytes.len()
+                    )));
+                }
+                pieces.extend_from_slice(&bytes);
+                if (pieces.len() as u64) < total {
+                    continue;
+                }
+                Msg::Entries(vec![std::mem::take(&mut pieces)])
+            }
+            _ if !pieces.is_empty() => {
+                return Err(Fail::Rejected(
+                    "an entry's fragments were interrupted".into(),
+                ));
+            }
+            msg => msg,
+        };
+        match msg {
+            Msg::Entries(raw) if raw.is_empty() => {
+                let last = store.repl_seq().map_err(store_err)?;
+                send(&mut stream, &mut seal, &Msg::Ack { seq: last }).await?;
+            }
             Msg::Entries(raw) => {
-                let mut records = Vec::with_capacity(raw.len());
-                for b in &raw {
-                    records.push(
-                        ReplRecord::decode(b)
-                            .map_err(|e| Fail::Rejected(format!("undecodable entry: {e}")))?,
-                    );
-                }
-                let objects = records.iter().any(ReplRecord::feeds_provisioning);
-                let last = match records.last() {
-                    Some(r) => r.seq(),
-                    None => store.repl_seq().map_err(store_err)?,
-                };
-                if !records.is_empty() {
-                    let s = store.clone();
-                    smol::unblock(move || s.apply_batch(&records))
-                        .await
+                // Decoding and applying may take a while: off the loop.
+                let s = store.clone();
+                let (last, objects) = smol::unblock(move || {
+                    let mut records = Vec::with_capacity(raw.len());
+                    for b in &raw {
+                        records.push(
+                            ReplRecord::decode(b)
+                                .map_err(|e| Fail::Rejected(format!("undecodable entry: {e}")))?,
+                        );
+                    }
+                    let objects = records.iter().any(ReplRecord::feeds_provisioning);
+                    let last = records.last().map_or(0, ReplRecord::seq);
+                    s.apply_batch(&records)
                         .map_err(|e| Fail::Rejected(format!("entries refused: {e}")))?;
-                    report(
-                        tx,
-                        Report::Applied {
-                            id,
-                            seq: last,
-                            objects,
-                        },
-                    )
-                    .await;
-                }
+                    Ok::<_, Fail>((last, objects))
+                })
+                .await?;
+                report(
+                    tx,
+                    Report::Applied {
+                        id,
+                        seq: last,
+                        objects,
+                    },
+                )
+                .await;
                 send(&mut stream, &mut seal, &Msg::Ack { seq: last }).await?;
             }
             Msg::Restart(restart) => {
                 let common = match restart {
                     Restart::Snapshot => store.repl_seq().map_err(store_err)?,
                     Restart::Diverged { .. } | Restart::Ahead { .. } => {
-                        let (first, hashes) = store.repl_hashes().map_err(store_err)?;
+                        let s = store.clone();
+                        let (first, hashes) = smol::unblock(move || s.repl_hashes())
+                            .await
+                            .map_err(store_err)?;
                         send(&mut stream, &mut seal, &Msg::History { first, hashes }).await?;
                         let Msg::Common { seq } = reader.next(&mut open, HANDSHAKE).await? else {
                             return Err(Fail::Rejected("expected the common point".into()));
@@ -944,19 +977,17 @@ async fn secondary_session(
                     .await
                     .map_err(store_err)?;
                 let dir_text = dir.display().to_string();
-                if !matches!(restart, Restart::Snapshot) {
-                    send(
-                        &mut stream,
-                        &mut seal,
-                        &Msg::Archived {
-                            count: archived.count,
-                            first: archived.first,
-                            last: archived.last,
-                            dir: dir_text.clone(),
-                        },
-                    )
-                    .await?;
-                }
+                send(
+                    &mut stream,
+                    &mut seal,
+                    &Msg::Archived {
+                        count: archived.count,
+                        first: archived.first,
+                        last: archived.last,
+                        dir: dir_text.clone(),
+                    },
+                )
+                .await?;
                 report(
                     tx,
                     Report::Archived {

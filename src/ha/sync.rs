@@ -209,7 +209,13 @@ pub enum Msg {
     SnapshotChunk(Vec<(u8, Vec<u8>, Vec<u8>)>),
     /// The snapshot is complete: `items` records were sent.
     SnapshotEnd { items: u64 },
+    /// A piece of one log entry too large for a frame; the entry is whole
+    /// once `total` bytes have come, and is then applied like `Entries`.
+    Fragment { total: u64, bytes: Vec<u8> },
 }
+
+/// Largest log entry a secondary reassembles from fragments.
+pub const MAX_ENTRY: u64 = 512 << 20;
 
 /// The wire tag of a replicated database in snapshot chunks.
 pub fn db_tag(db: crate::store::repl::Db) -> u8 {

@@ -169,6 +169,15 @@ impl ReplRecord {
         to_bytes(self)
     }
 
+    /// The hash of an encoded entry without decoding its operations: in
+    /// `V1` it is the last field, 32 raw bytes (the layout test pins it).
+    pub fn hash_of_encoded(bytes: &[u8]) -> Option<[u8; 32]> {
+        if bytes.first() != Some(&0) || bytes.len() < 1 + 64 {
+            return None;
+        }
+        bytes.get(bytes.len() - 32..)?.try_into().ok()
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<ReplRecord, DecodeError> {
         from_bytes(bytes)
     }
@@ -193,6 +202,9 @@ fn is_local_object(db: Db, key: &[u8]) -> bool {
     db == Db::Objects
         && key == super::records::object_key(crate::model::Kind::Ha, crate::model::HA_ID)
 }
+
+/// An encoded log entry and its sequence number.
+pub type RawEntry = (u64, Vec<u8>);
 
 /// One record of a snapshot: a key and value of a replicated database.
 pub type Item = (Db, Vec<u8>, Vec<u8>);
@@ -412,10 +424,12 @@ impl Store {
         let mut first = None;
         let mut out = Vec::new();
         for item in self.replog.iter(&rtxn)? {
-            let (_, v) = item?;
-            let r = ReplRecord::decode(v)?;
-            first.get_or_insert(r.seq());
-            out.push(r.hash());
+            let (k, v) = item?;
+            let seq = k.try_into().map_or(0, u64::from_be_bytes);
+            first.get_or_insert(seq);
+            out.push(ReplRecord::hash_of_encoded(v).ok_or_else(|| {
+                StoreError::Corrupt(format!("replication log entry {seq} is damaged"))
+            })?);
         }
         Ok((first.unwrap_or(0), out))
     }
@@ -431,7 +445,7 @@ impl Store {
             return Ok(Some(head_of(self.meta.get(&rtxn, META_REPL_HEAD)?)));
         }
         match self.replog.get(&rtxn, &seq.to_be_bytes())? {
-            Some(b) => Ok(Some(ReplRecord::decode(b)?.hash())),
+            Some(b) => Ok(ReplRecord::hash_of_encoded(b)),
             None => Ok(None),
         }
     }
@@ -460,6 +474,43 @@ impl Store {
         {
             let (_, v) = item?;
             out.push(ReplRecord::decode(v)?);
+        }
+        Ok(Some(out))
+    }
+
+    /// Encoded log entries from `from` on, as (sequence, bytes), up to
+    /// about `max_bytes` (at least one entry); `None` if `from` is no longer
+    /// in the log. What the primary sends, without decoding.
+    pub fn repl_entries_raw(
+        &self,
+        from: u64,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<RawEntry>>, StoreError> {
+        let rtxn = self.env.read_txn()?;
+        let last = seq_of(self.meta.get(&rtxn, META_REPL_SEQ)?);
+        if from > last {
+            return Ok(Some(Vec::new()));
+        }
+        let start = from.to_be_bytes();
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for item in self
+            .replog
+            .range(&rtxn, &(Bound::Included(&start[..]), Bound::Unbounded))?
+        {
+            let (k, v) = item?;
+            let seq = k.try_into().map_or(0, u64::from_be_bytes);
+            if out.is_empty() && seq != from {
+                return Ok(None);
+            }
+            if !out.is_empty() && bytes + v.len() > max_bytes {
+                break;
+            }
+            bytes += v.len();
+            out.push((seq, v.to_vec()));
+        }
+        if out.is_empty() {
+            return Ok(None);
         }
         Ok(Some(out))
     }
@@ -1016,6 +1067,7 @@ mod tests {
         assert_eq!(bytes[16..48], [5; 32]);
         assert_eq!(bytes.len(), 80);
         assert!(r.is_intact());
+        assert_eq!(ReplRecord::hash_of_encoded(&bytes), Some(r.hash()));
         assert_eq!(ReplRecord::decode(&bytes).unwrap(), r);
         assert!(ReplRecord::decode(&[0, 1, 2, 1, 7]).is_err());
     }

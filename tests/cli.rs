@@ -36,12 +36,14 @@ fn status_answers_with_stable_json() {
             "https",
             "ha",
             "sip_pnp",
-            "mgmt"
+            "mgmt",
+            "ha_sync"
         ]
     );
     assert_eq!(s["services"][6]["state"], "disabled", "ha not configured");
     assert_eq!(s["services"][7]["state"], "disabled", "sip_pnp = off");
     assert_eq!(s["services"][3]["state"], "disabled", "tftp_listen = off");
+    assert_eq!(s["services"][9]["state"], "idle", "no HA peer");
     let text = d.ok(&["status"]);
     assert!(text.contains("control       running"), "{text}");
     assert_eq!(d.stop(), Some(0));

@@ -199,6 +199,19 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
         },
         service("sip_pnp", daemon.sip_pnp.0, daemon.sip_pnp.1.clone(), None),
         listener("mgmt", daemon.mgmt),
+        {
+            let v = daemon.sync.borrow().status(&daemon.store);
+            let state = match v.role.as_str() {
+                "none" => "idle",
+                _ => "running",
+            };
+            let peer = v.peer_seq.map_or("-".to_string(), |p| p.to_string());
+            let detail = format!(
+                "{} ({}), transaction {} here, {peer} at the peer",
+                v.mode, v.role, v.local_seq
+            );
+            service("ha_sync", state, detail, None)
+        },
     ]
 }
 

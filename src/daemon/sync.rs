@@ -473,7 +473,7 @@ pub fn drive(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
                 "writable"
             }
         );
-        if !replica && view.is_some() {
+        if !replica {
             drop(s);
             super::after_takeover(daemon);
             s = daemon.sync.borrow_mut();

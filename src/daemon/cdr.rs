@@ -539,6 +539,7 @@ pub fn offload(daemon: &Daemon, command: Command, reply: &Sender<Reply>) -> Opti
 
 fn spawn_import(daemon: &Daemon, callcenter: bool, path: String, reply: Sender<Reply>) {
     let store = Arc::clone(&daemon.store);
+    let events = daemon.events.clone();
     let kind = if callcenter {
         Ok(FileKind::QueueLog)
     } else {
@@ -569,7 +570,13 @@ fn spawn_import(daemon: &Daemon, callcenter: bool, path: String, reply: Sender<R
                 }
                 Err(e) => Reply::error(ErrorCode::Invalid, e),
             };
-            let _ = reply.send_blocking(answer);
+            // Through the loop: the answer waits for the HA peer like any
+            // change's.
+            let _ = events.send_blocking(super::Event::Answer {
+                change: true,
+                answer,
+                reply,
+            });
         });
     if let Err(e) = spawned {
         log::error!("cdr: cannot start an import thread: {e}");

@@ -83,6 +83,13 @@ pub enum Event {
     Mgmt(mgmt::Step),
     /// Something the HA data sync channel did.
     Sync(sync::Report),
+    /// A worker thread's answer to a request; a change's answer waits for
+    /// the HA peer like one from the loop.
+    Answer {
+        change: bool,
+        answer: Reply,
+        reply: Sender<Reply>,
+    },
     /// A password-setting command whose hash a worker thread computed.
     UserHashed {
         origin: Origin,
@@ -706,6 +713,17 @@ async fn event_loop(
                 );
             }
             Event::Sync(report) => sync::on_report(daemon, ex, report),
+            Event::Answer {
+                change,
+                answer,
+                reply,
+            } => sync::answer(
+                daemon,
+                change,
+                Box::new(move || {
+                    let _ = reply.try_send(answer);
+                }),
+            ),
             Event::Tick if daemon.is_replica() => {}
             Event::Tick => {
                 let now = daemon.clock.wall().to_timestamp();

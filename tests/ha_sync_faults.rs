@@ -33,7 +33,8 @@ fn converged(rig: &Rig) -> bool {
 fn wait_in_sync(rig: &Rig) {
     assert!(
         wait_until(Duration::from_secs(15), || converged(rig)
-            && sync(&rig.a)["mode"] == "sync"),
+            && (sync(&rig.a)["mode"] == "sync"
+                || sync(&rig.b)["mode"] == "sync")),
         "not in sync: {}\n{}\n{}",
         sync(&rig.a),
         sync(&rig.b),
@@ -156,6 +157,45 @@ fn divergence_after_a_partition_is_archived_and_reported() {
         let audit = d.ok(&["audit", "list"]);
         assert!(audit.contains("data sync: the peer archived"), "{audit}");
     }
+}
+
+/// The first rule: at pairing the secondary takes the
+/// coordinator's data, even when the secondary is the one that becomes
+/// active (here b is the default active node). Its own data is archived.
+#[test]
+fn an_active_secondary_takes_the_coordinators_data_at_pairing() {
+    let _g = one_at_a_time();
+    let rig = Rig::up_with(
+        "rev",
+        |a, b| {
+            a.ok(&["system", "set", "location=set on the coordinator"]);
+            b.ok(&["system", "set", "hostname=b-before-pairing"]);
+        },
+        true,
+    );
+    wait_in_sync(&rig);
+    // Converged with b active, on the coordinator's data.
+    assert_eq!(status(&rig.b)["state"], "active");
+    for d in [&rig.a, &rig.b] {
+        assert_eq!(d.setting("location")["value"], "set on the coordinator");
+        assert_ne!(d.setting("hostname")["value"], "b-before-pairing");
+        let v = d.json(&["audit", "verify"]);
+        assert_eq!(v["ok"], true, "{v}");
+    }
+    let report = sync(&rig.b)["last_archive"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(report.starts_with("this node archived"), "{report}");
+    let dir = report.split(" to ").last().expect("dir").trim().to_string();
+    assert!(dir.ends_with("-joined"), "{dir}");
+    let listing = std::fs::read_to_string(format!("{dir}/transactions.txt")).expect("listing");
+    assert!(listing.contains("hostname"), "{listing}");
+    // From now on b is the primary of an ordinary pair.
+    rig.b
+        .ok(&["system", "set", "location=set on b, now active"]);
+    wait_in_sync(&rig);
+    assert_eq!(rig.a.setting("location")["value"], "set on b, now active");
 }
 
 /// A transaction larger than a frame (256 KiB: here a 250 KiB template,

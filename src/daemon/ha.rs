@@ -107,6 +107,8 @@ pub struct SyncView {
     pub peer_out_of_service: bool,
     /// How long a commit waits for the peer before going asynchronous.
     pub ack_bound: Duration,
+    /// This node's role is coordinator: at pairing its data wins.
+    pub coordinator: bool,
 }
 
 /// The HA part of the daemon's state (in `Daemon::ha`).
@@ -261,6 +263,7 @@ impl HaRuntime {
             peer_holds: matches!(status.holder, ha::Holder::Remote | ha::Holder::Both),
             peer_out_of_service: status.peer_out_of_service,
             ack_bound: c.keepalive_out_of_service,
+            coordinator: c.role == Role::Coordinator,
         })
     }
 

@@ -87,6 +87,10 @@ pub enum Report {
     Applied { id: u64, seq: u64, objects: bool },
     /// Secondary: this node's data was archived before a snapshot.
     Archived { archived: Archived, dir: String },
+    /// Both nodes hold this pairing's history now (marked in
+    /// `data_dir/ha/synced`); `took_over` when this active node replaced
+    /// its data by the coordinator's.
+    Joined { id: u64, took_over: bool },
     /// Secondary: a snapshot is being received.
     Snapshot { id: u64 },
     /// The session ended; `rejected` when the peer sent bad input.
@@ -321,6 +325,10 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                     let id = s.next_id;
                     s.next_id += 1;
                     let (notify, woken) = smol::channel::bounded(1);
+                    // A secondary that is active before it ever held this
+                    // pairing's data takes the coordinator's first.
+                    let join = (!v.coordinator && !joined(&s.data_dir, &v.key))
+                        .then(|| s.data_dir.join("archive"));
                     let task = ex.spawn(primary(
                         stream,
                         v.key,
@@ -328,6 +336,7 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                         s.tx.clone(),
                         id,
                         woken,
+                        join,
                     ));
                     log::info!("sync: connection from {} (session {id})", v.remote);
                     s.pending = Some(Session {
@@ -353,6 +362,9 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
             let mut s = daemon.sync.borrow_mut();
             if current(&s, id) {
                 let last = daemon.store.repl_seq().unwrap_or(0);
+                if let Some(v) = daemon.ha.borrow().sync_view() {
+                    mark_joined(&s.data_dir, &v.key);
+                }
                 s.acks.connected(seq, last);
                 s.peer_seq = Some(seq);
                 log::info!(
@@ -394,6 +406,19 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                 }
             }
         }
+        Report::Joined { id, took_over } => {
+            let view = daemon.ha.borrow().sync_view();
+            let s = daemon.sync.borrow();
+            if current(&s, id)
+                && let Some(v) = view
+            {
+                mark_joined(&s.data_dir, &v.key);
+                drop(s);
+                if took_over {
+                    super::after_takeover(daemon);
+                }
+            }
+        }
         Report::Archived { archived, dir } => {
             let text = archive_text(&archived, &dir);
             log::warn!("sync: this node {text}");
@@ -423,6 +448,25 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                 }
             }
         }
+    }
+}
+
+/// The mark of the pairing whose history this node holds.
+fn fingerprint(key: &Key) -> String {
+    use sha2::Digest;
+    crate::auth::password::hex(&sha2::Sha256::digest(key.0))
+}
+
+fn joined(data_dir: &std::path::Path, key: &Key) -> bool {
+    std::fs::read_to_string(data_dir.join("ha/synced")).is_ok_and(|t| t.trim() == fingerprint(key))
+}
+
+fn mark_joined(data_dir: &std::path::Path, key: &Key) {
+    if joined(data_dir, key) {
+        return;
+    }
+    if let Err(e) = std::fs::write(data_dir.join("ha/synced"), fingerprint(key) + "\n") {
+        log::error!("sync: cannot write ha/synced: {e}");
     }
 }
 
@@ -671,8 +715,9 @@ async fn primary(
     tx: Sender<Event>,
     id: u64,
     woken: Receiver<()>,
+    join: Option<PathBuf>,
 ) {
-    let result = primary_session(stream, key, &store, &tx, id, woken).await;
+    let result = primary_session(stream, key, &store, &tx, id, woken, join).await;
     ended(&tx, id, result).await;
 }
 
@@ -683,6 +728,7 @@ async fn primary_session(
     tx: &Sender<Event>,
     id: u64,
     woken: Receiver<()>,
+    join: Option<PathBuf>,
 ) -> Outcome<()> {
     let mine = random16()?;
     let theirs = exchange_randoms(&mut stream, &mine).await?;
@@ -697,8 +743,40 @@ async fn primary_session(
         return Err(Fail::Rejected("expected the secondary's position".into()));
     };
     report(tx, Report::Authenticated { id }).await;
-    let last = store.repl_seq().map_err(store_err)?;
     let hash_at = |n: u64| store.repl_hash_at(n).ok().flatten();
+    if let Some(root) = join {
+        log::info!("sync: joining the pairing: taking the coordinator's data first");
+        send(&mut stream, &mut seal, &Msg::Reverse).await?;
+        // No change may slip in between the archive and the snapshot.
+        store.set_replica(true);
+        let taken = async {
+            let common = if hash_at(seq) == Some(hash) { seq } else { 0 };
+            let (archived, dir) = archive(store, &root, "joined", common).await?;
+            report(tx, Report::Archived { archived, dir }).await;
+            receive_snapshot(&mut reader, &mut open, store).await
+        }
+        .await;
+        store.set_replica(false);
+        let at = taken?;
+        report(
+            tx,
+            Report::Applied {
+                id,
+                seq: at,
+                objects: true,
+            },
+        )
+        .await;
+        report(
+            tx,
+            Report::Joined {
+                id,
+                took_over: true,
+            },
+        )
+        .await;
+    }
+    let last = store.repl_seq().map_err(store_err)?;
     let mut next = match core::plan(last, &hash_at, seq, hash) {
         Plan::Stream { from } => from,
         Plan::Restart(restart) => {
@@ -890,6 +968,7 @@ async fn secondary_session(
     send(&mut stream, &mut seal, &Msg::Position { seq, hash }).await?;
     log::info!("sync: following the active node {remote} from {seq}");
     let mut pieces: Vec<u8> = Vec::new();
+    let mut joined = false;
     loop {
         let msg = match reader.next(&mut open, IDLE).await? {
             Msg::Fragment { total, bytes } => {
@@ -916,6 +995,21 @@ async fn secondary_session(
             Msg::Entries(raw) if raw.is_empty() => {
                 let last = store.repl_seq().map_err(store_err)?;
                 send(&mut stream, &mut seal, &Msg::Ack { seq: last }).await?;
+                if !joined {
+                    joined = true;
+                    report(
+                        tx,
+                        Report::Joined {
+                            id,
+                            took_over: false,
+                        },
+                    )
+                    .await;
+                }
+            }
+            Msg::Reverse => {
+                log::info!("sync: the active node joins the pairing: sending it this node's data");
+                send_snapshot(&mut stream, &mut seal, store).await?;
             }
             Msg::Entries(raw) => {
                 // Decoding and applying may take a while: off the loop.
@@ -961,22 +1055,12 @@ async fn secondary_session(
                         seq
                     }
                 };
-                let name = format!(
-                    "{}-{}",
-                    jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3f"),
-                    match restart {
-                        Restart::Snapshot => "behind",
-                        Restart::Diverged { .. } => "diverged",
-                        Restart::Ahead { .. } => "ahead",
-                    }
-                );
-                let dir = archive_root.join(name);
-                let s = store.clone();
-                let d = dir.clone();
-                let archived = smol::unblock(move || s.archive_to(&d, common))
-                    .await
-                    .map_err(store_err)?;
-                let dir_text = dir.display().to_string();
+                let why = match restart {
+                    Restart::Snapshot => "behind",
+                    Restart::Diverged { .. } => "diverged",
+                    Restart::Ahead { .. } => "ahead",
+                };
+                let (archived, dir) = archive(store, archive_root, why, common).await?;
                 send(
                     &mut stream,
                     &mut seal,
@@ -984,18 +1068,11 @@ async fn secondary_session(
                         count: archived.count,
                         first: archived.first,
                         last: archived.last,
-                        dir: dir_text.clone(),
+                        dir: dir.clone(),
                     },
                 )
                 .await?;
-                report(
-                    tx,
-                    Report::Archived {
-                        archived,
-                        dir: dir_text,
-                    },
-                )
-                .await;
+                report(tx, Report::Archived { archived, dir }).await;
                 report(tx, Report::Snapshot { id }).await;
                 let seq = receive_snapshot(&mut reader, &mut open, store).await?;
                 report(
@@ -1012,6 +1089,27 @@ async fn secondary_session(
             _ => return Err(Fail::Rejected("unexpected message from the primary".into())),
         }
     }
+}
+
+/// Saves this store before it is replaced (see `Store::archive_to`) in
+/// `root/<time>-<why>`; returns what was archived and where.
+async fn archive(
+    store: &Arc<Store>,
+    root: &std::path::Path,
+    why: &str,
+    common: u64,
+) -> Outcome<(Archived, String)> {
+    let name = format!(
+        "{}-{why}",
+        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3f")
+    );
+    let dir = root.join(name);
+    let s = store.clone();
+    let d = dir.clone();
+    let archived = smol::unblock(move || s.archive_to(&d, common))
+        .await
+        .map_err(store_err)?;
+    Ok((archived, dir.display().to_string()))
 }
 
 /// Receives a snapshot into the store in one transaction; returns where it

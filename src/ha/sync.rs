@@ -212,6 +212,10 @@ pub enum Msg {
     /// A piece of one log entry too large for a frame; the entry is whole
     /// once `total` bytes have come, and is then applied like `Entries`.
     Fragment { total: u64, bytes: Vec<u8> },
+    /// The primary has never held this pairing's data and is not the
+    /// coordinator (a secondary that is active at the first pairing): the
+    /// secondary, the coordinator, sends its snapshot first, then follows.
+    Reverse,
 }
 
 /// Largest log entry a secondary reassembles from fragments.

@@ -93,6 +93,12 @@ impl Rig {
     /// Builds the topology, starts and configures both daemons and waits
     /// until a alone holds the resource with both nodes seeing both members.
     pub fn up(tag: &str) -> Rig {
+        Rig::up_with(tag, |_, _| {}, false)
+    }
+
+    /// [`Rig::up`], with `prepare(a, b)` run on the started daemons before
+    /// HA is configured, and with b as the default active node if `b_first`.
+    pub fn up_with(tag: &str, prepare: impl FnOnce(&Daemon, &Daemon), b_first: bool) -> Rig {
         crate::common::require_root_and_ip();
         let (mut lab, a_ns, b_ns) = Lab::pair(tag);
         let sw = lab.name("sw");
@@ -123,8 +129,23 @@ impl Rig {
         let mut b = node(dirs[1].path(), &b_ns, "KP-SCN-B");
         a.start();
         b.start();
-        configure(&b, &ha_fields(dirs[1].path(), 2, false));
-        configure(&a, &ha_fields(dirs[0].path(), 1, true));
+        prepare(&a, &b);
+        let fields = |me: u8| {
+            let mut f = ha_fields(dirs[usize::from(me - 1)].path(), me, me == 1);
+            if b_first {
+                for field in &mut f {
+                    if field.starts_with("default_active=") {
+                        *field = format!(
+                            "default_active={}",
+                            if me == 1 { "remote" } else { "local" }
+                        );
+                    }
+                }
+            }
+            f
+        };
+        configure(&b, &fields(2));
+        configure(&a, &fields(1));
         let rig = Rig {
             lab,
             a_ns,
@@ -135,10 +156,16 @@ impl Rig {
             b,
             dirs,
         };
+        let (active, passive) = if b_first {
+            (&rig.b, &rig.a)
+        } else {
+            (&rig.a, &rig.b)
+        };
+        let holder = if b_first { &rig.b_ns } else { &rig.a_ns };
         assert!(
             wait_until(Duration::from_secs(20), || {
-                rig.sole(&rig.a_ns) && {
-                    let (sa, sb) = (status(&rig.a), status(&rig.b));
+                rig.sole(holder) && {
+                    let (sa, sb) = (status(active), status(passive));
                     sa["state"] == "active"
                         && sb["state"] == "passive"
                         && sa["ping_seen"] == 2
@@ -146,7 +173,7 @@ impl Rig {
                         && sb["ping_seen"] == 2
                 }
             }),
-            "a should hold {VIP} alone after pairing: {} {}\n{}",
+            "{holder} should hold {VIP} alone after pairing: {} {}\n{}",
             status(&rig.a),
             status(&rig.b),
             rig.logs()

@@ -191,6 +191,12 @@ fn an_active_secondary_takes_the_coordinators_data_at_pairing() {
     assert!(dir.ends_with("-joined"), "{dir}");
     let listing = std::fs::read_to_string(format!("{dir}/transactions.txt")).expect("listing");
     assert!(listing.contains("hostname"), "{listing}");
+    // In the audit log, on both nodes.
+    wait_in_sync(&rig);
+    for d in [&rig.a, &rig.b] {
+        let audit = d.ok(&["audit", "list"]);
+        assert!(audit.contains("joining the pairing"), "{audit}");
+    }
     // From now on b is the primary of an ordinary pair.
     rig.b
         .ok(&["system", "set", "location=set on b, now active"]);

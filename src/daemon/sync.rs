@@ -392,7 +392,7 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                 let text = archive_text(&archived, &dir);
                 log::warn!("sync: the peer {text}");
                 daemon.sync.borrow_mut().last_archive = format!("peer {text}");
-                note_archive(daemon, &text);
+                note_archive(daemon, &format!("data sync: the peer {text}"));
             }
         }
         Report::Applied { id, seq, objects } => {
@@ -413,8 +413,15 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                 && let Some(v) = view
             {
                 mark_joined(&s.data_dir, &v.key);
+                let archive = s.last_archive.clone();
                 drop(s);
                 if took_over {
+                    note_archive(
+                        daemon,
+                        &format!(
+                            "data sync: joining the pairing, the active node took the coordinator's data; {archive}"
+                        ),
+                    );
                     super::after_takeover(daemon);
                 }
             }
@@ -493,7 +500,7 @@ fn note_archive(daemon: &Daemon, text: &str) {
         daemon.clock.wall(),
         crate::model::Kind::Ha,
         crate::model::HA_ID,
-        &format!("data sync: the peer {text}"),
+        text,
     ) {
         log::error!("sync: cannot audit the archive: {e}");
     }

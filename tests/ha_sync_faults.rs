@@ -414,7 +414,7 @@ fn bad_input_on_the_sync_channel_changes_nothing() {
                 3 => vec![0xee; 60],
                 // A frame replayed (same counter twice).
                 4 => {
-                    let f = seal.seal(&Msg::Entries(Vec::new())).expect("seal");
+                    let f = seal.seal(&Msg::Head { seq: have }).expect("seal");
                     [f.clone(), f].concat()
                 }
                 // A truncated snapshot: begin, half a chunk, close.

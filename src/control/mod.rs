@@ -534,9 +534,10 @@ pub struct HaSyncView {
     /// nodes at the same sequence and hash hold the same data.
     pub local_seq: u64,
     pub local_hash: String,
-    /// The peer's last acknowledged (on the active) or the last applied
-    /// (on the passive) transaction.
+    /// On the active node the peer's last acknowledged transaction; on
+    /// the passive node the active node's last one.
     pub peer_seq: Option<u64>,
+    /// Transactions the passive node lacks.
     pub lag: Option<u64>,
     /// Commits waiting for the peer's acknowledgement.
     pub waiting: u64,

@@ -91,6 +91,8 @@ pub enum Report {
     /// `data_dir/ha/synced`); `took_over` when this active node replaced
     /// its data by the coordinator's.
     Joined { id: u64, took_over: bool },
+    /// Secondary: the primary's last entry.
+    PeerHead { id: u64, seq: u64 },
     /// Secondary: a snapshot is being received.
     Snapshot { id: u64 },
     /// The session ended; `rejected` when the peer sent bad input.
@@ -248,7 +250,10 @@ impl SyncRuntime {
             local_seq: seq,
             local_hash: crate::auth::password::hex(&hash),
             peer_seq: self.peer_seq,
-            lag: self.peer_seq.map(|p| seq.saturating_sub(p)),
+            lag: self.peer_seq.map(|p| match role {
+                Some(Role::Secondary) => p.saturating_sub(seq),
+                _ => seq.saturating_sub(p),
+            }),
             waiting: self.waiting.len() as u64,
             replica: self.replica,
             last_error: self.last_error.clone(),
@@ -395,10 +400,16 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                 note_archive(daemon, &format!("data sync: the peer {text}"));
             }
         }
-        Report::Applied { id, seq, objects } => {
+        Report::PeerHead { id, seq } => {
             let mut s = daemon.sync.borrow_mut();
             if current(&s, id) {
                 s.peer_seq = Some(seq);
+            }
+        }
+        Report::Applied { id, seq, objects } => {
+            let mut s = daemon.sync.borrow_mut();
+            if current(&s, id) {
+                s.peer_seq = Some(s.peer_seq.unwrap_or(0).max(seq));
                 s.receiving_snapshot = false;
                 drop(s);
                 if objects {
@@ -840,8 +851,9 @@ async fn primary_session(
             let Some(&(last, _)) = batch.last() else {
                 // Idle: wait for a commit, or send a keepalive.
                 let _ = with_limit(KEEPALIVE, woken.recv()).await;
-                if store.repl_seq().map_err(store_err)? < next {
-                    send(&mut stream, &mut seal, &Msg::Entries(Vec::new())).await?;
+                let head = store.repl_seq().map_err(store_err)?;
+                if head < next {
+                    send(&mut stream, &mut seal, &Msg::Head { seq: head }).await?;
                 }
                 continue;
             };
@@ -999,7 +1011,8 @@ async fn secondary_session(
             msg => msg,
         };
         match msg {
-            Msg::Entries(raw) if raw.is_empty() => {
+            Msg::Head { seq: head } => {
+                report(tx, Report::PeerHead { id, seq: head }).await;
                 let last = store.repl_seq().map_err(store_err)?;
                 send(&mut stream, &mut seal, &Msg::Ack { seq: last }).await?;
                 if !joined {
@@ -1017,6 +1030,9 @@ async fn secondary_session(
             Msg::Reverse => {
                 log::info!("sync: the active node joins the pairing: sending it this node's data");
                 send_snapshot(&mut stream, &mut seal, store).await?;
+            }
+            Msg::Entries(raw) if raw.is_empty() => {
+                return Err(Fail::Rejected("an empty batch of entries".into()));
             }
             Msg::Entries(raw) => {
                 // Decoding and applying may take a while: off the loop.

@@ -216,6 +216,9 @@ pub enum Msg {
     /// coordinator (a secondary that is active at the first pairing): the
     /// secondary, the coordinator, sends its snapshot first, then follows.
     Reverse,
+    /// The primary's last entry: sent when idle (a keepalive the secondary
+    /// acknowledges) so that the secondary knows how far behind it is.
+    Head { seq: u64 },
 }
 
 /// Largest log entry a secondary reassembles from fragments.

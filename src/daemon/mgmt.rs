@@ -82,6 +82,12 @@ fn respond(status: u16, code: &str, message: &str) -> StepReply {
 // ------------------------------------------------------------ loop side
 
 /// Executes one step on the event loop.
+/// The answer to a change the HA peer did not confirm before this node
+/// stepped down.
+pub(super) fn unconfirmed(why: &str) -> StepReply {
+    respond(503, "unconfirmed", why)
+}
+
 /// Whether the call changes configuration (its answer waits for the HA peer).
 pub(super) fn is_change(call: &StepCall) -> bool {
     matches!(call, StepCall::Run { command, .. } if command.is_change())

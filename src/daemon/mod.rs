@@ -680,13 +680,7 @@ async fn event_loop(
                     let answer = handlers::handle(daemon, &origin, command);
                     // A change is answered once the peer holds it; the
                     // client may have gone by then, that is its business.
-                    sync::answer(
-                        daemon,
-                        change,
-                        Box::new(move || {
-                            let _ = reply.try_send(answer);
-                        }),
-                    );
+                    sync::answer(daemon, change, sync::to_client(reply, answer));
                 }
             }
             Event::CdrPoll if daemon.is_replica() => {}
@@ -704,26 +698,14 @@ async fn event_loop(
                 reply,
             } => {
                 let answer = users::handle_prehashed(daemon, &origin, command, hash);
-                sync::answer(
-                    daemon,
-                    true,
-                    Box::new(move || {
-                        let _ = reply.try_send(answer);
-                    }),
-                );
+                sync::answer(daemon, true, sync::to_client(reply, answer));
             }
             Event::Sync(report) => sync::on_report(daemon, ex, report),
             Event::Answer {
                 change,
                 answer,
                 reply,
-            } => sync::answer(
-                daemon,
-                change,
-                Box::new(move || {
-                    let _ = reply.try_send(answer);
-                }),
-            ),
+            } => sync::answer(daemon, change, sync::to_client(reply, answer)),
             Event::Tick if daemon.is_replica() => {}
             Event::Tick => {
                 let now = daemon.clock.wall().to_timestamp();
@@ -765,8 +747,11 @@ async fn event_loop(
                 sync::answer(
                     daemon,
                     change,
-                    Box::new(move || {
-                        let _ = reply.try_send(answer);
+                    Box::new(move |lost| {
+                        let _ = reply.try_send(match lost {
+                            None => answer,
+                            Some(why) => mgmt::unconfirmed(&why),
+                        });
                     }),
                 );
             }

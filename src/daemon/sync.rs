@@ -164,7 +164,7 @@ pub struct SyncRuntime {
     tx: Sender<Event>,
     acks: Acks,
     /// Replies of commits waiting for the peer: (sequence, send).
-    waiting: Vec<(u64, Box<dyn FnOnce()>)>,
+    waiting: Vec<(u64, Answer)>,
     /// Listening on (local sync address, accepted peer).
     listener: Option<((Ipv4Addr, Ipv4Addr), smol::Task<()>)>,
     session: Option<Session>,
@@ -212,7 +212,9 @@ impl SyncRuntime {
             .map(|t| t.saturating_since(now))
     }
 
-    fn release(&mut self, last: u64) {
+    /// Answers the commits the peer acknowledged, or all of them when the
+    /// cluster is not synchronous (any more).
+    fn release(&mut self) {
         let acked = self.acks.acked();
         let all = self.acks.mode() != Mode::Sync;
         let (go, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
@@ -220,19 +222,29 @@ impl SyncRuntime {
             .partition(|(seq, _)| all || *seq <= acked);
         self.waiting = keep;
         for (_, send) in go {
-            send();
+            send(None);
         }
-        let _ = last;
     }
 
-    fn end_session(&mut self, why: &str) {
+    /// Ends the session. `stepped_down`: this node stopped being the
+    /// active node, so commits the peer has not confirmed may be lost (the
+    /// peer's history will win): their clients get an error, not a success.
+    fn end_session(&mut self, why: &str, stepped_down: bool) {
         if let Some(s) = self.session.take() {
             log::info!("sync: {} session {} ended: {why}", s.role.name(), s.id);
+        }
+        if stepped_down {
+            for (seq, send) in std::mem::take(&mut self.waiting) {
+                log::warn!(
+                    "sync: transaction {seq} not confirmed by the peer before this node stepped down"
+                );
+                send(Some(UNCONFIRMED.to_string()));
+            }
         }
         self.acks.disconnected();
         self.peer_seq = None;
         self.receiving_snapshot = false;
-        self.release(0);
+        self.release();
     }
 
     pub fn status(&self, store: &Store) -> HaSyncView {
@@ -282,11 +294,30 @@ pub fn may_change(daemon: &Daemon) -> Result<(), String> {
     }
 }
 
+/// What a change's client gets when this node stepped down before the
+/// peer confirmed the change.
+const UNCONFIRMED: &str = "committed on this node, but it stopped being the HA active node \
+     before the peer confirmed the change: it may be lost (see kpbx ha status)";
+
+/// Delivers a change's answer once its fate is known: `None` sends the
+/// answer, `Some(why)` an error in its place.
+pub type Answer = Box<dyn FnOnce(Option<String>)>;
+
+/// An [`Answer`] for a control-socket client.
+pub fn to_client(reply: Sender<crate::control::Reply>, answer: crate::control::Reply) -> Answer {
+    Box::new(move |lost| {
+        let _ = reply.try_send(match lost {
+            None => answer,
+            Some(why) => crate::control::Reply::error(crate::control::ErrorCode::Unavailable, why),
+        });
+    })
+}
+
 /// Sends a reply now, or, for a change while the peer is in sync, once
 /// the peer has stored it (or the bound passes).
-pub fn answer(daemon: &Daemon, was_change: bool, send: Box<dyn FnOnce()>) {
+pub fn answer(daemon: &Daemon, was_change: bool, send: Answer) {
     if !was_change {
-        send();
+        send(None);
         return;
     }
     let seq = daemon.store.repl_seq().unwrap_or(0);
@@ -302,7 +333,7 @@ pub fn answer(daemon: &Daemon, was_change: bool, send: Box<dyn FnOnce()>) {
         return;
     }
     drop(s);
-    send();
+    send(None);
 }
 
 /// Called when the timer of [`SyncRuntime::next_wait`] fires.
@@ -311,7 +342,7 @@ pub fn on_timer(daemon: &Daemon) {
     let mut s = daemon.sync.borrow_mut();
     if !s.acks.timeout(now).is_empty() {
         log::warn!("sync: the peer did not acknowledge within the bound: asynchronous mode");
-        s.release(0);
+        s.release();
     }
     if s.dial_at.is_some_and(|t| now >= t) {
         s.dial_at = None;
@@ -358,7 +389,7 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
             let bound = daemon.ha.borrow().sync_view().map(|v| v.ack_bound);
             let mut s = daemon.sync.borrow_mut();
             if s.pending.as_ref().is_some_and(|p| p.id == id) {
-                s.end_session("replaced by a new connection");
+                s.end_session("replaced by a new connection", false);
                 s.acks = Acks::new(bound.unwrap_or(Duration::from_secs(3)));
                 s.session = s.pending.take();
             }
@@ -376,7 +407,7 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                     "sync: secondary at {seq} of {last}: {}",
                     s.acks.mode().name()
                 );
-                s.release(last);
+                s.release();
             }
         }
         Report::Acked { id, seq } => {
@@ -389,7 +420,7 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                     log::info!("sync: secondary caught up at {seq}: synchronous");
                 }
                 s.peer_seq = Some(seq);
-                s.release(last);
+                s.release();
             }
         }
         Report::PeerArchived { id, archived, dir } => {
@@ -460,7 +491,7 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
             }
             if current(&s, id) {
                 s.last_error = why.clone();
-                s.end_session(&why);
+                s.end_session(&why, false);
                 if s.replica {
                     s.dial_at = Some(daemon.clock.now() + REDIAL);
                 }
@@ -570,7 +601,8 @@ pub fn drive(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
     if let Some(session) = &s.session
         && Some(session.role) != want
     {
-        s.end_session("the node's HA state changed");
+        let stepped_down = session.role == Role::Primary;
+        s.end_session("the node's HA state changed", stepped_down);
     }
     if want != Some(Role::Primary) {
         s.pending = None;

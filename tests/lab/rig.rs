@@ -93,6 +93,12 @@ impl Rig {
     /// Builds the topology, starts and configures both daemons and waits
     /// until a alone holds the resource with both nodes seeing both members.
     pub fn up(tag: &str) -> Rig {
+        Rig::up_with(tag, |_, _| {})
+    }
+
+    /// [`Rig::up`], running `before_pairing(a, b)` once both daemons are
+    /// started and before either is configured for HA (to give them data).
+    pub fn up_with(tag: &str, before_pairing: impl FnOnce(&Daemon, &Daemon)) -> Rig {
         crate::common::require_root_and_ip();
         let (mut lab, a_ns, b_ns) = Lab::pair(tag);
         let sw = lab.name("sw");
@@ -123,6 +129,7 @@ impl Rig {
         let mut b = node(dirs[1].path(), &b_ns, "KP-SCN-B");
         a.start();
         b.start();
+        before_pairing(&a, &b);
         configure(&b, &ha_fields(dirs[1].path(), 2, false));
         configure(&a, &ha_fields(dirs[0].path(), 1, true));
         let rig = Rig {

@@ -8,7 +8,8 @@
 //! every change `kpbx` reported committed survived and that both stores
 //! are equal; and a secondary that already holds data is archived and made
 //! equal to the coordinator when paired. The numbers are printed
-//! (`--nocapture` shows them).
+//! (`--nocapture` shows them). And the case the failovers rarely hit: a
+//! change still waiting for the peer when the active node hands over.
 
 mod common;
 mod lab;

@@ -88,11 +88,6 @@ pub(super) fn unconfirmed(why: &str) -> StepReply {
     respond(503, "unconfirmed", why)
 }
 
-/// Whether the call changes configuration (its answer waits for the HA peer).
-pub(super) fn is_change(call: &StepCall) -> bool {
-    matches!(call, StepCall::Run { command, .. } if command.is_change())
-}
-
 pub(super) fn on_step(daemon: &Daemon, call: StepCall, peer: IpAddr) -> StepReply {
     // Sessions are data the active node writes: log in there.
     if daemon.is_replica() && !matches!(call, StepCall::Run { .. }) {

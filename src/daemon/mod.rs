@@ -676,8 +676,10 @@ async fn event_loop(
                     .and_then(|c| audit::offload(daemon, c, &reply))
                     .and_then(|c| users::offload(daemon, &origin, c, &reply));
                 if let Some(command) = command {
-                    let change = command.is_change();
+                    let before = daemon.store.repl_seq().unwrap_or(0);
                     let answer = handlers::handle(daemon, &origin, command);
+                    // Only a request that wrote waits for the HA peer.
+                    let change = daemon.store.repl_seq().unwrap_or(0) > before;
                     // A change is answered once the peer holds it; the
                     // client may have gone by then, that is its business.
                     sync::answer(daemon, change, sync::to_client(reply, answer));
@@ -697,8 +699,10 @@ async fn event_loop(
                 hash,
                 reply,
             } => {
+                let before = daemon.store.repl_seq().unwrap_or(0);
                 let answer = users::handle_prehashed(daemon, &origin, command, hash);
-                sync::answer(daemon, true, sync::to_client(reply, answer));
+                let change = daemon.store.repl_seq().unwrap_or(0) > before;
+                sync::answer(daemon, change, sync::to_client(reply, answer));
             }
             Event::Sync(report) => sync::on_report(daemon, ex, report),
             Event::Answer {
@@ -742,8 +746,9 @@ async fn event_loop(
                     .done(&daemon.store, message, index, outcome, now);
             }
             Event::Mgmt(mgmt::Step { call, peer, reply }) => {
-                let change = mgmt::is_change(&call);
+                let before = daemon.store.repl_seq().unwrap_or(0);
                 let answer = mgmt::on_step(daemon, call, peer);
+                let change = daemon.store.repl_seq().unwrap_or(0) > before;
                 sync::answer(
                     daemon,
                     change,

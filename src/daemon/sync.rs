@@ -313,10 +313,10 @@ pub fn to_client(reply: Sender<crate::control::Reply>, answer: crate::control::R
     })
 }
 
-/// Sends a reply now, or, for a change while the peer is in sync, once
-/// the peer has stored it (or the bound passes).
-pub fn answer(daemon: &Daemon, was_change: bool, send: Answer) {
-    if !was_change {
+/// Sends a reply now, or, for a request that wrote while the peer is in
+/// sync, once the peer has stored what it wrote (or the bound passes).
+pub fn answer(daemon: &Daemon, wrote: bool, send: Answer) {
+    if !wrote {
         send(None);
         return;
     }

@@ -130,6 +130,25 @@ impl ReplRecord {
         })
     }
 
+    /// Whether the entry only changed the node's own HA configuration (the
+    /// `ha` object, its audit entries and the chain head): each node makes
+    /// such changes before it is paired, and they are not data the active
+    /// node lacks.
+    pub fn only_local_ha(&self) -> bool {
+        let ReplRecord::V1 { ops, .. } = self;
+        ops.iter().all(|op| match op {
+            OpV1::Put { db, key, value } => match db {
+                Db::Objects => is_local_object(*db, key),
+                Db::Meta => key.as_slice() == super::META_CHAIN,
+                Db::Audit => super::records::decode_audit(value)
+                    .is_ok_and(|super::records::AuditRecord::V1 { body, .. }| body.kind == "ha"),
+                Db::Data => false,
+            },
+            OpV1::Delete { db, key } => is_local_object(*db, key),
+            OpV1::DeleteRange { .. } => false,
+        })
+    }
+
     /// A new entry following `prev`.
     pub fn new(seq: u64, time_us: i64, ops: Vec<OpV1>, prev: [u8; 32]) -> ReplRecord {
         let hash = entry_hash(&prev, seq, time_us, &ops);
@@ -216,7 +235,8 @@ pub const CHUNK_BYTES: usize = 1 << 20;
 /// [`Store::archive_to`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Archived {
-    /// Log entries past the common part (0: none, or none provable).
+    /// Log entries past the common part (0: none, or none provable),
+    /// leaving out changes of the node's own HA configuration.
     pub count: u64,
     pub first: u64,
     pub last: u64,
@@ -704,18 +724,27 @@ impl Store {
             .range(&rtxn, &(Bound::Included(&start[..]), Bound::Unbounded))?
         {
             let (_, v) = item?;
+            let record = ReplRecord::decode(v)?;
+            let local = record.only_local_ha();
             let ReplRecord::V1 {
                 seq, time_us, ops, ..
-            } = ReplRecord::decode(v)?;
-            if out.count == 0 {
-                out.first = seq;
+            } = record;
+            if !local {
+                if out.count == 0 {
+                    out.first = seq;
+                }
+                out.count += 1;
+                out.last = seq;
             }
-            out.count += 1;
-            out.last = seq;
             let _ = writeln!(
                 text,
-                "entry {seq} at {time_us} us, {} operations",
-                ops.len()
+                "entry {seq} at {time_us} us, {} operations{}",
+                ops.len(),
+                if local {
+                    " (this node's own HA configuration)"
+                } else {
+                    ""
+                }
             );
             for op in &ops {
                 if let OpV1::Put {
@@ -937,6 +966,7 @@ mod tests {
         set(&s, SettingKey::Location, "mine alone");
         s.data_write(|t| t.put(Table::Outbox, b"k", b"v")).unwrap();
         let dir = d.path().join("archive/x");
+        set_ha(&s, "/own");
         let a = s.archive_to(&dir, 1).unwrap();
         assert_eq!((a.count, a.first, a.last), (2, 2, 3));
         let text = std::fs::read_to_string(dir.join("transactions.txt")).unwrap();
@@ -946,6 +976,10 @@ mod tests {
         );
         assert!(text.contains("setting location"), "{text}");
         assert!(!text.contains("entry 1 "), "{text}");
+        assert!(
+            text.contains("entry 4 ") && text.contains("own HA configuration"),
+            "{text}"
+        );
         assert!(dir.join("data.mdb").exists());
         // The audit note of the archive is an ordinary, verifiable entry.
         s.note(
@@ -958,8 +992,8 @@ mod tests {
         .unwrap();
         assert!(s.verify_audit().unwrap().first_bad.is_none());
         let (first, hashes) = s.repl_hashes().unwrap();
-        assert_eq!((first, hashes.len()), (1, 4));
-        assert_eq!(Some(hashes[3]), s.repl_hash_at(4).unwrap());
+        assert_eq!((first, hashes.len()), (1, 5));
+        assert_eq!(Some(hashes[4]), s.repl_hash_at(5).unwrap());
     }
 
     #[test]

@@ -574,3 +574,48 @@ fn third_mac_blocks_takeover_after_kill9() {
     );
     assert!(rig.phone_reaches());
 }
+
+/// `kpbx ha switch` answers once the resource has moved; when the peer
+/// cannot take over (its daemon frozen), the switch fails with the reason
+/// (a takes the resource back once b is out of service).
+#[test]
+fn a_switch_that_cannot_complete_says_so() {
+    let _g = one_at_a_time();
+    let rig = Rig::up("swf");
+    let b_pid = nix::unistd::Pid::from_raw(i32::try_from(rig.b.pid()).expect("pid"));
+    nix::sys::signal::kill(b_pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP b");
+    let out = rig.a.kpbx(&["ha", "switch"]);
+    nix::sys::signal::kill(b_pid, nix::sys::signal::Signal::SIGCONT).expect("SIGCONT b");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "the switch should fail: {err}");
+    assert!(err.contains("the switch did not complete"), "{err}");
+    assert!(
+        rig.a
+            .log()
+            .contains("acquiring the resource: peer out of service"),
+        "{}",
+        rig.logs()
+    );
+    // Once b is back, one node holds; a switch that can complete answers
+    // with the resource on the other node.
+    let settled = || {
+        let (sa, sb) = (status(&rig.a), status(&rig.b));
+        let one = (sa["state"] == "active" && sb["state"] == "passive")
+            || (sa["state"] == "passive" && sb["state"] == "active");
+        one && sa["peer_out_of_service"] == false && sb["peer_out_of_service"] == false
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || settled()
+            && (rig.sole(&rig.a_ns) || rig.sole(&rig.b_ns))),
+        "the pair did not settle\n{}",
+        rig.logs()
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let active = if status(&rig.a)["state"] == "active" {
+        &rig.a
+    } else {
+        &rig.b
+    };
+    let moved = active.json(&["ha", "switch"]);
+    assert_eq!(moved["holder"], "remote", "{moved}");
+}

@@ -127,6 +127,19 @@ pub struct HaRuntime {
     queued: VecDeque<Action>,
     /// Events produced here (entropy, start-up dumps), fed before the next round.
     pending: VecDeque<ha::Event>,
+    /// `kpbx ha switch` requests waiting for their outcome.
+    switches: Vec<Switch>,
+    /// The core's last warning, for a switch that did not complete.
+    last_warning: Option<String>,
+}
+
+/// A switch in progress: it succeeds when the resource is where it was
+/// asked to go, and fails at `deadline` (or when HA stops).
+struct Switch {
+    deadline: Instant,
+    /// Asked on the active node (the peer is to take over).
+    from_active: bool,
+    reply: Sender<crate::control::Reply>,
 }
 
 impl HaRuntime {
@@ -142,6 +155,69 @@ impl HaRuntime {
             restart: true,
             queued: VecDeque::new(),
             pending: VecDeque::new(),
+            switches: Vec::new(),
+            last_warning: None,
+        }
+    }
+
+    /// Holds the reply of an accepted `kpbx ha switch` until the resource
+    /// has moved (the status then) or the switch has failed (an error).
+    /// `from_active`: this node held the resource when the switch was
+    /// asked.
+    pub fn await_switch(
+        &mut self,
+        now: Instant,
+        from_active: bool,
+        reply: Sender<crate::control::Reply>,
+    ) {
+        let limit = self.instance.as_ref().map_or(Duration::ZERO, |i| {
+            i.settings.config.keepalive_out_of_service * 2 + Duration::from_secs(1)
+        });
+        self.last_warning = None;
+        self.switches.push(Switch {
+            deadline: now + limit,
+            from_active,
+            reply,
+        });
+    }
+
+    /// Whether this node holds the resource.
+    pub fn holds(&self) -> bool {
+        self.instance.as_ref().is_some_and(|i| i.node.holds())
+    }
+
+    /// Answers the switches whose outcome is known.
+    pub fn settle_switches(&mut self, now: Instant) {
+        if self.switches.is_empty() {
+            return;
+        }
+        let status = self.status(now);
+        let moved = |from_active: bool| match status.holder.as_str() {
+            "remote" => from_active,
+            "local" => !from_active,
+            _ => false,
+        };
+        let running = self.instance.is_some();
+        let warning = self.last_warning.clone();
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.switches)
+            .into_iter()
+            .partition(|w| moved(w.from_active) || !running || now >= w.deadline);
+        self.switches = waiting;
+        for w in done {
+            let reply = if moved(w.from_active) {
+                crate::control::Reply::HaStatus(Box::new(status.clone()))
+            } else {
+                crate::control::Reply::error(
+                    crate::control::ErrorCode::Unavailable,
+                    format!(
+                        "the switch did not complete: {}",
+                        warning
+                            .as_deref()
+                            .unwrap_or("the resource did not move in time")
+                    ),
+                )
+            };
+            let _ = w.reply.try_send(reply);
         }
     }
 
@@ -196,10 +272,12 @@ impl HaRuntime {
             .and_then(|i| i.node.poll_timeout())
             .map(|t| t.saturating_since(now));
         let retry = self.retry_at.map(|t| t.saturating_since(now));
-        match (node, retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let switch = self
+            .switches
+            .iter()
+            .map(|w| w.deadline.saturating_since(now))
+            .min();
+        [node, retry, switch].into_iter().flatten().min()
     }
 
     pub fn on_timeout(&mut self, now: Instant) {
@@ -604,11 +682,16 @@ async fn execute(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, ctx: &Ctx, ac
                 .push_back(ha::Event::Entropy(bytes)),
             Err(e) => log::error!("ha: /dev/urandom: {e}"),
         },
-        Action::Report { level, message } => match level {
-            Level::Info => log::info!("ha: {message}"),
-            Level::Warn => log::warn!("ha: {message}"),
-            Level::Error => log::error!("ha: {message}"),
-        },
+        Action::Report { level, message } => {
+            match level {
+                Level::Info => log::info!("ha: {message}"),
+                Level::Warn => log::warn!("ha: {message}"),
+                Level::Error => log::error!("ha: {message}"),
+            }
+            if level != Level::Info {
+                daemon.ha.borrow_mut().last_warning = Some(message);
+            }
+        }
     }
 }
 

@@ -128,8 +128,10 @@ impl Daemon {
             });
     }
 
-    /// Tells the SIP PnP responder whether this node holds the HA resource.
+    /// Tells the SIP PnP responder whether this node holds the HA resource,
+    /// and answers the switches whose outcome is known.
     fn follow_ha_role(&self) {
+        self.ha.borrow_mut().settle_switches(self.clock.now());
         let active = self.ha.borrow().status(self.clock.now()).state == "active";
         self.prov.borrow().served().set_ha_active(active);
     }
@@ -676,8 +678,21 @@ async fn event_loop(
                     .and_then(|c| audit::offload(daemon, c, &reply))
                     .and_then(|c| users::offload(daemon, &origin, c, &reply));
                 if let Some(command) = command {
+                    let switch = matches!(command, crate::control::Command::HaSwitch);
+                    let held = daemon.ha.borrow().holds();
                     let before = daemon.store.repl_seq().unwrap_or(0);
                     let answer = handlers::handle(daemon, &origin, command);
+                    if switch && !matches!(answer, Reply::Error(_)) {
+                        // Answered once the resource has moved, or not.
+                        daemon
+                            .ha
+                            .borrow_mut()
+                            .await_switch(daemon.clock.now(), held, reply);
+                        ha::drive(daemon, ex).await;
+                        sync::drive(daemon, ex);
+                        daemon.follow_ha_role();
+                        continue;
+                    }
                     // Only a request that wrote waits for the HA peer.
                     let change = daemon.store.repl_seq().unwrap_or(0) > before;
                     // A change is answered once the peer holds it; the

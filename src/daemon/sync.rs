@@ -59,6 +59,9 @@ const KEEPALIVE: Duration = Duration::from_secs(2);
 const IDLE: Duration = Duration::from_secs(8);
 /// Time for the secondary to archive its store before a snapshot.
 const ARCHIVE_LIMIT: Duration = Duration::from_secs(300);
+/// How often at most the passive node rebuilds its provisioning files
+/// while replicated changes stream in.
+const REGENERATE_EVERY: Duration = Duration::from_secs(1);
 /// Delay before the secondary dials again.
 const REDIAL: Duration = Duration::from_millis(300);
 /// Bytes of log entries per frame; a larger entry goes in fragments (a
@@ -173,6 +176,12 @@ pub struct SyncRuntime {
     pending: Option<Session>,
     next_id: u64,
     dial_at: Option<Instant>,
+    /// The log's sequence when the writer was last woken.
+    notified: u64,
+    /// Replicated changes feed provisioning: rebuild the files then (at
+    /// most every [`REGENERATE_EVERY`], so that a stream of commits does
+    /// not wait behind a rebuild per entry).
+    regenerate_at: Option<Instant>,
     replica: bool,
     // For `kpbx ha status`.
     peer_seq: Option<u64>,
@@ -194,6 +203,8 @@ impl SyncRuntime {
             pending: None,
             next_id: 0,
             dial_at: None,
+            notified: 0,
+            regenerate_at: None,
             replica: false,
             peer_seq: None,
             receiving_snapshot: false,
@@ -205,7 +216,7 @@ impl SyncRuntime {
 
     /// When the loop must call [`on_timer`] next.
     pub fn next_wait(&self, now: Instant) -> Option<Duration> {
-        [self.acks.next_deadline(), self.dial_at]
+        [self.acks.next_deadline(), self.dial_at, self.regenerate_at]
             .into_iter()
             .flatten()
             .min()
@@ -442,9 +453,8 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
             if current(&s, id) {
                 s.peer_seq = Some(s.peer_seq.unwrap_or(0).max(seq));
                 s.receiving_snapshot = false;
-                drop(s);
-                if objects {
-                    super::after_replication(daemon);
+                if objects && s.regenerate_at.is_none() {
+                    s.regenerate_at = Some(daemon.clock.now() + REGENERATE_EVERY);
                 }
             }
         }
@@ -612,7 +622,7 @@ pub fn drive(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
     {
         let id = s.next_id;
         s.next_id += 1;
-        let archive_root = s.data_dir.join("archive");
+        let data_dir = s.data_dir.clone();
         let task = ex.spawn(secondary(
             v.local,
             v.remote,
@@ -620,7 +630,7 @@ pub fn drive(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
             daemon.store.clone(),
             s.tx.clone(),
             id,
-            archive_root,
+            data_dir,
         ));
         s.session = Some(Session {
             id,
@@ -630,8 +640,19 @@ pub fn drive(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
         });
         // Dial again after this if the session ends.
     }
-    if let Some(n) = s.session.as_ref().and_then(|x| x.notify.as_ref()) {
-        let _ = n.try_send(());
+    // Wake the primary's writer when the log has grown (a thread's write,
+    // say); every event would make it spin.
+    let seq = daemon.store.repl_seq().unwrap_or(0);
+    if seq != s.notified {
+        s.notified = seq;
+        if let Some(n) = s.session.as_ref().and_then(|x| x.notify.as_ref()) {
+            let _ = n.try_send(());
+        }
+    }
+    if s.regenerate_at.is_some_and(|t| daemon.clock.now() >= t) {
+        s.regenerate_at = None;
+        drop(s);
+        super::after_replication(daemon);
     }
 }
 
@@ -881,10 +902,9 @@ async fn primary_session(
                 .map_err(store_err)?
                 .ok_or_else(|| Fail::Io(format!("entry {next} left the log before it was sent")))?;
             let Some(&(last, _)) = batch.last() else {
-                // Idle: wait for a commit, or send a keepalive.
-                let _ = with_limit(KEEPALIVE, woken.recv()).await;
-                let head = store.repl_seq().map_err(store_err)?;
-                if head < next {
+                // Idle: wait for a commit; a keepalive only when none came.
+                if with_limit(KEEPALIVE, woken.recv()).await.is_err() {
+                    let head = store.repl_seq().map_err(store_err)?;
                     send(&mut stream, &mut seal, &Msg::Head { seq: head }).await?;
                 }
                 continue;
@@ -967,9 +987,9 @@ async fn secondary(
     store: Arc<Store>,
     tx: Sender<Event>,
     id: u64,
-    archive_root: PathBuf,
+    data_dir: PathBuf,
 ) {
-    let result = secondary_session(local, remote, key, &store, &tx, id, &archive_root).await;
+    let result = secondary_session(local, remote, key, &store, &tx, id, &data_dir).await;
     ended(&tx, id, result).await;
 }
 
@@ -1003,7 +1023,7 @@ async fn secondary_session(
     store: &Arc<Store>,
     tx: &Sender<Event>,
     id: u64,
-    archive_root: &std::path::Path,
+    data_dir: &std::path::Path,
 ) -> Outcome<()> {
     let mut stream = dial(local, remote).await?;
     let mine = random16()?;
@@ -1019,7 +1039,7 @@ async fn secondary_session(
     send(&mut stream, &mut seal, &Msg::Position { seq, hash }).await?;
     log::info!("sync: following the active node {remote} from {seq}");
     let mut pieces: Vec<u8> = Vec::new();
-    let mut joined = false;
+    let mut first_ack = true;
     loop {
         let msg = match reader.next(&mut open, IDLE).await? {
             Msg::Fragment { total, bytes } => {
@@ -1046,18 +1066,8 @@ async fn secondary_session(
             Msg::Head { seq: head } => {
                 report(tx, Report::PeerHead { id, seq: head }).await;
                 let last = store.repl_seq().map_err(store_err)?;
+                mark_first_ack(&mut first_ack, data_dir, &key);
                 send(&mut stream, &mut seal, &Msg::Ack { seq: last }).await?;
-                if !joined {
-                    joined = true;
-                    report(
-                        tx,
-                        Report::Joined {
-                            id,
-                            took_over: false,
-                        },
-                    )
-                    .await;
-                }
             }
             Msg::Reverse => {
                 log::info!("sync: the active node joins the pairing: sending it this node's data");
@@ -1093,6 +1103,7 @@ async fn secondary_session(
                     },
                 )
                 .await;
+                mark_first_ack(&mut first_ack, data_dir, &key);
                 send(&mut stream, &mut seal, &Msg::Ack { seq: last }).await?;
             }
             Msg::Restart(restart) => {
@@ -1115,7 +1126,8 @@ async fn secondary_session(
                     Restart::Diverged { .. } => "diverged",
                     Restart::Ahead { .. } => "ahead",
                 };
-                let (archived, dir) = archive(store, archive_root, why, common).await?;
+                let (archived, dir) =
+                    archive(store, &data_dir.join("archive"), why, common).await?;
                 send(
                     &mut stream,
                     &mut seal,
@@ -1139,6 +1151,7 @@ async fn secondary_session(
                     },
                 )
                 .await;
+                mark_first_ack(&mut first_ack, data_dir, &key);
                 send(&mut stream, &mut seal, &Msg::Ack { seq }).await?;
             }
             _ => return Err(Fail::Rejected("unexpected message from the primary".into())),
@@ -1165,6 +1178,16 @@ async fn archive(
         .await
         .map_err(store_err)?;
     Ok((archived, dir.display().to_string()))
+}
+
+/// Before the secondary's first acknowledgement: from then on it holds
+/// this pairing's history, marked in `ha/synced` at once (until then a
+/// node that is not the coordinator would take the coordinator's data if
+/// it became active, so the mark must not wait for anything).
+fn mark_first_ack(first_ack: &mut bool, data_dir: &std::path::Path, key: &Key) {
+    if std::mem::take(first_ack) {
+        mark_joined(data_dir, key);
+    }
 }
 
 /// Receives a snapshot into the store in one transaction; returns where it

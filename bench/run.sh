@@ -4,6 +4,8 @@
 #   provision  regeneration for 10,000 devices
 #   cdr        Master.csv ingestion rows/s; 1,000,000-call exports: time, peak RSS
 #   audit      1,000,000-entry audit log: first page of a month, month export (time, peak RSS), verify
+#   ha_sync    HA data sync: commit latency with/without a connected peer, fresh secondary
+#              in sync with 100,000 objects (time, records/s, peak RSS); root, netns
 #   http.sh    kpbxd vs nginx serving provisioning files      (shared/bench rig)
 #   tftp.sh    kpbxd vs tftpd-hpa, firmware and a phone storm (shared/bench rig)
 #   sizes      the static musl binaries
@@ -17,6 +19,8 @@ cargo bench --locked --bench provision
 echo
 cargo bench --locked --bench cdr
 cargo bench --locked --bench audit
+echo
+cargo bench --locked --bench ha_sync
 echo
 if [ "${RIGS:-1}" != 0 ]; then
   rigs=${SHARED_BENCH:-$top/../shared/bench}

@@ -168,21 +168,28 @@ impl Site for ProvisioningSite {
     }
 
     fn report(&self, f: &http::Fetch<'_>) {
-        // Client text (path, User-Agent) is shown escaped, never as is.
-        let path = f.path.map(|p| p.components().join("/"));
         if let Some(relative) = f.path.and_then(provisioning_path) {
             let device = self.served.lookup(&relative).and_then(|(_, d)| d);
-            self.protect.record(
-                if f.tls { "https" } else { "http" },
-                f.peer.ip(),
-                f.user_agent,
-                &relative,
-                &f.status.to_string(),
-                f.bytes,
-                device,
-                f.status == 404,
-            );
+            // Only a generated file's fetch (the device's log) or a miss (scan guard,
+            // unassigned devices) is recorded: skip the call otherwise.
+            if device.is_some() || f.status == 404 {
+                self.protect.record(
+                    if f.tls { "https" } else { "http" },
+                    f.peer.ip(),
+                    f.user_agent,
+                    &relative,
+                    &f.status.to_string(),
+                    f.bytes,
+                    device,
+                    f.status == 404,
+                );
+            }
         }
+        if !log::log_enabled!(log::Level::Info) {
+            return;
+        }
+        // Client text (path, User-Agent) is shown escaped, never as is.
+        let path = f.path.map(|p| p.components().join("/"));
         log::info!(
             "http{} {}: {:?} {} {} bytes, user agent {:?}",
             if f.tls { "s" } else { "" },

@@ -99,10 +99,14 @@ fn same_target(target: &str, path: &http::Path) -> bool {
     http::path::parse_target(target.as_bytes()).is_ok_and(|t| t.components() == path.components())
 }
 
-/// The path below `/provisioning/`, if the request is for one.
-fn provisioning_path(path: &http::Path) -> Option<String> {
+/// The path below `/provisioning/`, if the request is for one (borrowed for a plain file
+/// name: no allocation per request).
+fn provisioning_path(path: &http::Path) -> Option<std::borrow::Cow<'_, str>> {
     match path.components().split_first() {
-        Some((first, rest)) if first == "provisioning" && !rest.is_empty() => Some(rest.join("/")),
+        Some((first, [name])) if first == "provisioning" => Some(name.as_str().into()),
+        Some((first, rest)) if first == "provisioning" && !rest.is_empty() => {
+            Some(rest.join("/").into())
+        }
         _ => None,
     }
 }

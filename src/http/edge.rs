@@ -272,14 +272,17 @@ impl smol::io::AsyncRead for Registered<TcpStream> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        use std::io::Read as _;
         let this = self.get_mut();
         loop {
             if this.poll_readable(cx).is_pending() {
                 return Poll::Pending;
             }
             let tick = this.read_tick();
-            match this.get_ref().read(buf) {
+            // rustix: the raw syscall, without libc's cancellation-point bookkeeping.
+            match rustix::net::recv(this.get_ref(), &mut *buf, rustix::net::RecvFlags::empty())
+                .map(|(n, _)| n)
+                .map_err(io::Error::from)
+            {
                 Ok(n) => {
                     if n < buf.len() {
                         this.read_blocked(tick);
@@ -300,7 +303,6 @@ impl smol::io::AsyncWrite for Registered<TcpStream> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        use std::io::Write as _;
         let this = self.get_mut();
         loop {
             if this.poll_writable(cx).is_pending() {
@@ -309,7 +311,9 @@ impl smol::io::AsyncWrite for Registered<TcpStream> {
             let tick = this.write_tick();
             // A short write is no proof of a full buffer (no edge would follow): only
             // EAGAIN waits.
-            match this.get_ref().write(buf) {
+            match rustix::net::send(this.get_ref(), buf, rustix::net::SendFlags::NOSIGNAL)
+                .map_err(io::Error::from)
+            {
                 Ok(n) => return Poll::Ready(Ok(n)),
                 Err(e) if would_block(&e) => this.write_blocked(tick),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

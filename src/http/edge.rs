@@ -2,10 +2,10 @@
 //!
 //! async-io registers every socket in one-shot mode, so each wait for readability costs an
 //! `epoll_ctl` on the socket, i.e. one per keep-alive request. Here the server's sockets sit
-//! in an epoll instance of their own, registered once, edge-triggered; that epoll descriptor
-//! is itself registered with async-io, so one wake-up of the loop's reactor serves every
-//! connection that became ready (one `epoll_ctl` + one `epoll_wait` per batch, none per
-//! request). Closing a socket removes it from the epoll set (no `EPOLL_CTL_DEL`).
+//! in an epoll instance of their own, added once (on their first wait), edge-triggered; that
+//! epoll descriptor is itself registered with async-io, so one wake-up of the loop's reactor
+//! serves every connection that became ready (one `epoll_ctl` + one `epoll_wait` per batch,
+//! none per request). Closing a socket removes it from the epoll set (no `EPOLL_CTL_DEL`).
 //!
 //! Readiness is a counter per direction, bumped by [`Edge::run`] on each event. A stream
 //! remembers the count at which it last saw "would block" (or a short read, which on a
@@ -99,6 +99,8 @@ impl Edge {
     }
 
     /// Registers `io` (already non-blocking) for edge-triggered read and write readiness.
+    /// It enters the epoll set only when it first has to wait: a connection whose request is
+    /// there at once and that closes after the answer never costs an `epoll_ctl`.
     pub(crate) fn register<T: AsFd>(self: &Arc<Self>, io: T) -> io::Result<Registered<T>> {
         let slot = Arc::new(Slot::default());
         let key = {
@@ -114,20 +116,12 @@ impl Edge {
                 }
             }
         };
-        let flags = epoll::EventFlags::IN
-            | epoll::EventFlags::OUT
-            | epoll::EventFlags::RDHUP
-            | epoll::EventFlags::ET;
-        let data = epoll::EventData::new_u64(key as u64);
-        if let Err(e) = epoll::add(&self.ep, io.as_fd(), data, flags) {
-            self.release(key);
-            return Err(e.into());
-        }
         Ok(Registered {
             io: Some(io),
             edge: self.clone(),
             slot,
             key,
+            added: false,
             // Fresh sockets count as ready: try the syscall first.
             read_seen: u64::MAX,
             write_seen: u64::MAX,
@@ -206,6 +200,8 @@ pub(crate) struct Registered<T: AsFd> {
     edge: Arc<Edge>,
     slot: Arc<Slot>,
     key: usize,
+    /// In the epoll set (added on the first wait).
+    added: bool,
     read_seen: u64,
     write_seen: u64,
 }
@@ -243,22 +239,46 @@ impl<T: AsFd> Registered<T> {
         self.write_seen = tick;
     }
 
-    pub(crate) fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.slot.read.poll(self.read_seen, cx).map(|_| ())
+    pub(crate) fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.slot.read.poll(self.read_seen, cx) {
+            Poll::Ready(_) => Poll::Ready(Ok(())),
+            Poll::Pending => self.add_pending(),
+        }
     }
 
-    pub(crate) fn poll_writable(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.slot.write.poll(self.write_seen, cx).map(|_| ())
+    pub(crate) fn poll_writable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.slot.write.poll(self.write_seen, cx) {
+            Poll::Ready(_) => Poll::Ready(Ok(())),
+            Poll::Pending => self.add_pending(),
+        }
+    }
+
+    /// About to wait (waker registered): joins the epoll set if not yet in it. Adding
+    /// reports the current readiness as an edge, so bytes that came after the last
+    /// "would block" are not missed.
+    fn add_pending(&mut self) -> Poll<io::Result<()>> {
+        if !self.added {
+            let flags = epoll::EventFlags::IN
+                | epoll::EventFlags::OUT
+                | epoll::EventFlags::RDHUP
+                | epoll::EventFlags::ET;
+            let data = epoll::EventData::new_u64(self.key as u64);
+            if let Err(e) = epoll::add(&self.edge.ep, self.get_ref().as_fd(), data, flags) {
+                return Poll::Ready(Err(e.into()));
+            }
+            self.added = true;
+        }
+        Poll::Pending
     }
 
     /// Until a read may make progress (returns at once if it may already).
     pub(crate) fn readable(&mut self) -> impl Future<Output = io::Result<()>> + '_ {
-        std::future::poll_fn(move |cx| self.poll_readable(cx).map(Ok))
+        std::future::poll_fn(move |cx| self.poll_readable(cx))
     }
 
     /// Until a write may make progress.
     pub(crate) fn writable(&mut self) -> impl Future<Output = io::Result<()>> + '_ {
-        std::future::poll_fn(move |cx| self.poll_writable(cx).map(Ok))
+        std::future::poll_fn(move |cx| self.poll_writable(cx))
     }
 }
 
@@ -274,8 +294,10 @@ impl smol::io::AsyncRead for Registered<TcpStream> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         loop {
-            if this.poll_readable(cx).is_pending() {
-                return Poll::Pending;
+            match this.poll_readable(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {}
             }
             let tick = this.read_tick();
             // rustix: the raw syscall, without libc's cancellation-point bookkeeping.
@@ -305,8 +327,10 @@ impl smol::io::AsyncWrite for Registered<TcpStream> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         loop {
-            if this.poll_writable(cx).is_pending() {
-                return Poll::Pending;
+            match this.poll_writable(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {}
             }
             let tick = this.write_tick();
             // A short write is no proof of a full buffer (no edge would follow): only

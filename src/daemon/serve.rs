@@ -99,10 +99,14 @@ fn same_target(target: &str, path: &http::Path) -> bool {
     http::path::parse_target(target.as_bytes()).is_ok_and(|t| t.components() == path.components())
 }
 
-/// The path below `/provisioning/`, if the request is for one.
-fn provisioning_path(path: &http::Path) -> Option<String> {
+/// The path below `/provisioning/`, if the request is for one (borrowed for a plain file
+/// name: no allocation per request).
+fn provisioning_path(path: &http::Path) -> Option<std::borrow::Cow<'_, str>> {
     match path.components().split_first() {
-        Some((first, rest)) if first == "provisioning" && !rest.is_empty() => Some(rest.join("/")),
+        Some((first, [name])) if first == "provisioning" => Some(name.as_str().into()),
+        Some((first, rest)) if first == "provisioning" && !rest.is_empty() => {
+            Some(rest.join("/").into())
+        }
         _ => None,
     }
 }
@@ -168,21 +172,28 @@ impl Site for ProvisioningSite {
     }
 
     fn report(&self, f: &http::Fetch<'_>) {
-        // Client text (path, User-Agent) is shown escaped, never as is.
-        let path = f.path.map(|p| p.components().join("/"));
         if let Some(relative) = f.path.and_then(provisioning_path) {
             let device = self.served.lookup(&relative).and_then(|(_, d)| d);
-            self.protect.record(
-                if f.tls { "https" } else { "http" },
-                f.peer.ip(),
-                f.user_agent,
-                &relative,
-                &f.status.to_string(),
-                f.bytes,
-                device,
-                f.status == 404,
-            );
+            // Only a generated file's fetch (the device's log) or a miss (scan guard,
+            // unassigned devices) is recorded: skip the call otherwise.
+            if device.is_some() || f.status == 404 {
+                self.protect.record(
+                    if f.tls { "https" } else { "http" },
+                    f.peer.ip(),
+                    f.user_agent,
+                    &relative,
+                    &f.status.to_string(),
+                    f.bytes,
+                    device,
+                    f.status == 404,
+                );
+            }
         }
+        if !log::log_enabled!(log::Level::Info) {
+            return;
+        }
+        // Client text (path, User-Agent) is shown escaped, never as is.
+        let path = f.path.map(|p| p.components().join("/"));
         log::info!(
             "http{} {}: {:?} {} {} bytes, user agent {:?}",
             if f.tls { "s" } else { "" },

@@ -62,7 +62,10 @@ impl DirSite {
         if comps.len() < 2 || comps[0] != self.prefix {
             return None;
         }
-        let rel = comps[1..].join("/");
+        let rel: std::borrow::Cow<'_, str> = match &comps[1..] {
+            [name] => name.as_str().into(),
+            more => more.join("/").into(),
+        };
         let file = self.open_beneath(&rel)?;
         let meta = file.metadata().ok()?;
         if !meta.is_file() {

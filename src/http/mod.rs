@@ -10,6 +10,7 @@
 pub mod client;
 pub mod digest;
 pub mod dir;
+mod edge;
 pub mod path;
 pub mod request;
 pub mod response;

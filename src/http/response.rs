@@ -17,11 +17,19 @@ pub struct Entity<'a> {
 
 /// Content-Type by file extension (case-insensitive); `application/octet-stream` otherwise.
 pub fn content_type(file_name: &str) -> &'static str {
-    let ext = match file_name.rsplit_once('.') {
-        Some((_, e)) => e.to_ascii_lowercase(),
-        None => return "application/octet-stream",
+    let Some((_, ext)) = file_name.rsplit_once('.') else {
+        return "application/octet-stream";
     };
-    match ext.as_str() {
+    // Lower-cased on the stack: no allocation per request.
+    let mut lower = [0u8; 8];
+    if ext.len() > lower.len() {
+        return "application/octet-stream";
+    }
+    for (d, s) in lower.iter_mut().zip(ext.bytes()) {
+        *d = s.to_ascii_lowercase();
+    }
+    let ext = std::str::from_utf8(&lower[..ext.len()]).unwrap_or("");
+    match ext {
         "xml" => "application/xml",
         "cfg" | "conf" | "ini" | "txt" | "boot" | "inf" => "text/plain",
         "json" => "application/json",
@@ -243,10 +251,20 @@ pub fn reason(status: u16) -> &'static str {
 
 /// `Date`/`Last-Modified` value (IMF-fixdate).
 pub fn http_date(t: SystemTime) -> String {
-    // httpdate rejects times before 1970; clamp instead of failing.
-    let t = if t < UNIX_EPOCH { UNIX_EPOCH } else { t };
-    let t = t.min(UNIX_EPOCH + Duration::from_secs(253_402_300_799));
-    httpdate::fmt_http_date(t)
+    HttpDate(t).to_string()
+}
+
+/// Displays as [`http_date`] without allocating.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpDate(pub SystemTime);
+
+impl std::fmt::Display for HttpDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // httpdate rejects times before 1970; clamp instead of failing.
+        let t = self.0.max(UNIX_EPOCH);
+        let t = t.min(UNIX_EPOCH + Duration::from_secs(253_402_300_799));
+        httpdate::HttpDate::from(t).fmt(f)
+    }
 }
 
 /// Connection handling of a response.
@@ -275,7 +293,7 @@ pub fn write_entity_head(out: &mut Vec<u8>, p: &Plan, e: &Entity<'_>, date: &str
         let _ = write!(out, "ETag: {tag}\r\n");
     }
     if let Some(m) = e.mtime {
-        let _ = write!(out, "Last-Modified: {}\r\n", http_date(m));
+        let _ = write!(out, "Last-Modified: {}\r\n", HttpDate(m));
     }
     match p.status {
         304 => {}

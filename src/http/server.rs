@@ -14,12 +14,13 @@
 //! 64 KiB chunks (TLS), on the connection task, like nginx without aio: right for page-cached
 //! flash; move to `smol::unblock` if profiling ever says otherwise.
 
+use super::edge::{Edge, Registered};
 use super::request::{self, Limits, Method, Request, Status, Version};
 use super::response::{self, Conn, Entity, Plan};
 use super::{Fetch, Lookup, RequestInfo, Site};
+use smol::Timer;
 use smol::future::FutureExt as _;
 use smol::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use smol::{Async, Timer};
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
@@ -43,7 +44,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Longest stall of a single write before the connection is dropped (30 s).
     pub send_timeout: Duration,
-    /// Concurrent connections (512); excess ones get a best-effort 503 and are closed at once.
+    /// Concurrent connections (2048, at most half the soft `RLIMIT_NOFILE`); excess ones get a
+    /// best-effort 503 and are closed at once.
     pub max_connections: usize,
     /// Requests per keep-alive connection before `Connection: close` (1000; 0 = no limit).
     pub max_requests_per_connection: u64,
@@ -58,7 +60,7 @@ impl Default for Config {
             head_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(15),
             send_timeout: Duration::from_secs(30),
-            max_connections: 512,
+            max_connections: 2048,
             max_requests_per_connection: 1000,
             tls: None,
         }
@@ -123,6 +125,40 @@ fn pool_give(mut v: Vec<u8>) {
             p.push(v);
         }
     });
+}
+
+// ---- Date header ------------------------------------------------------------------------
+
+thread_local! {
+    /// The current second's `Date` value: formatted once per second, not per response.
+    static DATE: std::cell::Cell<(u64, [u8; 29])> = const { std::cell::Cell::new((u64::MAX, [b' '; 29])) };
+}
+
+/// `Date` of a response sent now (IMF-fixdate, always 29 bytes).
+struct Date([u8; 29]);
+
+impl Date {
+    fn now() -> Date {
+        let now = SystemTime::now();
+        let secs = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let (cached, bytes) = DATE.get();
+        if cached == secs {
+            return Date(bytes);
+        }
+        let mut bytes = [b' '; 29];
+        let text = response::http_date(now);
+        if text.len() == bytes.len() {
+            bytes.copy_from_slice(text.as_bytes());
+            DATE.set((secs, bytes));
+        }
+        Date(bytes)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
 }
 
 // ---- deadlines ----------------------------------------------------------------------------
@@ -228,27 +264,27 @@ async fn timed<T>(fut: impl Future<Output = io::Result<T>>, exp: Expired<'_>) ->
 /// A connection's byte stream.
 trait Io: AsyncRead + AsyncWrite + Unpin {
     /// Waits until a read would make progress, without holding a buffer. May return early.
-    fn ready(&self) -> impl Future<Output = io::Result<()>>;
+    fn ready(&mut self) -> impl Future<Output = io::Result<()>>;
     /// Ends the write side: TLS close_notify (if any), then TCP FIN.
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>>;
     /// The plain socket, when bytes can go straight from a file to it (`sendfile`).
-    fn plain(&self) -> Option<&Async<TcpStream>>;
+    fn plain(&mut self) -> Option<&mut Registered<TcpStream>>;
 }
 
-impl Io for Async<TcpStream> {
-    fn ready(&self) -> impl Future<Output = io::Result<()>> {
+impl Io for Registered<TcpStream> {
+    fn ready(&mut self) -> impl Future<Output = io::Result<()>> {
         self.readable()
     }
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
         std::future::ready(self.get_ref().shutdown(std::net::Shutdown::Write))
     }
-    fn plain(&self) -> Option<&Async<TcpStream>> {
+    fn plain(&mut self) -> Option<&mut Registered<TcpStream>> {
         Some(self)
     }
 }
 
-impl Io for futures_rustls::server::TlsStream<Async<TcpStream>> {
-    fn ready(&self) -> impl Future<Output = io::Result<()>> {
+impl Io for futures_rustls::server::TlsStream<Registered<TcpStream>> {
+    fn ready(&mut self) -> impl Future<Output = io::Result<()>> {
         // rustls may hold decrypted bytes already: never wait on the socket here.
         std::future::ready(Ok(()))
     }
@@ -259,43 +295,53 @@ impl Io for futures_rustls::server::TlsStream<Async<TcpStream>> {
             .get_ref()
             .shutdown(std::net::Shutdown::Write)
     }
-    fn plain(&self) -> Option<&Async<TcpStream>> {
+    fn plain(&mut self) -> Option<&mut Registered<TcpStream>> {
         None
     }
 }
 
 /// Zero-copy file body on plain TCP: the head with `MSG_MORE`, then `sendfile` in ≤ 1 MiB
 /// steps (yielding between steps so one download cannot starve other connections).
-/// Returns the body bytes sent, or the error.
+/// `file: None`: the body (if any) is in `head` already. `closing`: the connection is closed
+/// right after, so the last bytes are held (`MSG_MORE`) and leave with the FIN in one
+/// segment train instead of two. Returns the body bytes sent, or the error.
 /// The send timeout restarts on every bit of progress.
 async fn sendfile_tcp<S>(
-    sock: &Async<TcpStream>,
+    sock: &mut Registered<TcpStream>,
     head: &[u8],
-    file: &std::fs::File,
+    file: Option<&std::fs::File>,
     p: &Plan,
+    closing: bool,
     ctx: &Ctx<'_, S>,
 ) -> Result<u64, (io::Error, u64)> {
     use rustix::io::Errno;
     use rustix::net::SendFlags;
-    let wait = || async {
+    async fn wait<S>(
+        sock: &mut Registered<TcpStream>,
+        tick: u64,
+        ctx: &Ctx<'_, S>,
+    ) -> io::Result<()> {
+        sock.write_blocked(tick);
         let r = timed(sock.writable(), ctx.expired()).await;
         ctx.set_deadline(Instant::now() + ctx.cfg.send_timeout);
         r
-    };
+    }
     ctx.set_deadline(Instant::now() + ctx.cfg.send_timeout);
     let mut pos = 0;
     while pos < head.len() {
-        // MSG_MORE only when body bytes follow: a corked head would wait ~200 ms.
-        let more = p.send_body && p.body_len() > 0;
+        // MSG_MORE only when body bytes follow or the close pushes them: a corked head
+        // would otherwise wait ~200 ms.
+        let more = closing || (file.is_some() && p.send_body && p.body_len() > 0);
         let flags = SendFlags::NOSIGNAL
             | if more {
                 SendFlags::MORE
             } else {
                 SendFlags::empty()
             };
+        let tick = sock.write_tick();
         match rustix::net::send(sock.get_ref(), &head[pos..], flags) {
             Ok(n) => pos += n,
-            Err(Errno::AGAIN) => wait().await.map_err(|e| (e, 0))?,
+            Err(Errno::AGAIN) => wait(sock, tick, ctx).await.map_err(|e| (e, 0))?,
             Err(Errno::INTR) => {}
             Err(e) => return Err((e.into(), 0)),
         }
@@ -303,12 +349,16 @@ async fn sendfile_tcp<S>(
     if !p.send_body || p.body_len() == 0 {
         return Ok(0);
     }
+    let Some(file) = file else {
+        return Ok(p.body_len());
+    };
     let mut off = p.start;
     while off < p.end {
         let want = usize::try_from(p.end - off)
             .unwrap_or(usize::MAX)
             .min(1 << 20);
         let mut o = off;
+        let tick = sock.write_tick();
         match rustix::fs::sendfile(sock.get_ref(), file, Some(&mut o), want) {
             Ok(0) => return Err((io::ErrorKind::UnexpectedEof.into(), off - p.start)),
             Ok(n) => {
@@ -317,7 +367,9 @@ async fn sendfile_tcp<S>(
                     smol::future::yield_now().await;
                 }
             }
-            Err(Errno::AGAIN) => wait().await.map_err(|e| (e, off - p.start))?,
+            Err(Errno::AGAIN) => wait(sock, tick, ctx)
+                .await
+                .map_err(|e| (e, off - p.start))?,
             Err(Errno::INTR) => {}
             Err(e) => return Err((e.into(), off - p.start)),
         }
@@ -325,13 +377,14 @@ async fn sendfile_tcp<S>(
     Ok(off - p.start)
 }
 
-/// accept4 with SOCK_NONBLOCK: one `ioctl(FIONBIO)` fewer per connection than
-/// `Async::accept`.
-async fn accept(listener: &Async<TcpListener>) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+/// accept4 with SOCK_NONBLOCK (no `ioctl(FIONBIO)` per connection); the stream is not
+/// registered yet (a refused one never is).
+async fn accept(listener: &mut Registered<TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
     use rustix::io::Errno;
     use rustix::net::SocketFlags;
     loop {
         let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+        let tick = listener.read_tick();
         match rustix::net::acceptfrom_with(listener.get_ref(), flags) {
             Ok((fd, addr)) => {
                 let stream = TcpStream::from(fd);
@@ -339,13 +392,25 @@ async fn accept(listener: &Async<TcpListener>) -> io::Result<(Async<TcpStream>, 
                     Some(p) => p,
                     None => stream.peer_addr()?,
                 };
-                return Ok((Async::new_nonblocking(stream)?, peer));
+                return Ok((stream, peer));
             }
-            Err(Errno::AGAIN) => listener.readable().await?,
+            Err(Errno::AGAIN) => {
+                listener.read_blocked(tick);
+                listener.readable().await?;
+            }
             Err(Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// `max` capped at half the soft descriptor limit (each connection holds a socket, and a
+/// file while it sends one; the rest of the daemon needs some too).
+fn connection_limit(max: usize) -> usize {
+    use nix::sys::resource::{Resource, getrlimit};
+    let fds = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
+    max.min(usize::try_from(fds / 2).unwrap_or(usize::MAX))
+        .max(1)
 }
 
 /// Listen backlog of [`bind`]: room for a boot storm's SYNs (std uses 128).
@@ -376,23 +441,32 @@ impl<S: Site> Server<S> {
     /// all connections). Fails only if the listener cannot be registered with the reactor;
     /// accept errors (e.g. EMFILE) are waited out (50 ms) instead of spinning.
     pub async fn run(&self, listener: TcpListener) -> io::Result<()> {
-        let listener = Async::new(listener)?;
+        listener.set_nonblocking(true)?;
+        let edge = Edge::new()?;
+        let listener = edge.register(listener)?;
         let ex = smol::Executor::new();
         let dog = Arc::new(Watchdog::new());
         let d = dog.clone();
         ex.spawn(async move { d.run().await }).detach();
-        ex.run(self.accept_loop(&ex, listener, dog)).await;
-        Ok(())
+        let dispatch = ex.spawn(edge.clone().run());
+        let limit = connection_limit(self.cfg.max_connections);
+        ex.run(
+            self.accept_loop(&ex, &edge, listener, dog, limit)
+                .or(dispatch),
+        )
+        .await
     }
 
     async fn accept_loop(
         &self,
         ex: &smol::Executor<'_>,
-        listener: Async<TcpListener>,
+        edge: &Arc<Edge>,
+        mut listener: Registered<TcpListener>,
         dog: Arc<Watchdog>,
-    ) {
+        limit: usize,
+    ) -> io::Result<()> {
         loop {
-            let (stream, peer) = match accept(&listener).await {
+            let (stream, peer) = match accept(&mut listener).await {
                 Ok(x) => x,
                 Err(_) => {
                     Timer::after(Duration::from_millis(50)).await;
@@ -405,18 +479,23 @@ impl<S: Site> Server<S> {
                 self.stats.rejected.fetch_add(1, Relaxed);
                 continue;
             }
-            if self.stats.active.load(Relaxed) >= self.cfg.max_connections {
+            if self.stats.active.load(Relaxed) >= limit {
                 self.stats.rejected.fetch_add(1, Relaxed);
                 if self.cfg.tls.is_none() {
                     // Best effort, never waits: a fresh socket's send buffer is empty.
                     use std::io::Write as _;
-                    let _ = stream.get_ref().write(RESP_503);
+                    let _ = (&stream).write(RESP_503);
                 }
                 continue;
             }
+            let _ = stream.set_nodelay(true);
+            let Ok(stream) = edge.register(stream) else {
+                // Out of memory for epoll entries: like the limit, refuse this one.
+                self.stats.rejected.fetch_add(1, Relaxed);
+                continue;
+            };
             self.stats.active.fetch_add(1, Relaxed);
             let guard = ActiveGuard(self.stats.clone());
-            let _ = stream.get_ref().set_nodelay(true);
             let (site, cfg, stats, dog) = (
                 self.site.clone(),
                 self.cfg.clone(),
@@ -437,7 +516,7 @@ async fn handle<S: Site>(
     cfg: &Config,
     stats: &Stats,
     dog: &Watchdog,
-    stream: Async<TcpStream>,
+    stream: Registered<TcpStream>,
     peer: SocketAddr,
     accepted_at: Instant,
 ) {
@@ -747,8 +826,8 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
     }
 
     async fn error_and_close(&mut self, status: u16) {
-        let date = response::http_date(SystemTime::now());
-        response::write_error(self.start_out(), status, &date, Conn::Close, false);
+        let date = Date::now();
+        response::write_error(self.start_out(), status, date.as_str(), Conn::Close, false);
         let sent = self.write_out(&[]).await.is_ok();
         let n = if sent {
             response::error_body(status).len() as u64
@@ -764,7 +843,8 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
     /// Sends a response; `false` if the connection must be closed.
     async fn respond(&mut self, req: &Request, conn: Conn) -> bool {
         let head_only = req.method == Method::Head;
-        let date = response::http_date(SystemTime::now());
+        let date = Date::now();
+        let date = date.as_str();
         let lookup = match req.method {
             Method::Other => Lookup::NotFound,
             Method::Get | Method::Head => {
@@ -795,7 +875,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
             response::write_error_with(
                 self.start_out(),
                 status,
-                &date,
+                date,
                 conn,
                 head_only,
                 &challenges,
@@ -818,7 +898,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                     content_type: m.content_type.unwrap_or_else(default_type),
                 };
                 let p = response::plan(req.method, &req.headers, &e);
-                response::write_entity_head(self.start_out(), &p, &e, &date, conn);
+                response::write_entity_head(self.start_out(), &p, &e, date, conn);
                 let body: &[u8] = if p.send_body {
                     // start <= end <= len by construction of the plan.
                     m.bytes.get(p.start as usize..p.end as usize).unwrap_or(&[])
@@ -827,7 +907,21 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                 };
                 let res = if body.len() <= COALESCE {
                     self.out.extend_from_slice(body);
-                    self.write_out(&[]).await
+                    match self.io.plain() {
+                        // Closing: the response leaves with the FIN (see sendfile_tcp).
+                        Some(sock) if conn == Conn::Close => {
+                            sendfile_tcp(sock, &self.out, None, &p, true, &self.ctx)
+                                .await
+                                .map(|_| ())
+                                .map_err(|(e, _)| {
+                                    if e.kind() == io::ErrorKind::TimedOut {
+                                        self.ctx.stats.timeouts.fetch_add(1, Relaxed);
+                                    }
+                                    e
+                                })
+                        }
+                        _ => self.write_out(&[]).await,
+                    }
                 } else {
                     self.write_out(body).await
                 };
@@ -843,8 +937,8 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                     content_type: f.content_type.unwrap_or_else(default_type),
                 };
                 let p = response::plan(req.method, &req.headers, &e);
-                response::write_entity_head(self.start_out(), &p, &e, &date, conn);
-                let (ok, sent) = self.send_file(&f.file, &p).await;
+                response::write_entity_head(self.start_out(), &p, &e, date, conn);
+                let (ok, sent) = self.send_file(&f.file, &p, conn == Conn::Close).await;
                 self.report(Some(req), p.status, sent);
                 ok
             }
@@ -854,9 +948,24 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
 
     /// Writes the head in `out` and the planned file range; returns (still usable, body
     /// bytes written). Memory: one 64 KiB chunk buffer per large transfer.
-    async fn send_file(&mut self, file: &std::fs::File, p: &Plan) -> (bool, u64) {
-        if let Some(sock) = self.io.plain() {
-            return match sendfile_tcp(sock, &self.out, file, p, &self.ctx).await {
+    async fn send_file(&mut self, file: &std::fs::File, p: &Plan, closing: bool) -> (bool, u64) {
+        if self.io.plain().is_some() {
+            // A small body closing the connection goes with the head in one send (and the
+            // FIN): one syscall and one segment train fewer than head + sendfile + FIN.
+            let inline = closing && p.send_body && p.body_len() <= COALESCE as u64;
+            if inline && p.body_len() > 0 {
+                let head = self.out.len();
+                self.out.resize(head + p.body_len() as usize, 0);
+                if file.read_exact_at(&mut self.out[head..], p.start).is_err() {
+                    // File shrank or failed: cannot honour Content-Length; close.
+                    return (false, 0);
+                }
+            }
+            let file = (!inline).then_some(file);
+            let Some(sock) = self.io.plain() else {
+                return (false, 0);
+            };
+            return match sendfile_tcp(sock, &self.out, file, p, closing, &self.ctx).await {
                 Ok(n) => (true, n),
                 Err((e, n)) => {
                     if e.kind() == io::ErrorKind::TimedOut {

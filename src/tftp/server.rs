@@ -287,8 +287,44 @@ struct TransferTask {
 }
 
 enum Event {
-    Datagram(io::Result<(usize, SocketAddr)>),
+    Readable(io::Result<()>),
     Timer,
+}
+
+/// Blocks sent back to back (the client always answering at once) before the transfer
+/// yields to the loop's other tasks.
+const BURST: u32 = 64;
+
+/// `sendto` straight through rustix (no libc cancellation bookkeeping), waiting for room
+/// only when the socket buffer is full.
+async fn send_to(sock: &Async<UdpSocket>, buf: &[u8], dst: SocketAddr) -> io::Result<()> {
+    loop {
+        match rustix::net::sendto(sock.get_ref(), buf, rustix::net::SendFlags::empty(), &dst) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::AGAIN) => sock.writable().await?,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// One `recvfrom` without waiting: `Ok(None)` when nothing is queued.
+fn try_recv(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+    loop {
+        match rustix::net::recvfrom(sock, &mut *buf, rustix::net::RecvFlags::empty()) {
+            Ok((n, _, Some(from))) => {
+                // Not an IP peer (cannot happen on a UDP/IP socket): drop the datagram.
+                let Ok(from) = SocketAddr::try_from(from) else {
+                    continue;
+                };
+                return Ok(Some((n, from)));
+            }
+            Ok((_, _, None)) => {}
+            Err(rustix::io::Errno::AGAIN) => return Ok(None),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Disk files larger than this are read ahead in [`READ_AHEAD`] chunks
@@ -327,6 +363,7 @@ impl TransferTask {
         };
         let mut timer = Timer::never();
         let mut armed: Option<crate::clock::Instant> = None;
+        let mut burst = 0u32;
         loop {
             while let Some(tx) = self.t.poll_transmit() {
                 if let Err(e) = self.encode(&tx.payload, &mut out, ahead.as_mut()) {
@@ -334,7 +371,7 @@ impl TransferTask {
                         code: ErrorCode::NotDefined,
                         message: "Server error",
                     };
-                    let _ = self.sock.send_to(&err.to_vec(), self.t.peer()).await;
+                    let _ = send_to(&self.sock, &err.to_vec(), self.t.peer()).await;
                     return (
                         Outcome::Io(e.to_string()),
                         self.t.bytes_acked(),
@@ -342,7 +379,7 @@ impl TransferTask {
                     );
                 }
                 // A failed send is covered by the retransmission timer.
-                let _ = self.sock.send_to(&out, tx.dst).await;
+                let _ = send_to(&self.sock, &out, tx.dst).await;
             }
             let outcome = match self.t.state() {
                 State::Running => None,
@@ -360,24 +397,45 @@ impl TransferTask {
                     self.t.retransmits(),
                 );
             };
+            // Lock-step: the client's ACK is often queued already (it ran while we sent);
+            // take it without a trip through the reactor.
+            let got = try_recv(self.sock.get_ref(), &mut rbuf);
+            if let Ok(Some((n, from))) = got {
+                let now = self.clock.now();
+                self.t.handle_datagram(now, from, &rbuf[..n]);
+                // A client that keeps sending (duplicates, strays) must not keep the
+                // retransmission timer from firing.
+                if self.t.poll_timeout().is_some_and(|d| now >= d) {
+                    self.t.handle_timeout(now);
+                }
+                burst += 1;
+                if burst >= BURST {
+                    burst = 0;
+                    future::yield_now().await;
+                }
+                continue;
+            }
+            burst = 0;
             if armed.is_none_or(|a| deadline < a) {
                 let wait = deadline.saturating_since(self.clock.now());
                 timer.set_after(wait);
                 armed = Some(deadline);
             }
-            let sock = &self.sock;
-            let rb = &mut rbuf;
-            let tm = &mut timer;
-            let ev = future::or(async { Event::Datagram(sock.recv_from(rb).await) }, async {
-                tm.await;
-                Event::Timer
-            })
-            .await;
-            match ev {
-                Event::Datagram(Ok((n, from))) => {
-                    self.t.handle_datagram(self.clock.now(), from, &rbuf[..n]);
+            let ev = match got {
+                Ok(_) => {
+                    let sock = &self.sock;
+                    let tm = &mut timer;
+                    future::or(async { Event::Readable(sock.readable().await) }, async {
+                        tm.await;
+                        Event::Timer
+                    })
+                    .await
                 }
-                Event::Datagram(Err(_)) => {
+                Err(e) => Event::Readable(Err(e)),
+            };
+            match ev {
+                Event::Readable(Ok(())) => {}
+                Event::Readable(Err(_)) => {
                     // E.g. ICMP port unreachable from a vanished client. Do not
                     // spin on a socket error: wait for the deadline instead.
                     Timer::after(deadline.saturating_since(self.clock.now())).await;

@@ -37,19 +37,17 @@ mod rig;
 #[path = "support.rs"]
 mod support;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kpbxd::clock::{Clock, SystemClock};
-use kpbxd::control::{Command as Cmd, HaStatusView, Reply, Request, wire};
+use kpbxd::control::{Command as Cmd, HaStatusView, Reply};
 use kpbxd::model::{Account, Change, Object, Origin, Setting, Source};
 use kpbxd::store::Store;
 use lab::{Lab, wait_until};
 use rig::{PING1, PING2, configure, ha_fields};
-use support::bench_dir;
+use support::{Client, bench_dir};
 
 /// Single-object commits per latency run.
 const COMMITS: usize = 500;
@@ -672,50 +670,7 @@ fn origin() -> Origin {
     }
 }
 
-/// One control-socket connection (the `kpbx` protocol).
-struct Client {
-    stream: UnixStream,
-}
-
 impl Client {
-    fn connect(socket: &Path) -> Client {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(stream) = UnixStream::connect(socket) {
-                return Client { stream };
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no control socket at {}",
-                socket.display()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn request(&mut self, command: Cmd) -> Reply {
-        let req = Request { command };
-        self.stream
-            .write_all(&wire::encode_request(&req))
-            .expect("send");
-        let mut header = [0u8; wire::HEADER_LEN];
-        self.stream.read_exact(&mut header).expect("header");
-        let len = wire::parse_header(&header, wire::MAX_REPLY).expect("reply header");
-        let mut payload = vec![0u8; len];
-        self.stream.read_exact(&mut payload).expect("payload");
-        wire::decode_reply(&payload).expect("reply")
-    }
-
-    /// Runs a command that must commit; returns how long it took.
-    fn commit(&mut self, command: Cmd) -> Duration {
-        let start = Instant::now();
-        match self.request(command) {
-            Reply::Committed(c) => assert!(c.txid.is_some(), "nothing committed"),
-            other => panic!("unexpected reply {other:?}"),
-        }
-        start.elapsed()
-    }
-
     fn ha(&mut self) -> HaStatusView {
         match self.request(Cmd::HaStatus) {
             Reply::HaStatus(v) => *v,

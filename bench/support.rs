@@ -13,7 +13,7 @@ use kpbxd::control::{Command as Cmd, Reply, Request, wire};
 
 pub struct Daemon {
     pub child: Child,
-    pub stream: UnixStream,
+    pub client: Client,
     pub data_dir: PathBuf,
 }
 
@@ -39,42 +39,20 @@ impl Daemon {
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn kpbxd");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let stream = loop {
-            if let Ok(s) = UnixStream::connect(&socket) {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "daemon did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        };
         Daemon {
             child,
-            stream,
+            client: Client::connect(&socket),
             data_dir,
         }
     }
 
     pub fn request(&mut self, command: Cmd) -> Reply {
-        let req = Request { command };
-        self.stream
-            .write_all(&wire::encode_request(&req))
-            .expect("send");
-        let mut header = [0u8; wire::HEADER_LEN];
-        self.stream.read_exact(&mut header).expect("header");
-        let len = wire::parse_header(&header, wire::MAX_REPLY).expect("reply header");
-        let mut payload = vec![0u8; len];
-        self.stream.read_exact(&mut payload).expect("payload");
-        wire::decode_reply(&payload).expect("reply")
+        self.client.request(command)
     }
 
     /// Runs a command that must commit; returns how long it took.
     pub fn commit(&mut self, command: Cmd) -> Duration {
-        let start = Instant::now();
-        match self.request(command) {
-            Reply::Committed(c) => assert!(c.txid.is_some(), "nothing committed"),
-            other => panic!("unexpected reply {other:?}"),
-        }
-        start.elapsed()
+        self.client.commit(command)
     }
 
     pub fn rss_kib(&self) -> u64 {
@@ -111,4 +89,50 @@ pub fn bench_dir() -> PathBuf {
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// One control-socket connection (the `kpbx` protocol).
+pub struct Client {
+    stream: UnixStream,
+}
+
+impl Client {
+    /// Connects, waiting (at most 10 s) for the daemon to create its socket.
+    pub fn connect(socket: &Path) -> Client {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(stream) = UnixStream::connect(socket) {
+                return Client { stream };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no control socket at {}",
+                socket.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn request(&mut self, command: Cmd) -> Reply {
+        let req = Request { command };
+        self.stream
+            .write_all(&wire::encode_request(&req))
+            .expect("send");
+        let mut header = [0u8; wire::HEADER_LEN];
+        self.stream.read_exact(&mut header).expect("header");
+        let len = wire::parse_header(&header, wire::MAX_REPLY).expect("reply header");
+        let mut payload = vec![0u8; len];
+        self.stream.read_exact(&mut payload).expect("payload");
+        wire::decode_reply(&payload).expect("reply")
+    }
+
+    /// Runs a command that must commit; returns how long it took.
+    pub fn commit(&mut self, command: Cmd) -> Duration {
+        let start = Instant::now();
+        match self.request(command) {
+            Reply::Committed(c) => assert!(c.txid.is_some(), "nothing committed"),
+            other => panic!("unexpected reply {other:?}"),
+        }
+        start.elapsed()
+    }
 }

@@ -327,11 +327,11 @@ impl HaRuntime {
 
     /// What data sync needs to know of the pair; `None` while HA is not
     /// running or the node is not paired.
-    pub fn sync_view(&self) -> Option<SyncView> {
+    pub fn sync_view(&self, now: Instant) -> Option<SyncView> {
         let i = self.instance.as_ref()?;
         let key = *i.node.cluster_key()?;
         let c = &i.settings.config;
-        let status = i.node.status(Instant::ZERO);
+        let status = i.node.status(now);
         Some(SyncView {
             key,
             local: c.sync.local_ip,

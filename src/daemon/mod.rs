@@ -669,10 +669,13 @@ async fn event_loop(
             } => {
                 // The caller's permission first, also for what is answered
                 // from a thread (exports, imports, mail tests).
-                if let Err(e) = users::authorize(daemon, &origin, &request.command) {
-                    let _ = reply.try_send(Reply::Error(e));
-                    continue;
-                }
+                let scope = match users::authorize(daemon, &origin, &request.command) {
+                    Ok(scope) => scope,
+                    Err(e) => {
+                        let _ = reply.try_send(Reply::Error(e));
+                        continue;
+                    }
+                };
                 let command = cdr::offload(daemon, request.command, &reply)
                     .and_then(|c| task_cmds::offload(daemon, c, &reply))
                     .and_then(|c| audit::offload(daemon, c, &reply))
@@ -681,7 +684,7 @@ async fn event_loop(
                     let switch = matches!(command, crate::control::Command::HaSwitch);
                     let held = daemon.ha.borrow().holds();
                     let before = daemon.store.repl_seq().unwrap_or(0);
-                    let answer = handlers::handle(daemon, &origin, command);
+                    let answer = handlers::handle_authorized(daemon, &origin, scope, command);
                     if switch && !matches!(answer, Reply::Error(_)) {
                         // Answered once the resource has moved, or not.
                         daemon

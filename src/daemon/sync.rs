@@ -90,10 +90,9 @@ pub enum Report {
     Applied { id: u64, seq: u64, objects: bool },
     /// Secondary: this node's data was archived before a snapshot.
     Archived { archived: Archived, dir: String },
-    /// Both nodes hold this pairing's history now (marked in
-    /// `data_dir/ha/synced`); `took_over` when this active node replaced
-    /// its data by the coordinator's.
-    Joined { id: u64, took_over: bool },
+    /// Primary: this active node replaced its data by the coordinator's
+    /// (`Msg::Reverse`) and now holds this pairing's history.
+    TookCoordinatorData { id: u64 },
     /// Secondary: the primary's last entry.
     PeerHead { id: u64, seq: u64 },
     /// Secondary: a snapshot is being received.
@@ -289,7 +288,7 @@ impl SyncRuntime {
 /// Whether this node may change configuration; the refusal names the
 /// active node.
 pub fn may_change(daemon: &Daemon) -> Result<(), String> {
-    let Some(v) = daemon.ha.borrow().sync_view() else {
+    let Some(v) = daemon.ha.borrow().sync_view(daemon.clock.now()) else {
         return Ok(());
     };
     match v.state {
@@ -365,7 +364,7 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
     let current = |s: &SyncRuntime, id: u64| s.session.as_ref().is_some_and(|x| x.id == id);
     match report {
         Report::Accepted(stream) => {
-            let view = daemon.ha.borrow().sync_view();
+            let view = daemon.ha.borrow().sync_view(daemon.clock.now());
             let mut s = daemon.sync.borrow_mut();
             match view.filter(|v| v.state == State::Active) {
                 Some(v) => {
@@ -397,7 +396,11 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
             }
         }
         Report::Authenticated { id } => {
-            let bound = daemon.ha.borrow().sync_view().map(|v| v.ack_bound);
+            let bound = daemon
+                .ha
+                .borrow()
+                .sync_view(daemon.clock.now())
+                .map(|v| v.ack_bound);
             let mut s = daemon.sync.borrow_mut();
             if s.pending.as_ref().is_some_and(|p| p.id == id) {
                 s.end_session("replaced by a new connection", false);
@@ -409,7 +412,7 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
             let mut s = daemon.sync.borrow_mut();
             if current(&s, id) {
                 let last = daemon.store.repl_seq().unwrap_or(0);
-                if let Some(v) = daemon.ha.borrow().sync_view() {
+                if let Some(v) = daemon.ha.borrow().sync_view(daemon.clock.now()) {
                     mark_joined(&s.data_dir, &v.key);
                 }
                 s.acks.connected(seq, last);
@@ -458,8 +461,8 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                 }
             }
         }
-        Report::Joined { id, took_over } => {
-            let view = daemon.ha.borrow().sync_view();
+        Report::TookCoordinatorData { id } => {
+            let view = daemon.ha.borrow().sync_view(daemon.clock.now());
             let s = daemon.sync.borrow();
             if current(&s, id)
                 && let Some(v) = view
@@ -467,15 +470,13 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
                 mark_joined(&s.data_dir, &v.key);
                 let archive = s.last_archive.clone();
                 drop(s);
-                if took_over {
-                    note_archive(
-                        daemon,
-                        &format!(
-                            "data sync: joining the pairing, the active node took the coordinator's data; {archive}"
-                        ),
-                    );
-                    super::after_takeover(daemon);
-                }
+                note_archive(
+                    daemon,
+                    &format!(
+                        "data sync: joining the pairing, the active node took the coordinator's data; {archive}"
+                    ),
+                );
+                super::after_takeover(daemon);
             }
         }
         Report::Archived { archived, dir } => {
@@ -561,7 +562,7 @@ fn note_archive(daemon: &Daemon, text: &str) {
 /// Brings the channel in line with the HA state: listener, session role,
 /// replica mark. Called by the loop after every event.
 pub fn drive(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
-    let view = daemon.ha.borrow().sync_view();
+    let view = daemon.ha.borrow().sync_view(daemon.clock.now());
     let mut s = daemon.sync.borrow_mut();
     // A paired node that is not active is a replica.
     let replica = view.is_some_and(|v| matches!(v.state, State::Init | State::Passive));
@@ -838,14 +839,7 @@ async fn primary_session(
             },
         )
         .await;
-        report(
-            tx,
-            Report::Joined {
-                id,
-                took_over: true,
-            },
-        )
-        .await;
+        report(tx, Report::TookCoordinatorData { id }).await;
     }
     let last = store.repl_seq().map_err(store_err)?;
     let mut next = match core::plan(last, &hash_at, seq, hash) {

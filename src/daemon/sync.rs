@@ -181,6 +181,9 @@ pub struct SyncRuntime {
     /// most every [`REGENERATE_EVERY`], so that a stream of commits does
     /// not wait behind a rebuild per entry).
     regenerate_at: Option<Instant>,
+    /// The replica mark as `drive` last set it, to act on its changes. Not
+    /// read back from the store: a joining primary sets the store's mark
+    /// for the moment of its snapshot without changing roles.
     replica: bool,
     // For `kpbx ha status`.
     peer_seq: Option<u64>,

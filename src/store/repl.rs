@@ -470,34 +470,6 @@ impl Store {
         }
     }
 
-    /// Log entries from `from` on, at most `limit`; `None` if `from` is no
-    /// longer in the log (the peer needs a snapshot).
-    pub fn repl_entries(
-        &self,
-        from: u64,
-        limit: usize,
-    ) -> Result<Option<Vec<ReplRecord>>, StoreError> {
-        let rtxn = self.env.read_txn()?;
-        let last = seq_of(self.meta.get(&rtxn, META_REPL_SEQ)?);
-        if from > last {
-            return Ok(Some(Vec::new()));
-        }
-        if self.replog.get(&rtxn, &from.to_be_bytes())?.is_none() {
-            return Ok(None);
-        }
-        let mut out = Vec::new();
-        let start = from.to_be_bytes();
-        for item in self
-            .replog
-            .range(&rtxn, &(Bound::Included(&start[..]), Bound::Unbounded))?
-            .take(limit)
-        {
-            let (_, v) = item?;
-            out.push(ReplRecord::decode(v)?);
-        }
-        Ok(Some(out))
-    }
-
     /// Encoded log entries from `from` on, as (sequence, bytes), up to
     /// about `max_bytes` (at least one entry); `None` if `from` is no longer
     /// in the log. What the primary sends, without decoding.
@@ -826,9 +798,20 @@ mod tests {
         .unwrap();
     }
 
+    /// Up to `n` decoded log entries from `from` on.
+    fn entries(s: &Store, from: u64, n: usize) -> Vec<ReplRecord> {
+        s.repl_entries_raw(from, usize::MAX)
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .take(n)
+            .map(|(_, b)| ReplRecord::decode(&b).unwrap())
+            .collect()
+    }
+
     fn ship(a: &Store, b: &Store) {
         let from = b.repl_seq().unwrap() + 1;
-        for e in a.repl_entries(from, usize::MAX).unwrap().unwrap() {
+        for e in entries(a, from, usize::MAX) {
             b.apply(&e).unwrap();
         }
     }
@@ -1030,8 +1013,8 @@ mod tests {
         assert_eq!(b.setting(SettingKey::Location).unwrap(), "rack 4");
         // The secondary's own log is the same, so it can carry on as primary.
         assert_eq!(
-            a.repl_entries(1, 10).unwrap(),
-            b.repl_entries(1, 10).unwrap()
+            entries(&a, 1, 10),
+            entries(&b, 1, 10)
         );
     }
 
@@ -1041,7 +1024,7 @@ mod tests {
         let (a, b) = (open(da.path()), open(db.path()));
         set(&a, SettingKey::Hostname, "one");
         set(&a, SettingKey::Hostname, "two");
-        let entries = a.repl_entries(1, 10).unwrap().unwrap();
+        let entries = entries(&a, 1, 10);
         let before = dump(&b);
         assert!(matches!(
             b.apply(&entries[1]),
@@ -1125,7 +1108,7 @@ mod tests {
             mut ops,
             prev: _,
             hash,
-        } = a.repl_entries(1, 1).unwrap().unwrap().remove(0);
+        } = entries(&a, 1, 1).remove(0);
         if let Some(OpV1::Put { value, .. }) = ops.first_mut() {
             value.push(0);
         }
@@ -1142,7 +1125,7 @@ mod tests {
             Err(ApplyError::Damaged { seq: 2 })
         ));
         // An intact entry of another history (c's second write after c1).
-        let other = c.repl_entries(2, 1).unwrap().unwrap().remove(0);
+        let other = entries(&c, 2, 1).remove(0);
         assert!(matches!(
             b.apply(&other),
             Err(ApplyError::Diverged { seq: 2 })

@@ -1012,10 +1012,7 @@ mod tests {
         assert!(b.verify_audit().unwrap().first_bad.is_none());
         assert_eq!(b.setting(SettingKey::Location).unwrap(), "rack 4");
         // The secondary's own log is the same, so it can carry on as primary.
-        assert_eq!(
-            entries(&a, 1, 10),
-            entries(&b, 1, 10)
-        );
+        assert_eq!(entries(&a, 1, 10), entries(&b, 1, 10));
     }
 
     #[test]

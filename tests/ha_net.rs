@@ -316,6 +316,21 @@ fn arp_probe_answered_only_when_held() {
     assert_eq!(after, None);
 }
 
+/// A heartbeat socket on `interface` (result as from `HeartbeatSocket::bind`).
+fn hb(
+    interface: &str,
+    local: SocketAddrV4,
+    peer: SocketAddrV4,
+    max_age: Duration,
+) -> std::io::Result<HeartbeatSocket> {
+    HeartbeatSocket::bind(PathSocketConfig {
+        interface: interface.into(),
+        local,
+        peer,
+        max_age,
+    })
+}
+
 fn sa(ip: [u8; 4], port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::from(ip), port)
 }
@@ -331,18 +346,20 @@ fn heartbeat_bound_to_interface() {
     let (ready_tx, ready_rx) = smol::channel::bounded::<()>(1);
     let (done_tx, done_rx) = smol::channel::bounded::<()>(1);
     let receiver = lab.spawn_in(&a, move || async move {
-        let sync = HeartbeatSocket::bind(PathSocketConfig {
-            interface: "sync0".into(),
-            local: sa([192, 0, 2, 1], 7400),
-            peer: sa([192, 0, 2, 2], 7400),
-        })
+        let sync = hb(
+            "sync0",
+            sa([192, 0, 2, 1], 7400),
+            sa([192, 0, 2, 2], 7400),
+            Duration::ZERO,
+        )
         .expect("bind sync0");
         // Control: same port, any address, bound to lan0.
-        let lan = HeartbeatSocket::bind(PathSocketConfig {
-            interface: "lan0".into(),
-            local: sa([0, 0, 0, 0], 7400),
-            peer: sa([198, 51, 100, 2], 7400),
-        })
+        let lan = hb(
+            "lan0",
+            sa([0, 0, 0, 0], 7400),
+            sa([198, 51, 100, 2], 7400),
+            Duration::ZERO,
+        )
         .expect("bind lan0");
         ready_tx.send(()).await.expect("ready");
         let on_sync = within(3 * SEC, sync.recv())
@@ -363,19 +380,21 @@ fn heartbeat_bound_to_interface() {
             .await
             .expect("ready")
             .expect("alive");
-        let sync = HeartbeatSocket::bind(PathSocketConfig {
-            interface: "sync0".into(),
-            local: sa([192, 0, 2, 2], 7400),
-            peer: sa([192, 0, 2, 1], 7400),
-        })
+        let sync = hb(
+            "sync0",
+            sa([192, 0, 2, 2], 7400),
+            sa([192, 0, 2, 1], 7400),
+            Duration::ZERO,
+        )
         .expect("bind");
         sync.send(b"hb-over-sync").await.expect("send");
         // Same destination address and port, but routed out of lan0.
-        let lan = HeartbeatSocket::bind(PathSocketConfig {
-            interface: "lan0".into(),
-            local: sa([198, 51, 100, 2], 7400),
-            peer: sa([192, 0, 2, 1], 7400),
-        })
+        let lan = hb(
+            "lan0",
+            sa([198, 51, 100, 2], 7400),
+            sa([192, 0, 2, 1], 7400),
+            Duration::ZERO,
+        )
         .expect("bind");
         lan.send(b"hb-over-lan").await.expect("send");
         assert!(
@@ -406,6 +425,48 @@ const GROUP: [Ipv4Addr; 4] = [
     Ipv4Addr::new(127, 0, 0, 1),    // loopback in a's namespace
 ];
 const EXPECT: [bool; 4] = [true, true, false, true];
+
+/// A heartbeat that waited in the queue longer than `max_age` (the daemon was frozen) is
+/// dropped unread; the fresh one after it is received.
+#[test]
+fn stale_heartbeats_are_dropped() {
+    let (lab, a, b) = Lab::pair("hbstale");
+    let (ready_tx, ready_rx) = smol::channel::bounded::<()>(1);
+    let receiver = lab.spawn_in(&a, move || async move {
+        let sync = hb(
+            "sync0",
+            sa([192, 0, 2, 1], 7400),
+            sa([192, 0, 2, 2], 7400),
+            Duration::from_millis(300),
+        )
+        .expect("bind sync0");
+        ready_tx.send(()).await.expect("ready");
+        // "Frozen": not reading while the first heartbeat ages.
+        smol::Timer::after(Duration::from_millis(600)).await;
+        within(3 * SEC, sync.recv())
+            .await
+            .expect("a datagram")
+            .expect("recv")
+    });
+    lab.run_in(&b, move || async move {
+        within(5 * SEC, ready_rx.recv())
+            .await
+            .expect("ready")
+            .expect("alive");
+        let sync = hb(
+            "sync0",
+            sa([192, 0, 2, 2], 7400),
+            sa([192, 0, 2, 1], 7400),
+            Duration::ZERO,
+        )
+        .expect("bind");
+        sync.send(b"old").await.expect("send");
+        smol::Timer::after(Duration::from_millis(900)).await;
+        sync.send(b"new").await.expect("send");
+    });
+    let got = join(receiver);
+    assert_eq!(got, (Ipv4Addr::new(192, 0, 2, 2), b"new".to_vec()));
+}
 
 fn assert_results(got: &[PingResult]) {
     let got: Vec<_> = got.iter().map(|r| (r.target, r.reachable)).collect();

@@ -902,6 +902,7 @@ async fn start(
             interface: p.interface.clone(),
             local: SocketAddrV4::new(p.local_ip, HEARTBEAT_PORT),
             peer: SocketAddrV4::new(p.remote_ip, HEARTBEAT_PORT),
+            max_age: c.keepalive_warning,
         })
         .map_err(|e| {
             format!(

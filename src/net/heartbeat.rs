@@ -6,10 +6,19 @@
 //! never accepted even if it is addressed to the same local address. The
 //! adapter only moves bytes; the HA core authenticates them. Oversized
 //! datagrams are dropped; send and receive errors are logged, never fatal.
+//!
+//! Datagrams that waited in the socket's queue longer than
+//! [`PathSocketConfig::max_age`] (by the kernel's receive time stamp) are dropped
+//! unread: after the daemon was frozen or stalled they are old news, and the core
+//! would take them for current (a handover request from before a freeze).
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, setsockopt, sockopt};
 
 use smol::Async;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -24,6 +33,9 @@ pub struct PathSocketConfig {
     pub interface: String,
     pub local: SocketAddrV4,
     pub peer: SocketAddrV4,
+    /// Datagrams older than this when read are dropped (zero: no limit). The daemon
+    /// passes the keepalive warning time: silence that long is news in itself.
+    pub max_age: Duration,
 }
 
 /// A bound UDP socket for one heartbeat path.
@@ -32,6 +44,8 @@ pub struct HeartbeatSocket {
     config: PathSocketConfig,
     /// Sends failed since the last one that worked.
     failed_sends: AtomicU64,
+    /// Stale datagrams dropped since the last fresh one.
+    stale: AtomicU64,
 }
 
 impl HeartbeatSocket {
@@ -43,10 +57,12 @@ impl HeartbeatSocket {
         sock.set_reuse_address(true)?;
         sock.bind_device(Some(config.interface.as_bytes()))?;
         sock.bind(&SockAddr::from(config.local))?;
+        setsockopt(&sock, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
         Ok(Self {
             sock: Async::new(UdpSocket::from(sock))?,
             config,
             failed_sends: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
         })
     }
 
@@ -110,11 +126,14 @@ impl HeartbeatSocket {
             // One byte more than allowed, to detect oversized datagrams
             // without MSG_TRUNC.
             let mut buf = [0u8; MAX_DATAGRAM + 1];
-            match self.sock.recv_from(&mut buf).await {
-                Ok((n, from)) => {
-                    let SocketAddr::V4(from) = from else {
+            match self.sock.read_with(|s| recv_stamped(s, &mut buf)).await {
+                Ok((n, from, stamp)) => {
+                    let Some(from) = from else {
                         continue;
                     };
+                    if self.is_stale(stamp) {
+                        continue;
+                    }
                     if n > MAX_DATAGRAM {
                         log::warn!(
                             "heartbeat on {}: oversized datagram from {from} dropped",
@@ -131,6 +150,55 @@ impl HeartbeatSocket {
             }
         }
     }
+}
+
+impl HeartbeatSocket {
+    /// Whether a datagram received at `stamp` (wall clock) is too old now; counts and,
+    /// once fresh ones come again, logs the dropped ones. A wall clock stepped back
+    /// makes the age negative: taken as fresh.
+    fn is_stale(&self, stamp: Option<Duration>) -> bool {
+        let max = self.config.max_age;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let age = stamp.map_or(Duration::ZERO, |t| now.saturating_sub(t));
+        if !max.is_zero() && age > max {
+            self.stale.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        let dropped = self.stale.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            log::warn!(
+                "heartbeat on {}: dropped {dropped} datagrams that waited more than {} ms unread (the daemon was stalled or frozen)",
+                self.config.interface,
+                max.as_millis()
+            );
+        }
+        false
+    }
+}
+
+/// One `recvmsg`: length, IPv4 source, kernel receive time (since the epoch).
+fn recv_stamped(
+    s: &UdpSocket,
+    buf: &mut [u8],
+) -> io::Result<(usize, Option<SocketAddrV4>, Option<Duration>)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let msg = recvmsg::<SockaddrIn>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
+        .map_err(io::Error::from)?;
+    let mut stamp = None;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmTimestampns(t) = c {
+                stamp = u64::try_from(t.tv_sec())
+                    .ok()
+                    .map(|sec| Duration::new(sec, u32::try_from(t.tv_nsec()).unwrap_or(0)));
+            }
+        }
+    }
+    let from = msg.address.map(|a| SocketAddrV4::new(a.ip(), a.port()));
+    Ok((msg.bytes, from, stamp))
 }
 
 fn is_transient(e: &io::Error) -> bool {

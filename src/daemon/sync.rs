@@ -1174,7 +1174,49 @@ async fn archive(
     let archived = smol::unblock(move || s.archive_to(&d, common))
         .await
         .map_err(store_err)?;
+    let r = root.to_path_buf();
+    match smol::unblock(move || prune_archives(&r, ARCHIVES_KEPT)).await {
+        Ok(gone) => gone
+            .iter()
+            .for_each(|g| log::info!("sync: removed the old archive {}", g.display())),
+        Err(e) => log::warn!(
+            "sync: cannot remove old archives in {}: {e}",
+            root.display()
+        ),
+    }
     Ok((archived, dir.display().to_string()))
+}
+
+/// Archives kept in `data_dir/archive/`: each is a copy of the store, so on an
+/// appliance's flash they must not pile up over the years of failovers.
+const ARCHIVES_KEPT: usize = 5;
+
+/// Removes all but the newest `keep` archives under `root`. Only directories named
+/// like [`archive`]'s (`<YYYYmmddTHHMMSS.fff>-<why>`, so that names sort by time)
+/// are counted or touched. Returns what it removed.
+fn prune_archives(root: &std::path::Path, keep: usize) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(root)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                let b = n.as_bytes();
+                b.len() > 20
+                    && b[..8].iter().all(u8::is_ascii_digit)
+                    && b[8] == b'T'
+                    && b[19] == b'-'
+            })
+        })
+        .collect();
+    dirs.sort();
+    let excess = dirs.len().saturating_sub(keep);
+    let mut gone = Vec::new();
+    for d in dirs.into_iter().take(excess) {
+        std::fs::remove_dir_all(&d)?;
+        gone.push(d);
+    }
+    Ok(gone)
 }
 
 /// Before the secondary's first acknowledgement: from then on it holds
@@ -1248,4 +1290,41 @@ async fn receive_snapshot(
     let n = install.await.map_err(store_err)?;
     log::info!("sync: installed a snapshot at {seq} ({n} records)");
     Ok(seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_archives_are_removed_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let names = [
+            "20261101T100000.000-diverged",
+            "20261102T100000.000-behind",
+            "20261103T100000.000-ahead",
+            "20261104T100000.000-joined",
+        ];
+        for n in names {
+            std::fs::create_dir_all(root.path().join(n).join("inner")).unwrap();
+        }
+        // Not archives: kept whatever their age.
+        std::fs::create_dir(root.path().join("notes")).unwrap();
+        std::fs::write(root.path().join("20261001T100000.000-file"), b"x").unwrap();
+        let gone = prune_archives(root.path(), 2).unwrap();
+        assert_eq!(
+            gone,
+            vec![root.path().join(names[0]), root.path().join(names[1])]
+        );
+        let mut left: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["20261001T100000.000-file", names[2], names[3], "notes"]
+        );
+        assert!(prune_archives(root.path(), 2).unwrap().is_empty());
+    }
 }

@@ -29,14 +29,7 @@ fn rows() -> u64 {
 }
 
 fn vm_hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    support::status_kib("self", "VmHWM")
 }
 
 /// One Master.csv line per call: one call per second from 2026-03-01.

@@ -200,6 +200,36 @@ fn converged(a: &HaStatusView, b: &HaStatusView) -> bool {
     a.sync.local_seq == b.sync.local_seq && a.sync.local_hash == b.sync.local_hash
 }
 
+/// Polls both nodes every 100 ms, for at most 10 minutes, until the secondary (`cb`)
+/// follows the primary's log at its last entry; `seen` gets each status of the
+/// secondary. Returns the time since `t0`; at the bound, fails with `what` and both
+/// daemons' `logs`.
+fn until_following(
+    (ca, cb): (&mut Client, &mut Client),
+    t0: Instant,
+    what: &str,
+    logs: impl Fn() -> String,
+    mut seen: impl FnMut(&HaStatusView),
+) -> Duration {
+    for _ in 0..6000 {
+        let (sa, sb) = (ca.ha(), cb.ha());
+        seen(&sb);
+        if converged(&sa, &sb) && sb.sync.mode == "following" {
+            return t0.elapsed();
+        }
+        if t0.elapsed() > Duration::from_secs(600) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{what} within 600 s: {:?}\n{:?}\n{}",
+        ca.ha().sync,
+        cb.ha().sync,
+        logs()
+    );
+}
+
 struct Idle {
     active_cpu: f64,
     passive_cpu: f64,
@@ -411,34 +441,20 @@ fn fresh_secondary(root: &Path) {
     let mut cb = Client::connect(&b.socket);
     let mut snapshot_seen = None;
     let mut passive_seen = None;
-    let mut done = None;
-    // Bounded: 10 minutes of 100 ms polls.
-    for _ in 0..6000 {
-        let (sa, sb) = (ca.ha(), cb.ha());
-        if passive_seen.is_none() && sb.state == "passive" {
-            passive_seen = Some(t0.elapsed());
-        }
-        if snapshot_seen.is_none() && sb.sync.mode == "receiving snapshot" {
-            snapshot_seen = Some(t0.elapsed());
-        }
-        if converged(&sa, &sb) && sb.sync.mode == "following" {
-            done = Some(t0.elapsed());
-            break;
-        }
-        if t0.elapsed() > Duration::from_secs(600) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let Some(done) = done else {
-        panic!(
-            "the secondary did not come in sync within 600 s: {:?}\n{:?}\n{}\n{}",
-            ca.ha().sync,
-            cb.ha().sync,
-            a.log(),
-            b.log()
-        );
-    };
+    let done = until_following(
+        (&mut ca, &mut cb),
+        t0,
+        "the secondary did not come in sync",
+        || format!("{}\n{}", a.log(), b.log()),
+        |sb| {
+            if passive_seen.is_none() && sb.state == "passive" {
+                passive_seen = Some(t0.elapsed());
+            }
+            if snapshot_seen.is_none() && sb.sync.mode == "receiving snapshot" {
+                snapshot_seen = Some(t0.elapsed());
+            }
+        },
+    );
     drop(perf);
     let (a_hwm, b_hwm) = (hwm_kib(a.pid()), hwm_kib(b.pid()));
     let sent = tx_bytes(&lab, &a_ns) - tx_before;
@@ -560,29 +576,13 @@ fn fresh_secondary(root: &Path) {
     let perf = Perf::start("catch-up", &[("primary", a.pid()), ("secondary", b.pid())]);
     let mut cb = Client::connect(&b.socket);
     let mut snapshot = false;
-    let mut done = None;
-    // Bounded: 10 minutes of 100 ms polls.
-    for _ in 0..6000 {
-        let (sa, sb) = (ca.ha(), cb.ha());
-        snapshot |= sb.sync.mode == "receiving snapshot";
-        if converged(&sa, &sb) && sb.sync.mode == "following" {
-            done = Some(t0.elapsed());
-            break;
-        }
-        if t0.elapsed() > Duration::from_secs(600) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let Some(done) = done else {
-        panic!(
-            "the returning secondary did not catch up within 600 s: {:?}\n{:?}\n{}\n{}",
-            ca.ha().sync,
-            cb.ha().sync,
-            a.log(),
-            b.log()
-        );
-    };
+    let done = until_following(
+        (&mut ca, &mut cb),
+        t0,
+        "the returning secondary did not catch up",
+        || format!("{}\n{}", a.log(), b.log()),
+        |sb| snapshot |= sb.sync.mode == "receiving snapshot",
+    );
     drop(perf);
     let sent = tx_bytes(&lab, &a_ns) - tx_before;
     let entries = to - from;
@@ -757,12 +757,7 @@ fn cpu_percent(ticks: u64, window: Duration) -> f64 {
 }
 
 fn hwm_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    support::status_kib(&pid.to_string(), "VmHWM")
 }
 
 fn link_stat(lab: &Lab, ns: &str, what: &str) -> u64 {

@@ -68,10 +68,16 @@ impl Drop for Daemon {
 }
 
 pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status_kib(&pid.to_string(), "VmRSS")
+}
+
+/// A `kB` field of `/proc/<proc>/status` (`proc` a PID or `self`), e.g. `VmRSS` or
+/// `VmHWM` (peak); 0 if unreadable.
+pub fn status_kib(proc: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{proc}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }

@@ -9,6 +9,8 @@
 
 mod common;
 mod lab;
+#[path = "lab/rig.rs"]
+mod rig;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -18,8 +20,7 @@ use common::Daemon;
 use kpbxd::net::ping::Pinger;
 use lab::{Lab, addr_info, wait_until};
 
-const VIP: &str = "198.51.100.10";
-const PHONE: &str = "198.51.100.100";
+use rig::{PHONE, VIP};
 /// Out-of-service time configured below.
 const OOS: Duration = Duration::from_millis(500);
 
@@ -27,44 +28,17 @@ fn holds(lab: &Lab, ns: &str) -> bool {
     addr_info(lab, ns, "lan0", VIP).is_some()
 }
 
+/// The rig's HA settings (`tests/lab/rig.rs`), with this test's one ping host (the
+/// phone) and serial.
 fn ha_fields(dir: &Path, me: u8, coordinator: bool) -> Vec<String> {
-    let peer = 3 - me;
-    let mut f = vec![
-        format!(
-            "role={}",
-            if coordinator {
-                "coordinator"
-            } else {
-                "enabled"
-            }
-        ),
-        "interface=lan0".to_string(),
-        format!("local_ip=198.51.100.{me}"),
-        format!("remote_ip=198.51.100.{peer}"),
-        "prefix=24".to_string(),
-        "sync_interface=sync0".to_string(),
-        format!("sync_local_ip=192.0.2.{me}"),
-        format!("sync_remote_ip=192.0.2.{peer}"),
-        "sync_prefix=24".to_string(),
-        format!("resources={VIP}/24@lan0"),
-        format!("ping_group={PHONE}"),
-        "ping_interval=0.2".to_string(),
-        "ping_dampen=0.4".to_string(),
-        format!(
-            "default_active={}",
-            if coordinator { "local" } else { "remote" }
-        ),
-        "heartbeat_interval=0.1".to_string(),
-        "keepalive_warning=0.3".to_string(),
-        "keepalive_out_of_service=0.5".to_string(),
-        "init_timeout=2".to_string(),
-        format!("serial_source=file:{}", dir.join("serial").display()),
-        format!("hook_dir={}", dir.join("hooks").display()),
-    ];
-    if coordinator {
-        f.push("remote_serial=KP-TEST-B".to_string());
-    }
-    f
+    rig::ha_fields(dir, me, coordinator)
+        .into_iter()
+        .map(|f| match f.split_once('=') {
+            Some(("ping_group", _)) => format!("ping_group={PHONE}"),
+            Some(("remote_serial", _)) => "remote_serial=KP-TEST-B".to_string(),
+            _ => f,
+        })
+        .collect()
 }
 
 fn node(dir: &Path, ns: &str, serial: &str) -> Daemon {

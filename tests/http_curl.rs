@@ -687,8 +687,8 @@ impl kpbxd::http::Site for MemSite {
         _info: &kpbxd::http::RequestInfo<'_>,
     ) -> kpbxd::http::Lookup {
         use kpbxd::http::{Lookup, MemoryBody, response};
-        match path.components() {
-            [p, tenant, file] if p == "provisioning" && tenant == TENANT && file == CFG => {
+        match path.components().collect::<Vec<_>>().as_slice() {
+            [p, tenant, file] if *p == "provisioning" && *tenant == TENANT && *file == CFG => {
                 Lookup::Memory(MemoryBody {
                     bytes: self.body.clone(),
                     etag: Some(response::etag_for_bytes(&self.body)),
@@ -696,7 +696,7 @@ impl kpbxd::http::Site for MemSite {
                     content_type: None,
                 })
             }
-            [p, _, file] if p == "provisioning" && file == CFG => Lookup::Forbidden,
+            [p, _, file] if *p == "provisioning" && *file == CFG => Lookup::Forbidden,
             _ => Lookup::NotFound,
         }
     }

@@ -175,3 +175,35 @@ fn xml_files_are_well_formed_and_secrets_escaped() {
         }
     }
 }
+
+/// SIP PnP: a Snom device is told its settings file (the first of its model's names, in
+/// the model's MAC case); Yealink and the others the directory; devices of a tenant and
+/// disabled ones get no answer. A user's own model counts by its brand.
+#[test]
+fn pnp_paths_follow_the_brand() {
+    let mut own = catalogue::catalogue().models[0].clone();
+    own.name = "My-Snom".into();
+    own.brand = "snom".into();
+    own.rules = vec![kpbxd::model::prov::FileRule::parse("s-{aabbccddeeff}.xml").unwrap()];
+    let mut tenant = device("000413000003", "Snom-D785", "snom-d785", true);
+    tenant.tenant = Some("0b3c6a2e-0000-4000-8000-000000000001".into());
+    let mut disabled = device("000413000004", "Snom-D785", "snom-d785", true);
+    disabled.enabled = false;
+    let snapshot = Snapshot {
+        models: vec![own],
+        devices: vec![
+            device("000413aabbcc", "Snom-D785", "snom-d785", true),
+            device("001565aabbcc", "Yealink-T4x", "yealink-t4x", true),
+            device("000413000002", "My-Snom", "snom-d785", true),
+            tenant,
+            disabled,
+        ],
+        ..Snapshot::default()
+    };
+    let paths = provision::pnp_paths(&snapshot);
+    let mac = |m: &str| Mac::parse(m).unwrap();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert_eq!(paths[&mac("000413aabbcc")], "000413AABBCC.xml");
+    assert_eq!(paths[&mac("001565aabbcc")], "");
+    assert_eq!(paths[&mac("000413000002")], "s-000413000002.xml");
+}

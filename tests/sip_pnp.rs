@@ -8,7 +8,9 @@
 
 mod common;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{Daemon, Netns, require_root_and_ip};
 use kpbxd::sip::{StartLine, header_param, parse};
@@ -89,8 +91,10 @@ fn phone(ns: &Netns, steps: &serde_json::Value) -> Vec<Vec<Vec<u8>>> {
 }
 
 const URL: &str = "http://198.51.100.1:8080/provisioning/";
+/// A Snom phone fetches the URL as its settings file.
+const SNOM_URL: &str = "http://198.51.100.1:8080/provisioning/00135E874B49.xml";
 
-fn check_answer(got: &[Vec<u8>], request: &str) {
+fn check_answer(got: &[Vec<u8>], request: &str, url: &str) {
     assert_eq!(got.len(), 2, "200 OK and NOTIFY expected, got {got:?}");
     let req = parse(request.as_bytes()).unwrap();
     assert!(got[0].starts_with(b"SIP/2.0 200 OK\r\n"));
@@ -111,17 +115,16 @@ fn check_answer(got: &[Vec<u8>], request: &str) {
     assert_eq!(n.header("Content-Type"), Some("application/url"));
     assert_eq!(
         n.header("Content-Length"),
-        Some(URL.len().to_string().as_str())
+        Some(url.len().to_string().as_str())
     );
-    assert_eq!(n.body, URL.as_bytes());
+    assert_eq!(n.body, url.as_bytes());
     assert_eq!(n.header("Call-ID"), req.header("Call-ID"));
 }
 
-#[test]
-fn pnp_subscribe_over_multicast() {
-    require_root_and_ip();
-    let pbx = Netns::new("sippbx");
-    let ph = Netns::new("sipphone");
+/// The "PBX" and "phone" namespaces joined by a veth pair.
+fn topology(tag: &str) -> (Netns, Netns) {
+    let pbx = Netns::new(&format!("sippbx{tag}"));
+    let ph = Netns::new(&format!("sipphone{tag}"));
     pbx.ip(&["link", "set", "lo", "up"]);
     ph.ip(&["link", "set", "lo", "up"]);
     pbx.ip(&[
@@ -132,23 +135,11 @@ fn pnp_subscribe_over_multicast() {
     ph.ip(&["addr", "add", "198.51.100.20/24", "dev", "ph0"]);
     ph.ip(&["link", "set", "ph0", "up"]);
     ph.ip(&["route", "add", "224.0.0.0/4", "dev", "ph0"]);
+    (pbx, ph)
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = Daemon::with(
-        dir.path(),
-        &[("sip_pnp", "on"), ("http_listen", "0.0.0.0:8080")],
-    );
-    d.netns = Some(pbx.name.clone());
-    d.start();
-    let status = d.json(&["status"]);
-    let svc = status["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "sip_pnp")
-        .unwrap()
-        .clone();
-    assert_eq!(svc["state"], "running", "{svc}");
+/// Account 201 and a template `t` for Fanvil-X, for [`add_device`].
+fn add_account_and_template(d: &Daemon) {
     d.ok(&["prov", "account", "add", "extension=201", "sip_password=x"]);
     d.ok(&[
         "prov",
@@ -158,17 +149,56 @@ fn pnp_subscribe_over_multicast() {
         "model=Fanvil-X",
         "content=x\n",
     ]);
-    for mac in ["00135E874B49", "0015657322ff"] {
-        d.ok(&[
-            "prov",
-            "device",
-            "add",
-            &format!("mac={mac}"),
-            "model=Fanvil-X",
-            "template=t",
-            "account=201",
-        ]);
-    }
+}
+
+/// A device with `mac` of `model` linked to account 201; `template` is `t` or a
+/// built-in one.
+fn add_device(d: &Daemon, mac: &str, model: &str, template: &str) {
+    d.ok(&[
+        "prov",
+        "device",
+        "add",
+        &format!("mac={mac}"),
+        &format!("model={model}"),
+        &format!("template={template}"),
+        "account=201",
+    ]);
+}
+
+/// The daemon in the PBX namespace with SIP PnP on, started (and its data dir).
+fn pbx_daemon(pbx: &Netns) -> (tempfile::TempDir, Daemon) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::with(
+        dir.path(),
+        &[("sip_pnp", "on"), ("http_listen", "0.0.0.0:8080")],
+    );
+    d.netns = Some(pbx.name.clone());
+    d.start();
+    (dir, d)
+}
+
+fn pnp_status(d: &Daemon) -> serde_json::Value {
+    let status = d.json(&["status"]);
+    status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "sip_pnp")
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn pnp_subscribe_over_multicast() {
+    require_root_and_ip();
+    let (pbx, ph) = topology("");
+
+    let (_dir, mut d) = pbx_daemon(&pbx);
+    let svc = pnp_status(&d);
+    assert_eq!(svc["state"], "running", "{svc}");
+    add_account_and_template(&d);
+    add_device(&d, "00135E874B49", "Snom-D785", "snom-d785");
+    add_device(&d, "0015657322ff", "Fanvil-X", "t");
 
     let snom = subscribe("MAC%3a00135E874B49", 5060, "snom1");
     let yealink = subscribe("MAC0015657322ff", 5059, "yea1");
@@ -181,8 +211,8 @@ fn pnp_subscribe_over_multicast() {
     ]);
     let got = phone(&ph, &steps);
     let log = d.log();
-    check_answer(&got[0], &snom);
-    check_answer(&got[1], &yealink);
+    check_answer(&got[0], &snom, SNOM_URL);
+    check_answer(&got[1], &yealink, URL);
     // The retransmission: 200 OK again (same To-tag), no second NOTIFY.
     assert_eq!(got[2].len(), 1, "retransmission: {:?}\n{log}", got[2]);
     assert_eq!(got[2][0], got[1][0]);
@@ -206,4 +236,65 @@ fn pnp_subscribe_over_multicast() {
     let unknown = d.json(&["prov", "unknown"]);
     assert_eq!(unknown["devices"][0]["mac"], "001565000001", "{unknown}");
     d.stop();
+}
+
+/// A SIP stack on the box that holds 0.0.0.0:5060 without SO_REUSEADDR does not stop the
+/// daemon: `sip_pnp` shows `failed` with the reason, and phones are answered once the port
+/// is free.
+#[test]
+fn pnp_waits_for_a_port_another_program_holds() {
+    require_root_and_ip();
+    let (pbx, ph) = topology("held");
+    let holder = "import socket, time\n\
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+s.bind(('0.0.0.0', 5060))\n\
+print('bound', flush=True)\n\
+time.sleep(120)\n";
+    let mut holder = Holder(
+        Command::new("ip")
+            .args(["netns", "exec", &pbx.name, "python3", "-c", holder])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 in the pbx namespace"),
+    );
+    let mut line = String::new();
+    BufReader::new(holder.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "bound", "the holder could not bind 5060");
+
+    let (_dir, mut d) = pbx_daemon(&pbx);
+    let svc = pnp_status(&d);
+    assert_eq!(svc["state"], "failed", "{svc}");
+    let detail = svc["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("in use") && detail.contains("SO_REUSEADDR") && detail.contains("retrying"),
+        "{svc}"
+    );
+    add_account_and_template(&d);
+    add_device(&d, "00135E874B49", "Snom-D785", "snom-d785");
+
+    drop(holder);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pnp_status(&d)["state"] != "running" {
+        assert!(Instant::now() < deadline, "still {}", pnp_status(&d));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let snom = subscribe("MAC%3a00135E874B49", 5060, "late1");
+    let got = phone(
+        &ph,
+        &serde_json::json!([{"port": 5060, "msg": snom, "wait": 2.0}]),
+    );
+    check_answer(&got[0], &snom, SNOM_URL);
+    d.stop();
+}
+
+/// A process killed by its PID on drop.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -207,7 +207,10 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
             let (state, detail) = daemon.ha.borrow().service(daemon.clock.now());
             service("ha", &state, detail, None)
         },
-        service("sip_pnp", daemon.sip_pnp.0, daemon.sip_pnp.1.clone(), None),
+        {
+            let (state, detail) = daemon.sip_pnp.borrow().clone();
+            service("sip_pnp", state, detail, None)
+        },
         listener("mgmt", daemon.mgmt),
         {
             let v = daemon.sync.borrow().status(&daemon.store);

@@ -239,7 +239,7 @@ pub struct Daemon {
     /// a backlog remained.
     prune: std::cell::Cell<Option<(crate::clock::Instant, u32, bool)>>,
     /// The SIP PnP responder's state for `kpbx status`: (state, detail).
-    sip_pnp: (&'static str, String),
+    sip_pnp: sip_pnp::Status,
     clock: SystemClock,
     started: crate::clock::WallTime,
     started_at: crate::clock::Instant,
@@ -316,20 +316,15 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         None => None,
     };
     let multitenant = store.setting(crate::model::SettingKey::Multitenant)? == "on";
+    let disabled = |why: &str| Rc::new(std::cell::RefCell::new(("disabled", why.to_string())));
     let (sip_pnp, sip_pnp_state) = if !config.sip_pnp {
-        (None, ("disabled", "sip_pnp = off".to_string()))
+        (None, disabled("sip_pnp = off"))
     } else if multitenant {
         log::info!("sip_pnp: disabled in multitenant mode");
-        (None, ("disabled", "multitenant mode".to_string()))
+        (None, disabled("multitenant mode"))
     } else {
-        let pnp = sip_pnp::bind(&config, prov.served(), pnp_hook(&protect))?;
-        (
-            Some(pnp),
-            (
-                "running",
-                format!("listening on {}:{}", sip_pnp::GROUP, sip_pnp::PORT),
-            ),
-        )
+        let (task, status) = sip_pnp::start(&config, prov.served(), pnp_hook(&protect));
+        (Some(task), status)
     };
     let (tx, rx) = smol::channel::bounded::<Event>(64);
     let tasks = tasks::Tasks::new(&store, &config.data_dir, clock.wall().to_timestamp());
@@ -365,14 +360,13 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let result = smol::block_on(ex.run(async {
         let acceptor = ex.spawn(control::accept_loop(ex.clone(), listener, tx.clone()));
         let tftp_task = tftp.map(|(addr, server)| {
-            let ex = ex.clone();
-            ex.clone().spawn(async move {
-                if let Err(e) = server.serve(ex).await {
+            ex.spawn(async move {
+                if let Err(e) = server.serve().await {
                     log::error!("tftp {addr}: stopped: {e}");
                 }
             })
         });
-        let sip_pnp_task = sip_pnp.map(|pnp| ex.spawn(pnp.serve()));
+        let sip_pnp_task = sip_pnp.map(|task| ex.spawn(task));
         let mgmt_task = mgmt.map(|(_, listener, tls)| {
             ex.spawn(mgmt::accept_loop(ex.clone(), listener, tls, tx.clone()))
         });

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::{Clock, SystemClock, WallTime};
@@ -88,26 +89,43 @@ impl Protect {
 }
 
 #[derive(Clone)]
-pub struct SharedProtect(Arc<Mutex<Protect>>);
+pub struct SharedProtect {
+    inner: Arc<Mutex<Protect>>,
+    /// Some address has ever been blocked: until then [`SharedProtect::is_blocked`] (asked
+    /// for every request) needs neither the lock nor the clock.
+    any_block: Arc<AtomicBool>,
+}
 
 impl Default for SharedProtect {
     fn default() -> SharedProtect {
-        SharedProtect(Arc::new(Mutex::new(Protect {
-            clock: SystemClock::default(),
-            guard: ScanGuard::new(Thresholds::default()),
-            devices: HashMap::new(),
-            unknown: HashMap::new(),
-        })))
+        SharedProtect {
+            inner: Arc::new(Mutex::new(Protect {
+                clock: SystemClock::default(),
+                guard: ScanGuard::new(Thresholds::default()),
+                devices: HashMap::new(),
+                unknown: HashMap::new(),
+            })),
+            any_block: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
 fn clip(s: &str) -> String {
-    s.chars().take(MAX_TEXT).collect()
+    let mut out = String::new();
+    clip_into(&mut out, s);
+    out
+}
+
+/// `out` becomes `s` cut to [`MAX_TEXT`] characters (reusing `out`'s allocation).
+fn clip_into(out: &mut String, s: &str) {
+    let end = s.char_indices().nth(MAX_TEXT).map_or(s.len(), |(i, _)| i);
+    out.clear();
+    out.push_str(&s[..end]);
 }
 
 impl SharedProtect {
     fn lock(&self) -> MutexGuard<'_, Protect> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn set_thresholds(&self, t: Thresholds) {
@@ -115,13 +133,17 @@ impl SharedProtect {
     }
 
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        if !self.any_block.load(Ordering::Acquire) {
+            return false;
+        }
         let p = self.lock();
         p.guard.is_blocked(p.clock.now(), ip)
     }
 
     /// Records one finished request. `device` is the generated file's
     /// device; a not-found MAC-named file counts as a scanning miss and
-    /// lists its MAC as an unassigned device.
+    /// lists its MAC as an unassigned device. Anything else (a static file,
+    /// a model-wide file) is not recorded, and costs no lock or clock read.
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
@@ -134,34 +156,50 @@ impl SharedProtect {
         device: Option<Mac>,
         not_found: bool,
     ) {
+        if device.is_none() && !not_found {
+            return;
+        }
         let mut p = self.lock();
-        let (now, wall) = (p.clock.now(), p.clock.wall());
-        let fetch = Fetch {
-            time: wall,
-            protocol,
-            address,
-            user_agent: clip(user_agent.unwrap_or("")),
-            file: clip(file),
-            result: result.to_string(),
-            bytes,
-        };
+        let wall = p.clock.wall();
         if let Some(mac) = device {
             let log = p.devices.entry(mac).or_default();
-            if log.len() == PER_DEVICE {
-                log.pop_front();
-            }
+            // A full log's oldest entry is recycled: no allocation per fetch.
+            let mut fetch = (log.len() == PER_DEVICE)
+                .then(|| log.pop_front())
+                .flatten()
+                .unwrap_or(Fetch {
+                    time: wall,
+                    protocol,
+                    address,
+                    user_agent: String::new(),
+                    file: String::new(),
+                    result: String::new(),
+                    bytes,
+                });
+            fetch.time = wall;
+            fetch.protocol = protocol;
+            fetch.address = address;
+            clip_into(&mut fetch.user_agent, user_agent.unwrap_or(""));
+            clip_into(&mut fetch.file, file);
+            fetch.result.clear();
+            fetch.result.push_str(result);
+            fetch.bytes = bytes;
             log.push_back(fetch);
             return;
         }
         let Some(mac) = find_mac(file).filter(|_| not_found) else {
             return;
         };
+        let now = p.clock.now();
+        let fetch_user_agent = clip(user_agent.unwrap_or(""));
+        let fetch_file = clip(file);
         if p.guard.miss(now, address) == Verdict::Blocked {
+            self.any_block.store(true, Ordering::Release);
             log::warn!(
                 "provisioning: {address} blocked: it asks for unknown MAC-named files (scanning)"
             );
         }
-        p.unknown_seen(mac, wall, address, fetch.user_agent, fetch.file);
+        p.unknown_seen(mac, wall, address, fetch_user_agent, fetch_file);
     }
 
     /// Records a SIP PnP exchange: in the device's log when it is known,

@@ -21,16 +21,27 @@ use crate::model::{Kind, Mac, Object, SettingKey};
 use crate::provision::{self, File, PbxValues, Snapshot};
 use crate::store::{Store, StoreError};
 
+/// One generated file as the file servers see it.
+#[derive(Clone, Debug)]
+pub struct ServedFile {
+    pub content: Arc<[u8]>,
+    /// The device it belongs to (none: model-wide).
+    pub device: Option<Mac>,
+    /// HTTP entity-tag, computed once when the index is built.
+    pub etag: crate::http::response::ETag,
+}
+
 /// The generated files as the file servers see them: shared with the TFTP
 /// and HTTP adapters, replaced whole on regeneration.
 #[derive(Clone, Debug, Default)]
 pub struct Served {
-    /// Path -> content and the device it belongs to (none: model-wide).
-    files: BTreeMap<String, (Arc<[u8]>, Option<Mac>)>,
+    /// Path -> file.
+    files: BTreeMap<String, ServedFile>,
     /// Lower-cased path -> path: the MAC part of a name matches in any case.
     lower: BTreeMap<String, String>,
-    /// MACs of the enabled devices outside any tenant (SIP PnP answers these).
-    enabled: std::collections::BTreeSet<crate::model::Mac>,
+    /// The enabled devices outside any tenant (SIP PnP answers these), with what
+    /// their NOTIFY names below the base URL ([`provision::pnp_paths`]).
+    pnp: BTreeMap<Mac, String>,
     /// HTTP digest user and password of the devices that have them.
     credentials: BTreeMap<Mac, (String, String)>,
     /// With HA on: the provisioning URL on the resource IP. SIP PnP then
@@ -41,31 +52,39 @@ pub struct Served {
 }
 
 impl Served {
-    /// A generated file by path (`name` or `tenant/name`), in any case,
-    /// with its device.
-    pub fn lookup(&self, path: &str) -> Option<(Arc<[u8]>, Option<Mac>)> {
-        self.files
-            .get(path)
-            .or_else(|| {
-                self.lower
-                    .get(&path.to_ascii_lowercase())
-                    .and_then(|p| self.files.get(p))
-            })
-            .cloned()
+    /// A generated file by path (`name` or `tenant/name`), in any case; lower-cases on
+    /// the stack, and only a name that has upper-case letters (file servers call this
+    /// for every request).
+    fn entry(&self, path: &str) -> Option<&ServedFile> {
+        if let Some(f) = self.files.get(path) {
+            return Some(f);
+        }
+        let by_lower = |lower: &str| self.lower.get(lower).and_then(|p| self.files.get(p));
+        if !path.bytes().any(|b| b.is_ascii_uppercase()) {
+            return by_lower(path);
+        }
+        if path.len() <= 128 {
+            let mut stack = [0u8; 128];
+            let buf = stack.get_mut(..path.len())?;
+            buf.copy_from_slice(path.as_bytes());
+            buf.make_ascii_lowercase();
+            return by_lower(std::str::from_utf8(buf).ok()?);
+        }
+        by_lower(&path.to_ascii_lowercase())
     }
 
     /// The URL SIP PnP tells `mac`, asked on local address `local`: none
     /// for an unknown or disabled device, none on a passive HA node (the
     /// active one answers), the resource IP's URL on the active node, the
-    /// local address's URL without HA.
+    /// local address's URL without HA; followed by the device's file for
+    /// brands that want one.
     pub fn pnp_url(&self, mac: Mac, local: &str, config: &Config) -> Option<String> {
-        if !self.enabled.contains(&mac) {
-            return None;
-        }
-        match &self.ha_prov_base {
-            Some(url) => self.ha_active.then(|| url.clone()),
-            None => Some(prov_base(local, config)),
-        }
+        let file = self.pnp.get(&mac)?;
+        let base = match &self.ha_prov_base {
+            Some(url) => self.ha_active.then(|| url.clone())?,
+            None => prov_base(local, config),
+        };
+        Some(base + file)
     }
 }
 
@@ -75,21 +94,26 @@ impl Served {
 pub struct SharedServed(Arc<RwLock<Served>>);
 
 impl SharedServed {
-    pub fn lookup(&self, path: &str) -> Option<(Arc<[u8]>, Option<Mac>)> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .lookup(path)
+    /// A poisoned lock still holds a complete index (it is only ever replaced).
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Served> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A generated file by path (`name` or `tenant/name`), in any case: its content,
+    /// device and entity-tag.
+    pub fn file(&self, path: &str) -> Option<ServedFile> {
+        self.read().entry(path).cloned()
+    }
+
+    /// The device of a generated file: `None` if there is no such file,
+    /// `Some(None)` for a model-wide one.
+    pub fn device(&self, path: &str) -> Option<Option<Mac>> {
+        self.read().entry(path).map(|f| f.device)
     }
 
     /// The HTTP digest credentials of `mac`'s files, if it has some.
     pub fn credentials(&self, mac: Mac) -> Option<(String, String)> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .credentials
-            .get(&mac)
-            .cloned()
+        self.read().credentials.get(&mac).cloned()
     }
 
     fn replace(&self, mut served: Served) {
@@ -115,10 +139,7 @@ impl SharedServed {
     }
 
     pub fn pnp_url(&self, mac: Mac, local: &str, config: &Config) -> Option<String> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .pnp_url(mac, local, config)
+        self.read().pnp_url(mac, local, config)
     }
 }
 
@@ -216,12 +237,7 @@ impl Provisioning {
     ) -> Result<Regenerated, StoreError> {
         let snapshot = self.snapshot(store, config, now)?;
         let output = provision::generate(&snapshot);
-        let enabled = snapshot
-            .devices
-            .iter()
-            .filter(|d| d.enabled && d.tenant.is_none())
-            .map(|d| d.mac)
-            .collect();
+        let pnp = provision::pnp_paths(&snapshot);
         let credentials = snapshot
             .devices
             .iter()
@@ -276,15 +292,22 @@ impl Provisioning {
             })
             .collect();
         let mut served = Served {
-            enabled,
+            pnp,
             credentials,
             ha_prov_base: ha_resource(store)?.map(|ip| prov_base(&ip.to_string(), config)),
             ..Served::default()
         };
         for (path, file) in &fresh {
-            served
-                .files
-                .insert(path.clone(), (file.content.clone(), file.device));
+            let content: Arc<[u8]> = file.content.clone();
+            let etag = crate::http::response::etag_for_bytes(&content);
+            served.files.insert(
+                path.clone(),
+                ServedFile {
+                    content,
+                    device: file.device,
+                    etag,
+                },
+            );
             served.lower.insert(path.to_ascii_lowercase(), path.clone());
         }
         self.served.replace(served);
@@ -426,7 +449,7 @@ mod pnp_tests {
         let other = Mac::parse("000413aabbcd").unwrap();
         let shared = SharedServed::default();
         let mut served = Served::default();
-        served.enabled.insert(mac);
+        served.pnp.insert(mac, String::new());
         shared.replace(served.clone());
         // Without HA: the address the request came in on.
         assert_eq!(
@@ -447,5 +470,13 @@ mod pnp_tests {
         );
         shared.set_ha_active(false);
         assert_eq!(shared.pnp_url(mac, "192.0.2.5", &config), None);
+        // A Snom device is told its file.
+        served.ha_prov_base = None;
+        served.pnp.insert(mac, "000413AABBCC.xml".into());
+        shared.replace(served);
+        assert_eq!(
+            shared.pnp_url(mac, "192.0.2.5", &config).as_deref(),
+            Some("http://192.0.2.5:8080/provisioning/000413AABBCC.xml")
+        );
     }
 }

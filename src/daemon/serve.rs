@@ -23,13 +23,16 @@ impl FileSource for ProvisioningSource {
         if self.protect.is_blocked(peer.ip()) {
             return Err(FileError::AccessDenied);
         }
-        if let Some((content, device)) = self.served.lookup(path) {
+        if let Some(file) = self.served.file(path) {
             // TFTP cannot authenticate: files behind HTTP credentials are
             // not served over it.
-            if device.is_some_and(|mac| self.served.credentials(mac).is_some()) {
+            if file
+                .device
+                .is_some_and(|mac| self.served.credentials(mac).is_some())
+            {
                 return Err(FileError::AccessDenied);
             }
-            return Ok(FileData::Memory(content));
+            return Ok(FileData::Memory(file.content));
         }
         match &self.static_dir {
             Some(dir) => dir.open(peer, path),
@@ -46,7 +49,7 @@ impl FileSource for ProvisioningSource {
             other => log::info!("tftp {}: {:?} {:?}", r.peer, r.path, other),
         }
         let relative = crate::tftp::sanitize_path(r.path).unwrap_or(r.path);
-        let device = self.served.lookup(relative).and_then(|(_, d)| d);
+        let device = self.served.device(relative).flatten();
         let result = match &r.outcome {
             Outcome::Completed => "sent".to_string(),
             other => format!("{other:?}").to_lowercase(),
@@ -96,18 +99,27 @@ pub fn nonce_secret() -> [u8; 32] {
 /// `target` (a digest `uri`) names the same file as `path`.
 fn same_target(target: &str, path: &http::Path) -> bool {
     let target = target.split('?').next().unwrap_or(target);
-    http::path::parse_target(target.as_bytes()).is_ok_and(|t| t.components() == path.components())
+    http::path::parse_target(target.as_bytes()).is_ok_and(|t| t == *path)
 }
 
-/// The path below `/provisioning/`, if the request is for one (borrowed for a plain file
-/// name: no allocation per request).
-fn provisioning_path(path: &http::Path) -> Option<std::borrow::Cow<'_, str>> {
-    match path.components().split_first() {
-        Some((first, [name])) if first == "provisioning" => Some(name.as_str().into()),
-        Some((first, rest)) if first == "provisioning" && !rest.is_empty() => {
-            Some(rest.join("/").into())
-        }
-        _ => None,
+/// The path below `/provisioning/`, if the request is for one (borrowed: no allocation
+/// per request).
+fn provisioning_path(path: &http::Path) -> Option<&str> {
+    path.below("provisioning")
+}
+
+/// A status code as text (static for the usual ones: the fetch log records every
+/// generated file's fetch).
+fn status_text(status: u16) -> std::borrow::Cow<'static, str> {
+    match status {
+        200 => "200".into(),
+        206 => "206".into(),
+        304 => "304".into(),
+        401 => "401".into(),
+        403 => "403".into(),
+        404 => "404".into(),
+        416 => "416".into(),
+        other => other.to_string().into(),
     }
 }
 
@@ -123,8 +135,9 @@ impl Site for ProvisioningSite {
         if self.protect.is_blocked(info.peer.ip()) {
             return Lookup::Forbidden;
         }
-        if let Some((bytes, device)) = self.served.lookup(&relative) {
-            let agent = info.headers.user_agent.as_deref();
+        if let Some(file) = self.served.file(relative) {
+            let device = file.device;
+            let agent = info.headers.user_agent();
             if let Some((ua, file)) = ua_mismatch(agent, device) {
                 log::warn!(
                     "http {}: {relative:?} refused: the User-Agent names {ua}, the file is {file}'s",
@@ -142,7 +155,7 @@ impl Site for ProvisioningSite {
                     _ => "GET",
                 };
                 let verdict = self.digest.check(
-                    info.headers.authorization.as_deref(),
+                    info.headers.authorization(),
                     method,
                     &|uri| same_target(uri, path),
                     &client,
@@ -159,10 +172,10 @@ impl Site for ProvisioningSite {
                 }
             }
             return Lookup::Memory(MemoryBody {
-                etag: Some(http::response::etag_for_bytes(&bytes)),
+                etag: Some(file.etag),
                 mtime: None,
                 content_type: None,
-                bytes,
+                bytes: file.content,
             });
         }
         match &self.static_dir {
@@ -172,33 +185,33 @@ impl Site for ProvisioningSite {
     }
 
     fn report(&self, f: &http::Fetch<'_>) {
-        if let Some(relative) = f.path.and_then(provisioning_path) {
-            let device = self.served.lookup(&relative).and_then(|(_, d)| d);
-            // Only a generated file's fetch (the device's log) or a miss (scan guard,
-            // unassigned devices) is recorded: skip the call otherwise.
-            if device.is_some() || f.status == 404 {
-                self.protect.record(
-                    if f.tls { "https" } else { "http" },
-                    f.peer.ip(),
-                    f.user_agent,
-                    &relative,
-                    &f.status.to_string(),
-                    f.bytes,
-                    device,
-                    f.status == 404,
-                );
-            }
+        // A static file is no generated one (`get` looks there first): no index lookup.
+        if let Some(relative) = f
+            .path
+            .and_then(provisioning_path)
+            .filter(|_| !f.static_file)
+        {
+            self.protect.record(
+                if f.tls { "https" } else { "http" },
+                f.peer.ip(),
+                f.user_agent,
+                relative,
+                &status_text(f.status),
+                f.bytes,
+                self.served.device(relative).flatten(),
+                f.status == 404,
+            );
         }
         if !log::log_enabled!(log::Level::Info) {
             return;
         }
         // Client text (path, User-Agent) is shown escaped, never as is.
-        let path = f.path.map(|p| p.components().join("/"));
+        let path = f.path.map(|p| p.as_str().trim_start_matches('/'));
         log::info!(
             "http{} {}: {:?} {} {} bytes, user agent {:?}",
             if f.tls { "s" } else { "" },
             f.peer,
-            path.as_deref().unwrap_or("-"),
+            path.unwrap_or("-"),
             f.status,
             f.bytes,
             f.user_agent.unwrap_or("-"),

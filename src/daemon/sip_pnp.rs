@@ -5,9 +5,15 @@
 //! PBX bound to 5060), joined to the group on every interface with an IPv4
 //! address (re-checked periodically, so new VLANs join too). IP_PKTINFO
 //! tells which local address the request came in on: the NOTIFY carries
-//! `http://<that address>[:port]/provisioning/`, built like `%%PROVURL%%`.
+//! `http://<that address>[:port]/provisioning/`, built like `%%PROVURL%%`, plus
+//! the device's file for Snom ([`crate::provision::pnp_paths`]).
 //! The pure [`crate::sip::responder::Responder`] decides what to send.
+//!
+//! A SIP stack on the same box that holds UDP 5060 without SO_REUSEADDR (bound to
+//! 0.0.0.0:5060) makes the bind fail. That must not stop the daemon: the responder
+//! shows `failed` in `kpbx status` with the reason and retries every [`RETRY_BIND`].
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::io::IoSliceMut;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -27,6 +33,8 @@ use crate::sip::responder::{Exchange, Outcome, Responder};
 /// The IANA `sip.mcast.net` group.
 pub const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 1, 75);
 pub const PORT: u16 = 5060;
+/// How often a failed bind is tried again.
+const RETRY_BIND: Duration = Duration::from_secs(10);
 /// How often interfaces are re-read to join the group on new ones.
 const REJOIN: Duration = Duration::from_secs(5);
 /// At most one "unassigned device" line per MAC per this long.
@@ -71,9 +79,68 @@ pub struct SipPnp {
     hook: FetchHook,
 }
 
+/// The responder's state for `kpbx status` (state, detail), kept up to date by its task.
+pub type Status = Rc<RefCell<(&'static str, String)>>;
+
+/// Binds the responder and returns its task (to spawn on the loop) and its status. If the
+/// port is taken the status says so and the task keeps trying, then serves.
+pub fn start(
+    config: &Config,
+    served: SharedServed,
+    hook: FetchHook,
+) -> (impl Future<Output = ()> + 'static, Status) {
+    let listening = || ("running", format!("listening on {GROUP}:{PORT}"));
+    let failed = |e: &DaemonError| {
+        (
+            "failed",
+            format!("{e}; retrying every {}s", RETRY_BIND.as_secs()),
+        )
+    };
+    let first = bind(config, served.clone(), hook.clone());
+    let status: Status = Rc::new(RefCell::new(match &first {
+        Ok(_) => listening(),
+        Err(e) => {
+            log::warn!(
+                "{e}: SIP PnP answers no phone until the port is free; retrying every {}s",
+                RETRY_BIND.as_secs()
+            );
+            failed(e)
+        }
+    }));
+    let config = config.clone();
+    let task = {
+        let status = status.clone();
+        async move {
+            let mut pnp = first;
+            loop {
+                match pnp {
+                    Ok(p) => {
+                        if status.borrow().0 != "running" {
+                            log::info!("sip_pnp: bound {GROUP}:{PORT} at last");
+                            *status.borrow_mut() = listening();
+                        }
+                        return p.serve().await;
+                    }
+                    Err(e) => *status.borrow_mut() = failed(&e),
+                }
+                smol::Timer::after(RETRY_BIND).await;
+                pnp = bind(&config, served.clone(), hook.clone());
+            }
+        }
+    };
+    (task, status)
+}
+
 /// Binds 224.0.1.75:5060 and joins the group on every interface.
-pub fn bind(config: &Config, served: SharedServed, hook: FetchHook) -> Result<SipPnp, DaemonError> {
-    let fail = |e: std::io::Error| DaemonError::Bind(format!("sip_pnp {GROUP}:{PORT}: {e}"));
+fn bind(config: &Config, served: SharedServed, hook: FetchHook) -> Result<SipPnp, DaemonError> {
+    let fail = |e: std::io::Error| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another program holds UDP port 5060 without SO_REUSEADDR)"
+        } else {
+            ""
+        };
+        DaemonError::Bind(format!("sip_pnp {GROUP}:{PORT}: {e}{hint}"))
+    };
     let socket = socket2::Socket::new(
         socket2::Domain::IPV4,
         socket2::Type::DGRAM,

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 ///
 /// Files are opened with `openat2(root_fd, "a/b", RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`,
 /// so the kernel refuses any resolution (symlink or otherwise) that leaves the tree. On
-/// kernels without openat2 (< 5.6) it falls back to `open` plus a component-wise check of
-/// the descriptor's real path (`/proc/self/fd/N`) against the root: `rootX/...` siblings fail.
+/// kernels without openat2 (< 5.6, or a seccomp filter that refuses it) it falls back to
+/// `openat(root_fd, "a/b")` plus a component-wise check of the descriptor's real path
+/// (`/proc/self/fd/N`) against the root: `rootX/...` siblings fail. Neither path allocates.
 /// Opens use `O_NONBLOCK` so a FIFO in the tree cannot stall the executor.
 #[derive(Debug)]
 pub struct DirSite {
@@ -48,34 +49,41 @@ impl DirSite {
                 Err(_) => return None,
             }
         }
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(OFlags::NONBLOCK.bits() as i32 | OFlags::NOCTTY.bits() as i32)
-            .open(self.root.join(rel))
-            .ok()?;
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        let file =
+            std::fs::File::from(rustix::fs::openat(&self.root_fd, rel, flags, Mode::empty()).ok()?);
+        // Only without openat2 (Linux < 5.6 or a seccomp filter): where did it lead?
         let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
         real.starts_with(&self.root).then_some(file)
     }
 
     fn open(&self, path: &Path) -> Option<FileBody> {
-        let comps = path.components();
-        if comps.len() < 2 || comps[0] != self.prefix {
+        let rel = path.below(&self.prefix)?;
+        let file = self.open_beneath(rel)?;
+        // fstat directly: std's metadata() goes through statx and a bigger conversion.
+        let st = rustix::fs::fstat(&file).ok()?;
+        if !rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() {
             return None;
         }
-        let rel: std::borrow::Cow<'_, str> = match &comps[1..] {
-            [name] => name.as_str().into(),
-            more => more.join("/").into(),
+        let len = u64::try_from(st.st_size).ok()?;
+        let mtime = {
+            use std::time::{Duration, UNIX_EPOCH};
+            // The field's type differs between targets (u64 here, i64 elsewhere).
+            #[allow(clippy::useless_conversion)]
+            let nanos = Duration::from_nanos(u64::try_from(st.st_mtime_nsec).unwrap_or(0));
+            let secs = Duration::from_secs(st.st_mtime.unsigned_abs());
+            if st.st_mtime >= 0 {
+                UNIX_EPOCH.checked_add(secs + nanos)
+            } else {
+                UNIX_EPOCH
+                    .checked_sub(secs)
+                    .and_then(|t| t.checked_add(nanos))
+            }
         };
-        let file = self.open_beneath(&rel)?;
-        let meta = file.metadata().ok()?;
-        if !meta.is_file() {
-            return None;
-        }
-        let mtime = meta.modified().ok();
         Some(FileBody {
             file,
-            len: meta.len(),
-            etag: Some(etag_for_file(meta.len(), mtime)),
+            len,
+            etag: Some(etag_for_file(len, mtime)),
             mtime,
             content_type: None,
         })

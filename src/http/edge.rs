@@ -294,11 +294,7 @@ impl smol::io::AsyncRead for Registered<TcpStream> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         loop {
-            match this.poll_readable(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => {}
-            }
+            std::task::ready!(this.poll_readable(cx))?;
             let tick = this.read_tick();
             // rustix: the raw syscall, without libc's cancellation-point bookkeeping.
             match rustix::net::recv(this.get_ref(), &mut *buf, rustix::net::RecvFlags::empty())
@@ -327,11 +323,7 @@ impl smol::io::AsyncWrite for Registered<TcpStream> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         loop {
-            match this.poll_writable(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => {}
-            }
+            std::task::ready!(this.poll_writable(cx))?;
             let tick = this.write_tick();
             // A short write is no proof of a full buffer (no edge would follow): only
             // EAGAIN waits.

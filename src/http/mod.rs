@@ -40,8 +40,9 @@ pub struct RequestInfo<'a> {
 #[derive(Clone, Debug)]
 pub struct MemoryBody {
     pub bytes: Arc<[u8]>,
-    /// Full entity-tag with quotes; see [`response::etag_for_bytes`].
-    pub etag: Option<String>,
+    /// Full entity-tag with quotes; see [`response::etag_for_bytes`] (compute it once per
+    /// body, not per request).
+    pub etag: Option<response::ETag>,
     pub mtime: Option<SystemTime>,
     /// `None`: by the path's extension ([`response::content_type`]).
     pub content_type: Option<&'static str>,
@@ -52,7 +53,7 @@ pub struct MemoryBody {
 pub struct FileBody {
     pub file: std::fs::File,
     pub len: u64,
-    pub etag: Option<String>,
+    pub etag: Option<response::ETag>,
     pub mtime: Option<SystemTime>,
     pub content_type: Option<&'static str>,
 }
@@ -83,6 +84,8 @@ pub struct Fetch<'a> {
     pub status: u16,
     /// Body bytes actually written.
     pub bytes: u64,
+    /// The site answered [`Lookup::File`].
+    pub static_file: bool,
 }
 
 /// File-serving policy. Called from the connection tasks: keep every method cheap and

@@ -15,9 +15,13 @@ pub const MAX_COMPONENTS: usize = 16;
 pub const MAX_COMPONENT_LEN: usize = 255;
 
 /// A decoded, validated absolute path: `/a/b/c` → `["a", "b", "c"]`; `/` → `[]`.
+///
+/// Held as its decoded text (one allocation, reusable: [`parse_target_into`]); the
+/// components are the `/`-separated parts of it, each checked at parse time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Path {
-    components: Vec<String>,
+    /// `/a/b/c`; empty for the root.
+    text: String,
 }
 
 /// Why a target was refused. Every variant maps to `400 Bad Request`.
@@ -49,34 +53,60 @@ impl fmt::Display for PathError {
 
 impl std::error::Error for PathError {}
 
+/// The components of a [`Path`].
+pub type Components<'a> = std::str::Split<'a, char>;
+
 impl Path {
     /// The decoded components, in order.
-    pub fn components(&self) -> &[String] {
-        &self.components
+    pub fn components(&self) -> Components<'_> {
+        let mut it = self.text.get(1..).unwrap_or("").split('/');
+        if self.text.is_empty() {
+            // The root: no component (`"".split` would yield one empty one).
+            it.by_ref().for_each(drop);
+        }
+        it
+    }
+
+    /// Number of components.
+    pub fn len(&self) -> usize {
+        self.text.bytes().filter(|&b| b == b'/').count()
+    }
+
+    /// No component (the root).
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
     }
 
     /// The last component (the file name), if any.
     pub fn file_name(&self) -> Option<&str> {
-        self.components.last().map(String::as_str)
+        self.text.rsplit_once('/').map(|(_, name)| name)
+    }
+
+    /// The components after a first one equal to `first`, joined by `/` (borrowed, never
+    /// empty); `None` when the first component differs or nothing follows it.
+    pub fn below(&self, first: &str) -> Option<&str> {
+        let rest = self.text.strip_prefix('/')?.strip_prefix(first)?;
+        rest.strip_prefix('/').filter(|r| !r.is_empty())
+    }
+
+    /// `/a/b` form (decoded): `/` for the root.
+    pub fn as_str(&self) -> &str {
+        if self.text.is_empty() {
+            "/"
+        } else {
+            &self.text
+        }
     }
 
     /// `/a/b` form (decoded), for logs.
     pub fn to_slash_string(&self) -> String {
-        if self.components.is_empty() {
-            return "/".to_owned();
-        }
-        let mut s = String::new();
-        for c in &self.components {
-            s.push('/');
-            s.push_str(c);
-        }
-        s
+        self.as_str().to_owned()
     }
 }
 
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_slash_string())
+        f.write_str(self.as_str())
     }
 }
 
@@ -92,6 +122,11 @@ fn hex(b: u8) -> Option<u8> {
 /// Percent-decodes `s` once. `+` is not special in paths.
 pub fn percent_decode(s: &[u8]) -> Result<Vec<u8>, PathError> {
     let mut out = Vec::with_capacity(s.len());
+    decode_into(s, &mut out)?;
+    Ok(out)
+}
+
+fn decode_into(s: &[u8], out: &mut Vec<u8>) -> Result<(), PathError> {
     let mut i = 0;
     while i < s.len() {
         let b = s[i];
@@ -108,46 +143,143 @@ pub fn percent_decode(s: &[u8]) -> Result<Vec<u8>, PathError> {
             i += 1;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Parses a request target (origin-form; the query, if any, is ignored) into a [`Path`].
 pub fn parse_target(target: &[u8]) -> Result<Path, PathError> {
-    let end = target
-        .iter()
-        .position(|&b| b == b'?' || b == b'#')
-        .unwrap_or(target.len());
-    let raw = &target[..end];
-    if raw.first() != Some(&b'/') {
+    let mut path = Path::default();
+    parse_target_into(target, &mut path)?;
+    Ok(path)
+}
+
+/// [`parse_target`] into `path`, reusing its allocation. On error `path` is the root.
+pub fn parse_target_into(target: &[u8], path: &mut Path) -> Result<(), PathError> {
+    let mut buf = std::mem::take(&mut path.text).into_bytes();
+    buf.clear();
+    let checked = decode_checked(target, &mut buf);
+    let text = String::from_utf8(buf);
+    match (checked, text) {
+        (Ok(()), Ok(text)) => {
+            path.text = text;
+            if path.text == "/" {
+                path.text.clear();
+            }
+            Ok(())
+        }
+        (checked, text) => {
+            let mut text = text.unwrap_or_else(|e| {
+                let mut v = e.into_bytes();
+                v.clear();
+                String::from_utf8(v).unwrap_or_default()
+            });
+            text.clear();
+            path.text = text;
+            Err(checked.err().unwrap_or(PathError::NotUtf8))
+        }
+    }
+}
+
+// Byte classes of the one-pass scan (most path bytes are in none).
+const SLASH: u8 = 1;
+const BACKSLASH: u8 = 2;
+const CONTROL: u8 = 4;
+const HIGH: u8 = 8;
+/// `?` or `#`: end of the path in a raw target.
+const END: u8 = 16;
+const PERCENT: u8 = 32;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = match i as u8 {
+            b'/' => SLASH,
+            b'\\' => BACKSLASH,
+            0..=0x1f | 0x7f => CONTROL,
+            0x80..=0xff => HIGH,
+            b'?' | b'#' => END,
+            b'%' => PERCENT,
+            _ => 0,
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Decodes into `out` and checks the bytes and every component.
+fn decode_checked(target: &[u8], out: &mut Vec<u8>) -> Result<(), PathError> {
+    if target.first() != Some(&b'/') {
         return Err(PathError::NotOriginForm);
     }
-    let decoded = percent_decode(raw)?;
-    // Byte checks on the whole decoded path first, so the error does not depend on where
-    // the bad byte sits.
-    if decoded.contains(&b'\\') {
+    let (end, flags, component) = scan(target, true);
+    let raw = &target[..end];
+    if flags & PERCENT == 0 {
+        // Nothing to decode: the raw scan is the decoded one.
+        out.extend_from_slice(raw);
+        return verdict(out, flags, component);
+    }
+    decode_into(raw, out)?;
+    let (_, flags, component) = scan(out, false);
+    verdict(out, flags, component)
+}
+
+/// One pass over a path starting with `/` (up to `?`/`#` when `raw`): the classes seen,
+/// and the first component's error (empty, dot, too long or too many).
+fn scan(s: &[u8], raw: bool) -> (usize, u8, Option<PathError>) {
+    let mut flags = 0;
+    let mut first_error = None;
+    let mut n = 0;
+    let mut start = 1;
+    let mut i = 1;
+    while let Some(&b) = s.get(i) {
+        let c = CLASS[usize::from(b)];
+        if c != 0 {
+            if raw && c & END != 0 {
+                break;
+            }
+            if c & SLASH != 0 {
+                if first_error.is_none() {
+                    first_error = component(&s[start..i], n, false);
+                }
+                n += 1;
+                start = i + 1;
+            }
+            flags |= c;
+        }
+        i += 1;
+    }
+    if first_error.is_none() {
+        // `/` alone is the root.
+        first_error = component(&s[start..i], n, i == 1);
+    }
+    (i, flags, first_error)
+}
+
+/// The error of the `n`th component `c`, if any.
+fn component(c: &[u8], n: usize, root: bool) -> Option<PathError> {
+    match c.first() {
+        None if root => None,
+        None => Some(PathError::EmptyComponent),
+        Some(b'.') => Some(PathError::DotComponent),
+        Some(_) if c.len() > MAX_COMPONENT_LEN || n >= MAX_COMPONENTS => Some(PathError::TooLong),
+        Some(_) => None,
+    }
+}
+
+/// The byte checks win over the component checks wherever the bad byte sits (`\`, then
+/// control bytes, then UTF-8).
+fn verdict(decoded: &[u8], flags: u8, component: Option<PathError>) -> Result<(), PathError> {
+    if flags & BACKSLASH != 0 {
         return Err(PathError::Backslash);
     }
-    if decoded.iter().any(|&b| b < 0x20 || b == 0x7f) {
+    if flags & CONTROL != 0 {
         return Err(PathError::ControlByte);
     }
-    let decoded = String::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
-    if decoded == "/" {
-        return Ok(Path::default());
+    if flags & HIGH != 0 && std::str::from_utf8(decoded).is_err() {
+        return Err(PathError::NotUtf8);
     }
-    let mut components = Vec::new();
-    for c in decoded[1..].split('/') {
-        if c.is_empty() {
-            return Err(PathError::EmptyComponent);
-        }
-        if c.starts_with('.') {
-            return Err(PathError::DotComponent);
-        }
-        if c.len() > MAX_COMPONENT_LEN || components.len() == MAX_COMPONENTS {
-            return Err(PathError::TooLong);
-        }
-        components.push(c.to_owned());
-    }
-    Ok(Path { components })
+    component.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
@@ -158,7 +290,8 @@ mod tests {
         parse_target(t.as_bytes())
             .unwrap_or_else(|e| panic!("{t}: {e}"))
             .components()
-            .to_vec()
+            .map(str::to_owned)
+            .collect()
     }
 
     #[test]
@@ -244,10 +377,7 @@ mod tests {
     #[test]
     fn limits() {
         let deep = "/a".repeat(MAX_COMPONENTS);
-        assert_eq!(
-            parse_target(deep.as_bytes()).map(|p| p.components().len()),
-            Ok(16)
-        );
+        assert_eq!(parse_target(deep.as_bytes()).map(|p| p.len()), Ok(16));
         let deeper = "/a".repeat(MAX_COMPONENTS + 1);
         assert_eq!(parse_target(deeper.as_bytes()), Err(PathError::TooLong));
         let long = format!("/{}", "x".repeat(MAX_COMPONENT_LEN));

@@ -30,44 +30,156 @@ impl Default for Limits {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Method {
+    #[default]
     Get,
     Head,
     /// Any other syntactically valid method (→ 405).
     Other,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Version {
     Http10,
+    #[default]
     Http11,
 }
 
-/// The headers the server and the site need, already interpreted.
+/// A header value's place in [`Headers`]'s text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+/// The headers the server and the site need, already interpreted. The kept values live in
+/// one string (one allocation per request, none when reused: [`parse_head_into`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Headers {
-    pub host: Option<String>,
-    /// Cut to [`MAX_KEPT_VALUE`] bytes.
-    pub user_agent: Option<String>,
-    pub range: Option<String>,
-    pub if_range: Option<String>,
-    pub if_none_match: Option<String>,
-    pub if_modified_since: Option<String>,
+    text: String,
+    host: Option<Span>,
+    user_agent: Option<Span>,
+    range: Option<Span>,
+    if_range: Option<Span>,
+    if_none_match: Option<Span>,
+    if_modified_since: Option<Span>,
+    authorization: Option<Span>,
     /// `Connection: close` seen.
     pub conn_close: bool,
     /// `Connection: keep-alive` seen.
     pub conn_keep_alive: bool,
     /// Content-Length of the request body (0 when absent).
     pub content_length: u64,
+}
+
+impl Headers {
+    fn get(&self, span: Option<Span>) -> Option<&str> {
+        span.and_then(|s| self.text.get(s.start as usize..s.end as usize))
+    }
+
+    pub fn host(&self) -> Option<&str> {
+        self.get(self.host)
+    }
+
+    /// Cut to [`MAX_KEPT_VALUE`] bytes.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.get(self.user_agent)
+    }
+
+    pub fn range(&self) -> Option<&str> {
+        self.get(self.range)
+    }
+
+    pub fn if_range(&self) -> Option<&str> {
+        self.get(self.if_range)
+    }
+
+    /// Several fields combined into one list.
+    pub fn if_none_match(&self) -> Option<&str> {
+        self.get(self.if_none_match)
+    }
+
+    pub fn if_modified_since(&self) -> Option<&str> {
+        self.get(self.if_modified_since)
+    }
+
     /// `Authorization`, when at most [`super::digest::MAX_AUTHORIZATION`]
-    /// bytes of UTF-8 (longer or repeated: dropped, so the request is
+    /// bytes of UTF-8 (longer or repeated: empty, so the request is
     /// challenged).
-    pub authorization: Option<String>,
+    pub fn authorization(&self) -> Option<&str> {
+        self.get(self.authorization)
+    }
+
+    /// Forgets everything, keeping the allocation.
+    fn clear(&mut self) {
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        *self = Headers {
+            text,
+            ..Headers::default()
+        };
+    }
+
+    fn push(&mut self, v: &str) -> Span {
+        let start = self.text.len();
+        self.text.push_str(v);
+        Span {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(self.text.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// A value as kept: cut to [`MAX_KEPT_VALUE`] bytes, lossy UTF-8, trimmed.
+    fn kept(&mut self, v: &[u8]) -> Span {
+        // Borrows valid UTF-8 (the usual case): no allocation.
+        let text = String::from_utf8_lossy(&v[..v.len().min(MAX_KEPT_VALUE)]);
+        self.push(text.trim())
+    }
+
+    /// Takes one value field (`Host`, `User-Agent`, validators, `Range`, `Authorization`)
+    /// as the parser does; other names are ignored. Err: a second `Host`.
+    pub fn add(&mut self, name: &str, v: &[u8]) -> Result<(), Error> {
+        if name.eq_ignore_ascii_case("host") {
+            if self.host.is_some() {
+                return Err(Error::Syntax);
+            }
+            self.host = Some(self.kept(v));
+        } else if name.eq_ignore_ascii_case("user-agent") {
+            self.user_agent = Some(self.kept(v));
+        } else if name.eq_ignore_ascii_case("authorization") {
+            self.authorization = Some(match (self.authorization, std::str::from_utf8(v)) {
+                (None, Ok(a)) if a.len() <= super::digest::MAX_AUTHORIZATION => self.push(a),
+                _ => self.push(""),
+            });
+        } else if name.eq_ignore_ascii_case("range") {
+            self.range = Some(self.kept(v));
+        } else if name.eq_ignore_ascii_case("if-range") {
+            self.if_range = Some(self.kept(v));
+        } else if name.eq_ignore_ascii_case("if-none-match") {
+            // Several fields combine into one list.
+            let add = self.kept(v);
+            self.if_none_match = Some(match self.if_none_match {
+                Some(prev) if prev.end - prev.start < 4 * MAX_KEPT_VALUE as u32 => {
+                    let both = format!(
+                        "{}, {}",
+                        self.get(Some(prev)).unwrap_or(""),
+                        self.get(Some(add)).unwrap_or("")
+                    );
+                    self.push(&both)
+                }
+                Some(prev) => prev,
+                None => add,
+            });
+        } else if name.eq_ignore_ascii_case("if-modified-since") {
+            self.if_modified_since = Some(self.kept(v));
+        }
+        Ok(())
+    }
 }
 
 /// A parsed, validated request head.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Request {
     pub method: Method,
     pub version: Version,
@@ -129,11 +241,6 @@ pub fn parse_head(buf: &[u8]) -> Result<Status<Request>, Error> {
     parse_head_with(buf, &Limits::default())
 }
 
-fn kept(v: &[u8]) -> String {
-    let v = &v[..v.len().min(MAX_KEPT_VALUE)];
-    String::from_utf8_lossy(v).trim().to_owned()
-}
-
 fn has_token(v: &[u8], token: &str) -> bool {
     v.split(|&b| b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
@@ -143,11 +250,27 @@ fn has_token(v: &[u8], token: &str) -> bool {
 /// more than `limits.max_head_bytes` without a complete head, the result is
 /// [`Error::HeadTooLarge`]. Bytes after the head (a body or pipelined requests) are ignored.
 pub fn parse_head_with(buf: &[u8], limits: &Limits) -> Result<Status<Request>, Error> {
+    let mut req = Request::default();
+    Ok(match parse_head_into(buf, limits, &mut req)? {
+        Status::Complete(()) => Status::Complete(req),
+        Status::Partial => Status::Partial,
+    })
+}
+
+/// [`parse_head_with`] into `out`, reusing its allocations (a keep-alive connection's
+/// requests then allocate nothing). `out` is complete only after `Complete`.
+pub fn parse_head_into(
+    buf: &[u8],
+    limits: &Limits,
+    out: &mut Request,
+) -> Result<Status<()>, Error> {
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
+    // Uninitialised: zeroing 128 headers would cost more than parsing a phone's few.
+    let mut storage =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
     let n = limits.max_headers.min(MAX_HEADERS_CAP);
-    let mut req = httparse::Request::new(&mut storage[..n]);
-    let head_len = match req.parse(window) {
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(window, &mut storage[..n]) {
         Ok(Status::Complete(len)) => len,
         Ok(Status::Partial) if buf.len() > limits.max_head_bytes => {
             return Err(Error::HeadTooLarge);
@@ -167,43 +290,17 @@ pub fn parse_head_with(buf: &[u8], limits: &Limits) -> Result<Status<Request>, E
         Some(1) => Version::Http11,
         _ => return Err(Error::Version),
     };
-    let path = path::parse_target(req.path.unwrap_or("").as_bytes()).map_err(Error::Path)?;
+    path::parse_target_into(req.path.unwrap_or("").as_bytes(), &mut out.path)
+        .map_err(Error::Path)?;
 
-    let mut h = Headers::default();
+    let h = &mut out.headers;
+    h.clear();
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
     for f in req.headers.iter() {
         let v = f.value;
         let name = f.name;
-        if name.eq_ignore_ascii_case("host") {
-            if h.host.is_some() {
-                return Err(Error::Syntax);
-            }
-            h.host = Some(kept(v));
-        } else if name.eq_ignore_ascii_case("user-agent") {
-            h.user_agent = Some(kept(v));
-        } else if name.eq_ignore_ascii_case("authorization") {
-            h.authorization = match (h.authorization.is_some(), std::str::from_utf8(v)) {
-                (false, Ok(a)) if a.len() <= super::digest::MAX_AUTHORIZATION => {
-                    Some(a.to_string())
-                }
-                _ => Some(String::new()),
-            };
-        } else if name.eq_ignore_ascii_case("range") {
-            h.range = Some(kept(v));
-        } else if name.eq_ignore_ascii_case("if-range") {
-            h.if_range = Some(kept(v));
-        } else if name.eq_ignore_ascii_case("if-none-match") {
-            // Several fields combine into one list.
-            let add = kept(v);
-            h.if_none_match = Some(match h.if_none_match.take() {
-                Some(prev) if prev.len() < 4 * MAX_KEPT_VALUE => format!("{prev}, {add}"),
-                Some(prev) => prev,
-                None => add,
-            });
-        } else if name.eq_ignore_ascii_case("if-modified-since") {
-            h.if_modified_since = Some(kept(v));
-        } else if name.eq_ignore_ascii_case("connection") {
+        if name.eq_ignore_ascii_case("connection") {
             h.conn_close |= has_token(v, "close");
             h.conn_keep_alive |= has_token(v, "keep-alive");
         } else if name.eq_ignore_ascii_case("content-length") {
@@ -218,6 +315,8 @@ pub fn parse_head_with(buf: &[u8], limits: &Limits) -> Result<Status<Request>, E
             content_length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = true;
+        } else {
+            h.add(name, v)?;
         }
     }
     if chunked {
@@ -231,13 +330,10 @@ pub fn parse_head_with(buf: &[u8], limits: &Limits) -> Result<Status<Request>, E
     if h.content_length > limits.max_body_discard {
         return Err(Error::BodyTooLarge);
     }
-    Ok(Status::Complete(Request {
-        method,
-        version,
-        path,
-        headers: h,
-        head_len,
-    }))
+    out.method = method;
+    out.version = version;
+    out.head_len = head_len;
+    Ok(Status::Complete(()))
 }
 
 /// Fuzz entry point (also run by a unit test over seeded pseudo-random inputs): parses
@@ -254,7 +350,7 @@ pub fn check_invariants(data: &[u8]) {
             assert!(r.head_len <= data.len() && r.head_len <= lim.max_head_bytes);
             assert!(r.headers.content_length <= lim.max_body_discard);
             check_path(&r.path);
-            if let Some(a) = &r.headers.authorization {
+            if let Some(a) = r.headers.authorization() {
                 let _ = super::digest::parse(a);
             }
             // The response side must cope with whatever validators/ranges came in.
@@ -267,7 +363,7 @@ pub fn check_invariants(data: &[u8]) {
                 };
                 let p = super::response::plan(r.method, &r.headers, &e);
                 assert!(p.start <= p.end && p.end <= len);
-                if let Some(v) = &r.headers.range {
+                if let Some(v) = r.headers.range() {
                     let _ = super::response::parse_range(v, len);
                 }
             }
@@ -279,7 +375,8 @@ pub fn check_invariants(data: &[u8]) {
 }
 
 fn check_path(p: &Path) {
-    assert!(p.components().len() <= path::MAX_COMPONENTS);
+    assert!(p.len() <= path::MAX_COMPONENTS);
+    assert_eq!(p.components().count(), p.len());
     for c in p.components() {
         assert!(!c.is_empty() && !c.starts_with('.'));
         assert!(!c.contains(['/', '\\', '\0']));
@@ -314,18 +411,15 @@ mod tests {
         let r = complete(s);
         assert_eq!(r.method, Method::Get);
         assert_eq!(r.version, Version::Http11);
-        assert_eq!(r.path.components(), ["provisioning", "0004f2003039.cfg"]);
+        assert_eq!(r.path.as_str(), "/provisioning/0004f2003039.cfg");
         assert_eq!(r.head_len, s.len() - 4);
-        assert_eq!(r.headers.host.as_deref(), Some("pbx:8080"));
+        assert_eq!(r.headers.host(), Some("pbx:8080"));
+        assert_eq!(r.headers.user_agent(), Some("Yealink SIP-T46S 66.86.0.15"));
+        assert_eq!(r.headers.range(), Some("bytes=0-99"));
+        assert_eq!(r.headers.if_range(), Some("\"a\""));
+        assert_eq!(r.headers.if_none_match(), Some("\"a\", \"b\""));
         assert_eq!(
-            r.headers.user_agent.as_deref(),
-            Some("Yealink SIP-T46S 66.86.0.15")
-        );
-        assert_eq!(r.headers.range.as_deref(), Some("bytes=0-99"));
-        assert_eq!(r.headers.if_range.as_deref(), Some("\"a\""));
-        assert_eq!(r.headers.if_none_match.as_deref(), Some("\"a\", \"b\""));
-        assert_eq!(
-            r.headers.if_modified_since.as_deref(),
+            r.headers.if_modified_since(),
             Some("Sun, 06 Nov 1994 08:49:37 GMT")
         );
         assert!(r.keep_alive());
@@ -347,10 +441,7 @@ mod tests {
             assert_eq!(r.method, Method::Other, "{m}");
         }
         // Bare LF line endings are accepted (httparse is lenient there).
-        assert_eq!(
-            complete("GET /a HTTP/1.1\nHost: x\n\n").path.components(),
-            ["a"]
-        );
+        assert_eq!(complete("GET /a HTTP/1.1\nHost: x\n\n").path.as_str(), "/a");
     }
 
     #[test]
@@ -485,7 +576,10 @@ mod tests {
         // Long User-Agent values are cut, not refused.
         let ua = "u".repeat(1000);
         let r = complete(&format!("GET /a HTTP/1.1\r\nUser-Agent: {ua}\r\n\r\n"));
-        assert_eq!(r.headers.user_agent.map(|u| u.len()), Some(MAX_KEPT_VALUE));
+        assert_eq!(
+            r.headers.user_agent().map(|u| u.len()),
+            Some(MAX_KEPT_VALUE)
+        );
     }
 
     /// 20,000 seeded pseudo-random inputs through the fuzz entry point: raw bytes, and

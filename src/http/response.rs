@@ -3,7 +3,7 @@
 
 use super::request::{Headers, Method};
 use std::io::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What the server knows about the representation it is about to send.
 #[derive(Clone, Copy, Debug)]
@@ -15,54 +15,158 @@ pub struct Entity<'a> {
     pub content_type: &'static str,
 }
 
+/// An extension (at most 8 bytes, lower case) as the key [`content_type`] matches on.
+const fn ext(e: &[u8]) -> u64 {
+    let mut k = 0u64;
+    let mut i = e.len();
+    while i > 0 {
+        i -= 1;
+        k = k << 8 | e[i] as u64;
+    }
+    k
+}
+
 /// Content-Type by file extension (case-insensitive); `application/octet-stream` otherwise.
+/// `file_name` may be a whole path: an extension holding a `/` matches nothing.
 pub fn content_type(file_name: &str) -> &'static str {
-    let Some((_, ext)) = file_name.rsplit_once('.') else {
-        return "application/octet-stream";
-    };
-    // Lower-cased on the stack: no allocation per request.
-    let mut lower = [0u8; 8];
-    if ext.len() > lower.len() {
-        return "application/octet-stream";
+    const OCTET: &str = "application/octet-stream";
+    // The extension after the last `.`, read backwards into a u64 (lower-cased): no
+    // allocation, no string compares.
+    let mut key = 0u64;
+    let mut rest = file_name.as_bytes();
+    let mut n = 0;
+    loop {
+        let Some((&c, head)) = rest.split_last() else {
+            return OCTET;
+        };
+        if c == b'.' {
+            break;
+        }
+        n += 1;
+        if n > 8 {
+            return OCTET;
+        }
+        key = key << 8 | u64::from(c.to_ascii_lowercase());
+        rest = head;
     }
-    for (d, s) in lower.iter_mut().zip(ext.bytes()) {
-        *d = s.to_ascii_lowercase();
-    }
-    let ext = std::str::from_utf8(&lower[..ext.len()]).unwrap_or("");
-    match ext {
-        "xml" => "application/xml",
-        "cfg" | "conf" | "ini" | "txt" | "boot" | "inf" => "text/plain",
-        "json" => "application/json",
-        "htm" | "html" => "text/html",
-        "zip" => "application/zip",
-        "tar" => "application/x-tar",
-        "gz" | "tgz" => "application/gzip",
-        "pem" | "crt" | "cer" => "application/x-x509-ca-cert",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "bmp" => "image/bmp",
-        "wav" => "audio/wav",
+    const XML: u64 = ext(b"xml");
+    const CFG: u64 = ext(b"cfg");
+    const CONF: u64 = ext(b"conf");
+    const INI: u64 = ext(b"ini");
+    const TXT: u64 = ext(b"txt");
+    const BOOT: u64 = ext(b"boot");
+    const INF: u64 = ext(b"inf");
+    const JSON: u64 = ext(b"json");
+    const HTM: u64 = ext(b"htm");
+    const HTML: u64 = ext(b"html");
+    const ZIP: u64 = ext(b"zip");
+    const TAR: u64 = ext(b"tar");
+    const GZ: u64 = ext(b"gz");
+    const TGZ: u64 = ext(b"tgz");
+    const PEM: u64 = ext(b"pem");
+    const CRT: u64 = ext(b"crt");
+    const CER: u64 = ext(b"cer");
+    const PNG: u64 = ext(b"png");
+    const JPG: u64 = ext(b"jpg");
+    const JPEG: u64 = ext(b"jpeg");
+    const BMP: u64 = ext(b"bmp");
+    const WAV: u64 = ext(b"wav");
+    match key {
+        XML => "application/xml",
+        CFG | CONF | INI | TXT | BOOT | INF => "text/plain",
+        JSON => "application/json",
+        HTM | HTML => "text/html",
+        ZIP => "application/zip",
+        TAR => "application/x-tar",
+        GZ | TGZ => "application/gzip",
+        PEM | CRT | CER => "application/x-x509-ca-cert",
+        PNG => "image/png",
+        JPG | JPEG => "image/jpeg",
+        BMP => "image/bmp",
+        WAV => "audio/wav",
         // bin, rom, ld, img, fw...: firmware blobs.
-        _ => "application/octet-stream",
+        _ => OCTET,
     }
 }
 
-/// A strong ETag for an in-memory body: FNV-1a 64 of the bytes and the length.
-pub fn etag_for_bytes(body: &[u8]) -> String {
+/// An entity-tag with its quotes, held inline (no allocation; at most 40 bytes).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ETag {
+    len: u8,
+    bytes: [u8; 40],
+}
+
+impl ETag {
+    /// `"<a hex>-<b hex>"`, `a` zero-padded to 16 digits when `pad`.
+    fn of(a: u64, b: u64, pad: bool) -> ETag {
+        let mut t = ETag {
+            len: 0,
+            bytes: [0; 40],
+        };
+        t.push(b'"');
+        t.hex(a, if pad { 16 } else { 1 });
+        t.push(b'-');
+        t.hex(b, 1);
+        t.push(b'"');
+        t
+    }
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(usize::from(self.len)) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn hex(&mut self, v: u64, min_digits: u32) {
+        let digits = (64 - v.leading_zeros()).div_ceil(4).max(min_digits) as usize;
+        let start = usize::from(self.len);
+        // At most 16 digits; `of` pushes at most 35 bytes into 40.
+        let Some(slots) = self.bytes.get_mut(start..start + digits) else {
+            return;
+        };
+        let mut v = v;
+        for slot in slots.iter_mut().rev() {
+            *slot = b"0123456789abcdef"[(v & 0xf) as usize];
+            v >>= 4;
+        }
+        self.len += digits as u8;
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for ETag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ETag {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A strong ETag for an in-memory body: FNV-1a 64 of the bytes and the length. Reads the
+/// whole body: compute it once per body, not per request.
+pub fn etag_for_bytes(body: &[u8]) -> ETag {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in body {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("\"{h:016x}-{:x}\"", body.len())
+    ETag::of(h, body.len() as u64, true)
 }
 
 /// nginx-style ETag for a file: `"<mtime secs hex>-<len hex>"`.
-pub fn etag_for_file(len: u64, mtime: Option<SystemTime>) -> String {
+pub fn etag_for_file(len: u64, mtime: Option<SystemTime>) -> ETag {
     let secs = mtime
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
-    format!("\"{secs:x}-{len:x}\"")
+    ETag::of(secs, len, false)
 }
 
 /// Outcome of a `Range` header against a representation of `len` bytes.
@@ -132,7 +236,9 @@ pub fn parse_range(value: &str, len: u64) -> RangeOutcome {
 
 /// Weak comparison of `etag` against an `If-None-Match` list (RFC 9110 13.1.2).
 pub fn none_match_hits(if_none_match: &str, etag: &str) -> bool {
-    let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    fn strip(t: &str) -> &str {
+        t.trim().trim_start_matches("W/")
+    }
     let mine = strip(etag);
     if_none_match
         .split(',')
@@ -146,10 +252,10 @@ fn secs(t: SystemTime) -> Option<u64> {
 /// Whether `If-None-Match` / `If-Modified-Since` make this a 304 (RFC 9110 13.2.2:
 /// If-Modified-Since is ignored when If-None-Match is present).
 pub fn not_modified(h: &Headers, e: &Entity<'_>) -> bool {
-    if let Some(inm) = &h.if_none_match {
+    if let Some(inm) = h.if_none_match() {
         return e.etag.is_some_and(|tag| none_match_hits(inm, tag));
     }
-    if let (Some(ims), Some(mtime)) = (&h.if_modified_since, e.mtime)
+    if let (Some(ims), Some(mtime)) = (h.if_modified_since(), e.mtime)
         && let Ok(since) = httpdate::parse_http_date(ims)
     {
         return matches!((secs(mtime), secs(since)), (Some(m), Some(s)) if m <= s);
@@ -206,10 +312,10 @@ pub fn plan(method: Method, h: &Headers, e: &Entity<'_>) -> Plan {
     if method != Method::Get {
         return full;
     }
-    let Some(range) = &h.range else {
+    let Some(range) = h.range() else {
         return full;
     };
-    if h.if_range.as_deref().is_some_and(|v| !if_range_holds(v, e)) {
+    if h.if_range().is_some_and(|v| !if_range_holds(v, e)) {
         return full;
     }
     match parse_range(range, e.len) {
@@ -249,22 +355,56 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-/// `Date`/`Last-Modified` value (IMF-fixdate).
-pub fn http_date(t: SystemTime) -> String {
-    HttpDate(t).to_string()
+/// The `Date`/`Last-Modified` value (IMF-fixdate) of `secs` since the epoch (clamped to
+/// 9999-12-31) into 29 bytes, without `fmt` (it is in every response head).
+pub fn http_date_bytes(secs: u64) -> [u8; 29] {
+    let secs = secs.min(253_402_300_799);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    // 1970-01-01 was a Thursday.
+    let wd = &b"ThuFriSatSunMonTueWed"[(days % 7) as usize * 3..][..3];
+    // Civil from days (H. Hinnant), on days since 0000-03-01.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mon = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(mon <= 2);
+    let mn = &b"JanFebMarAprMayJunJulAugSepOctNovDec"[(mon as usize - 1) * 3..][..3];
+    let mut o = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    o[..3].copy_from_slice(wd);
+    let two = |o: &mut [u8; 29], at: usize, v: u64| {
+        o[at] = b'0' + (v / 10 % 10) as u8;
+        o[at + 1] = b'0' + (v % 10) as u8;
+    };
+    two(&mut o, 5, d);
+    o[8..11].copy_from_slice(mn);
+    two(&mut o, 12, y / 100);
+    two(&mut o, 14, y);
+    two(&mut o, 17, h);
+    two(&mut o, 20, m);
+    two(&mut o, 23, s);
+    o
 }
 
-/// Displays as [`http_date`] without allocating.
-#[derive(Clone, Copy, Debug)]
-pub struct HttpDate(pub SystemTime);
-
-impl std::fmt::Display for HttpDate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // httpdate rejects times before 1970; clamp instead of failing.
-        let t = self.0.max(UNIX_EPOCH);
-        let t = t.min(UNIX_EPOCH + Duration::from_secs(253_402_300_799));
-        httpdate::HttpDate::from(t).fmt(f)
+/// Appends `v` in decimal.
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
     }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Connection handling of a response.
@@ -280,51 +420,67 @@ pub enum Conn {
 
 /// Writes the head of a successful (2xx/304/416) response for entity `e` under plan `p`.
 pub fn write_entity_head(out: &mut Vec<u8>, p: &Plan, e: &Entity<'_>, date: &str, conn: Conn) {
-    let _ = write!(
-        out,
-        "HTTP/1.1 {} {}\r\nDate: {date}\r\n",
-        p.status,
-        reason(p.status)
-    );
+    // Room for the whole head at once, and few, large pieces: each line's CRLF goes with
+    // the next line's name.
+    out.reserve(384);
+    let start: &[u8] = match p.status {
+        200 => b"HTTP/1.1 200 OK\r\nDate: ",
+        206 => b"HTTP/1.1 206 Partial Content\r\nDate: ",
+        304 => b"HTTP/1.1 304 Not Modified\r\nDate: ",
+        416 => b"HTTP/1.1 416 Range Not Satisfiable\r\nDate: ",
+        other => {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            push_u64(out, u64::from(other));
+            out.push(b' ');
+            out.extend_from_slice(reason(other).as_bytes());
+            b"\r\nDate: "
+        }
+    };
+    out.extend_from_slice(start);
+    out.extend_from_slice(date.as_bytes());
     if p.status != 304 {
-        out.extend_from_slice(b"Accept-Ranges: bytes\r\n");
+        out.extend_from_slice(b"\r\nAccept-Ranges: bytes");
     }
     if let Some(tag) = e.etag {
-        let _ = write!(out, "ETag: {tag}\r\n");
+        out.extend_from_slice(b"\r\nETag: ");
+        out.extend_from_slice(tag.as_bytes());
     }
     if let Some(m) = e.mtime {
-        let _ = write!(out, "Last-Modified: {}\r\n", HttpDate(m));
+        let secs = secs(m.max(UNIX_EPOCH)).unwrap_or(0);
+        out.extend_from_slice(b"\r\nLast-Modified: ");
+        out.extend_from_slice(&http_date_bytes(secs));
     }
     match p.status {
         304 => {}
         416 => {
-            let _ = write!(
-                out,
-                "Content-Range: bytes */{}\r\nContent-Length: 0\r\n",
-                e.len
-            );
+            out.extend_from_slice(b"\r\nContent-Range: bytes */");
+            push_u64(out, e.len);
+            out.extend_from_slice(b"\r\nContent-Length: 0");
         }
         206 => {
-            let _ = write!(
-                out,
-                "Content-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\nContent-Length: {}\r\n",
-                e.content_type,
-                p.start,
-                p.end - 1,
-                e.len,
-                p.body_len()
-            );
+            out.extend_from_slice(b"\r\nContent-Type: ");
+            out.extend_from_slice(e.content_type.as_bytes());
+            out.extend_from_slice(b"\r\nContent-Range: bytes ");
+            push_u64(out, p.start);
+            out.push(b'-');
+            push_u64(out, p.end - 1);
+            out.push(b'/');
+            push_u64(out, e.len);
+            out.extend_from_slice(b"\r\nContent-Length: ");
+            push_u64(out, p.body_len());
         }
         _ => {
-            let _ = write!(
-                out,
-                "Content-Type: {}\r\nContent-Length: {}\r\n",
-                e.content_type,
-                p.body_len()
-            );
+            out.extend_from_slice(b"\r\nContent-Type: ");
+            out.extend_from_slice(e.content_type.as_bytes());
+            out.extend_from_slice(b"\r\nContent-Length: ");
+            push_u64(out, p.body_len());
         }
     }
-    write_conn(out, conn);
+    out.extend_from_slice(match conn {
+        Conn::KeepAlive11 => b"\r\n\r\n",
+        Conn::KeepAlive10 => b"\r\nConnection: keep-alive\r\n\r\n",
+        Conn::Close => b"\r\nConnection: close\r\n\r\n",
+    });
 }
 
 fn write_conn(out: &mut Vec<u8>, conn: Conn) {
@@ -388,6 +544,7 @@ pub fn write_error_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn e(len: u64) -> Entity<'static> {
         Entity {
@@ -434,61 +591,56 @@ mod tests {
         }
     }
 
-    fn hdr(f: impl FnOnce(&mut Headers)) -> Headers {
+    /// Headers from (name, value) pairs.
+    fn hdr(pairs: &[(&str, &str)]) -> Headers {
         let mut h = Headers::default();
-        f(&mut h);
+        for (name, value) in pairs {
+            h.add(name, value.as_bytes()).unwrap_or(());
+        }
         h
     }
 
     #[test]
     fn conditional() {
         let ent = e(10);
-        let h = |f: fn(&mut Headers)| plan(Method::Get, &hdr(f), &ent).status;
-        assert_eq!(h(|_| {}), 200);
-        assert_eq!(h(|h| h.if_none_match = Some("\"abc\"".into())), 304);
-        assert_eq!(h(|h| h.if_none_match = Some("W/\"abc\"".into())), 304);
-        assert_eq!(h(|h| h.if_none_match = Some("\"x\", \"abc\"".into())), 304);
-        assert_eq!(h(|h| h.if_none_match = Some("*".into())), 304);
-        assert_eq!(h(|h| h.if_none_match = Some("\"abd\"".into())), 200);
         const SAME: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
-        assert_eq!(h(|h| h.if_modified_since = Some(SAME.into())), 304);
-        assert_eq!(
-            h(|h| h.if_modified_since = Some("Sunday, 06-Nov-94 08:49:37 GMT".into())),
-            304
-        );
-        assert_eq!(
-            h(|h| h.if_modified_since = Some("Sun Nov  6 08:49:37 1994".into())),
-            304
-        );
-        assert_eq!(
-            h(|h| h.if_modified_since = Some("Mon, 07 Nov 1994 08:49:37 GMT".into())),
-            304
-        );
-        assert_eq!(
-            h(|h| h.if_modified_since = Some("Sun, 06 Nov 1994 08:49:36 GMT".into())),
-            200
-        );
-        assert_eq!(h(|h| h.if_modified_since = Some("garbage".into())), 200);
-        // If-None-Match wins over If-Modified-Since.
-        assert_eq!(
-            h(|h| {
-                h.if_none_match = Some("\"other\"".into());
-                h.if_modified_since = Some(SAME.into());
-            }),
-            200
-        );
+        let table: &[(&[(&str, &str)], u16)] = &[
+            (&[], 200),
+            (&[("If-None-Match", "\"abc\"")], 304),
+            (&[("if-none-match", "\"abc\"")], 304),
+            (&[("if-none-match", "W/\"abc\"")], 304),
+            (&[("if-none-match", "\"x\", \"abc\"")], 304),
+            (&[("if-none-match", "*")], 304),
+            (&[("if-none-match", "\"abd\"")], 200),
+            (&[("if-modified-since", SAME)], 304),
+            (
+                &[("if-modified-since", "Sunday, 06-Nov-94 08:49:37 GMT")],
+                304,
+            ),
+            (&[("if-modified-since", "Sun Nov  6 08:49:37 1994")], 304),
+            (
+                &[("if-modified-since", "Mon, 07 Nov 1994 08:49:37 GMT")],
+                304,
+            ),
+            (
+                &[("if-modified-since", "Sun, 06 Nov 1994 08:49:36 GMT")],
+                200,
+            ),
+            (&[("if-modified-since", "garbage")], 200),
+            // If-None-Match wins over If-Modified-Since.
+            (
+                &[("if-none-match", "\"other\""), ("if-modified-since", SAME)],
+                200,
+            ),
+        ];
+        for (headers, want) in table {
+            let got = plan(Method::Get, &hdr(headers), &ent).status;
+            assert_eq!(got, *want, "{headers:?}");
+        }
         // HEAD: same status, never a body.
-        let p = plan(
-            Method::Head,
-            &hdr(|h| h.range = Some("bytes=0-1".into())),
-            &ent,
-        );
+        let p = plan(Method::Head, &hdr(&[("range", "bytes=0-1")]), &ent);
         assert_eq!((p.status, p.send_body, p.body_len()), (200, false, 10));
-        let p = plan(
-            Method::Head,
-            &hdr(|h| h.if_none_match = Some("\"abc\"".into())),
-            &ent,
-        );
+        let p = plan(Method::Head, &hdr(&[("if-none-match", "\"abc\"")]), &ent);
         assert_eq!((p.status, p.send_body), (304, false));
         // No validators at all: never 304.
         let bare = Entity {
@@ -496,38 +648,20 @@ mod tests {
             mtime: None,
             ..ent
         };
-        let hh = hdr(|h| {
-            h.if_none_match = Some("\"abc\"".into());
-        });
+        let hh = hdr(&[("if-none-match", "\"abc\"")]);
         assert_eq!(plan(Method::Get, &hh, &bare).status, 200);
     }
 
     #[test]
     fn range_plans_and_if_range() {
         let ent = e(10);
-        let p = plan(
-            Method::Get,
-            &hdr(|h| h.range = Some("bytes=2-4".into())),
-            &ent,
-        );
+        let p = plan(Method::Get, &hdr(&[("range", "bytes=2-4")]), &ent);
         assert_eq!((p.status, p.start, p.end, p.send_body), (206, 2, 5, true));
-        let p = plan(
-            Method::Get,
-            &hdr(|h| h.range = Some("bytes=10-".into())),
-            &ent,
-        );
+        let p = plan(Method::Get, &hdr(&[("range", "bytes=10-")]), &ent);
         assert_eq!((p.status, p.send_body), (416, false));
         let with_ir = |ir: &str| {
-            let ir = ir.to_owned();
-            plan(
-                Method::Get,
-                &hdr(|h| {
-                    h.range = Some("bytes=2-4".into());
-                    h.if_range = Some(ir);
-                }),
-                &ent,
-            )
-            .status
+            let h = hdr(&[("range", "bytes=2-4"), ("if-range", ir)]);
+            plan(Method::Get, &h, &ent).status
         };
         assert_eq!(with_ir("\"abc\""), 206);
         assert_eq!(with_ir("W/\"abc\""), 200);
@@ -538,10 +672,7 @@ mod tests {
         // Conditional GET beats Range.
         let p = plan(
             Method::Get,
-            &hdr(|h| {
-                h.range = Some("bytes=2-4".into());
-                h.if_none_match = Some("\"abc\"".into());
-            }),
+            &hdr(&[("range", "bytes=2-4"), ("if-none-match", "\"abc\"")]),
             &ent,
         );
         assert_eq!(p.status, 304);
@@ -552,11 +683,7 @@ mod tests {
         let ent = e(10);
         let date = "Thu, 26 Nov 2026 10:00:00 GMT";
         let mut out = Vec::new();
-        let p = plan(
-            Method::Get,
-            &hdr(|h| h.range = Some("bytes=-3".into())),
-            &ent,
-        );
+        let p = plan(Method::Get, &hdr(&[("range", "bytes=-3")]), &ent);
         write_entity_head(&mut out, &p, &ent, date, Conn::KeepAlive11);
         let s = String::from_utf8(out).unwrap_or_default();
         assert!(s.starts_with("HTTP/1.1 206 Partial Content\r\n"), "{s}");
@@ -569,11 +696,7 @@ mod tests {
         assert!(s.ends_with("\r\n\r\n") && !s.contains("Connection"));
 
         let mut out = Vec::new();
-        let p = plan(
-            Method::Get,
-            &hdr(|h| h.range = Some("bytes=50-".into())),
-            &ent,
-        );
+        let p = plan(Method::Get, &hdr(&[("range", "bytes=50-")]), &ent);
         write_entity_head(&mut out, &p, &ent, date, Conn::Close);
         let s = String::from_utf8(out).unwrap_or_default();
         assert!(s.starts_with("HTTP/1.1 416 "), "{s}");
@@ -582,6 +705,25 @@ mod tests {
             "{s}"
         );
         assert!(s.ends_with("Connection: close\r\n\r\n"));
+
+        let mut out = Vec::new();
+        let p = plan(Method::Get, &Headers::default(), &ent);
+        write_entity_head(&mut out, &p, &ent, date, Conn::KeepAlive11);
+        assert_eq!(
+            String::from_utf8(out).unwrap_or_default(),
+            "HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 10:00:00 GMT\r\nAccept-Ranges: bytes\r\n\
+             ETag: \"abc\"\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Content-Type: text/plain\r\nContent-Length: 10\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        let p = plan(Method::Get, &hdr(&[("If-None-Match", "*")]), &ent);
+        write_entity_head(&mut out, &p, &ent, date, Conn::Close);
+        assert_eq!(
+            String::from_utf8(out).unwrap_or_default(),
+            "HTTP/1.1 304 Not Modified\r\nDate: Thu, 26 Nov 2026 10:00:00 GMT\r\n\
+             ETag: \"abc\"\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Connection: close\r\n\r\n"
+        );
 
         let mut out = Vec::new();
         let p = plan(Method::Head, &Headers::default(), &ent);
@@ -617,6 +759,18 @@ mod tests {
             ("fw.zip", "application/zip"),
             ("fw.tar", "application/x-tar"),
             ("noext", "application/octet-stream"),
+            ("a.Cfg", "text/plain"),
+            ("x.tar.gz", "application/gzip"),
+            ("a.jpeg", "image/jpeg"),
+            ("a.", "application/octet-stream"),
+            (".xml", "application/xml"),
+            ("a.xmlx", "application/octet-stream"),
+            ("a.xm", "application/octet-stream"),
+            ("a.123456789", "application/octet-stream"),
+            ("a.12345678", "application/octet-stream"),
+            ("/a.b/c", "application/octet-stream"),
+            ("/provisioning/t/a.HTML", "text/html"),
+            ("", "application/octet-stream"),
         ] {
             assert_eq!(content_type(n), t, "{n}");
         }
@@ -626,9 +780,43 @@ mod tests {
             etag_for_file(0x2000, Some(UNIX_EPOCH + Duration::from_secs(0x5f3a))),
             "\"5f3a-2000\""
         );
+        assert_eq!(etag_for_bytes(b"abc"), "\"e71fa2190541574b-3\"");
+        assert_eq!(etag_for_file(0, None), "\"0-0\"");
         assert_eq!(
-            http_date(UNIX_EPOCH - Duration::from_secs(5)),
-            "Thu, 01 Jan 1970 00:00:00 GMT"
+            etag_for_file(
+                u64::MAX,
+                Some(UNIX_EPOCH + Duration::from_secs(u64::MAX / 4))
+            )
+            .as_str()
+            .len(),
+            35
         );
+        // The fast date formatter agrees with httpdate.
+        let http_date = |t: SystemTime| httpdate::fmt_http_date(t);
+        let mut t = 0u64;
+        while t < 253_402_300_799 {
+            let want = http_date(UNIX_EPOCH + Duration::from_secs(t));
+            assert_eq!(
+                std::str::from_utf8(&http_date_bytes(t)),
+                Ok(want.as_str()),
+                "{t}"
+            );
+            t = t * 3 + 86_399 + t % 7;
+        }
+        for t in [
+            0,
+            59,
+            951_782_400,
+            951_868_799,
+            4_107_542_400,
+            253_402_300_799,
+        ] {
+            let want = http_date(UNIX_EPOCH + Duration::from_secs(t));
+            assert_eq!(
+                std::str::from_utf8(&http_date_bytes(t)),
+                Ok(want.as_str()),
+                "{t}"
+            );
+        }
     }
 }

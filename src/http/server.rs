@@ -3,12 +3,14 @@
 //! All connections of one [`Server::run`] are tasks of an executor owned by that future:
 //! dropping the future closes the listener and every connection.
 //!
-//! Cheap per request: timeouts are per-connection deadlines (an atomic store) checked by one
-//! watchdog task every [`TICK`], not reactor timers (whose insertion costs a reactor wake-up
-//! each); read and write buffers are lent from a per-thread pool only while bytes are in
-//! flight, so an idle keep-alive connection holds no buffer (plain TCP waits for readability
-//! first; a TLS connection keeps rustls's own buffers anyway). A fresh connection reads
-//! optimistically (its request is usually there already).
+//! Cheap per request: timeouts are per-connection deadlines (an atomic store, read from the
+//! coarse monotonic clock) checked by one watchdog task every [`TICK`], not reactor timers
+//! (whose insertion costs a reactor wake-up each); read and write buffers are lent from
+//! per-thread pools only while bytes are in flight, so an idle keep-alive connection holds no
+//! buffer (plain TCP waits for readability first; a TLS connection keeps rustls's own buffers
+//! anyway). A fresh connection reads optimistically (its request is usually there already).
+//! A keep-alive connection parses every request into the same [`Request`] (its path and
+//! header strings keep their allocations), so a file hit allocates nothing.
 //!
 //! File bodies go out with `sendfile` (plain TCP, head sent with `MSG_MORE`) or `pread` in
 //! 64 KiB chunks (TLS), on the connection task, like nginx without aio: right for page-cached
@@ -30,7 +32,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 /// Server settings. Defaults: see [`Config::default`].
 #[derive(Clone, Debug)]
@@ -106,25 +108,70 @@ impl Drop for ActiveGuard {
 // ---- buffer pool --------------------------------------------------------------------------
 
 thread_local! {
-    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    /// Read buffers, kept at their length (initialised bytes, contents stale): taking one
+    /// costs no zeroing.
+    static READ_POOL: RefCell<Pool> = const { RefCell::new(Pool::new()) };
+    /// Response buffers, cleared.
+    static OUT_POOL: RefCell<Pool> = const { RefCell::new(Pool::new()) };
 }
-const POOL_MAX: usize = 64;
+/// Bytes a pool keeps: bounded by size, not count, so that a thousand busy connections
+/// (each holding a small buffer while its socket drains) still find one.
+const POOL_MAX_BYTES: usize = 1 << 20;
 const POOL_MAX_CAP: usize = 64 * 1024;
 
-fn pool_take() -> Vec<u8> {
-    POOL.with_borrow_mut(|p| p.pop()).unwrap_or_default()
+struct Pool {
+    bufs: Vec<Vec<u8>>,
+    bytes: usize,
 }
 
-fn pool_give(mut v: Vec<u8>) {
+impl Pool {
+    const fn new() -> Pool {
+        Pool {
+            bufs: Vec::new(),
+            bytes: 0,
+        }
+    }
+}
+
+type PoolKey = std::thread::LocalKey<RefCell<Pool>>;
+
+fn pool_take(pool: &'static PoolKey) -> Vec<u8> {
+    pool.with_borrow_mut(|p| {
+        let v = p.bufs.pop()?;
+        p.bytes -= v.capacity();
+        Some(v)
+    })
+    .unwrap_or_default()
+}
+
+fn pool_give(pool: &'static PoolKey, v: Vec<u8>) {
     if v.capacity() == 0 || v.capacity() > POOL_MAX_CAP {
         return;
     }
-    v.clear();
-    POOL.with_borrow_mut(|p| {
-        if p.len() < POOL_MAX {
-            p.push(v);
+    pool.with_borrow_mut(|p| {
+        if p.bytes + v.capacity() <= POOL_MAX_BYTES {
+            p.bytes += v.capacity();
+            p.bufs.push(v);
         }
     });
+}
+
+/// A read buffer of at least `min` bytes.
+fn read_take(min: usize) -> Vec<u8> {
+    let mut v = pool_take(&READ_POOL);
+    if v.len() < min {
+        v.resize(min, 0);
+    }
+    v
+}
+
+fn read_give(v: Vec<u8>) {
+    pool_give(&READ_POOL, v);
+}
+
+fn out_give(mut v: Vec<u8>) {
+    v.clear();
+    pool_give(&OUT_POOL, v);
 }
 
 // ---- Date header ------------------------------------------------------------------------
@@ -139,20 +186,13 @@ struct Date([u8; 29]);
 
 impl Date {
     fn now() -> Date {
-        let now = SystemTime::now();
-        let secs = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let secs = coarse(rustix::time::ClockId::RealtimeCoarse).as_secs();
         let (cached, bytes) = DATE.get();
         if cached == secs {
             return Date(bytes);
         }
-        let mut bytes = [b' '; 29];
-        let text = response::http_date(now);
-        if text.len() == bytes.len() {
-            bytes.copy_from_slice(text.as_bytes());
-            DATE.set((secs, bytes));
-        }
+        let bytes = response::http_date_bytes(secs);
+        DATE.set((secs, bytes));
         Date(bytes)
     }
 
@@ -161,9 +201,34 @@ impl Date {
     }
 }
 
-// ---- deadlines ----------------------------------------------------------------------------
+// ---- clocks and deadlines -----------------------------------------------------------------
 
-/// One connection's current deadline (µs since the watchdog's epoch; `u64::MAX`: none).
+/// A coarse clock (`CLOCK_*_COARSE`: the vDSO returns the last tick's time without reading
+/// the TSC, a few ns; resolution 1-10 ms, ample for second-granular `Date`s and for
+/// deadlines checked every [`TICK`]). Several reads per request, so the cheap kind.
+fn coarse(clock: rustix::time::ClockId) -> Duration {
+    let ts = rustix::time::clock_gettime(clock);
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Now on the deadlines' time line: µs of the coarse monotonic clock.
+fn mono() -> u64 {
+    micros(coarse(rustix::time::ClockId::MonotonicCoarse))
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The deadline `d` from now.
+fn after(d: Duration) -> u64 {
+    mono().saturating_add(micros(d))
+}
+
+/// One connection's current deadline ([`mono`] µs; `u64::MAX`: none).
 struct Watch {
     deadline: AtomicU64,
     waker: Mutex<Option<Waker>>,
@@ -171,7 +236,6 @@ struct Watch {
 
 /// Wakes connections whose deadline has passed; sleeps while there are none.
 struct Watchdog {
-    epoch: Instant,
     watches: Mutex<Vec<Weak<Watch>>>,
     bell: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
 }
@@ -179,14 +243,9 @@ struct Watchdog {
 impl Watchdog {
     fn new() -> Watchdog {
         Watchdog {
-            epoch: Instant::now(),
             watches: Mutex::new(Vec::new()),
             bell: smol::channel::bounded(1),
         }
-    }
-
-    fn at(&self, t: Instant) -> u64 {
-        u64::try_from(t.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
     }
 
     fn register(&self) -> Arc<Watch> {
@@ -209,7 +268,7 @@ impl Watchdog {
                 continue;
             }
             Timer::after(TICK).await;
-            let now = self.at(Instant::now());
+            let now = mono();
             if let Ok(mut l) = self.watches.lock() {
                 l.retain(|w| match w.upgrade() {
                     Some(w) => {
@@ -231,13 +290,12 @@ impl Watchdog {
 /// Resolves once the connection's deadline has passed.
 struct Expired<'a> {
     watch: &'a Watch,
-    dog: &'a Watchdog,
 }
 
 impl Future for Expired<'_> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.dog.at(Instant::now()) >= self.watch.deadline.load(Relaxed) {
+        if mono() >= self.watch.deadline.load(Relaxed) {
             return Poll::Ready(());
         }
         if let Ok(mut k) = self.watch.waker.lock() {
@@ -323,10 +381,10 @@ async fn sendfile_tcp<S>(
     ) -> io::Result<()> {
         sock.write_blocked(tick);
         let r = timed(sock.writable(), ctx.expired()).await;
-        ctx.set_deadline(Instant::now() + ctx.cfg.send_timeout);
+        ctx.set_deadline(after(ctx.cfg.send_timeout));
         r
     }
-    ctx.set_deadline(Instant::now() + ctx.cfg.send_timeout);
+    ctx.set_deadline(after(ctx.cfg.send_timeout));
     let mut pos = 0;
     while pos < head.len() {
         // MSG_MORE only when body bytes follow or the close pushes them: a corked head
@@ -473,7 +531,7 @@ impl<S: Site> Server<S> {
                     continue;
                 }
             };
-            let accepted_at = Instant::now();
+            let accepted_at = mono();
             self.stats.accepted.fetch_add(1, Relaxed);
             if !self.site.admit(peer) {
                 self.stats.rejected.fetch_add(1, Relaxed);
@@ -518,14 +576,13 @@ async fn handle<S: Site>(
     dog: &Watchdog,
     stream: Registered<TcpStream>,
     peer: SocketAddr,
-    accepted_at: Instant,
+    accepted_at: u64,
 ) {
     let watch = dog.register();
     let ctx = Ctx {
         site,
         cfg,
         stats,
-        dog,
         watch: &watch,
         peer,
     };
@@ -535,9 +592,10 @@ async fn handle<S: Site>(
             // Boxed: TLS state is large and would otherwise size every plain connection.
             Box::pin(async {
                 let acceptor = futures_rustls::TlsAcceptor::from(tls.clone());
-                watch
-                    .deadline
-                    .store(dog.at(accepted_at + cfg.head_timeout), Relaxed);
+                watch.deadline.store(
+                    accepted_at.saturating_add(micros(cfg.head_timeout)),
+                    Relaxed,
+                );
                 match timed(acceptor.accept(stream), ctx.expired()).await {
                     Ok(s) => Connection::new(s, ctx, true).run(accepted_at).await,
                     Err(e) => {
@@ -558,32 +616,28 @@ struct Ctx<'a, S> {
     site: &'a S,
     cfg: &'a Config,
     stats: &'a Stats,
-    dog: &'a Watchdog,
     watch: &'a Watch,
     peer: SocketAddr,
 }
 
 impl<'a, S> Ctx<'a, S> {
     fn expired(&self) -> Expired<'a> {
-        Expired {
-            watch: self.watch,
-            dog: self.dog,
-        }
+        Expired { watch: self.watch }
     }
 
-    fn set_deadline(&self, t: Instant) {
-        self.watch.deadline.store(self.dog.at(t), Relaxed);
+    /// `t`: [`mono`] µs.
+    fn set_deadline(&self, t: u64) {
+        self.watch.deadline.store(t, Relaxed);
     }
 }
 
 enum Head {
-    Request(Box<Request>),
+    /// In [`Connection::req`].
+    Request,
     /// EOF or I/O error before a complete head.
     Closed,
     /// Deadline passed; `partial`: some bytes of a request had arrived (→ 408).
-    TimedOut {
-        partial: bool,
-    },
+    TimedOut { partial: bool },
     /// Refused head: status to send, then close.
     Bad(u16),
 }
@@ -597,6 +651,8 @@ struct Connection<'a, IO, S> {
     len: usize,
     /// Response being written; pooled, empty between responses.
     out: Vec<u8>,
+    /// The current request, parsed in place (its allocations serve every request).
+    req: Request,
 }
 
 impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
@@ -608,6 +664,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
             buf: Vec::new(),
             len: 0,
             out: Vec::new(),
+            req: Request::default(),
         }
     }
 
@@ -617,14 +674,14 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
         lim.max_head_bytes.saturating_add(1).saturating_add(body)
     }
 
-    async fn run(mut self, accepted_at: Instant) {
+    async fn run(mut self, accepted_at: u64) {
         let cfg = self.ctx.cfg;
         let mut served: u64 = 0;
         loop {
             let deadline = if served == 0 {
-                accepted_at + cfg.head_timeout
+                accepted_at.saturating_add(micros(cfg.head_timeout))
             } else {
-                Instant::now() + cfg.idle_timeout
+                after(cfg.idle_timeout)
             };
             match self.read_head(deadline, served == 0).await {
                 Head::Closed => break,
@@ -639,7 +696,9 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                     self.error_and_close(status).await;
                     break;
                 }
-                Head::Request(req) => {
+                Head::Request => {
+                    // Lent out while responding (which needs `&mut self`); put back after.
+                    let req = std::mem::take(&mut self.req);
                     served += 1;
                     self.ctx.stats.requests.fetch_add(1, Relaxed);
                     let max = cfg.max_requests_per_connection;
@@ -650,7 +709,9 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                         (true, Version::Http11) => Conn::KeepAlive11,
                     };
                     let ok = self.respond(&req, conn).await;
-                    pool_give(std::mem::take(&mut self.out));
+                    let client_close = !req.keep_alive();
+                    self.req = req;
+                    out_give(std::mem::take(&mut self.out));
                     if !ok {
                         break;
                     }
@@ -658,7 +719,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                         // The client asked to close and sends nothing more: dropping the
                         // socket sends the FIN. Closing on our own initiative (request limit)
                         // may meet pipelined bytes: shut down first so no RST hits the reply.
-                        if !req.keep_alive() && self.len == 0 {
+                        if client_close && self.len == 0 {
                             if self.tls {
                                 self.close().await;
                             }
@@ -670,20 +731,21 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                 }
             }
         }
-        pool_give(std::mem::take(&mut self.buf));
-        pool_give(std::mem::take(&mut self.out));
+        read_give(std::mem::take(&mut self.buf));
+        out_give(std::mem::take(&mut self.out));
     }
 
     /// Reads until a complete head (plus any small body, discarded) is buffered.
-    async fn read_head(&mut self, deadline: Instant, first: bool) -> Head {
+    async fn read_head(&mut self, deadline: u64, first: bool) -> Head {
         self.ctx.set_deadline(deadline);
         let mut partial = self.len > 0;
         let mut parse = self.len > 0;
         loop {
             if parse {
-                match request::parse_head_with(&self.buf[..self.len], &self.ctx.cfg.limits) {
-                    Ok(Status::Complete(req)) => {
-                        return self.consume(req).await;
+                let limits = &self.ctx.cfg.limits;
+                match request::parse_head_into(&self.buf[..self.len], limits, &mut self.req) {
+                    Ok(Status::Complete(())) => {
+                        return self.consume().await;
                     }
                     Ok(Status::Partial) => {}
                     Err(e) => return Head::Bad(e.status()),
@@ -701,8 +763,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
             self.len += n;
             if !partial && !first {
                 // The idle wait is over; the head now gets its own deadline.
-                self.ctx
-                    .set_deadline(Instant::now() + self.ctx.cfg.head_timeout);
+                self.ctx.set_deadline(after(self.ctx.cfg.head_timeout));
             }
             partial = true;
         }
@@ -719,7 +780,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                 if let Some(n) = r {
                     return self.after_read(n);
                 }
-                pool_give(std::mem::take(&mut self.buf));
+                read_give(std::mem::take(&mut self.buf));
             }
             // Idle: wait without a buffer, then borrow one from the pool.
             timed(self.io.ready(), self.ctx.expired()).await?;
@@ -732,11 +793,13 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
 
     /// Makes room after `len`: borrows a pool buffer or grows up to [`Connection::cap`].
     fn grow(&mut self) -> io::Result<()> {
+        let cap = self.cap();
         if self.buf.is_empty() {
-            self.buf = pool_take();
+            self.buf = read_take(2048);
+            // Pooled buffers may come from a server with larger limits.
+            self.buf.truncate(cap);
         }
         if self.len == self.buf.len() {
-            let cap = self.cap();
             if self.buf.len() >= cap {
                 // Unreachable with a consistent parser; refuse rather than grow.
                 return Err(io::ErrorKind::InvalidData.into());
@@ -749,15 +812,15 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
 
     fn after_read(&mut self, n: io::Result<usize>) -> io::Result<usize> {
         if matches!(n, Ok(0) | Err(_)) && self.len == 0 {
-            pool_give(std::mem::take(&mut self.buf));
+            read_give(std::mem::take(&mut self.buf));
         }
         n
     }
 
     /// Drops the head and a (small) body from the buffer, keeping pipelined bytes.
-    async fn consume(&mut self, req: Request) -> Head {
-        let body = usize::try_from(req.headers.content_length).unwrap_or(usize::MAX);
-        let total = req.head_len.saturating_add(body);
+    async fn consume(&mut self) -> Head {
+        let body = usize::try_from(self.req.headers.content_length).unwrap_or(usize::MAX);
+        let total = self.req.head_len.saturating_add(body);
         if total > self.cap() {
             return Head::Bad(413);
         }
@@ -774,27 +837,32 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
         self.buf.copy_within(total..self.len, 0);
         self.len -= total;
         if self.len == 0 {
-            pool_give(std::mem::take(&mut self.buf));
+            read_give(std::mem::take(&mut self.buf));
         }
-        Head::Request(Box::new(req))
+        Head::Request
     }
 
     fn report(&self, req: Option<&Request>, status: u16, bytes: u64) {
+        self.report_from(req, status, bytes, false);
+    }
+
+    /// `static_file`: the answer was a [`Lookup::File`].
+    fn report_from(&self, req: Option<&Request>, status: u16, bytes: u64, static_file: bool) {
         self.ctx.site.report(&Fetch {
             peer: self.ctx.peer,
             tls: self.tls,
             method: req.map(|r| r.method),
-            user_agent: req.and_then(|r| r.headers.user_agent.as_deref()),
+            user_agent: req.and_then(|r| r.headers.user_agent()),
             path: req.map(|r| &r.path),
             status,
             bytes,
+            static_file,
         });
     }
 
     /// Writes `out` then `extra`, with the send timeout as deadline.
     async fn write_out(&mut self, extra: &[u8]) -> io::Result<()> {
-        self.ctx
-            .set_deadline(Instant::now() + self.ctx.cfg.send_timeout);
+        self.ctx.set_deadline(after(self.ctx.cfg.send_timeout));
         let io = &mut self.io;
         let out = &self.out;
         let res = timed(
@@ -819,7 +887,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
 
     fn start_out(&mut self) -> &mut Vec<u8> {
         if self.out.capacity() == 0 {
-            self.out = pool_take();
+            self.out = pool_take(&OUT_POOL);
         }
         self.out.clear();
         &mut self.out
@@ -857,7 +925,8 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                 self.ctx.site.get(&req.path, &info)
             }
         };
-        let default_type = || response::content_type(req.path.file_name().unwrap_or(""));
+        // By the path's extension (the whole path: no file_name split needed).
+        let default_type = || response::content_type(req.path.as_str());
         let error_status = match (&lookup, req.method) {
             (_, Method::Other) => Some(405),
             (Lookup::NotFound, _) => Some(404),
@@ -893,7 +962,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
             Lookup::Memory(m) => {
                 let e = Entity {
                     len: m.bytes.len() as u64,
-                    etag: m.etag.as_deref(),
+                    etag: m.etag.as_ref().map(response::ETag::as_str),
                     mtime: m.mtime,
                     content_type: m.content_type.unwrap_or_else(default_type),
                 };
@@ -932,14 +1001,14 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
             Lookup::File(f) => {
                 let e = Entity {
                     len: f.len,
-                    etag: f.etag.as_deref(),
+                    etag: f.etag.as_ref().map(response::ETag::as_str),
                     mtime: f.mtime,
                     content_type: f.content_type.unwrap_or_else(default_type),
                 };
                 let p = response::plan(req.method, &req.headers, &e);
                 response::write_entity_head(self.start_out(), &p, &e, date, conn);
                 let (ok, sent) = self.send_file(&f.file, &p, conn == Conn::Close).await;
-                self.report(Some(req), p.status, sent);
+                self.report_from(Some(req), p.status, sent, true);
                 ok
             }
             Lookup::NotFound | Lookup::Forbidden | Lookup::Unauthorized(_) => false, // handled above
@@ -1002,8 +1071,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
             if file.read_exact_at(&mut chunk[..n], off).is_err() {
                 return (false, sent);
             }
-            self.ctx
-                .set_deadline(Instant::now() + self.ctx.cfg.send_timeout);
+            self.ctx.set_deadline(after(self.ctx.cfg.send_timeout));
             let io = &mut self.io;
             let data = &chunk[..n];
             let res = timed(
@@ -1028,17 +1096,16 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
 
     /// Explicit close (TLS close_notify, TCP FIN), bounded by [`LINGER`].
     async fn close(&mut self) {
-        self.ctx.set_deadline(Instant::now() + LINGER);
+        self.ctx.set_deadline(after(LINGER));
         let _ = timed(self.io.shutdown(), self.ctx.expired()).await;
     }
 
     /// After an error response: FIN, then read and drop what the client still sends (at most
     /// 64 KiB, about 1 s) so that closing does not turn into an RST that destroys the response.
     async fn linger(&mut self) {
-        self.ctx.set_deadline(Instant::now() + LINGER);
+        self.ctx.set_deadline(after(LINGER));
         let _ = timed(self.io.shutdown(), self.ctx.expired()).await;
-        let mut sink = pool_take();
-        sink.resize(4096, 0);
+        let mut sink = read_take(4096);
         let mut left = 64 * 1024usize;
         while left > 0 {
             match timed(self.io.read(&mut sink), self.ctx.expired()).await {
@@ -1046,6 +1113,6 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                 Ok(n) => left = left.saturating_sub(n),
             }
         }
-        pool_give(sink);
+        read_give(sink);
     }
 }

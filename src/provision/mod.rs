@@ -453,6 +453,37 @@ pub fn generate(snapshot: &Snapshot) -> Output {
     out
 }
 
+/// What SIP PnP tells each enabled device outside any tenant to fetch, relative to the
+/// provisioning base URL (`http://ADDRESS/provisioning/`).
+///
+/// Snom phones fetch the NOTIFY's URL as their settings file (Snom's own example is
+/// `.../sipphoneconfig.xml?mac={mac}`), so a Snom device gets the name of its first file
+/// (`<MAC>.xml` with the catalogue's models). Yealink, Fanvil and Htek take a directory and
+/// name the files themselves, and for the others nothing better is documented, so they get
+/// the base alone (`shared/notes/provisioning.md` §3.1). The brand is the device model's.
+pub fn pnp_paths(snapshot: &Snapshot) -> BTreeMap<Mac, String> {
+    let builtin = &catalogue::catalogue().models;
+    let model = |name: &str| {
+        snapshot
+            .models
+            .iter()
+            .chain(builtin)
+            .find(|m| m.name == name)
+    };
+    snapshot
+        .devices
+        .iter()
+        .filter(|d| d.enabled && d.tenant.is_none())
+        .map(|d| {
+            let file = model(&d.model)
+                .filter(|m| m.brand.eq_ignore_ascii_case("snom"))
+                .and_then(|m| m.rules.first())
+                .map(|r| r.file_name(d.mac));
+            (d.mac, file.unwrap_or_default())
+        })
+        .collect()
+}
+
 /// The files one device would get, without saving anything.
 pub fn preview(snapshot: &Snapshot, mac: Mac) -> Result<Vec<File>, String> {
     let ix = Index::new(snapshot, catalogue::catalogue());

@@ -5,26 +5,30 @@
 //! - [`transfer`]: PURE sans-IO read-transfer state machine (blksize,
 //!   windowsize, rollover, retries) driven by events and an injected
 //!   [`crate::clock::Instant`].
-//! - [`server`]: the smol adapter. One UDP socket on the listen port takes
-//!   requests; each transfer gets its own ephemeral socket (its TID) and a
-//!   task that drives one [`transfer::Transfer`].
+//! - [`server`]: the smol adapter on the loop. One UDP socket on the listen port
+//!   takes requests; each transfer gets its own ephemeral socket (its TID).
+//! - `pump`: the transfer thread (adapter). One `epoll_wait` loop drives every
+//!   running [`transfer::Transfer`]: its socket, retransmission timer and file.
+//!   It decides nothing; it reports each end back to the loop.
 //! - This module: the seam to the product, [`FileSource`], plus path hygiene
 //!   ([`sanitize_path`]) and [`DirSource`], a directory-backed source.
 //!
 //! Architecture invariant: `packet` and `transfer` import no sockets, no
-//! executor and no OS clock; only `server` does I/O.
+//! executor and no OS clock; only `server` and `pump` do I/O, and only `server`
+//! (on the loop) calls the [`FileSource`].
 //!
 //! ```text
 //!  listen socket ──RRQ──▶ Server::handle_request ──open──▶ FileSource
-//!        │                     │ spawn (bounded by max_transfers)
+//!        │                     │ hand over (bounded by max_transfers)
 //!        ▼ errors (1,2,busy)   ▼
-//!                       transfer task: ephemeral socket ◀─▶ Transfer (pure)
-//!                              │ on end
+//!                 transfer thread: ephemeral sockets ◀─▶ Transfer (pure)
+//!                              │ on end, a report over a channel
 //!                              ▼
-//!                       FileSource::fetched(FetchRecord)
+//!               loop: FileSource::fetched(FetchRecord)
 //! ```
 
 pub mod packet;
+mod pump;
 pub mod server;
 pub mod transfer;
 
@@ -107,7 +111,8 @@ pub struct FetchRecord<'a> {
 
 /// The seam to the product: the server calls `open` once per accepted read
 /// request and `fetched` once per request when it ends (also for refused
-/// requests). Both run on the server's executor thread and must not block
+/// requests). Both run on the thread polling [`server::Server::serve`] (the daemon's
+/// loop), never on the transfer thread, and must not block
 /// for long; opening a file or cloning an `Arc` is fine.
 pub trait FileSource {
     /// `path` is already sanitised: relative, `/`-separated, no `..`, `.`,

@@ -135,12 +135,18 @@ impl Doorbell {
         }
     }
 
-    /// Re-arms the bell; the caller then drains the queue (an RMW, so that everything queued
-    /// before a ring that found the bell still rung is seen by that drain).
+    /// Re-arms the bell; the caller then drains the queue.
+    ///
+    /// The eventfd is read before the flag is cleared. The other order loses a wake-up: a
+    /// ring between clearing and reading sets the flag and writes, the read swallows that
+    /// write, and every later ring finds the flag set and writes nothing, so the thread
+    /// sleeps with transfers queued (seen: a boot storm stalled after 25 transfers). In
+    /// this order a ring that finds the flag still set happened before the clearing (an
+    /// RMW, so its send is seen by the drain that follows), and a ring after it writes.
     fn answer(&self) {
-        self.rung.swap(false, Ordering::AcqRel);
         let mut b = [0u8; 8];
         let _ = rustix::io::read(&self.fd, &mut b);
+        self.rung.swap(false, Ordering::AcqRel);
     }
 }
 

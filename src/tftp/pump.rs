@@ -218,7 +218,12 @@ impl Pump {
             });
             let ready = match epoll::wait(&self.ep, &mut events, timeout.as_ref()) {
                 Ok((ready, _)) => ready,
-                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::INTR) => {
+                    // A signal (the daemon's handlers are process-wide) cut the wait short:
+                    // the deadlines are judged against the time now, not at the last wake-up.
+                    now = self.clock.now();
+                    continue;
+                }
                 Err(e) => {
                     log::error!("tftp: transfer thread stopped: epoll: {e}");
                     return self.abandon(&io::Error::from(e).to_string());

@@ -235,8 +235,17 @@ impl<T: AsFd> Registered<T> {
     }
 
     /// A write at `tick` found the send buffer full (EAGAIN; a short write proves nothing).
-    pub(crate) fn write_blocked(&mut self, tick: u64) {
+    pub(crate) fn write_blocked(&mut self, tick: u64) -> io::Result<()> {
+        stale_end(&self.slot.write)?;
         self.write_seen = tick;
+        Ok(())
+    }
+
+    /// A read at `tick` got EAGAIN: [`Registered::read_blocked`], unless the socket hung up.
+    pub(crate) fn read_would_block(&mut self, tick: u64) -> io::Result<()> {
+        stale_end(&self.slot.read)?;
+        self.read_blocked(tick);
+        Ok(())
     }
 
     pub(crate) fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -282,6 +291,19 @@ impl<T: AsFd> Registered<T> {
     }
 }
 
+/// EAGAIN after a hang-up or error event: a real one makes reads give 0 or the error and
+/// writes EPIPE, so the event was stale (a descriptor a child still shared when its key was
+/// reused). Waiting would spin, since the latch keeps the direction ready: fail instead.
+fn stale_end(dir: &Dir) -> io::Result<()> {
+    if dir.end.load(Ordering::Acquire) {
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "hang-up reported, yet the socket would block",
+        ));
+    }
+    Ok(())
+}
+
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
@@ -307,7 +329,11 @@ impl smol::io::AsyncRead for Registered<TcpStream> {
                     }
                     return Poll::Ready(Ok(n));
                 }
-                Err(e) if would_block(&e) => this.read_blocked(tick),
+                Err(e) if would_block(&e) => {
+                    if let Err(e) = this.read_would_block(tick) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
@@ -331,7 +357,11 @@ impl smol::io::AsyncWrite for Registered<TcpStream> {
                 .map_err(io::Error::from)
             {
                 Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if would_block(&e) => this.write_blocked(tick),
+                Err(e) if would_block(&e) => {
+                    if let Err(e) = this.write_blocked(tick) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
@@ -400,5 +430,31 @@ mod tests {
             })
             .await;
         });
+    }
+
+    /// A stale hang-up (an event for a descriptor a forked child still shared when its key
+    /// was reused) latches a live, empty socket "ready forever": its read must fail, not
+    /// spin on EAGAIN.
+    #[test]
+    fn a_stale_hang_up_fails_the_read_instead_of_spinning() {
+        let edge = Edge::new().expect("epoll");
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let _client = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (s, _) = l.accept().expect("accept");
+        s.set_nonblocking(true).expect("nonblocking");
+        let mut r = edge.register(s).expect("register");
+        r.slot.read.fire(true);
+        r.slot.write.fire(true);
+        smol::block_on(async {
+            let mut b = [0u8; 16];
+            let e = r
+                .read(&mut b)
+                .await
+                .expect_err("no data, yet latched ready");
+            assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted);
+        });
+        let tick = r.write_tick();
+        let e = r.write_blocked(tick).expect_err("latched write side");
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted);
     }
 }

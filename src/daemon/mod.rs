@@ -463,7 +463,8 @@ fn pnp_hook(protect: &protect::SharedProtect) -> sip_pnp::FetchHook {
             Outcome::Notified(url) => protect.record_pnp(ip, mac, true, &format!("notified {url}")),
             Outcome::Retransmission => protect.record_pnp(ip, mac, true, "retransmission"),
             Outcome::Unknown => protect.record_pnp(ip, mac, false, "unknown"),
-            Outcome::NoMac | Outcome::Ignored => {}
+            // A throttled SUBSCRIBE is part of a flood: recording it would flood the log.
+            Outcome::Throttled | Outcome::NoMac | Outcome::Ignored => {}
         }
     })
 }

@@ -3,9 +3,14 @@
 //! A SUBSCRIBE with `Event: ua-profile` and a device MAC that the lookup
 //! knows gets a `200 OK` and one NOTIFY with the provisioning URL, both to
 //! the source address and port of the request. A retransmission (same
-//! Call-ID within [`WINDOW`]) gets the same `200 OK` again (same To-tag) but
-//! no second NOTIFY. Memory is bounded: at most [`MAX_ENTRIES`] Call-IDs are
-//! remembered; expired ones go first, then the oldest.
+//! Call-ID and MAC within [`WINDOW`]) gets the same `200 OK` again (same
+//! To-tag) but no second NOTIFY. A device that was just notified is not
+//! notified again for [`MAC_GAP`], whatever the Call-ID: SUBSCRIBEs are
+//! multicast and unauthenticated, so a flood naming a known MAC with fresh
+//! Call-IDs (and spoofed sources) must not turn into a flood of NOTIFYs.
+//! Memory is bounded: at most [`MAX_ENTRIES`] Call-IDs are remembered;
+//! expired ones go first, then the oldest; the per-device gaps expire
+//! after [`MAC_GAP`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +25,10 @@ use crate::model::Mac;
 pub const WINDOW: Duration = Duration::from_secs(32);
 /// Most Call-IDs remembered at once.
 pub const MAX_ENTRIES: usize = 1024;
+/// The least time between two NOTIFYs to one device (new Call-IDs; a
+/// retransmission gets its `200 OK` again, never a NOTIFY). A phone that
+/// starts over sends its next SUBSCRIBE far later than this.
+pub const MAC_GAP: Duration = Duration::from_secs(2);
 
 /// What became of one datagram (for the fetch log).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +37,9 @@ pub enum Outcome {
     Notified(String),
     /// A retransmission: 200 OK again, no NOTIFY.
     Retransmission,
+    /// A known device notified less than [`MAC_GAP`] ago, under another
+    /// Call-ID: nothing sent.
+    Throttled,
     /// The MAC is not a known, enabled device: nothing sent.
     Unknown,
     /// A ua-profile SUBSCRIBE without a MAC we can read: nothing sent.
@@ -52,7 +64,11 @@ struct Entry {
 pub struct Responder {
     seed: u64,
     counter: u64,
-    calls: HashMap<String, Entry>,
+    /// By (MAC, Call-ID): the same Call-ID naming another MAC is no
+    /// retransmission, and cannot displace the phone's own entry.
+    calls: HashMap<(Mac, String), Entry>,
+    /// When each device was last notified (entries younger than [`MAC_GAP`]).
+    notified: HashMap<Mac, Instant>,
 }
 
 impl Responder {
@@ -63,6 +79,7 @@ impl Responder {
             seed,
             counter: 0,
             calls: HashMap::new(),
+            notified: HashMap::new(),
         }
     }
 
@@ -111,9 +128,12 @@ impl Responder {
         let Some(mac) = device_mac(&request) else {
             return (Vec::new(), exchange(None, Outcome::NoMac));
         };
-        let call_id = request.header("Call-ID").unwrap_or_default().to_string();
+        let key = (
+            mac,
+            request.header("Call-ID").unwrap_or_default().to_string(),
+        );
         self.expire(now);
-        if let Some(entry) = self.calls.get(&call_id) {
+        if let Some(entry) = self.calls.get(&key) {
             let ok = ok_response(&request, &entry.to_tag);
             return (
                 vec![(source, ok)],
@@ -123,6 +143,9 @@ impl Responder {
         let Some(url) = lookup(mac) else {
             return (Vec::new(), exchange(Some(mac), Outcome::Unknown));
         };
+        if self.notified.contains_key(&mac) {
+            return (Vec::new(), exchange(Some(mac), Outcome::Throttled));
+        }
         let to_tag = self.token();
         let ok = ok_response(&request, &to_tag);
         let from = request.header("From").unwrap_or_default();
@@ -143,14 +166,15 @@ impl Responder {
             uri: &uri,
             local: &local_text,
             branch: &branch,
-            call_id: &call_id,
+            call_id: &key.1,
             cseq: 1,
             from_uri: header_uri(to),
             from_tag: &from_tag,
             to: from,
             url: &url,
         });
-        self.remember(now, call_id, to_tag);
+        self.remember(now, key, to_tag);
+        self.notified.insert(mac, now);
         (
             vec![(source, ok), (source, body)],
             exchange(Some(mac), Outcome::Notified(url)),
@@ -160,9 +184,11 @@ impl Responder {
     fn expire(&mut self, now: Instant) {
         self.calls
             .retain(|_, e| now.saturating_since(e.seen) < WINDOW);
+        self.notified
+            .retain(|_, at| now.saturating_since(*at) < MAC_GAP);
     }
 
-    fn remember(&mut self, now: Instant, call_id: String, to_tag: String) {
+    fn remember(&mut self, now: Instant, key: (Mac, String), to_tag: String) {
         if self.calls.len() >= MAX_ENTRIES {
             let oldest = self
                 .calls
@@ -173,7 +199,7 @@ impl Responder {
                 self.calls.remove(&k);
             }
         }
-        self.calls.insert(call_id, Entry { seen: now, to_tag });
+        self.calls.insert(key, Entry { seen: now, to_tag });
     }
 }
 

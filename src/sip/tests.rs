@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use crate::clock::Instant;
 
-use super::responder::{MAX_ENTRIES, Outcome, Responder, WINDOW};
+use super::responder::{MAC_GAP, MAX_ENTRIES, Outcome, Responder, WINDOW};
 use super::*;
 
 const SNOM: &str = "SUBSCRIBE sip:MAC%3a00135E874B49@intern.snom.de SIP/2.0\r\n\
@@ -301,6 +301,55 @@ fn retransmission_no_second_notify() {
     assert_eq!(later.len(), 2);
 }
 
+/// SUBSCRIBEs are multicast: any host on the LAN sees a phone's Call-ID and
+/// MAC, and can send more under any source address.
+#[test]
+fn floods_of_a_known_mac_or_a_seen_call_id_get_no_notify_storm() {
+    let mut r = Responder::new(1);
+    let t0 = Instant::from_millis(1_000);
+    let local = addr("198.51.100.1:5060");
+    let (first, _) = r.handle(t0, addr("10.0.0.7:5059"), local, YEALINK.as_bytes(), lookup);
+    assert_eq!(first.len(), 2);
+    // The phone's Call-ID with other MACs (known or not): no retransmission
+    // of anything, and no "known device" in the fetch log for a random MAC.
+    let other = YEALINK.replace("0015657322ff", "00135E874B49");
+    let (out, ex) = r.handle(t0, addr("10.0.0.66:5060"), local, other.as_bytes(), lookup);
+    assert_eq!(
+        (out.len(), ex.outcome),
+        (2, Outcome::Notified(URL.into())),
+        "a known MAC under a borrowed Call-ID is a new exchange"
+    );
+    let random = YEALINK.replace("0015657322ff", "02aabbccddee");
+    let (out, ex) = r.handle(t0, addr("10.0.0.66:5060"), local, random.as_bytes(), lookup);
+    assert_eq!((out.len(), ex.outcome), (0, Outcome::Unknown));
+    // Fresh Call-IDs naming the phone's MAC, from spoofed sources.
+    for i in 0..500 {
+        let msg = YEALINK.replace("1258064491@10.0.0.7", &format!("flood{i}"));
+        let src = addr(&format!("10.0.{}.{}:5060", i / 250, i % 250 + 1));
+        let (out, ex) = r.handle(
+            t0 + Duration::from_millis(i),
+            src,
+            local,
+            msg.as_bytes(),
+            lookup,
+        );
+        assert_eq!((out.len(), ex.outcome), (0, Outcome::Throttled), "{i}");
+    }
+    // The phone's own retransmission still gets its 200 OK.
+    let (again, ex) = r.handle(t0, addr("10.0.0.7:5059"), local, YEALINK.as_bytes(), lookup);
+    assert_eq!((again.len(), ex.outcome), (1, Outcome::Retransmission));
+    // After the gap a new SUBSCRIBE of the device is answered again.
+    let msg = YEALINK.replace("1258064491@10.0.0.7", "reboot");
+    let (out, ex) = r.handle(
+        t0 + MAC_GAP,
+        addr("10.0.0.7:5059"),
+        local,
+        msg.as_bytes(),
+        lookup,
+    );
+    assert_eq!((out.len(), ex.outcome), (2, Outcome::Notified(URL.into())));
+}
+
 #[test]
 fn unknown_and_ignored() {
     let mut r = Responder::new(1);
@@ -337,9 +386,12 @@ fn memory_is_bounded() {
     let mut r = Responder::new(1);
     let now = Instant::from_millis(1_000);
     let local = addr("10.0.0.1:5060");
+    let any = |_| Some(URL.to_string());
     for i in 0..MAX_ENTRIES + 100 {
-        let msg = YEALINK.replace("1258064491@10.0.0.7", &format!("call{i}"));
-        let (out, _) = r.handle(now, addr("10.0.0.7:5059"), local, msg.as_bytes(), lookup);
+        let msg = YEALINK
+            .replace("1258064491@10.0.0.7", &format!("call{i}"))
+            .replace("0015657322ff", &format!("0015657{i:05x}"));
+        let (out, _) = r.handle(now, addr("10.0.0.7:5059"), local, msg.as_bytes(), any);
         assert_eq!(out.len(), 2);
     }
     assert_eq!(r.remembered(), MAX_ENTRIES);

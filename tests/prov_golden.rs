@@ -177,33 +177,85 @@ fn xml_files_are_well_formed_and_secrets_escaped() {
 }
 
 /// SIP PnP: a Snom device is told its settings file (the first of its model's names, in
-/// the model's MAC case); Yealink and the others the directory; devices of a tenant and
-/// disabled ones get no answer. A user's own model counts by its brand.
+/// the model's MAC case); Yealink and the others the directory; devices of a tenant,
+/// disabled ones, one without an account and one whose files cannot be made get no answer
+/// (they would be sent to fetch what is not there). A user's own model counts by its brand.
 #[test]
 fn pnp_paths_follow_the_brand() {
-    let mut own = catalogue::catalogue().models[0].clone();
+    let cat = catalogue::catalogue();
+    let mut own = cat.models[0].clone();
     own.name = "My-Snom".into();
     own.brand = "snom".into();
     own.rules = vec![kpbxd::model::prov::FileRule::parse("s-{aabbccddeeff}.xml").unwrap()];
+    let mut own_template = cat
+        .templates
+        .iter()
+        .find(|t| t.name == "snom-d785")
+        .unwrap()
+        .clone();
+    own_template.name = "my-snom".into();
+    own_template.model = "My-Snom".into();
     let mut tenant = device("000413000003", "Snom-D785", "snom-d785", true);
     tenant.tenant = Some("0b3c6a2e-0000-4000-8000-000000000001".into());
     let mut disabled = device("000413000004", "Snom-D785", "snom-d785", true);
     disabled.enabled = false;
+    let mut no_account = device("000413000005", "Snom-D785", "snom-d785", true);
+    no_account.account = None;
+    let broken = device("000413000006", "Snom-D785", "no-such-template", true);
+    let account = |tenant: Option<String>| Account {
+        tenant,
+        extension: "201".into(),
+        sip_user: "201".into(),
+        sip_password: "pw".into(),
+        display_name: "Ann".into(),
+        first_name: "Ann".into(),
+        last_name: String::new(),
+        email: String::new(),
+    };
     let snapshot = Snapshot {
+        pbx: pbx(),
+        // The tenant's device gets files too: only the tenant rule keeps it out.
+        accounts: vec![account(None), account(tenant.tenant.clone())],
         models: vec![own],
+        templates: vec![own_template],
         devices: vec![
             device("000413aabbcc", "Snom-D785", "snom-d785", true),
             device("001565aabbcc", "Yealink-T4x", "yealink-t4x", true),
-            device("000413000002", "My-Snom", "snom-d785", true),
+            device("000413000002", "My-Snom", "my-snom", true),
             tenant,
             disabled,
+            no_account,
+            broken,
         ],
         ..Snapshot::default()
     };
-    let paths = provision::pnp_paths(&snapshot);
+    let output = provision::generate(&snapshot);
     let mac = |m: &str| Mac::parse(m).unwrap();
+    assert_eq!(
+        output.problems.iter().map(|p| p.device).collect::<Vec<_>>(),
+        [Some(mac("000413000006"))],
+        "{:?}",
+        output.problems
+    );
+    assert!(
+        output
+            .files
+            .iter()
+            .any(|f| f.device == Some(mac("000413000003")))
+    );
+    let paths = provision::pnp_paths(&snapshot, &output.files);
     assert_eq!(paths.len(), 3, "{paths:?}");
     assert_eq!(paths[&mac("000413aabbcc")], "000413AABBCC.xml");
     assert_eq!(paths[&mac("001565aabbcc")], "");
     assert_eq!(paths[&mac("000413000002")], "s-000413000002.xml");
+    // Each Snom answer names a file that was made.
+    for (m, name) in paths.iter().filter(|(_, n)| !n.is_empty()) {
+        assert!(
+            output
+                .files
+                .iter()
+                .any(|f| f.device == Some(*m) && &f.name == name),
+            "{m}: {name}"
+        );
+    }
 }

@@ -237,7 +237,7 @@ impl Provisioning {
     ) -> Result<Regenerated, StoreError> {
         let snapshot = self.snapshot(store, config, now)?;
         let output = provision::generate(&snapshot);
-        let pnp = provision::pnp_paths(&snapshot);
+        let pnp = provision::pnp_paths(&snapshot, &output.files);
         let credentials = snapshot
             .devices
             .iter()

@@ -461,7 +461,11 @@ pub fn generate(snapshot: &Snapshot) -> Output {
 /// (`<MAC>.xml` with the catalogue's models). Yealink, Fanvil and Htek take a directory and
 /// name the files themselves, and for the others nothing better is documented, so they get
 /// the base alone (`shared/notes/provisioning.md` §3.1). The brand is the device model's.
-pub fn pnp_paths(snapshot: &Snapshot) -> BTreeMap<Mac, String> {
+///
+/// Only devices that got files in `files` ([`generate`]'s output) are answered: one without
+/// an account, or whose files could not be made, would be sent to fetch what is not there.
+pub fn pnp_paths(snapshot: &Snapshot, files: &[File]) -> BTreeMap<Mac, String> {
+    let provisioned: BTreeSet<Mac> = files.iter().filter_map(|f| f.device).collect();
     let builtin = &catalogue::catalogue().models;
     let model = |name: &str| {
         snapshot
@@ -473,7 +477,7 @@ pub fn pnp_paths(snapshot: &Snapshot) -> BTreeMap<Mac, String> {
     snapshot
         .devices
         .iter()
-        .filter(|d| d.enabled && d.tenant.is_none())
+        .filter(|d| d.tenant.is_none() && provisioned.contains(&d.mac))
         .map(|d| {
             let file = model(&d.model)
                 .filter(|m| m.brand.eq_ignore_ascii_case("snom"))

@@ -127,6 +127,13 @@ fn topology(tag: &str) -> (Netns, Netns) {
     let ph = Netns::new(&format!("sipphone{tag}"));
     pbx.ip(&["link", "set", "lo", "up"]);
     ph.ip(&["link", "set", "lo", "up"]);
+    veth(&pbx, &ph);
+    (pbx, ph)
+}
+
+/// The veth pair `pbx0` (198.51.100.1) – `ph0` (198.51.100.20), up, with the phone's
+/// multicast route.
+fn veth(pbx: &Netns, ph: &Netns) {
     pbx.ip(&[
         "link", "add", "pbx0", "type", "veth", "peer", "name", "ph0", "netns", &ph.name,
     ]);
@@ -135,7 +142,6 @@ fn topology(tag: &str) -> (Netns, Netns) {
     ph.ip(&["addr", "add", "198.51.100.20/24", "dev", "ph0"]);
     ph.ip(&["link", "set", "ph0", "up"]);
     ph.ip(&["route", "add", "224.0.0.0/4", "dev", "ph0"]);
-    (pbx, ph)
 }
 
 /// Account 201 and a template `t` for Fanvil-X, for [`add_device`].
@@ -285,6 +291,36 @@ time.sleep(120)\n";
         &ph,
         &serde_json::json!([{"port": 5060, "msg": snom, "wait": 2.0}]),
     );
+    check_answer(&got[0], &snom, SNOM_URL);
+    d.stop();
+}
+
+/// A LAN interface deleted and made anew (a VLAN reconfigured, a bridge rebuilt) loses its
+/// group membership with it, under the same address: the responder joins it again on its
+/// next pass (every 5 s), and phones behind it are answered.
+#[test]
+fn pnp_joins_an_interface_made_anew() {
+    require_root_and_ip();
+    let (pbx, ph) = topology("anew");
+    let (_dir, mut d) = pbx_daemon(&pbx);
+    add_account_and_template(&d);
+    add_device(&d, "00135E874B49", "Snom-D785", "snom-d785");
+    pbx.ip(&["link", "del", "pbx0"]);
+    veth(&pbx, &ph);
+    // Bounded: 12 SUBSCRIBEs a second apart (each its own Call-ID) cover the 5 s pass.
+    let mut answered = None;
+    for i in 0..12 {
+        let snom = subscribe("MAC%3a00135E874B49", 5060, &format!("anew{i}"));
+        let got = phone(
+            &ph,
+            &serde_json::json!([{"port": 5060, "msg": snom, "wait": 1.0}]),
+        );
+        if !got[0].is_empty() {
+            answered = Some((snom, got));
+            break;
+        }
+    }
+    let (snom, got) = answered.unwrap_or_else(|| panic!("never answered\n{}", d.log()));
     check_answer(&got[0], &snom, SNOM_URL);
     d.stop();
 }

@@ -171,18 +171,26 @@ fn bind(config: &Config, served: SharedServed, hook: FetchHook) -> Result<SipPnp
 }
 
 impl SipPnp {
+    /// Joins the group on every interface, asking again on each pass: an interface deleted
+    /// and made anew (a VLAN, a bridge) lost its membership with it, under the same address.
+    /// EADDRINUSE means still a member.
     fn join_all(&mut self) {
+        let mut joined = BTreeSet::new();
         for (name, addr) in interfaces() {
-            if self.joined.contains(&addr) {
-                continue;
-            }
             match self.socket.get_ref().join_multicast_v4(&GROUP, &addr) {
                 Ok(()) => {
-                    self.joined.insert(addr);
+                    if self.joined.contains(&addr) {
+                        log::info!("sip_pnp: joined {GROUP} again on {name} ({addr})");
+                    }
+                    joined.insert(addr);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
+                    joined.insert(addr);
                 }
                 Err(e) => log::debug!("sip_pnp: cannot join {GROUP} on {name} ({addr}): {e}"),
             }
         }
+        self.joined = joined;
     }
 
     /// Receives one datagram: (bytes, source, local address it came in on).

@@ -269,7 +269,11 @@ pub struct Netns {
 impl Netns {
     pub fn new(tag: &str) -> Netns {
         let name = format!("kpbxd-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        // A namespace left by an earlier run of this PID, if any (usually none: quiet).
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(std::process::Stdio::null())
+            .status();
         run("ip", &["netns", "add", &name]);
         Netns { name }
     }

@@ -1169,21 +1169,24 @@ async fn archive(
         jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3f")
     );
     let dir = root.join(name);
+    // Room first: the oldest go before the copy is made (a full flash is when it matters
+    // most), and so the new archive is never the one removed, whatever the clock says
+    // (a box that booted without its time names it 1970...).
+    let r = root.to_path_buf();
+    smol::unblock(move || prune_archives(&r, ARCHIVES_KEPT - 1)).await;
     let s = store.clone();
     let d = dir.clone();
-    let archived = smol::unblock(move || s.archive_to(&d, common))
-        .await
-        .map_err(store_err)?;
-    let r = root.to_path_buf();
-    match smol::unblock(move || prune_archives(&r, ARCHIVES_KEPT)).await {
-        Ok(gone) => gone
-            .iter()
-            .for_each(|g| log::info!("sync: removed the old archive {}", g.display())),
-        Err(e) => log::warn!(
-            "sync: cannot remove old archives in {}: {e}",
-            root.display()
-        ),
-    }
+    let archived = smol::unblock(move || {
+        let archived = s.archive_to(&d, common);
+        if archived.is_err() {
+            // A partial copy (a full disk) would count as an archive and push out a
+            // whole one.
+            let _ = std::fs::remove_dir_all(&d);
+        }
+        archived
+    })
+    .await
+    .map_err(store_err)?;
     Ok((archived, dir.display().to_string()))
 }
 
@@ -1193,9 +1196,18 @@ const ARCHIVES_KEPT: usize = 5;
 
 /// Removes all but the newest `keep` archives under `root`. Only directories named
 /// like [`archive`]'s (`<YYYYmmddTHHMMSS.fff>-<why>`, so that names sort by time)
-/// are counted or touched. Returns what it removed.
-fn prune_archives(root: &std::path::Path, keep: usize) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(root)?
+/// are counted or touched. One that cannot be removed is logged and skipped, so it
+/// does not stop the others going. Returns what it removed (and logged).
+fn prune_archives(root: &std::path::Path, keep: usize) -> Vec<std::path::PathBuf> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            log::warn!("sync: cannot list the archives in {}: {e}", root.display());
+            return Vec::new();
+        }
+    };
+    let mut dirs: Vec<std::path::PathBuf> = entries
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
@@ -1213,10 +1225,15 @@ fn prune_archives(root: &std::path::Path, keep: usize) -> std::io::Result<Vec<st
     let excess = dirs.len().saturating_sub(keep);
     let mut gone = Vec::new();
     for d in dirs.into_iter().take(excess) {
-        std::fs::remove_dir_all(&d)?;
-        gone.push(d);
+        match std::fs::remove_dir_all(&d) {
+            Ok(()) => {
+                log::info!("sync: removed the old archive {}", d.display());
+                gone.push(d);
+            }
+            Err(e) => log::warn!("sync: cannot remove the old archive {}: {e}", d.display()),
+        }
     }
-    Ok(gone)
+    gone
 }
 
 /// Before the secondary's first acknowledgement: from then on it holds
@@ -1311,7 +1328,7 @@ mod tests {
         // Not archives: kept whatever their age.
         std::fs::create_dir(root.path().join("notes")).unwrap();
         std::fs::write(root.path().join("20261001T100000.000-file"), b"x").unwrap();
-        let gone = prune_archives(root.path(), 2).unwrap();
+        let gone = prune_archives(root.path(), 2);
         assert_eq!(
             gone,
             vec![root.path().join(names[0]), root.path().join(names[1])]
@@ -1325,6 +1342,8 @@ mod tests {
             left,
             ["20261001T100000.000-file", names[2], names[3], "notes"]
         );
-        assert!(prune_archives(root.path(), 2).unwrap().is_empty());
+        assert!(prune_archives(root.path(), 2).is_empty());
+        // Before the first archive there is no directory: nothing to do, no error.
+        assert!(prune_archives(&root.path().join("absent"), 2).is_empty());
     }
 }

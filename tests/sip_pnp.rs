@@ -205,15 +205,27 @@ fn pnp_subscribe_over_multicast() {
     add_account_and_template(&d);
     add_device(&d, "00135E874B49", "Snom-D785", "snom-d785");
     add_device(&d, "0015657322ff", "Fanvil-X", "t");
+    d.ok(&[
+        "prov",
+        "device",
+        "add",
+        "mac=001565000002",
+        "model=Fanvil-X",
+        "template=t",
+        "account=201",
+        "enabled=no",
+    ]);
 
     let snom = subscribe("MAC%3a00135E874B49", 5060, "snom1");
     let yealink = subscribe("MAC0015657322ff", 5059, "yea1");
     let unknown = subscribe("MAC001565000001", 5059, "unk1");
+    let disabled = subscribe("MAC001565000002", 5059, "dis1");
     let steps = serde_json::json!([
         {"port": 5060, "msg": snom, "wait": 2.0},
         {"port": 5059, "msg": yealink, "wait": 2.0},
         {"port": 5059, "msg": yealink, "wait": 1.5},
         {"port": 5059, "msg": unknown, "wait": 1.5},
+        {"port": 5059, "msg": disabled, "wait": 1.5},
     ]);
     let got = phone(&ph, &steps);
     let log = d.log();
@@ -223,6 +235,7 @@ fn pnp_subscribe_over_multicast() {
     assert_eq!(got[2].len(), 1, "retransmission: {:?}\n{log}", got[2]);
     assert_eq!(got[2][0], got[1][0]);
     assert!(got[3].is_empty(), "unknown MAC answered: {:?}", got[3]);
+    assert!(got[4].is_empty(), "disabled device answered: {:?}", got[4]);
     assert!(log.contains("unassigned device 001565000001"), "{log}");
     // The exchanges are in the per-device fetch log and the unassigned list.
     let fetches = d.json(&["prov", "log", "00135E874B49"]);
@@ -239,8 +252,20 @@ fn pnp_subscribe_over_multicast() {
     );
     let yea = d.json(&["prov", "log", "0015657322ff"]);
     assert!(yea.to_string().contains("retransmission"), "{yea}");
+    // The disabled device is known: its silence is in its own log, and it is no
+    // unassigned device.
+    let dis = d.json(&["prov", "log", "001565000002"]);
+    assert!(
+        dis.to_string().contains("not answered: not provisioned"),
+        "{dis}"
+    );
     let unknown = d.json(&["prov", "unknown"]);
     assert_eq!(unknown["devices"][0]["mac"], "001565000001", "{unknown}");
+    assert_eq!(
+        unknown["devices"].as_array().map(Vec::len),
+        Some(1),
+        "{unknown}"
+    );
     d.stop();
 }
 

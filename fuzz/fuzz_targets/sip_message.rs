@@ -1,7 +1,7 @@
 #![no_main]
 
 use kpbxd::clock::Instant;
-use kpbxd::sip::responder::Responder;
+use kpbxd::sip::responder::{Lookup, Responder};
 use kpbxd::sip::{device_mac, header_param, header_uri, parse};
 use libfuzzer_sys::fuzz_target;
 
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         "10.0.0.7:5059".parse().unwrap(),
         "10.0.0.1:5060".parse().unwrap(),
         data,
-        |_| Some("http://10.0.0.1/provisioning/".to_string()),
+        |_| Lookup::Answer("http://10.0.0.1/provisioning/".to_string()),
     );
     for (_, bytes) in out {
         assert!(parse(&bytes).is_ok());

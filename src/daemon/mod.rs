@@ -462,6 +462,9 @@ fn pnp_hook(protect: &protect::SharedProtect) -> sip_pnp::FetchHook {
         match &ex.outcome {
             Outcome::Notified(url) => protect.record_pnp(ip, mac, true, &format!("notified {url}")),
             Outcome::Retransmission => protect.record_pnp(ip, mac, true, "retransmission"),
+            Outcome::Silent(why) => {
+                protect.record_pnp(ip, mac, true, &format!("not answered: {why}"))
+            }
             Outcome::Unknown => protect.record_pnp(ip, mac, false, "unknown"),
             // A throttled SUBSCRIBE is part of a flood: recording it would flood the log.
             Outcome::Throttled | Outcome::NoMac | Outcome::Ignored => {}

@@ -10,7 +10,7 @@
 //! no longer generated are removed. The files are derived state: they are
 //! rebuilt from the store at start, so they need no fsync.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -19,6 +19,7 @@ use crate::clock::WallTime;
 use crate::config::Config;
 use crate::model::{Kind, Mac, Object, SettingKey};
 use crate::provision::{self, File, PbxValues, Snapshot};
+use crate::sip::responder::Lookup;
 use crate::store::{Store, StoreError};
 
 /// One generated file as the file servers see it.
@@ -39,9 +40,12 @@ pub struct Served {
     files: BTreeMap<String, ServedFile>,
     /// Lower-cased path -> path: the MAC part of a name matches in any case.
     lower: BTreeMap<String, String>,
-    /// The enabled devices outside any tenant (SIP PnP answers these), with what
+    /// The provisioned devices outside any tenant (SIP PnP answers these), with what
     /// their NOTIFY names below the base URL ([`provision::pnp_paths`]).
     pnp: BTreeMap<Mac, String>,
+    /// Every device outside any tenant: one of these that PnP does not answer is
+    /// no unassigned device.
+    devices: BTreeSet<Mac>,
     /// HTTP digest user and password of the devices that have them.
     credentials: BTreeMap<Mac, (String, String)>,
     /// With HA on: the provisioning URL on the resource IP. SIP PnP then
@@ -73,18 +77,24 @@ impl Served {
         by_lower(&path.to_ascii_lowercase())
     }
 
-    /// The URL SIP PnP tells `mac`, asked on local address `local`: none
-    /// for an unknown or disabled device, none on a passive HA node (the
-    /// active one answers), the resource IP's URL on the active node, the
-    /// local address's URL without HA; followed by the device's file for
-    /// brands that want one.
-    pub fn pnp_url(&self, mac: Mac, local: &str, config: &Config) -> Option<String> {
-        let file = self.pnp.get(&mac)?;
-        let base = match &self.ha_prov_base {
-            Some(url) => self.ha_active.then(|| url.clone())?,
-            None => prov_base(local, config),
+    /// What SIP PnP tells `mac`, asked on local address `local`: the
+    /// resource IP's URL on the active HA node, the local address's URL
+    /// without HA, followed by the device's file for brands that want one;
+    /// silence on a passive HA node (the active one answers) and for a
+    /// device without files (disabled, no account, a failed template).
+    pub fn pnp_lookup(&self, mac: Mac, local: &str, config: &Config) -> Lookup {
+        let Some(file) = self.pnp.get(&mac) else {
+            return if self.devices.contains(&mac) {
+                Lookup::Silent("not provisioned: disabled, no account or no files")
+            } else {
+                Lookup::Unknown
+            };
         };
-        Some(base + file)
+        match &self.ha_prov_base {
+            Some(_) if !self.ha_active => Lookup::Silent("HA passive node"),
+            Some(url) => Lookup::Answer(url.clone() + file),
+            None => Lookup::Answer(prov_base(local, config) + file),
+        }
     }
 }
 
@@ -138,8 +148,8 @@ impl SharedServed {
         }
     }
 
-    pub fn pnp_url(&self, mac: Mac, local: &str, config: &Config) -> Option<String> {
-        self.read().pnp_url(mac, local, config)
+    pub fn pnp_lookup(&self, mac: Mac, local: &str, config: &Config) -> Lookup {
+        self.read().pnp_lookup(mac, local, config)
     }
 }
 
@@ -238,6 +248,12 @@ impl Provisioning {
         let snapshot = self.snapshot(store, config, now)?;
         let output = provision::generate(&snapshot);
         let pnp = provision::pnp_paths(&snapshot, &output.files);
+        let devices = snapshot
+            .devices
+            .iter()
+            .filter(|d| d.tenant.is_none())
+            .map(|d| d.mac)
+            .collect();
         let credentials = snapshot
             .devices
             .iter()
@@ -293,6 +309,7 @@ impl Provisioning {
             .collect();
         let mut served = Served {
             pnp,
+            devices,
             credentials,
             ha_prov_base: ha_resource(store)?.map(|ip| prov_base(&ip.to_string(), config)),
             ..Served::default()
@@ -452,31 +469,48 @@ mod pnp_tests {
         served.pnp.insert(mac, String::new());
         shared.replace(served.clone());
         // Without HA: the address the request came in on.
+        let answer = |url: &str| Lookup::Answer(url.into());
         assert_eq!(
-            shared.pnp_url(mac, "192.0.2.5", &config).as_deref(),
-            Some("http://192.0.2.5:8080/provisioning/")
+            shared.pnp_lookup(mac, "192.0.2.5", &config),
+            answer("http://192.0.2.5:8080/provisioning/")
         );
-        assert_eq!(shared.pnp_url(other, "192.0.2.5", &config), None);
+        assert_eq!(
+            shared.pnp_lookup(other, "192.0.2.5", &config),
+            Lookup::Unknown
+        );
+        // A device without files is known, and silent.
+        served.devices.insert(other);
+        shared.replace(served.clone());
+        assert!(matches!(
+            shared.pnp_lookup(other, "192.0.2.5", &config),
+            Lookup::Silent(_)
+        ));
         // With HA: silent while passive, the resource address while active,
         // and a regeneration keeps the role.
         served.ha_prov_base = Some(prov_base("198.51.100.10", &config));
         shared.replace(served.clone());
-        assert_eq!(shared.pnp_url(mac, "192.0.2.5", &config), None);
+        assert_eq!(
+            shared.pnp_lookup(mac, "192.0.2.5", &config),
+            Lookup::Silent("HA passive node")
+        );
         shared.set_ha_active(true);
         shared.replace(served.clone());
         assert_eq!(
-            shared.pnp_url(mac, "192.0.2.5", &config).as_deref(),
-            Some("http://198.51.100.10:8080/provisioning/")
+            shared.pnp_lookup(mac, "192.0.2.5", &config),
+            answer("http://198.51.100.10:8080/provisioning/")
         );
         shared.set_ha_active(false);
-        assert_eq!(shared.pnp_url(mac, "192.0.2.5", &config), None);
+        assert_eq!(
+            shared.pnp_lookup(mac, "192.0.2.5", &config),
+            Lookup::Silent("HA passive node")
+        );
         // A Snom device is told its file.
         served.ha_prov_base = None;
         served.pnp.insert(mac, "000413AABBCC.xml".into());
         shared.replace(served);
         assert_eq!(
-            shared.pnp_url(mac, "192.0.2.5", &config).as_deref(),
-            Some("http://192.0.2.5:8080/provisioning/000413AABBCC.xml")
+            shared.pnp_lookup(mac, "192.0.2.5", &config),
+            answer("http://192.0.2.5:8080/provisioning/000413AABBCC.xml")
         );
     }
 }

@@ -259,7 +259,7 @@ impl SipPnp {
                 source,
                 SocketAddr::new(IpAddr::V4(local), PORT),
                 &buf[..n],
-                |mac| served.pnp_url(mac, &local.to_string(), config),
+                |mac| served.pnp_lookup(mac, &local.to_string(), config),
             );
             for (dest, bytes) in out {
                 if let Err(e) = self.socket.send_to(&bytes, dest).await {

@@ -30,6 +30,18 @@ pub const MAX_ENTRIES: usize = 1024;
 /// starts over sends its next SUBSCRIBE far later than this.
 pub const MAC_GAP: Duration = Duration::from_secs(2);
 
+/// What the product says of a device's MAC (the responder's lookup).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// A device to answer, with its provisioning URL.
+    Answer(String),
+    /// A device this node does not answer for, and why (the HA passive node;
+    /// a device that is disabled or got no files).
+    Silent(&'static str),
+    /// No such device.
+    Unknown,
+}
+
 /// What became of one datagram (for the fetch log).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -40,7 +52,10 @@ pub enum Outcome {
     /// A known device notified less than [`MAC_GAP`] ago, under another
     /// Call-ID: nothing sent.
     Throttled,
-    /// The MAC is not a known, enabled device: nothing sent.
+    /// A known device this node does not answer for ([`Lookup::Silent`]):
+    /// nothing sent.
+    Silent(&'static str),
+    /// No device has this MAC: nothing sent.
     Unknown,
     /// A ua-profile SUBSCRIBE without a MAC we can read: nothing sent.
     NoMac,
@@ -99,15 +114,14 @@ impl Responder {
     }
 
     /// Handles one datagram from `source` received on local address `local`
-    /// (port: ours). `lookup` answers the provisioning URL for a known,
-    /// enabled device, `None` otherwise.
+    /// (port: ours). `lookup` says whether and with which URL to answer.
     pub fn handle(
         &mut self,
         now: Instant,
         source: SocketAddr,
         local: SocketAddr,
         bytes: &[u8],
-        lookup: impl FnOnce(Mac) -> Option<String>,
+        lookup: impl FnOnce(Mac) -> Lookup,
     ) -> (Vec<(SocketAddr, Vec<u8>)>, Exchange) {
         let exchange = |mac, outcome| Exchange {
             source,
@@ -140,8 +154,10 @@ impl Responder {
                 exchange(Some(mac), Outcome::Retransmission),
             );
         }
-        let Some(url) = lookup(mac) else {
-            return (Vec::new(), exchange(Some(mac), Outcome::Unknown));
+        let url = match lookup(mac) {
+            Lookup::Answer(url) => url,
+            Lookup::Silent(why) => return (Vec::new(), exchange(Some(mac), Outcome::Silent(why))),
+            Lookup::Unknown => return (Vec::new(), exchange(Some(mac), Outcome::Unknown)),
         };
         if self.notified.contains_key(&mac) {
             return (Vec::new(), exchange(Some(mac), Outcome::Throttled));

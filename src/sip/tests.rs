@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use crate::clock::Instant;
 
-use super::responder::{MAC_GAP, MAX_ENTRIES, Outcome, Responder, WINDOW};
+use super::responder::{Lookup, MAC_GAP, MAX_ENTRIES, Outcome, Responder, WINDOW};
 use super::*;
 
 const SNOM: &str = "SUBSCRIBE sip:MAC%3a00135E874B49@intern.snom.de SIP/2.0\r\n\
@@ -199,8 +199,12 @@ fn mac_forms() {
 
 const URL: &str = "http://198.51.100.1/provisioning/";
 
-fn lookup(m: Mac) -> Option<String> {
-    (m == mac("0015657322FF") || m == mac("00135E874B49")).then(|| URL.to_string())
+fn lookup(m: Mac) -> Lookup {
+    if m == mac("0015657322FF") || m == mac("00135E874B49") {
+        Lookup::Answer(URL.to_string())
+    } else {
+        Lookup::Unknown
+    }
 }
 
 #[test]
@@ -356,9 +360,17 @@ fn unknown_and_ignored() {
     let now = Instant::from_millis(1_000);
     let src = addr("10.0.0.7:5059");
     let local = addr("10.0.0.1:5060");
-    let (out, ex) = r.handle(now, src, local, YEALINK.as_bytes(), |_| None);
+    let (out, ex) = r.handle(now, src, local, YEALINK.as_bytes(), |_| Lookup::Unknown);
     assert!(out.is_empty());
     assert_eq!(ex.outcome, Outcome::Unknown);
+    assert_eq!(r.remembered(), 0);
+    // A known device this node does not answer for (the HA passive node):
+    // nothing sent, and it is no unknown device.
+    let silent = |_| Lookup::Silent("HA passive node");
+    let (out, ex) = r.handle(now, src, local, YEALINK.as_bytes(), silent);
+    assert!(out.is_empty());
+    assert_eq!(ex.outcome, Outcome::Silent("HA passive node"));
+    assert_eq!(ex.mac, Some(mac("0015657322FF")));
     assert_eq!(r.remembered(), 0);
     let other = YEALINK.replace("Event: ua-profile", "Event: presence");
     let (out, ex) = r.handle(now, src, local, other.as_bytes(), lookup);
@@ -386,7 +398,7 @@ fn memory_is_bounded() {
     let mut r = Responder::new(1);
     let now = Instant::from_millis(1_000);
     let local = addr("10.0.0.1:5060");
-    let any = |_| Some(URL.to_string());
+    let any = |_| Lookup::Answer(URL.to_string());
     for i in 0..MAX_ENTRIES + 100 {
         let msg = YEALINK
             .replace("1258064491@10.0.0.7", &format!("call{i}"))

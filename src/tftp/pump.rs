@@ -38,9 +38,6 @@ pub(super) struct Start {
     pub sock: UdpSocket,
     pub t: Transfer,
     pub data: FileData,
-    pub blksize: usize,
-    /// The negotiated windowsize (1: lock-step).
-    pub window: u16,
     pub path: String,
 }
 
@@ -173,10 +170,6 @@ struct Slot {
     t: Transfer,
     data: FileData,
     ahead: Option<ReadAhead>,
-    /// Datagrams to take per readiness event: 1 in lock-step (the next ACK cannot come
-    /// before the next block is sent, so a second `recvfrom` would only find nothing), the
-    /// window otherwise (a client may acknowledge every block of a window).
-    reads: u16,
     path: String,
     /// The deadline of this slot's entry in the timer heap, if it has one. The machine's
     /// deadline moves with every ACK; the heap entry is only replaced when it comes due
@@ -272,9 +265,10 @@ impl Pump {
             return;
         }
         let ahead = match &s.data {
-            FileData::Disk(_) if s.t.total_blocks() * s.blksize as u64 > READ_AHEAD_MIN_FILE => {
+            FileData::Disk(_) if s.t.size() > READ_AHEAD_MIN_FILE => {
+                let blksize = usize::try_from(s.t.blksize()).unwrap_or(READ_AHEAD);
                 Some(ReadAhead {
-                    buf: Vec::with_capacity(READ_AHEAD.max(s.blksize)),
+                    buf: Vec::with_capacity(READ_AHEAD.max(blksize)),
                     offset: 0,
                 })
             }
@@ -285,7 +279,6 @@ impl Pump {
             t: s.t,
             data: s.data,
             ahead,
-            reads: s.window.max(1),
             path: s.path,
             armed: None,
         };
@@ -297,14 +290,17 @@ impl Pump {
         self.drive(key);
     }
 
-    /// Up to [`Slot::reads`] datagrams for `key` (level-triggered: more queued ones fire the
-    /// next wait). A client that keeps sending (duplicates, strays) cannot hold off its
-    /// retransmission timer: [`Pump::expire`] runs on every turn of the loop.
+    /// Up to a window of datagrams for `key`: 1 in lock-step (the next ACK cannot come
+    /// before the next block is sent, so a second `recvfrom` would only find nothing), the
+    /// window otherwise (a client may acknowledge every block of a window). Level-triggered:
+    /// more queued ones fire the next wait. A client that keeps sending (duplicates, strays)
+    /// cannot hold off its retransmission timer: [`Pump::expire`] runs on every turn of the
+    /// loop.
     fn readable(&mut self, key: usize, now: Instant) {
         let Some(Some(slot)) = self.slots.get_mut(key) else {
             return; // ended earlier in this batch
         };
-        for _ in 0..slot.reads {
+        for _ in 0..slot.t.window() {
             let Some((n, from)) = recv(&slot.sock, &mut self.rbuf) else {
                 break;
             };
@@ -502,8 +498,6 @@ mod tests {
             sock,
             t,
             data: FileData::Memory(data.into()),
-            blksize: usize::from(n.blksize),
-            window: n.windowsize,
             path: path.into(),
         }
     }

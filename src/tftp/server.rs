@@ -275,8 +275,6 @@ impl Server {
             sock,
             t,
             data,
-            blksize: usize::from(negotiated.blksize),
-            window: negotiated.windowsize,
             path: req.filename.to_owned(),
         };
         match pump.start(start) {

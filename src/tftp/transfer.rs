@@ -214,6 +214,21 @@ impl Transfer {
         self.total
     }
 
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The negotiated block size.
+    pub fn blksize(&self) -> u64 {
+        self.blksize
+    }
+
+    /// The negotiated windowsize (1: lock-step).
+    pub fn window(&self) -> u64 {
+        self.window
+    }
+
     /// File bytes the client has acknowledged.
     pub fn bytes_acked(&self) -> u64 {
         self.acked.saturating_mul(self.blksize).min(self.size)

@@ -244,7 +244,7 @@ impl Server {
             Ok(x) => x,
             // EMFILE / ENFILE (Linux): out of descriptors is overload, not a
             // broken file; answer like the max_transfers bound does.
-            Err(e) if matches!(e.raw_os_error(), Some(23 | 24)) => {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENFILE | libc::EMFILE)) => {
                 return self.refuse(
                     peer,
                     req.filename,

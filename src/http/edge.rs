@@ -235,7 +235,7 @@ impl<T: AsFd> Registered<T> {
     }
 
     /// A write at `tick` found the send buffer full (EAGAIN; a short write proves nothing).
-    pub(crate) fn write_blocked(&mut self, tick: u64) -> io::Result<()> {
+    pub(crate) fn write_would_block(&mut self, tick: u64) -> io::Result<()> {
         stale_end(&self.slot.write)?;
         self.write_seen = tick;
         Ok(())
@@ -358,7 +358,7 @@ impl smol::io::AsyncWrite for Registered<TcpStream> {
             {
                 Ok(n) => return Poll::Ready(Ok(n)),
                 Err(e) if would_block(&e) => {
-                    if let Err(e) = this.write_blocked(tick) {
+                    if let Err(e) = this.write_would_block(tick) {
                         return Poll::Ready(Err(e));
                     }
                 }
@@ -454,7 +454,7 @@ mod tests {
             assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted);
         });
         let tick = r.write_tick();
-        let e = r.write_blocked(tick).expect_err("latched write side");
+        let e = r.write_would_block(tick).expect_err("latched write side");
         assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted);
     }
 }

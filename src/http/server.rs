@@ -379,7 +379,7 @@ async fn sendfile_tcp<S>(
         tick: u64,
         ctx: &Ctx<'_, S>,
     ) -> io::Result<()> {
-        sock.write_blocked(tick)?;
+        sock.write_would_block(tick)?;
         let r = timed(sock.writable(), ctx.expired()).await;
         ctx.set_deadline(after(ctx.cfg.send_timeout));
         r

@@ -331,6 +331,16 @@ fn hb(
     })
 }
 
+/// Node `me`'s (1: a, 2: b) heartbeat socket on `sync0`, towards the other node.
+fn sync_hb(me: u8, max_age: Duration) -> std::io::Result<HeartbeatSocket> {
+    hb(
+        "sync0",
+        sa([192, 0, 2, me], 7400),
+        sa([192, 0, 2, 3 - me], 7400),
+        max_age,
+    )
+}
+
 fn sa(ip: [u8; 4], port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::from(ip), port)
 }
@@ -346,13 +356,7 @@ fn heartbeat_bound_to_interface() {
     let (ready_tx, ready_rx) = smol::channel::bounded::<()>(1);
     let (done_tx, done_rx) = smol::channel::bounded::<()>(1);
     let receiver = lab.spawn_in(&a, move || async move {
-        let sync = hb(
-            "sync0",
-            sa([192, 0, 2, 1], 7400),
-            sa([192, 0, 2, 2], 7400),
-            Duration::ZERO,
-        )
-        .expect("bind sync0");
+        let sync = sync_hb(1, Duration::ZERO).expect("bind sync0");
         // Control: same port, any address, bound to lan0.
         let lan = hb(
             "lan0",
@@ -380,13 +384,7 @@ fn heartbeat_bound_to_interface() {
             .await
             .expect("ready")
             .expect("alive");
-        let sync = hb(
-            "sync0",
-            sa([192, 0, 2, 2], 7400),
-            sa([192, 0, 2, 1], 7400),
-            Duration::ZERO,
-        )
-        .expect("bind");
+        let sync = sync_hb(2, Duration::ZERO).expect("bind");
         sync.send(b"hb-over-sync").await.expect("send");
         // Same destination address and port, but routed out of lan0.
         let lan = hb(
@@ -433,13 +431,7 @@ fn stale_heartbeats_are_dropped() {
     let (lab, a, b) = Lab::pair("hbstale");
     let (ready_tx, ready_rx) = smol::channel::bounded::<()>(1);
     let receiver = lab.spawn_in(&a, move || async move {
-        let sync = hb(
-            "sync0",
-            sa([192, 0, 2, 1], 7400),
-            sa([192, 0, 2, 2], 7400),
-            Duration::from_millis(300),
-        )
-        .expect("bind sync0");
+        let sync = sync_hb(1, Duration::from_millis(300)).expect("bind sync0");
         ready_tx.send(()).await.expect("ready");
         // "Frozen": not reading while the first heartbeat ages.
         smol::Timer::after(Duration::from_millis(600)).await;
@@ -453,13 +445,7 @@ fn stale_heartbeats_are_dropped() {
             .await
             .expect("ready")
             .expect("alive");
-        let sync = hb(
-            "sync0",
-            sa([192, 0, 2, 2], 7400),
-            sa([192, 0, 2, 1], 7400),
-            Duration::ZERO,
-        )
-        .expect("bind");
+        let sync = sync_hb(2, Duration::ZERO).expect("bind");
         sync.send(b"old").await.expect("send");
         smol::Timer::after(Duration::from_millis(900)).await;
         sync.send(b"new").await.expect("send");

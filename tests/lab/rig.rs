@@ -35,7 +35,7 @@ pub const HA_PORT: u16 = 7410;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+    lock(&SERIAL)
 }
 
 pub fn ha_fields(dir: &Path, me: u8, coordinator: bool) -> Vec<String> {

@@ -470,7 +470,7 @@ fn columns(object_type: &str) -> &'static [&'static str] {
         "model" => &["brand", "format", "files"],
         "placeholder" => &["tenant", "type", "value"],
         "tenant" => &["name"],
-        "redirect_server" => &["brand", "enabled", "url"],
+        "redirect_server" => &["brand", "api", "enabled", "url"],
         _ => &[],
     }
 }

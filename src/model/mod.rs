@@ -223,7 +223,10 @@ impl Object {
                 ("http_password", d.http_password.clone()),
             ],
             Object::Mail(m) => vec![("password", m.password.clone())],
-            Object::RedirectServer(r) => vec![("password", r.password.clone())],
+            Object::RedirectServer(r) => vec![
+                ("password", r.password.clone()),
+                ("access_key_secret", r.access_key_secret.clone()),
+            ],
             Object::Ha(h) => vec![(
                 "pairing_code",
                 h.config.pairing_code.clone().unwrap_or_default(),

@@ -267,6 +267,118 @@ impl RedirectBrand {
     }
 }
 
+/// The vendor API a redirection server is reached through. Each takes its
+/// own kind of credentials: the XML-RPC services the account's user and
+/// password (HTTP Basic), the REST services an access key id and secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectApi {
+    /// Snom SRAPS REST API (Hawk; access key id and secret).
+    Sraps,
+    /// Snom's XML-RPC `redirect.*` service (user and password).
+    SnomXmlrpc,
+    /// Yealink Management Cloud Service Open API v2 (OAuth token from the
+    /// RPS portal's AccessKey ID and Secret).
+    Ymcs,
+    /// Yealink's "JSON API for RPS Management Platform" on api-dm
+    /// (`X-Ca-*` signed; access key id and secret).
+    RpsJson,
+    /// Yealink RPS XML-RPC (user and password).
+    RpsXmlrpc,
+    /// No API (Escene publishes none).
+    None,
+}
+
+impl RedirectApi {
+    pub const ALL: [RedirectApi; 6] = [
+        RedirectApi::Sraps,
+        RedirectApi::SnomXmlrpc,
+        RedirectApi::Ymcs,
+        RedirectApi::RpsJson,
+        RedirectApi::RpsXmlrpc,
+        RedirectApi::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedirectApi::Sraps => "sraps",
+            RedirectApi::SnomXmlrpc => "snom_xmlrpc",
+            RedirectApi::Ymcs => "ymcs",
+            RedirectApi::RpsJson => "rps_json",
+            RedirectApi::RpsXmlrpc => "rps_xmlrpc",
+            RedirectApi::None => "none",
+        }
+    }
+
+    /// The brand whose service this API reaches.
+    pub fn brand(self) -> RedirectBrand {
+        match self {
+            RedirectApi::Sraps | RedirectApi::SnomXmlrpc => RedirectBrand::Snom,
+            RedirectApi::Ymcs | RedirectApi::RpsJson | RedirectApi::RpsXmlrpc => {
+                RedirectBrand::Yealink
+            }
+            RedirectApi::None => RedirectBrand::Escene,
+        }
+    }
+
+    /// A new server's API when none is named: what the vendor offers new
+    /// accounts today (SRAPS replaced Snom's RDS; current Yealink RPS
+    /// accounts get YMCS keys).
+    pub fn default_for(brand: RedirectBrand) -> RedirectApi {
+        match brand {
+            RedirectBrand::Snom => RedirectApi::Sraps,
+            RedirectBrand::Yealink => RedirectApi::Ymcs,
+            RedirectBrand::Escene => RedirectApi::None,
+        }
+    }
+
+    /// Whether the API authenticates with an access key id and secret
+    /// (otherwise with the account's user and password, or nothing).
+    pub fn uses_keys(self) -> bool {
+        matches!(
+            self,
+            RedirectApi::Sraps | RedirectApi::Ymcs | RedirectApi::RpsJson
+        )
+    }
+
+    fn parse(s: &str) -> Result<RedirectApi, String> {
+        RedirectApi::ALL
+            .iter()
+            .copied()
+            .find(|a| a.as_str() == s.to_ascii_lowercase())
+            .ok_or_else(|| {
+                format!("api {s:?} is not sraps, snom_xmlrpc, ymcs, rps_json, rps_xmlrpc or none")
+            })
+    }
+}
+
+/// The YMCS data centre an account lives in (the "Domain" the RPS portal
+/// shows under System > Integration > API): `eu`, `us` or `au`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum YmcsRegion {
+    Eu,
+    Us,
+    Au,
+}
+
+impl YmcsRegion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            YmcsRegion::Eu => "eu",
+            YmcsRegion::Us => "us",
+            YmcsRegion::Au => "au",
+        }
+    }
+
+    fn parse(s: &str) -> Result<YmcsRegion, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "eu" => Ok(YmcsRegion::Eu),
+            "us" => Ok(YmcsRegion::Us),
+            "au" => Ok(YmcsRegion::Au),
+            _ => Err(format!("region {s:?} is not eu, us or au")),
+        }
+    }
+}
+
 /// A tenant, in multitenant mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {
@@ -358,8 +470,16 @@ pub struct Placeholder {
 pub struct RedirectServer {
     pub name: String,
     pub brand: RedirectBrand,
+    /// The vendor API used; always one of the brand's.
+    pub api: RedirectApi,
+    /// The account's user and password: the XML-RPC APIs' credentials.
     pub user: String,
     pub password: String,
+    /// The access key id and secret: the REST APIs' credentials.
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    /// YMCS only: the account's data centre.
+    pub region: YmcsRegion,
     pub enabled: bool,
     pub url: String,
 }
@@ -955,6 +1075,19 @@ impl RedirectServer {
                 .map(|p| p.brand)
                 .ok_or("brand is required (snom, yealink, escene)")?,
         };
+        let api = match fields.take("api") {
+            Some("") => RedirectApi::default_for(brand),
+            Some(a) => RedirectApi::parse(a)?,
+            // A new brand without a named API: that brand's default.
+            None => prev
+                .map(|p| p.api)
+                .filter(|a| a.brand() == brand)
+                .unwrap_or(RedirectApi::default_for(brand)),
+        };
+        let region = match fields.take("region") {
+            Some(r) => YmcsRegion::parse(r)?,
+            None => prev.map_or(YmcsRegion::Eu, |p| p.region),
+        };
         let url = fields.required("url", prev.map(|p| p.url.as_str()), 512)?;
         if !(url.starts_with("http://")
             || url.starts_with("https://")
@@ -967,34 +1100,89 @@ impl RedirectServer {
         let server = RedirectServer {
             name: name("name", &n)?,
             brand,
+            api,
             user: fields.text("user", prev.map(|p| p.user.as_str()), 128)?,
             password: fields.text("password", prev.map(|p| p.password.as_str()), 256)?,
+            access_key_id: fields.text(
+                "access_key_id",
+                prev.map(|p| p.access_key_id.as_str()),
+                128,
+            )?,
+            access_key_secret: fields.text(
+                "access_key_secret",
+                prev.map(|p| p.access_key_secret.as_str()),
+                256,
+            )?,
+            region,
             enabled: fields.flag("enabled", prev.map(|p| p.enabled), true)?,
             url,
         };
         for (k, v) in [
             ("user", &server.user),
             ("password", &server.password),
+            ("access_key_id", &server.access_key_id),
+            ("access_key_secret", &server.access_key_secret),
             ("url", &server.url),
         ] {
             single_line(k, v)?;
         }
+        server.check()?;
         Ok(server)
     }
 
+    /// The rules of one redirection server, whoever builds it: the field
+    /// parser above and the store's commit (`store::rules`) both call this.
+    pub fn check(&self) -> Result<(), String> {
+        if self.api.brand() != self.brand {
+            return Err(format!(
+                "redirection server {}: api {} is not a {} API ({})",
+                self.name,
+                self.api.as_str(),
+                self.brand.as_str(),
+                RedirectApi::ALL
+                    .iter()
+                    .filter(|a| a.brand() == self.brand)
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        // Yealink RPS refuses other server names with "Error:The server
+        // name can only contain 'A-z 0-9 - _ . '(include space)" (the
+        // XML-RPC service's answer, as handled by peoplefone/provisioning-rpc
+        // ProvisioningRPCDeviceYealink.php). Every Yealink API names the
+        // same RPS server object, so the rule holds for all three.
+        if self.brand == RedirectBrand::Yealink
+            && let Some(c) = self
+                .name
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ')))
+        {
+            return Err(format!(
+                "redirection server {:?}: Yealink RPS server names may only contain A-z 0-9 - _ . and space, not {c:?}",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+
     pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let mask = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                MASK.to_string()
+            }
+        };
         vec![
             ("name", self.name.clone()),
             ("brand", self.brand.as_str().to_string()),
+            ("api", self.api.as_str().to_string()),
             ("user", self.user.clone()),
-            (
-                "password",
-                if self.password.is_empty() {
-                    String::new()
-                } else {
-                    MASK.to_string()
-                },
-            ),
+            ("password", mask(&self.password)),
+            ("access_key_id", self.access_key_id.clone()),
+            ("access_key_secret", mask(&self.access_key_secret)),
+            ("region", self.region.as_str().to_string()),
             (
                 "enabled",
                 if self.enabled { "yes" } else { "no" }.to_string(),
@@ -1007,6 +1195,74 @@ impl RedirectServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirection_servers_name_their_api_and_its_credentials() {
+        let parse = |prev: Option<&RedirectServer>, pairs: &[(&str, &str)]| {
+            let f = fields(pairs);
+            let mut f = Fields::new(&f).unwrap();
+            let r = RedirectServer::from_fields(prev, &mut f);
+            f.finish("redirect_server").map(|()| r)?
+        };
+        let snom = parse(
+            None,
+            &[("name", "s"), ("brand", "snom"), ("url", "https://p/")],
+        )
+        .unwrap();
+        assert_eq!(
+            (snom.api, snom.region),
+            (RedirectApi::Sraps, YmcsRegion::Eu)
+        );
+        let yea = parse(
+            None,
+            &[("name", "y"), ("brand", "Yealink"), ("url", "https://p/")],
+        )
+        .unwrap();
+        assert_eq!(yea.api, RedirectApi::Ymcs);
+        let esc = parse(
+            None,
+            &[("name", "e"), ("brand", "escene"), ("url", "https://p/")],
+        )
+        .unwrap();
+        assert_eq!(esc.api, RedirectApi::None);
+        // Another brand without a named API takes that brand's default.
+        let moved = parse(Some(&yea), &[("brand", "snom")]).unwrap();
+        assert_eq!(moved.api, RedirectApi::Sraps);
+        let keys = parse(
+            Some(&yea),
+            &[
+                ("api", "rps_json"),
+                ("access_key_id", "AK"),
+                ("access_key_secret", "SK"),
+                ("region", "au"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (keys.api, keys.access_key_id.as_str(), keys.region),
+            (RedirectApi::RpsJson, "AK", YmcsRegion::Au)
+        );
+        let shown = keys.fields();
+        assert!(shown.contains(&("access_key_secret", MASK.to_string())));
+        assert!(shown.contains(&("api", "rps_json".to_string())));
+        assert!(!format!("{shown:?}").contains("SK"));
+        for (pairs, why) in [
+            (vec![("api", "sraps")], "not a yealink API"),
+            (vec![("api", "soap")], "is not sraps"),
+            (vec![("region", "cn")], "is not eu, us or au"),
+            (vec![("access_key_secret", "a\tb")], "one line"),
+        ] {
+            let e = parse(Some(&yea), &pairs).unwrap_err();
+            assert!(e.contains(why), "{pairs:?}: {e}");
+        }
+        // The Yealink character rule, beyond the generic name rule.
+        let mut odd = yea.clone();
+        odd.name = "caf\u{e9}".into();
+        assert!(odd.check().unwrap_err().contains("A-z 0-9 - _ . and space"));
+        odd.brand = RedirectBrand::Snom;
+        odd.api = RedirectApi::SnomXmlrpc;
+        assert_eq!(odd.check(), Ok(()));
+    }
 
     fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -10,7 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::access::{Access, Area, Permission};
-use crate::model::prov::{FileFormat, FileRule, MacFormat, PlaceholderValue, RedirectBrand};
+use crate::model::prov::{
+    FileFormat, FileRule, MacFormat, PlaceholderValue, RedirectApi, RedirectBrand, YmcsRegion,
+};
 use crate::model::{
     Account, Action, Brand, Device, DeviceModel, HaSettings, Kind, Mac, Object, Placeholder,
     RedirectServer, Role, SerialSource, Setting, SettingKey, Source, Template, Tenant, User,
@@ -159,15 +161,32 @@ enum RoleRecord {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 enum RedirectServerRecord {
-    V1 {
-        name: String,
-        /// 0 Snom, 1 Yealink, 2 Escene.
-        brand: u8,
-        user: String,
-        password: String,
-        enabled: bool,
-        url: String,
+    /// Same bytes as the original struct variant `V1 { .. }`. Its `user`
+    /// and `password` served every API of the brand (REST first, XML-RPC
+    /// after a refusal).
+    V1(RedirectServerV1),
+    /// Names the API and keeps the REST access key apart from the XML-RPC
+    /// user and password.
+    V2 {
+        v1: RedirectServerV1,
+        /// `RedirectApi::ALL` index.
+        api: u8,
+        access_key_id: String,
+        access_key_secret: String,
+        /// 0 eu, 1 us, 2 au.
+        region: u8,
     },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct RedirectServerV1 {
+    name: String,
+    /// 0 Snom, 1 Yealink, 2 Escene.
+    brand: u8,
+    user: String,
+    password: String,
+    enabled: bool,
+    url: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -412,17 +431,31 @@ pub fn encode_object(object: &Object) -> Vec<u8> {
                 PlaceholderValue::Interface(i) => PlaceholderValueV1::Interface(i.clone()),
             },
         }),
-        Object::RedirectServer(r) => to_bytes(&RedirectServerRecord::V1 {
-            name: r.name.clone(),
-            brand: match r.brand {
-                RedirectBrand::Snom => 0,
-                RedirectBrand::Yealink => 1,
-                RedirectBrand::Escene => 2,
+        Object::RedirectServer(r) => to_bytes(&RedirectServerRecord::V2 {
+            v1: RedirectServerV1 {
+                name: r.name.clone(),
+                brand: match r.brand {
+                    RedirectBrand::Snom => 0,
+                    RedirectBrand::Yealink => 1,
+                    RedirectBrand::Escene => 2,
+                },
+                user: r.user.clone(),
+                password: r.password.clone(),
+                enabled: r.enabled,
+                url: r.url.clone(),
             },
-            user: r.user.clone(),
-            password: r.password.clone(),
-            enabled: r.enabled,
-            url: r.url.clone(),
+            api: RedirectApi::ALL
+                .iter()
+                .position(|a| *a == r.api)
+                .and_then(|i| u8::try_from(i).ok())
+                .unwrap_or(u8::MAX),
+            access_key_id: r.access_key_id.clone(),
+            access_key_secret: r.access_key_secret.clone(),
+            region: match r.region {
+                YmcsRegion::Eu => 0,
+                YmcsRegion::Us => 1,
+                YmcsRegion::Au => 2,
+            },
         }),
         Object::Ha(h) => encode_ha(h),
         Object::Task(t) => super::task_records::encode_task(t),
@@ -603,30 +636,7 @@ pub fn decode_object(kind: Kind, id: &str, bytes: &[u8]) -> Result<Object, Decod
                 },
             })
         }
-        Kind::RedirectServer => {
-            let RedirectServerRecord::V1 {
-                name,
-                brand,
-                user,
-                password,
-                enabled,
-                url,
-            } = from_bytes(bytes)?;
-            let brand = match brand {
-                0 => RedirectBrand::Snom,
-                1 => RedirectBrand::Yealink,
-                2 => RedirectBrand::Escene,
-                b => return Err(DecodeError(format!("unknown redirection brand {b}"))),
-            };
-            Object::RedirectServer(RedirectServer {
-                name,
-                brand,
-                user,
-                password,
-                enabled,
-                url,
-            })
-        }
+        Kind::RedirectServer => Object::RedirectServer(decode_redirect_server(bytes)?),
         Kind::Ha => Object::Ha(decode_ha(bytes)?),
         Kind::Task => Object::Task(super::task_records::decode_task(bytes)?),
         Kind::Mail => Object::Mail(super::task_records::decode_mail(bytes)?),
@@ -795,6 +805,74 @@ impl From<&SourceV1> for Source {
     }
 }
 
+fn decode_redirect_server(bytes: &[u8]) -> Result<RedirectServer, DecodeError> {
+    let (v1, v2) = match from_bytes(bytes)? {
+        RedirectServerRecord::V1(v1) => (v1, None),
+        RedirectServerRecord::V2 {
+            v1,
+            api,
+            access_key_id,
+            access_key_secret,
+            region,
+        } => (v1, Some((api, access_key_id, access_key_secret, region))),
+    };
+    let RedirectServerV1 {
+        name,
+        brand,
+        user,
+        password,
+        enabled,
+        url,
+    } = v1;
+    let brand = match brand {
+        0 => RedirectBrand::Snom,
+        1 => RedirectBrand::Yealink,
+        2 => RedirectBrand::Escene,
+        b => return Err(DecodeError(format!("unknown redirection brand {b}"))),
+    };
+    let (api, access_key_id, access_key_secret, region) = match v2 {
+        Some((api, id, secret, region)) => (
+            *RedirectApi::ALL
+                .get(usize::from(api))
+                .ok_or_else(|| DecodeError(format!("unknown redirection api {api}")))?,
+            id,
+            secret,
+            match region {
+                0 => YmcsRegion::Eu,
+                1 => YmcsRegion::Us,
+                2 => YmcsRegion::Au,
+                r => return Err(DecodeError(format!("unknown YMCS region {r}"))),
+            },
+        ),
+        // A V1 server was tried first with the brand's REST API (SRAPS,
+        // the signed RPS JSON API), with `user`/`password` as the access
+        // key: it keeps that API, its key, and its user and password for
+        // a switch to XML-RPC.
+        None => (
+            match brand {
+                RedirectBrand::Snom => RedirectApi::Sraps,
+                RedirectBrand::Yealink => RedirectApi::RpsJson,
+                RedirectBrand::Escene => RedirectApi::None,
+            },
+            user.clone(),
+            password.clone(),
+            YmcsRegion::Eu,
+        ),
+    };
+    Ok(RedirectServer {
+        name,
+        brand,
+        api,
+        user,
+        password,
+        access_key_id,
+        access_key_secret,
+        region,
+        enabled,
+        url,
+    })
+}
+
 /// The audit key: transaction id then index within it, big-endian so that
 /// LMDB's byte order is the log's order.
 pub fn audit_key(txid: u64, index: u32) -> [u8; 12] {
@@ -901,6 +979,64 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn redirect_server_v1_records_migrate_to_their_first_api() {
+        // A V1 record as written before V2 existed: tag 0, then the fields.
+        let v1 = |brand: u8| {
+            to_bytes(&RedirectServerRecord::V1(RedirectServerV1 {
+                name: "s".into(),
+                brand,
+                user: "k".into(),
+                password: "p".into(),
+                enabled: true,
+                url: "u".into(),
+            }))
+        };
+        assert_eq!(
+            v1(0),
+            [0, 1, b's', 0, 1, b'k', 1, b'p', 1, 1, b'u'],
+            "V1 layout"
+        );
+        let Object::RedirectServer(snom) =
+            decode_object(Kind::RedirectServer, "s", &v1(0)).unwrap()
+        else {
+            panic!("not a redirection server");
+        };
+        // The key it was tried with first, and the pair kept for XML-RPC.
+        assert_eq!(snom.api, RedirectApi::Sraps);
+        assert_eq!(
+            (snom.access_key_id.as_str(), snom.access_key_secret.as_str()),
+            ("k", "p")
+        );
+        assert_eq!((snom.user.as_str(), snom.password.as_str()), ("k", "p"));
+        let Object::RedirectServer(yea) = decode_object(Kind::RedirectServer, "s", &v1(1)).unwrap()
+        else {
+            panic!("not a redirection server");
+        };
+        assert_eq!(yea.api, RedirectApi::RpsJson);
+        let Object::RedirectServer(esc) = decode_object(Kind::RedirectServer, "s", &v1(2)).unwrap()
+        else {
+            panic!("not a redirection server");
+        };
+        assert_eq!(esc.api, RedirectApi::None);
+        // Written back, it is a V2 record that decodes to the same server.
+        let v2 = encode_object(&Object::RedirectServer(snom.clone()));
+        assert_eq!(
+            v2,
+            [
+                1, 1, b's', 0, 1, b'k', 1, b'p', 1, 1, b'u', 0, 1, b'k', 1, b'p', 0
+            ],
+            "V2 layout"
+        );
+        assert_eq!(
+            decode_object(Kind::RedirectServer, "s", &v2).unwrap(),
+            Object::RedirectServer(snom)
+        );
+        let mut bad = v2.clone();
+        bad[11] = 9;
+        assert!(decode_object(Kind::RedirectServer, "s", &bad).is_err());
+    }
 
     #[test]
     fn setting_record_layout_is_pinned() {

@@ -281,7 +281,10 @@ fn check_put(v: &View, object: &Object) -> Result<(), CommitError> {
         }
         Object::Device(d) => check_device(v, d)?,
         Object::Placeholder(p) => v.tenant_scope(Kind::Placeholder, &p.tenant)?,
-        Object::RedirectServer(_) | Object::Role(_) => {}
+        // The vendor's own rules (API of the brand, Yealink's server-name
+        // characters), whoever built the object.
+        Object::RedirectServer(r) => r.check().map_err(invalid)?,
+        Object::Role(_) => {}
         Object::User(u) => {
             let role_known =
                 crate::model::Role::builtin(&u.role).is_some() || v.exists(Kind::Role, &u.role)?;

@@ -422,3 +422,48 @@ fn a_period_page_seeks_to_its_end() {
         .unwrap();
     assert_eq!(n, 20);
 }
+
+#[test]
+fn redirection_servers_are_checked_in_the_commit() {
+    use crate::model::prov::{RedirectApi, RedirectBrand, YmcsRegion};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // Built directly, not through the field parser: the commit checks it.
+    let server = |name: &str, brand, api| {
+        Change::put(Object::RedirectServer(crate::model::RedirectServer {
+            name: name.to_string(),
+            brand,
+            api,
+            user: String::new(),
+            password: String::new(),
+            access_key_id: String::new(),
+            access_key_secret: String::new(),
+            region: YmcsRegion::Eu,
+            enabled: true,
+            url: "https://pbx/".to_string(),
+        }))
+    };
+    let refused = |c: Change| match store.commit(&origin(), t(1), &[c]) {
+        Err(CommitError::Invalid(m)) => m,
+        other => panic!("accepted: {other:?}"),
+    };
+    let m = refused(server(
+        "office/1",
+        RedirectBrand::Yealink,
+        RedirectApi::Ymcs,
+    ));
+    assert!(m.contains("A-z 0-9 - _ . and space"), "{m}");
+    let m = refused(server("office", RedirectBrand::Snom, RedirectApi::Ymcs));
+    assert!(m.contains("not a snom API"), "{m}");
+    store
+        .commit(
+            &origin(),
+            t(2),
+            &[server(
+                "Office_1.b-2 x",
+                RedirectBrand::Yealink,
+                RedirectApi::RpsXmlrpc,
+            )],
+        )
+        .unwrap();
+}

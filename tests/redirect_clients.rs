@@ -1,32 +1,158 @@
-//! Each redirection client against a local HTTPS stand-in of the vendor's
-//! service, which checks method, path, headers, Hawk MAC or Basic
-//! credentials and body, and answers with the documented payloads.
+//! Each redirection API's client against the in-memory vendor services of
+//! `redirectkit::cloud` over real HTTPS on 127.0.0.1. The stand-ins check
+//! method, path, headers, Hawk MACs, Yealink signatures, Basic credentials
+//! and bodies with their own code, answer with the payloads the public
+//! sources show, and keep the state a real service would: a test reads the
+//! result there, not in kpbxd's answer alone.
 #![allow(clippy::unwrap_used)]
 
 mod redirectkit;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kpbxd::http::client::HttpsClient;
-use kpbxd::model::prov::RedirectBrand;
+use kpbxd::model::prov::{RedirectApi, YmcsRegion};
 use kpbxd::model::{Mac, RedirectServer};
-use kpbxd::redirect::flow::{self, Context};
-use kpbxd::redirect::{Endpoints, Failure, Op, Target};
-use redirectkit::{Req, Resp, Service, json, resp, verify_hawk, xml_answer};
+use kpbxd::redirect::flow::{self, Context, Session};
+use kpbxd::redirect::{Endpoints, Failure, Op, Target, snom, yealink};
+use redirectkit::cloud::{self, Cloud};
+use redirectkit::{Req, Resp, Service, hmac_b64, json, resp, xml_answer, xml_untyped};
+use serde_json::json as j;
 
-const KEY_ID: &str = "kpbx-key";
-const KEY: &str = "s3cret-hawk-key";
 const MAC: &str = "00:04:13:A1:B2:C3";
-const PROV: &str = "https://pbx.example.com/provisioning/";
+const M: &str = "000413a1b2c3";
+const PROV_A: &str = "https://pbx-a.example.com/provisioning/";
+const PROV_B: &str = "https://pbx-b.example.com/provisioning/";
 
-fn server(brand: RedirectBrand, user: &str, password: &str) -> RedirectServer {
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A redirection server of `api` with the stand-in's credentials for it.
+fn server(api: RedirectApi, name: &str, url: &str) -> RedirectServer {
+    let (user, password, id, secret) = match api {
+        RedirectApi::Sraps => ("", "", cloud::SRAPS_ID, cloud::SRAPS_KEY),
+        RedirectApi::SnomXmlrpc => (cloud::SNOM_USER, cloud::SNOM_PASSWORD, "", ""),
+        RedirectApi::RpsXmlrpc => (cloud::RPS_USER, cloud::RPS_PASSWORD, "", ""),
+        RedirectApi::RpsJson => ("", "", cloud::RPS_AK, cloud::RPS_SK),
+        RedirectApi::Ymcs => ("", "", cloud::YMCS_ID, cloud::YMCS_SECRET),
+        RedirectApi::None => ("", "", "", ""),
+    };
     RedirectServer {
-        name: "kpbx-office".into(),
-        brand,
+        name: name.into(),
+        brand: api.brand(),
+        api,
         user: user.into(),
         password: password.into(),
+        access_key_id: id.into(),
+        access_key_secret: secret.into(),
+        region: YmcsRegion::Eu,
         enabled: true,
-        url: PROV.into(),
+        url: url.into(),
+    }
+}
+
+fn target(s: &RedirectServer) -> Target {
+    Target {
+        server: s.name.clone(),
+        brand: s.brand,
+        url: s.url.clone(),
+    }
+}
+
+fn reg(s: &RedirectServer) -> Op {
+    Op::Register(target(s))
+}
+
+fn dereg(s: &RedirectServer) -> Op {
+    Op::Deregister(target(s))
+}
+
+/// The stand-in, a client trusting it and the session the daemon would
+/// keep between operations.
+struct Rig {
+    cloud: Cloud,
+    svc: Service,
+    client: HttpsClient,
+    session: Session,
+    warnings: Vec<String>,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let cloud = Cloud::new();
+        cloud.with(|s| s.rps_servers = vec!["kpbx-a".into(), "kpbx-b".into()]);
+        let svc = Service::start(cloud.handler());
+        let client = HttpsClient::from_ca_file(&svc.ca_file, Duration::from_secs(5)).unwrap();
+        Rig {
+            cloud,
+            svc,
+            client,
+            session: Session::default(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn endpoints(&self) -> Endpoints {
+        endpoints(&self.svc)
+    }
+
+    fn run(&mut self, srv: &RedirectServer, op: &Op) -> Result<(), Failure> {
+        self.run_at(srv, op, now_ms(), MAC)
+    }
+
+    fn run_at(
+        &mut self,
+        srv: &RedirectServer,
+        op: &Op,
+        now: u64,
+        mac: &str,
+    ) -> Result<(), Failure> {
+        let endpoints = self.endpoints();
+        let mut n = 0u64;
+        let mut nonce = || {
+            n += 1;
+            format!("{:016x}{n:016x}", now)
+        };
+        let mut cx = Context {
+            endpoints: &endpoints,
+            server: srv,
+            now_ms: now,
+            nonce: &mut nonce,
+            session: &mut self.session,
+            warnings: Vec::new(),
+        };
+        let r = smol::block_on(flow::perform(
+            &self.client,
+            &mut cx,
+            op,
+            &Mac::parse(mac).unwrap(),
+        ));
+        self.warnings.extend(cx.warnings);
+        r
+    }
+
+    /// Paths asked since the last call, as `METHOD path`.
+    fn asked(&self, from: usize) -> Vec<String> {
+        self.svc.requests()[from..]
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+
+    fn seen(&self) -> usize {
+        self.svc.requests().len()
+    }
+
+    fn force(&self, key: &str, r: Resp) {
+        self.cloud.with(|s| s.forced.insert(key.to_string(), r));
+    }
+
+    fn unforce(&self) {
+        self.cloud.with(|s| s.forced.clear());
     }
 }
 
@@ -36,114 +162,47 @@ fn endpoints(svc: &Service) -> Endpoints {
         snom_xmlrpc: svc.url("/xmlrpc/"),
         yealink_xmlrpc: svc.url("/yealink/xmlrpc"),
         yealink_rps: svc.url(""),
+        ymcs: svc.url(""),
     }
 }
 
-fn register(brand: RedirectBrand) -> Op {
-    Op::Register(Target {
-        server: "kpbx-office".into(),
-        brand,
-        url: PROV.into(),
-    })
-}
-
-fn run(svc: &Service, srv: &RedirectServer, op: &Op) -> Result<(), Failure> {
-    run_with(
-        &HttpsClient::from_ca_file(&svc.ca_file, Duration::from_secs(5)).unwrap(),
-        &endpoints(svc),
-        srv,
-        op,
-    )
-}
-
-fn run_with(
-    client: &HttpsClient,
-    endpoints: &Endpoints,
-    srv: &RedirectServer,
-    op: &Op,
-) -> Result<(), Failure> {
-    let mut n = 0;
-    let mut nonce = || {
-        n += 1;
-        format!("nonce{n}")
-    };
-    let mut cx = Context {
-        endpoints,
-        server: srv,
-        now_unix_s: 1_764_000_000,
-        nonce: &mut nonce,
-    };
-    smol::block_on(flow::perform(
-        client,
-        &mut cx,
-        op,
-        &Mac::parse(MAC).unwrap(),
-    ))
-}
-
-fn host(req: &Req) -> (String, u16) {
-    let h = req.header("host").unwrap();
-    let (host, port) = h.split_once(':').unwrap();
-    (host.to_string(), port.parse().unwrap())
-}
-
-/// SRAPS as documented: token → company → endpoints; `put` answers the
-/// endpoint PUT/DELETE. Every request must carry a valid Hawk MAC.
-fn sraps(
-    put: impl Fn(&Req) -> Resp + Send + Sync + 'static,
-) -> impl Fn(&Req) -> Resp + Send + Sync {
-    move |req: &Req| {
-        if !req.path.starts_with("/api/v1/") {
-            return resp(404, "");
+fn unknown(r: Result<(), Failure>, words: &str) {
+    match r {
+        Err(f @ Failure::Unknown(_)) => {
+            assert!(f.is_transient());
+            assert!(f.to_string().contains(words), "{f} lacks {words:?}");
         }
-        let (h, p) = host(req);
-        let base = format!("https://{h}:{p}/api/v1/");
-        let id = verify_hawk(req, KEY, &h, p);
-        assert_eq!(id, KEY_ID);
-        assert_eq!(req.header("accept"), Some("application/json"));
-        match (req.method.as_str(), req.path.as_str()) {
-            ("GET", "/api/v1/tokens/kpbx-key") => json(
-                200,
-                serde_json::json!({"uuid": "t-1", "links": {"company": format!("{base}companies/42")}}),
-            ),
-            ("GET", "/api/v1/companies/42") => json(
-                200,
-                serde_json::json!({"name": "ACME", "links": {"endpoints": format!("{base}companies/42/endpoints/")}}),
-            ),
-            (_, "/api/v1/companies/42/endpoints/000413a1b2c3") => put(req),
-            _ => resp(404, "{\"message\":\"not found\"}"),
-        }
+        other => panic!("not unknown: {other:?}"),
     }
 }
+
+// ---------------------------------------------------------------- SRAPS
 
 #[test]
-fn snom_sraps_registers_with_hawk() {
-    let svc = Service::start(sraps(|req| {
-        assert_eq!(req.method, "PUT");
-        assert_eq!(req.header("content-type"), Some("application/json"));
-        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
-        assert_eq!(
-            body,
-            serde_json::json!({"mac": "000413a1b2c3", "autoprovisioning_enabled": true, "provisioning_url": PROV})
-        );
-        json(200, body)
-    }));
-    let srv = server(RedirectBrand::Snom, KEY_ID, KEY);
-    assert_eq!(run(&svc, &srv, &register(RedirectBrand::Snom)), Ok(()));
-    let reqs = svc.requests();
-    let seen: Vec<_> = reqs
-        .iter()
-        .map(|r| (r.method.as_str(), r.path.as_str()))
-        .collect();
+fn sraps_registers_moves_and_deregisters_as_falconieri_does() {
+    let mut rig = Rig::new();
+    let a = server(RedirectApi::Sraps, "kpbx-a", PROV_A);
+    let b = server(RedirectApi::Sraps, "kpbx-b", PROV_B);
+    assert_eq!(rig.run(&a, &reg(&a)), Ok(()));
     assert_eq!(
-        seen,
+        rig.asked(0),
         [
-            ("GET", "/api/v1/tokens/kpbx-key"),
-            ("GET", "/api/v1/companies/42"),
-            ("PUT", "/api/v1/companies/42/endpoints/000413a1b2c3")
+            "GET /api/v1/tokens/sraps-key-id",
+            "GET /api/v1/companies/42",
+            "GET /api/v1/companies/42/provisioning-profiles/?page_size=1000",
+            "GET /api/v1/settings/?page_size=1000",
+            "GET /api/v1/settings/?page=2&page_size=1000",
+            &format!("PUT /api/v1/companies/42/endpoints/{M}"),
         ]
     );
-    // Each request has its own nonce.
+    let body = rig.cloud.with(|s| s.sraps[M].clone());
+    assert_eq!(
+        body,
+        j!({"mac": M, "autoprovisioning_enabled": true,
+            "settings_manager": {cloud::SETTING_SERVER_UUID: {"value": PROV_A, "attrs": {"perm": "RW"}}}})
+    );
+    // Every request has its own nonce; the key never travels.
+    let reqs = rig.svc.requests();
     let nonces: std::collections::HashSet<String> = reqs
         .iter()
         .map(|r| {
@@ -154,222 +213,664 @@ fn snom_sraps_registers_with_hawk() {
                 .1
         })
         .collect();
-    assert_eq!(nonces.len(), 3);
-    // The key never travels.
-    assert!(reqs.iter().all(|r| !format!("{r:?}").contains(KEY)));
+    assert_eq!(nonces.len(), reqs.len());
+    assert!(
+        reqs.iter()
+            .all(|r| !format!("{r:?}").contains(cloud::SRAPS_KEY))
+    );
+
+    // A new URL: PUT again; the setting's uuid is remembered.
+    let a2 = server(RedirectApi::Sraps, "kpbx-a", PROV_B);
+    let from = rig.seen();
+    assert_eq!(rig.run(&a2, &reg(&a2)), Ok(()));
+    assert!(rig.asked(from).iter().all(|p| !p.contains("settings/")));
+    assert_eq!(
+        rig.cloud
+            .with(|s| s.sraps[M]["settings_manager"][cloud::SETTING_SERVER_UUID]["value"].clone()),
+        PROV_B
+    );
+
+    // Moving to a server with a provisioning profile of its name: the
+    // planner deregisters, then registers; the endpoint gets the profile.
+    rig.cloud
+        .with(|s| s.sraps_profiles = vec![("prof-b".into(), "kpbx-b".into())]);
+    assert_eq!(rig.run(&a2, &dereg(&a2)), Ok(()));
+    assert_eq!(rig.run(&b, &reg(&b)), Ok(()));
+    assert_eq!(
+        rig.cloud.with(|s| s.sraps[M].clone()),
+        j!({"mac": M, "autoprovisioning_enabled": true, "provisioning_profile": "prof-b"})
+    );
+    assert_eq!(
+        rig.cloud.writes(),
+        [
+            format!("sraps:put:{M}:{PROV_A}"),
+            format!("sraps:put:{M}:{PROV_B}"),
+            format!("sraps:delete:{M}"),
+            format!("sraps:put:{M}:profile prof-b"),
+        ]
+    );
+    // Deregistering twice: the second DELETE's 404 is done.
+    assert_eq!(rig.run(&b, &dereg(&b)), Ok(()));
+    assert_eq!(rig.run(&b, &dereg(&b)), Ok(()));
+    assert_eq!(rig.cloud.count("sraps:delete"), 2);
+    assert!(rig.cloud.with(|s| s.sraps.is_empty()));
+
+    // A company without a profile listing gets the setting.
+    rig.cloud.with(|s| s.sraps_no_profile_listing = true);
+    assert_eq!(rig.run(&b, &reg(&b)), Ok(()));
+    assert!(
+        rig.cloud
+            .with(|s| s.sraps[M].get("settings_manager").is_some())
+    );
 }
 
 #[test]
-fn snom_sraps_deregisters_and_treats_404_as_done() {
-    let svc = Service::start(sraps(|req| {
-        assert_eq!(req.method, "DELETE");
-        assert!(req.body.is_empty());
-        resp(404, "{\"message\":\"endpoint not found\"}")
-    }));
-    let srv = server(RedirectBrand::Snom, KEY_ID, KEY);
-    let op = Op::Deregister(register(RedirectBrand::Snom).target().clone());
-    assert_eq!(run(&svc, &srv, &op), Ok(()));
-    assert_eq!(svc.requests().len(), 3);
-}
-
-#[test]
-fn snom_sraps_errors() {
-    let owned = Service::start(sraps(|_| {
-        json(
-            409,
-            serde_json::json!({"message": "endpoint is owned by another company"}),
-        )
-    }));
-    let srv = server(RedirectBrand::Snom, KEY_ID, KEY);
-    let op = register(RedirectBrand::Snom);
-    assert_eq!(run(&owned, &srv, &op), Err(Failure::OwnedByOther));
-
-    let malformed = Service::start(sraps(|_| {
+fn sraps_errors_from_evidence() {
+    let mut rig = Rig::new();
+    let a = server(RedirectApi::Sraps, "kpbx-a", PROV_A);
+    // Another account's MAC (falconieri b7bee26's texts).
+    rig.cloud.with(|s| s.others.insert(M.into()));
+    assert_eq!(rig.run(&a, &reg(&a)), Err(Failure::OwnedByOther));
+    // Deregistering it: nothing of ours is there.
+    assert_eq!(rig.run(&a, &dereg(&a)), Ok(()));
+    rig.cloud.with(|s| s.others.clear());
+    // The field and status of those texts are not recorded: all read alike.
+    for (status, body) in [
+        (400, j!({"message": "taken_mac_or_forbidden"})),
+        (403, j!({"error": "taken_mac_or_forbidden"})),
+        (403, j!({"detail": "User lacks permission to endpoint"})),
+        (400, j!({"message": "User lacks permission to endpoint"})),
+    ] {
+        rig.force("sraps:PUT", json(status, body.clone()));
+        assert_eq!(rig.run(&a, &reg(&a)), Err(Failure::OwnedByOther), "{body}");
+    }
+    // No source shows SRAPS refusing a malformed MAC, nor any other
+    // refusal: kept verbatim, retried, never success.
+    rig.force(
+        "sraps:PUT",
         json(
             400,
-            serde_json::json!({"message": "mac: invalid MAC address"}),
-        )
-    }));
-    assert_eq!(run(&malformed, &srv, &op), Err(Failure::MalformedMac));
-
-    let limited = Service::start(sraps(|_| Resp {
-        status: 429,
-        headers: vec![("Retry-After".into(), "120".into())],
-        body: b"{\"message\":\"too many requests\"}".to_vec(),
-    }));
+            j!({"mac": ["UNDOCUMENTED: no source shows this answer"]}),
+        ),
+    );
+    unknown(rig.run(&a, &reg(&a)), "HTTP 400: {\"mac\":[\"UNDOCUMENTED");
+    rig.force("sraps:PUT", json(409, j!({"message": "conflict"})));
+    unknown(rig.run(&a, &reg(&a)), "HTTP 409: conflict");
+    rig.force(
+        "sraps:PUT",
+        Resp {
+            status: 429,
+            headers: vec![("Retry-After".into(), "120".into())],
+            body: Vec::new(),
+        },
+    );
     assert_eq!(
-        run(&limited, &srv, &op),
+        rig.run(&a, &reg(&a)),
         Err(Failure::RateLimited {
             retry_after_s: Some(120)
         })
     );
+    rig.force("sraps:GET", resp(503, "down for maintenance"));
+    assert!(matches!(rig.run(&a, &reg(&a)), Err(Failure::Service(m)) if m.contains("maintenance")));
+    rig.unforce();
+    assert!(rig.cloud.writes().is_empty());
 
-    let failing = Service::start(sraps(|_| resp(503, "down for maintenance")));
-    assert!(matches!(run(&failing, &srv, &op), Err(Failure::Service(_))));
-}
-
-/// Snom's XML-RPC service as documented: POST /xmlrpc/, text/xml, Basic.
-fn snom_xmlrpc(
-    answer: impl Fn(&str, &[String]) -> Resp + Send + Sync + 'static,
-) -> impl Fn(&Req) -> Resp + Send + Sync {
-    move |req: &Req| {
-        if req.path.starts_with("/api/v1/") {
-            // This account has no SRAPS access.
-            return resp(401, "{\"message\":\"invalid credentials\"}");
-        }
-        assert_eq!(
-            (req.method.as_str(), req.path.as_str()),
-            ("POST", "/xmlrpc/")
-        );
-        assert_eq!(req.header("content-type"), Some("text/xml"));
-        if redirectkit::basic(req) != "legacy:pass word" {
-            return resp(401, "Unauthorized");
-        }
-        let (method, params) = redirectkit::xmlrpc_call(&req.text());
-        answer(&method, &params)
-    }
-}
-
-#[test]
-fn snom_falls_back_to_xmlrpc() {
-    let svc = Service::start(snom_xmlrpc(|method, params| {
-        assert_eq!(method, "redirect.registerPhone");
-        assert_eq!(params, ["000413a1b2c3", PROV]);
-        xml_answer(true, "OK")
-    }));
-    let srv = server(RedirectBrand::Snom, "legacy", "pass word");
-    assert_eq!(run(&svc, &srv, &register(RedirectBrand::Snom)), Ok(()));
-    let paths: Vec<String> = svc.requests().into_iter().map(|r| r.path).collect();
-    assert_eq!(paths, ["/api/v1/tokens/legacy", "/xmlrpc/"]);
-    assert!(
-        svc.requests()
-            .iter()
-            .all(|r| !r.text().contains("pass word"))
-    );
-
-    let dereg = Service::start(snom_xmlrpc(|method, params| {
-        assert_eq!(method, "redirect.deregisterPhone");
-        assert_eq!(params, ["000413a1b2c3"]);
-        xml_answer(true, "OK")
-    }));
-    let op = Op::Deregister(register(RedirectBrand::Snom).target().clone());
-    assert_eq!(run(&dereg, &srv, &op), Ok(()));
-}
-
-#[test]
-fn snom_xmlrpc_errors() {
-    let op = register(RedirectBrand::Snom);
-    let owned = Service::start(snom_xmlrpc(|_, _| {
-        xml_answer(false, "Error:owned_by_other_user")
-    }));
-    let srv = server(RedirectBrand::Snom, "legacy", "pass word");
-    assert_eq!(run(&owned, &srv, &op), Err(Failure::OwnedByOther));
-    let malformed = Service::start(snom_xmlrpc(|_, _| xml_answer(false, "Error:malformed_mac")));
-    assert_eq!(run(&malformed, &srv, &op), Err(Failure::MalformedMac));
-    // Wrong password: both APIs refuse.
-    let bad = server(RedirectBrand::Snom, "legacy", "wrong");
-    assert_eq!(run(&owned, &bad, &op), Err(Failure::Auth));
-}
-
-/// Yealink RPS XML-RPC as documented: registerDevice(mac, serverName).
-fn yealink(
-    answer: impl Fn(&str, &[String]) -> Resp + Send + Sync + 'static,
-) -> impl Fn(&Req) -> Resp + Send + Sync {
-    move |req: &Req| {
-        if req.path.starts_with("/api/open/") {
-            // No access key for the open API: the gateway's answer.
-            return json(
-                401,
-                serde_json::json!({"ret": -1, "data": null, "error": {"errorCode": "401", "msg": "Unauthorized"}}),
-            );
-        }
-        assert_eq!(
-            (req.method.as_str(), req.path.as_str()),
-            ("POST", "/yealink/xmlrpc")
-        );
-        assert_eq!(req.header("content-type"), Some("text/xml"));
-        if redirectkit::basic(req) != "rps-user:rps-pass" {
-            return resp(401, "Unauthorized");
-        }
-        let (method, params) = redirectkit::xmlrpc_call(&req.text());
-        answer(&method, &params)
-    }
-}
-
-#[test]
-fn yealink_registers_by_server_name() {
-    let svc = Service::start(yealink(|method, params| match method {
-        "redirect.registerDevice" => {
-            assert_eq!(params, ["000413a1b2c3", "kpbx-office"]);
-            xml_answer(true, "OK")
-        }
-        "redirect.deRegisterDevice" => {
-            assert_eq!(params, ["000413a1b2c3"]);
-            xml_answer(true, "OK")
-        }
-        other => panic!("unexpected {other}"),
-    }));
-    let srv = server(RedirectBrand::Yealink, "rps-user", "rps-pass");
-    assert_eq!(run(&svc, &srv, &register(RedirectBrand::Yealink)), Ok(()));
-    let op = Op::Deregister(register(RedirectBrand::Yealink).target().clone());
-    assert_eq!(run(&svc, &srv, &op), Ok(()));
-    let paths: Vec<String> = svc.requests().into_iter().map(|r| r.path).collect();
+    // A wrong secret: Hawk's "Bad mac" 401, reported as the credentials.
+    let mut wrong = a.clone();
+    wrong.access_key_secret = "not-the-key".into();
     assert_eq!(
-        paths,
+        rig.run(&wrong, &reg(&wrong)),
+        Err(Failure::Auth(snom::SRAPS_AUTH.into()))
+    );
+    // No key at all: nothing is sent.
+    let mut none = a.clone();
+    none.access_key_id.clear();
+    let from = rig.seen();
+    assert!(
+        matches!(rig.run(&none, &reg(&none)), Err(Failure::Config(m)) if m.contains("access_key_id"))
+    );
+    assert_eq!(rig.seen(), from);
+    // The XML-RPC credentials are never tried on SRAPS, nor SRAPS's
+    // refusal answered with a try of the XML-RPC service.
+    let mut xml = a.clone();
+    xml.user = cloud::SNOM_USER.into();
+    xml.password = cloud::SNOM_PASSWORD.into();
+    xml.access_key_secret = "wrong".into();
+    let from = rig.seen();
+    assert!(matches!(rig.run(&xml, &reg(&xml)), Err(Failure::Auth(_))));
+    assert!(rig.asked(from).iter().all(|p| p.contains("/api/v1/")));
+}
+
+#[test]
+fn sraps_stale_timestamps_are_the_clock_and_retried_once() {
+    let mut rig = Rig::new();
+    let a = server(RedirectApi::Sraps, "kpbx-a", PROV_A);
+    // The box is an hour behind SRAPS.
+    rig.cloud.with(|s| s.sraps_skew_s = 3600);
+    assert_eq!(rig.run(&a, &reg(&a)), Ok(()));
+    assert_eq!(rig.warnings.len(), 1, "{:?}", rig.warnings);
+    let w = &rig.warnings[0];
+    assert!(
+        w.contains("clock is off by -3600 s") || w.contains("clock is off by -3601 s"),
+        "{w}"
+    );
+    // One refused request, retried on SRAPS's time; the next operation
+    // starts on it.
+    assert_eq!(
+        rig.seen(),
+        7,
+        "one stale GET, retried, then the five others"
+    );
+    let from = rig.seen();
+    assert_eq!(rig.run(&a, &dereg(&a)), Ok(()));
+    assert_eq!(
+        rig.seen() - from,
+        3,
+        "no stale refusal: the offset is remembered"
+    );
+    assert_eq!(rig.warnings.len(), 1);
+
+    // SRAPS keeps refusing the timestamp: the clock is reported, retried later.
+    let stale = |ts: u64, key: &str| Resp {
+        status: 401,
+        headers: vec![(
+            "WWW-Authenticate".into(),
+            format!(
+                "Hawk ts=\"{ts}\", tsm=\"{}\", error=\"Stale timestamp\"",
+                hmac_b64(key, &format!("hawk.1.ts\n{ts}\n"))
+            ),
+        )],
+        body: Vec::new(),
+    };
+    let mut fresh = Rig::new();
+    let now = now_ms();
+    fresh.force("sraps:GET", stale(now / 1000 + 500, cloud::SRAPS_KEY));
+    let r = fresh.run_at(&a, &reg(&a), now, MAC);
+    assert_eq!(r, Err(Failure::Clock { offset_s: -500 }));
+    assert!(r.as_ref().unwrap_err().is_transient());
+    assert!(
+        r.unwrap_err()
+            .to_string()
+            .starts_with("the box's clock is off by -500 s")
+    );
+    assert_eq!(fresh.seen(), 2, "retried once");
+    // A time SRAPS cannot vouch for (a wrong tsm) is not used.
+    let mut fresh = Rig::new();
+    fresh.force("sraps:GET", stale(now / 1000 + 500, "another key"));
+    unknown(fresh.run_at(&a, &reg(&a), now, MAC), "stale timestamp");
+    assert_eq!(fresh.seen(), 1);
+    // Other 401s are the credentials.
+    let mut fresh = Rig::new();
+    fresh.force("sraps:GET", resp(401, ""));
+    assert_eq!(
+        fresh.run(&a, &reg(&a)),
+        Err(Failure::Auth(snom::SRAPS_AUTH.into()))
+    );
+}
+
+// ---------------------------------------------------------- Snom XML-RPC
+
+#[test]
+fn snom_xmlrpc_checks_registers_and_moves_as_snoms_console_does() {
+    let mut rig = Rig::new();
+    let a = server(RedirectApi::SnomXmlrpc, "kpbx-a", PROV_A);
+    let b = server(RedirectApi::SnomXmlrpc, "kpbx-b", PROV_B);
+    assert_eq!(rig.run(&a, &reg(&a)), Ok(()));
+    let calls = |rig: &Rig, from: usize| -> Vec<(String, Vec<String>)> {
+        rig.svc.requests()[from..]
+            .iter()
+            .map(|r| redirectkit::xmlrpc_call(&r.text()))
+            .collect()
+    };
+    assert_eq!(
+        calls(&rig, 0),
         [
-            "/api/open/v1/server/list",
-            "/yealink/xmlrpc",
-            "/api/open/v1/device/list",
-            "/yealink/xmlrpc"
+            ("redirect.checkPhone".to_string(), vec![M.to_string()]),
+            (
+                "redirect.registerPhone".to_string(),
+                vec![M.to_string(), PROV_A.to_string()]
+            )
+        ]
+    );
+    // A new URL (or a move): checked, deregistered, registered again.
+    let from = rig.seen();
+    assert_eq!(rig.run(&b, &reg(&b)), Ok(()));
+    let methods: Vec<String> = calls(&rig, from).into_iter().map(|c| c.0).collect();
+    assert_eq!(
+        methods,
+        [
+            "redirect.checkPhone",
+            "redirect.deregisterPhone",
+            "redirect.registerPhone"
+        ]
+    );
+    assert_eq!(rig.cloud.with(|s| s.snom[M].clone()), PROV_B);
+    // Deregistering; again: `Error:no_such_mac` is done.
+    assert_eq!(rig.run(&b, &dereg(&b)), Ok(()));
+    assert_eq!(rig.run(&b, &dereg(&b)), Ok(()));
+    assert_eq!(
+        rig.cloud.writes(),
+        [
+            format!("snom:register:{M}:{PROV_A}"),
+            format!("snom:deregister:{M}"),
+            format!("snom:register:{M}:{PROV_B}"),
+            format!("snom:deregister:{M}"),
+        ]
+    );
+    // Basic credentials, text/xml, the mandatory trailing slash.
+    assert!(rig.svc.requests().iter().all(|r| r.path == "/xmlrpc/"
+        && redirectkit::basic(r) == format!("{}:{}", cloud::SNOM_USER, cloud::SNOM_PASSWORD)));
+}
+
+#[test]
+fn snom_xmlrpc_errors_from_evidence() {
+    let mut rig = Rig::new();
+    let a = server(RedirectApi::SnomXmlrpc, "kpbx-a", PROV_A);
+    rig.cloud.with(|s| s.others.insert(M.into()));
+    assert_eq!(rig.run(&a, &reg(&a)), Err(Failure::OwnedByOther));
+    // Refused at the check: registerPhone is not sent.
+    assert_eq!(rig.seen(), 1);
+    assert_eq!(
+        rig.run(&a, &dereg(&a)),
+        Ok(()),
+        "another user's: nothing of ours"
+    );
+    rig.cloud.with(|s| s.others.clear());
+    rig.force("snom:checkPhone", xml_answer(false, "Error:malformed_mac"));
+    assert_eq!(rig.run(&a, &reg(&a)), Err(Failure::MalformedMac));
+    rig.force(
+        "snom:deregisterPhone",
+        xml_answer(false, "Error:malformed_mac"),
+    );
+    assert_eq!(rig.run(&a, &dereg(&a)), Err(Failure::MalformedMac));
+    rig.unforce();
+    rig.force(
+        "snom:registerPhone",
+        xml_answer(false, "Error:malformed_url"),
+    );
+    assert!(matches!(rig.run(&a, &reg(&a)), Err(Failure::Rejected(m)) if m.contains(PROV_A)));
+    // Texts no source lists, a flag that contradicts its text, a fault.
+    rig.force(
+        "snom:registerPhone",
+        xml_answer(false, "Error:quota_exceeded"),
+    );
+    unknown(rig.run(&a, &reg(&a)), "Error:quota_exceeded");
+    rig.force("snom:registerPhone", xml_answer(false, "Ok"));
+    unknown(rig.run(&a, &reg(&a)), "Ok");
+    rig.force(
+        "snom:checkPhone",
+        resp(
+            200,
+            "<methodResponse><fault><value><struct><member><name>faultCode</name><value><int>1</int></value></member><member><name>faultString</name><value><string>UNDOCUMENTED</string></value></member></struct></value></fault></methodResponse>",
+        ),
+    );
+    unknown(rig.run(&a, &reg(&a)), "XML-RPC fault 1: UNDOCUMENTED");
+    rig.force("snom:checkPhone", resp(200, "<html>maintenance</html>"));
+    unknown(rig.run(&a, &reg(&a)), "maintenance");
+    rig.unforce();
+    assert!(rig.cloud.writes().is_empty());
+    let mut wrong = a.clone();
+    wrong.password = "nope".into();
+    assert_eq!(
+        rig.run(&wrong, &reg(&wrong)),
+        Err(Failure::Auth(snom::XMLRPC_AUTH.into()))
+    );
+    let mut keys_only = a.clone();
+    keys_only.user.clear();
+    keys_only.access_key_id = cloud::SRAPS_ID.into();
+    keys_only.access_key_secret = cloud::SRAPS_KEY.into();
+    let from = rig.seen();
+    assert!(
+        matches!(rig.run(&keys_only, &reg(&keys_only)), Err(Failure::Config(m)) if m.contains("user and password"))
+    );
+    assert_eq!(rig.seen(), from);
+}
+
+// ------------------------------------------------------ Yealink XML-RPC
+
+#[test]
+fn rps_xmlrpc_registers_by_name_and_moves_existing_macs_with_edit_device() {
+    let mut rig = Rig::new();
+    let a = server(RedirectApi::RpsXmlrpc, "kpbx-a", PROV_A);
+    let b = server(RedirectApi::RpsXmlrpc, "kpbx-b", PROV_B);
+    assert_eq!(rig.run(&a, &reg(&a)), Ok(()));
+    // "Existing MAC(s)" says the account holds the MAC, not where:
+    // editDevice puts it on the named server.
+    assert_eq!(rig.run(&b, &reg(&b)), Ok(()));
+    assert_eq!(rig.cloud.with(|s| s.rps[M].clone()), "kpbx-b");
+    let methods: Vec<String> = rig
+        .svc
+        .requests()
+        .iter()
+        .map(|r| redirectkit::xmlrpc_call(&r.text()).0)
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "redirect.registerDevice",
+            "redirect.registerDevice",
+            "redirect.editDevice"
+        ]
+    );
+    assert_eq!(rig.run(&b, &dereg(&b)), Ok(()));
+    // Not registered any more: checkDevice says so, nothing else is sent.
+    let from = rig.seen();
+    assert_eq!(rig.run(&b, &dereg(&b)), Ok(()));
+    assert_eq!(rig.seen() - from, 1);
+    assert_eq!(
+        rig.cloud.writes(),
+        [
+            format!("rps:register:{M}:kpbx-a"),
+            format!("rps:edit:{M}:kpbx-b"),
+            format!("rps:deregister:{M}"),
         ]
     );
 }
 
 #[test]
-fn yealink_errors() {
-    let op = register(RedirectBrand::Yealink);
-    let srv = server(RedirectBrand::Yealink, "rps-user", "rps-pass");
-    let owned = Service::start(yealink(|_, _| {
-        xml_answer(false, "Are you sure you want to override MAC addresses")
-    }));
-    assert_eq!(run(&owned, &srv, &op), Err(Failure::OwnedByOther));
-    let mine = Service::start(yealink(|_, _| {
-        xml_answer(false, "Existing MAC(s): 000413a1b2c3")
-    }));
-    assert_eq!(run(&mine, &srv, &op), Ok(()));
-    let invalid = Service::start(yealink(|_, _| {
-        xml_answer(false, "Invalid MAC(s): 000413a1b2c3")
-    }));
-    assert_eq!(run(&invalid, &srv, &op), Err(Failure::MalformedMac));
-    let unknown = Service::start(yealink(|_, _| xml_answer(false, "Error: Invalid server")));
-    assert!(matches!(
-        run(&unknown, &srv, &op),
-        Err(Failure::Rejected(_))
-    ));
-    let bad = server(RedirectBrand::Yealink, "rps-user", "nope");
-    assert_eq!(run(&owned, &bad, &op), Err(Failure::Auth));
-    let limited = Service::start(|_: &Req| Resp {
-        status: 429,
-        headers: vec![("Retry-After".into(), "7".into())],
-        body: Vec::new(),
-    });
+fn rps_xmlrpc_errors_from_evidence() {
+    let mut rig = Rig::new();
+    let a = server(RedirectApi::RpsXmlrpc, "kpbx-a", PROV_A);
+    rig.cloud.with(|s| s.others.insert(M.into()));
+    // The override question: another account's MAC, never overridden.
+    assert_eq!(rig.run(&a, &reg(&a)), Err(Failure::OwnedByOther));
+    assert_eq!(rig.run(&a, &dereg(&a)), Ok(()), "registered elsewhere");
+    rig.cloud.with(|s| s.others.clear());
+    let nowhere = server(RedirectApi::RpsXmlrpc, "nowhere", PROV_A);
+    assert!(
+        matches!(rig.run(&nowhere, &reg(&nowhere)), Err(Failure::Rejected(m)) if m.contains("\"nowhere\""))
+    );
+    rig.force(
+        "rps:registerDevice",
+        xml_untyped(false, "Error:Invalid MAC(s):00s1122334400"),
+    );
+    assert_eq!(rig.run(&a, &reg(&a)), Err(Failure::MalformedMac));
+    rig.force(
+        "rps:registerDevice",
+        xml_untyped(
+            false,
+            "Error:The server name can only contain 'A-z 0-9 - _ . '(include space)",
+        ),
+    );
+    assert!(matches!(rig.run(&a, &reg(&a)), Err(Failure::Rejected(m)) if m.contains("A-z 0-9")));
+    rig.force(
+        "rps:registerDevice",
+        xml_untyped(false, "Error:UNDOCUMENTED"),
+    );
+    unknown(rig.run(&a, &reg(&a)), "Error:UNDOCUMENTED");
+    rig.force("rps:checkDevice", xml_untyped(false, "error:invalid mac"));
+    assert_eq!(rig.run(&a, &dereg(&a)), Err(Failure::MalformedMac));
+    rig.force("rps:checkDevice", xml_untyped(true, "maybe"));
+    unknown(rig.run(&a, &dereg(&a)), "maybe");
+    rig.unforce();
+    // editDevice's answer is not public: anything but [True, OK] is unknown.
+    rig.cloud.with(|s| s.rps.insert(M.into(), "kpbx-b".into()));
+    rig.force("rps:editDevice", xml_untyped(false, "UNDOCUMENTED"));
+    unknown(rig.run(&a, &reg(&a)), "UNDOCUMENTED");
+    assert_eq!(rig.cloud.with(|s| s.rps[M].clone()), "kpbx-b");
+    rig.unforce();
+    let mut wrong = a.clone();
+    wrong.password = "nope".into();
     assert_eq!(
-        run(&limited, &srv, &op),
-        Err(Failure::RateLimited {
-            retry_after_s: Some(7)
-        })
+        rig.run(&wrong, &reg(&wrong)),
+        Err(Failure::Auth(yealink::XMLRPC_AUTH.into()))
+    );
+    assert!(rig.cloud.writes().is_empty());
+}
+
+// ------------------------------------------------------- RPS JSON API
+
+#[test]
+fn rps_json_adds_migrates_and_reads_back() {
+    let mut rig = Rig::new();
+    let a = server(RedirectApi::RpsJson, "kpbx-a", PROV_A);
+    let b = server(RedirectApi::RpsJson, "kpbx-b", PROV_B);
+    assert_eq!(rig.run(&a, &reg(&a)), Ok(()));
+    assert_eq!(
+        rig.asked(0),
+        [
+            "POST /api/open/v1/server/list",
+            "POST /api/open/v1/device/list",
+            "POST /api/open/v1/device/add",
+            &format!("GET /api/open/v1/device/checkMac?mac={M}"),
+            "POST /api/open/v1/device/list",
+        ]
+    );
+    let add: serde_json::Value = serde_json::from_slice(&rig.svc.requests()[2].body).unwrap();
+    assert_eq!(add, j!({"macs": [M], "serverId": "id-kpbx-a"}));
+    // Already there: nothing to write.
+    let from = rig.seen();
+    assert_eq!(rig.run(&a, &reg(&a)), Ok(()));
+    assert_eq!(rig.seen() - from, 2);
+    // Held on another server: migrated, then read back.
+    assert_eq!(rig.run(&b, &reg(&b)), Ok(()));
+    // Deleted (the service answers `ret: 0`, `error: null`); then absent.
+    assert_eq!(rig.run(&b, &dereg(&b)), Ok(()));
+    assert_eq!(rig.run(&b, &dereg(&b)), Ok(()));
+    assert_eq!(
+        rig.cloud.writes(),
+        [
+            format!("rps_json:add:{M}:kpbx-a"),
+            format!("rps_json:migrate:{M}:kpbx-b"),
+            format!("rps_json:delete:{M}"),
+        ]
+    );
+    assert!(
+        rig.svc
+            .requests()
+            .iter()
+            .all(|r| !format!("{r:?}").contains(cloud::RPS_SK))
     );
 }
 
 #[test]
+fn rps_json_errors_are_unknown_but_never_success() {
+    let mut rig = Rig::new();
+    let a = server(RedirectApi::RpsJson, "kpbx-a", PROV_A);
+    // Another enterprise's MAC: the refusal's text is not public.
+    rig.cloud.with(|s| s.others.insert(M.into()));
+    unknown(
+        rig.run(&a, &reg(&a)),
+        "RPS error: UNDOCUMENTED: api-dm refusal text",
+    );
+    rig.cloud.with(|s| s.others.clear());
+    // device/add without an error that added nothing: the read-back sees it.
+    rig.cloud.with(|s| s.rps_json_silent_add = true);
+    unknown(rig.run(&a, &reg(&a)), "does not list it on server kpbx-a");
+    rig.cloud.with(|s| s.rps_json_silent_add = false);
+    let nowhere = server(RedirectApi::RpsJson, "nowhere", PROV_A);
+    assert!(
+        matches!(rig.run(&nowhere, &reg(&nowhere)), Err(Failure::Rejected(m)) if m.contains("\"nowhere\""))
+    );
+    // Unknown key: api-dm's answer is not public either.
+    let mut wrong = a.clone();
+    wrong.access_key_id = "someone-else".into();
+    unknown(rig.run(&wrong, &reg(&wrong)), "unknown key is not public");
+    rig.force("rps_json:server/list", resp(401, ""));
+    assert_eq!(
+        rig.run(&a, &reg(&a)),
+        Err(Failure::Auth(yealink::RPS_JSON_AUTH.into()))
+    );
+    rig.force(
+        "rps_json:server/list",
+        Resp {
+            status: 429,
+            headers: vec![("Retry-After".into(), "7".into())],
+            body: Vec::new(),
+        },
+    );
+    assert_eq!(
+        rig.run(&a, &reg(&a)),
+        Err(Failure::RateLimited {
+            retry_after_s: Some(7)
+        })
+    );
+    rig.unforce();
+    assert!(rig.cloud.writes().is_empty());
+}
+
+// ------------------------------------------------------------- YMCS v2
+
+#[test]
+fn ymcs_token_flow_lookup_add_move_delete() {
+    let mut rig = Rig::new();
+    // 150 servers: the one wanted is on the second page.
+    rig.cloud.with(|s| {
+        s.rps_servers = (0..150).map(|i| format!("srv-{i:03}")).collect();
+        s.rps_servers.push("kpbx-a".into());
+        s.rps_servers.push("kpbx-b".into());
+    });
+    let a = server(RedirectApi::Ymcs, "kpbx-a", PROV_A);
+    let b = server(RedirectApi::Ymcs, "kpbx-b", PROV_B);
+    let t0 = now_ms();
+    assert_eq!(rig.run_at(&a, &reg(&a), t0, MAC), Ok(()));
+    assert_eq!(
+        rig.asked(0),
+        [
+            "POST /v2/token",
+            "POST /v2/rps/listServers",
+            "POST /v2/rps/listServers",
+            "POST /v2/rps/listDevices",
+            "POST /v2/rps/addDevicesByMac",
+        ]
+    );
+    let add: serde_json::Value = serde_json::from_slice(&rig.svc.requests()[4].body).unwrap();
+    assert_eq!(add, j!([{"mac": M, "serverId": "id-kpbx-a"}]));
+    // The token is reused by the next operations until it expires.
+    assert_eq!(rig.run_at(&a, &reg(&a), t0 + 1000, MAC), Ok(()));
+    assert_eq!(rig.run_at(&b, &reg(&b), t0 + 2000, MAC), Ok(()));
+    assert_eq!(rig.cloud.with(|s| s.ymcs_token_requests), 1);
+    assert_eq!(rig.cloud.with(|s| s.rps[M].clone()), "kpbx-b");
+    // 7200 s minus falconieri's minute of margin: a new token after that.
+    assert_eq!(rig.run_at(&b, &dereg(&b), t0 + 7_141_000, MAC), Ok(()));
+    assert_eq!(rig.cloud.with(|s| s.ymcs_token_requests), 2);
+    assert_eq!(rig.run_at(&b, &dereg(&b), t0 + 7_142_000, MAC), Ok(()));
+    assert_eq!(
+        rig.cloud.writes(),
+        [
+            format!("ymcs:add:{M}:kpbx-a"),
+            format!("ymcs:delete:{M}"),
+            format!("ymcs:add:{M}:kpbx-b"),
+            format!("ymcs:delete:{M}"),
+        ]
+    );
+    // A token the service dropped is replaced once.
+    rig.cloud.with(|s| s.ymcs_tokens.clear());
+    assert_eq!(rig.run_at(&a, &reg(&a), t0 + 7_143_000, MAC), Ok(()));
+    assert_eq!(rig.cloud.with(|s| s.ymcs_token_requests), 3);
+    // The secret is only in the token request's Basic header.
+    for r in rig.svc.requests() {
+        let text = format!("{r:?}");
+        assert!(!text.contains(cloud::YMCS_SECRET));
+        if r.path != "/v2/token" {
+            assert!(
+                r.header("authorization")
+                    .unwrap()
+                    .starts_with("Bearer tok-")
+            );
+        }
+    }
+}
+
+#[test]
+fn ymcs_errors_from_evidence() {
+    let mut rig = Rig::new();
+    let a = server(RedirectApi::Ymcs, "kpbx-a", PROV_A);
+    // A regular account (Yealink support in fspbx issue 600).
+    rig.cloud.with(|s| s.ymcs_regular = true);
+    let r = rig.run(&a, &reg(&a));
+    assert_eq!(
+        r,
+        Err(Failure::Rejected(yealink::ADD_BY_MAC_FORBIDDEN.into()))
+    );
+    let shown = r.unwrap_err().to_string();
+    assert!(
+        shown.contains("ask Yealink support to enable /v2/rps/addDevicesByMac"),
+        "{shown}"
+    );
+    rig.cloud.with(|s| s.ymcs_regular = false);
+    rig.cloud.with(|s| s.others.insert(M.into()));
+    assert_eq!(rig.run(&a, &reg(&a)), Err(Failure::OwnedByOther));
+    rig.cloud.with(|s| s.others.clear());
+    let failed = |info: &str| {
+        json(
+            200,
+            j!({"total": 1, "successCount": 0, "failureCount": 1, "errors": [{"mac": M, "sn": "", "errorInfo": info}]}),
+        )
+    };
+    rig.force("ymcs:addDevicesByMac", failed("device.mac.invalid"));
+    assert_eq!(rig.run(&a, &reg(&a)), Err(Failure::MalformedMac));
+    rig.force("ymcs:addDevicesByMac", failed("UNDOCUMENTED"));
+    unknown(rig.run(&a, &reg(&a)), "UNDOCUMENTED");
+    for (status, code, expect) in [
+        (400, "800001", Some(Failure::MalformedMac)),
+        (409, "800003", Some(Failure::OwnedByOther)),
+        (409, "800004", Some(Failure::OwnedByOther)),
+        (
+            429,
+            "900429",
+            Some(Failure::RateLimited {
+                retry_after_s: None,
+            }),
+        ),
+    ] {
+        rig.force("ymcs:listDevices", cloud::ymcs_error(status, code, "x"));
+        assert_eq!(rig.run(&a, &reg(&a)).err(), expect, "{code}");
+    }
+    rig.force(
+        "ymcs:listDevices",
+        cloud::ymcs_error(500, "900500", "Server busy"),
+    );
+    assert!(matches!(rig.run(&a, &reg(&a)), Err(f @ Failure::Service(_)) if f.is_transient()));
+    rig.force(
+        "ymcs:listDevices",
+        cloud::ymcs_error(403, "900403", "Request forbidden"),
+    );
+    assert!(
+        matches!(rig.run(&a, &reg(&a)), Err(Failure::Rejected(m)) if m.contains("Request forbidden"))
+    );
+    // 900401 even with a fresh token: the credentials.
+    rig.force(
+        "ymcs:listDevices",
+        cloud::ymcs_error(401, "900401", "Not logged in"),
+    );
+    assert_eq!(
+        rig.run(&a, &reg(&a)),
+        Err(Failure::Auth(yealink::YMCS_AUTH.into()))
+    );
+    rig.force(
+        "ymcs:listDevices",
+        cloud::ymcs_error(400, "800007", "Invalid parameters"),
+    );
+    unknown(rig.run(&a, &reg(&a)), "800007");
+    rig.unforce();
+    let nowhere = server(RedirectApi::Ymcs, "nowhere", PROV_A);
+    assert!(
+        matches!(rig.run(&nowhere, &reg(&nowhere)), Err(Failure::Rejected(m)) if m.contains("\"nowhere\""))
+    );
+    assert!(rig.cloud.writes().is_empty());
+    // A refused key: the token request's 401.
+    let mut fresh = Rig::new();
+    let mut wrong = a.clone();
+    wrong.access_key_secret = "nope".into();
+    assert_eq!(
+        fresh.run(&wrong, &reg(&wrong)),
+        Err(Failure::Auth(yealink::YMCS_AUTH.into()))
+    );
+    assert_eq!(fresh.seen(), 1);
+}
+
+// ---------------------------------------------------------------- all
+
+#[test]
 fn escene_is_unsupported_and_sends_nothing() {
-    let svc = Service::start(|_: &Req| resp(500, ""));
-    let srv = server(RedirectBrand::Escene, "u", "p");
+    let mut rig = Rig::new();
+    let e = server(RedirectApi::None, "e", PROV_A);
     assert!(matches!(
-        run(&svc, &srv, &register(RedirectBrand::Escene)),
+        rig.run(&e, &reg(&e)),
         Err(Failure::Unsupported(_))
     ));
-    assert!(svc.requests().is_empty());
+    assert_eq!(rig.seen(), 0);
 }
 
 #[test]
@@ -377,29 +878,40 @@ fn unreachable_and_untrusted_services() {
     let port = redirectkit::free_port();
     let svc = Service::start(|_: &Req| resp(200, ""));
     let client = HttpsClient::from_ca_file(&svc.ca_file, Duration::from_secs(5)).unwrap();
+    let run = |eps: &Endpoints| {
+        let srv = server(RedirectApi::Ymcs, "kpbx-a", PROV_A);
+        let mut session = Session::default();
+        let mut nonce = || "0123456789abcdef0123456789abcdef".to_string();
+        let mut cx = Context {
+            endpoints: eps,
+            server: &srv,
+            now_ms: now_ms(),
+            nonce: &mut nonce,
+            session: &mut session,
+            warnings: Vec::new(),
+        };
+        smol::block_on(flow::perform(
+            &client,
+            &mut cx,
+            &reg(&srv),
+            &Mac::parse(MAC).unwrap(),
+        ))
+    };
     let mut down = endpoints(&svc);
-    down.yealink_rps = format!("https://127.0.0.1:{port}");
-    let srv = server(RedirectBrand::Yealink, "rps-user", "rps-pass");
-    let r = run_with(&client, &down, &srv, &register(RedirectBrand::Yealink));
+    down.ymcs = format!("https://127.0.0.1:{port}");
+    let r = run(&down);
     assert!(
         matches!(&r, Err(Failure::Unreachable(m)) if m.contains("connect")),
         "{r:?}"
     );
-
     // A service whose certificate the CA bundle does not vouch for.
     let other = Service::start(|_: &Req| resp(200, ""));
-    let r = run_with(
-        &client,
-        &endpoints(&other),
-        &srv,
-        &register(RedirectBrand::Yealink),
-    );
+    let r = run(&endpoints(&other));
     assert!(
         matches!(&r, Err(Failure::Unreachable(m)) if m.contains("tls")),
         "{r:?}"
     );
     assert!(other.requests().is_empty());
-
     // A bundle without certificates is refused up front.
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.pem");
@@ -414,161 +926,29 @@ fn a_silent_service_times_out() {
     let svc = Service::start(|_: &Req| resp(200, ""));
     let client = HttpsClient::from_ca_file(&svc.ca_file, Duration::from_millis(500)).unwrap();
     let mut eps = endpoints(&svc);
-    eps.yealink_rps = format!("https://127.0.0.1:{port}");
+    eps.sraps = format!("https://127.0.0.1:{port}/api/v1/");
+    let srv = server(RedirectApi::Sraps, "kpbx-a", PROV_A);
+    let mut session = Session::default();
+    let mut nonce = || "n".to_string();
+    let mut cx = Context {
+        endpoints: &eps,
+        server: &srv,
+        now_ms: now_ms(),
+        nonce: &mut nonce,
+        session: &mut session,
+        warnings: Vec::new(),
+    };
     let start = std::time::Instant::now();
-    let r = run_with(
+    let r = smol::block_on(flow::perform(
         &client,
-        &eps,
-        &server(RedirectBrand::Yealink, "u", "p"),
-        &register(RedirectBrand::Yealink),
-    );
+        &mut cx,
+        &reg(&srv),
+        &Mac::parse(MAC).unwrap(),
+    ));
     assert!(
         matches!(&r, Err(Failure::Unreachable(m)) if m.contains("no answer")),
         "{r:?}"
     );
     assert!(start.elapsed() < Duration::from_secs(5));
     drop(listener);
-}
-
-const AK: &str = "yealink-access-key";
-const AK_SECRET: &str = "yealink-secret-9f";
-
-/// The Yealink RPS open API as documented: every request signed; answers
-/// `{"ret", "data", "error"}`. `devices`: MAC → (device id, server id) the
-/// account holds; `owned`: MACs another enterprise holds.
-fn rps(
-    devices: &'static [(&'static str, &'static str, &'static str)],
-    owned: &'static [&'static str],
-) -> impl Fn(&Req) -> Resp + Send + Sync {
-    move |req: &Req| {
-        assert_eq!(req.method, "POST");
-        redirectkit::verify_yealink_signature(req, AK, AK_SECRET);
-        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
-        let ok = |data: serde_json::Value| {
-            json(
-                200,
-                serde_json::json!({"ret": 1, "data": data, "error": null}),
-            )
-        };
-        let fail = |code: &str, msg: &str| {
-            json(
-                200,
-                serde_json::json!({"ret": -1, "data": null, "error": {"errorCode": code, "msg": msg}}),
-            )
-        };
-        match req.path.as_str() {
-            "/api/open/v1/server/list" => {
-                assert_eq!(body["key"], "kpbx-office");
-                ok(
-                    serde_json::json!({"skip": 0, "limit": 100, "total": 2, "data": [
-                        {"id": "srv-0", "serverName": "kpbx-office-old", "url": "https://old/"},
-                        {"id": "srv-1", "serverName": "kpbx-office", "url": PROV},
-                    ]}),
-                )
-            }
-            "/api/open/v1/device/add" => {
-                assert_eq!(body["serverId"], "srv-1");
-                let mac = body["macs"][0].as_str().unwrap();
-                if owned.contains(&mac) {
-                    fail("800007", "The device has been added by other enterprise")
-                } else if mac.len() != 12 {
-                    fail("800003", "Invalid MAC format")
-                } else if devices.iter().any(|(m, _, _)| *m == mac) {
-                    fail("800004", "The device already exists")
-                } else {
-                    ok(serde_json::Value::Null)
-                }
-            }
-            "/api/open/v1/device/list" => {
-                let key = body["key"].as_str().unwrap();
-                let found: Vec<serde_json::Value> = devices
-                    .iter()
-                    .filter(|(m, _, _)| *m == key)
-                    .map(|(m, id, srv)| serde_json::json!({"id": id, "mac": m, "serverId": srv}))
-                    .collect();
-                ok(serde_json::json!({"skip": 0, "limit": 10, "total": found.len(), "data": found}))
-            }
-            "/api/open/v1/device/migrate" => {
-                assert_eq!(
-                    body,
-                    serde_json::json!({"ids": ["dev-7"], "serverId": "srv-1"})
-                );
-                ok(serde_json::Value::Null)
-            }
-            "/api/open/v1/device/delete" => {
-                assert_eq!(body, serde_json::json!({"ids": ["dev-7"]}));
-                ok(serde_json::Value::Null)
-            }
-            other => panic!("unexpected {other}"),
-        }
-    }
-}
-
-#[test]
-fn yealink_open_api_registers_by_server_name_with_signed_requests() {
-    let svc = Service::start(rps(&[], &[]));
-    let srv = server(RedirectBrand::Yealink, AK, AK_SECRET);
-    assert_eq!(run(&svc, &srv, &register(RedirectBrand::Yealink)), Ok(()));
-    let reqs = svc.requests();
-    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        ["/api/open/v1/server/list", "/api/open/v1/device/add"]
-    );
-    let add: serde_json::Value = serde_json::from_slice(&reqs[1].body).unwrap();
-    assert_eq!(
-        add,
-        serde_json::json!({"macs": ["000413a1b2c3"], "serverId": "srv-1"})
-    );
-    assert!(reqs.iter().all(|r| !format!("{r:?}").contains(AK_SECRET)));
-}
-
-#[test]
-fn yealink_open_api_moves_and_deletes_its_own_devices() {
-    let svc = Service::start(rps(&[("000413a1b2c3", "dev-7", "srv-0")], &[]));
-    let srv = server(RedirectBrand::Yealink, AK, AK_SECRET);
-    assert_eq!(run(&svc, &srv, &register(RedirectBrand::Yealink)), Ok(()));
-    let op = Op::Deregister(register(RedirectBrand::Yealink).target().clone());
-    assert_eq!(run(&svc, &srv, &op), Ok(()));
-    let paths: Vec<String> = svc.requests().into_iter().map(|r| r.path).collect();
-    assert_eq!(
-        paths,
-        [
-            "/api/open/v1/server/list",
-            "/api/open/v1/device/add",
-            "/api/open/v1/device/list",
-            "/api/open/v1/device/migrate",
-            "/api/open/v1/device/list",
-            "/api/open/v1/device/delete"
-        ]
-    );
-    // Deregistering a MAC the account does not hold is done at once.
-    let empty = Service::start(rps(&[], &[]));
-    assert_eq!(run(&empty, &srv, &op), Ok(()));
-    assert_eq!(empty.requests().len(), 1);
-}
-
-#[test]
-fn yealink_open_api_errors() {
-    let srv = server(RedirectBrand::Yealink, AK, AK_SECRET);
-    let owned = Service::start(rps(&[], &["000413a1b2c3"]));
-    assert_eq!(
-        run(&owned, &srv, &register(RedirectBrand::Yealink)),
-        Err(Failure::OwnedByOther)
-    );
-    let mut unknown = register(RedirectBrand::Yealink);
-    if let Op::Register(t) = &mut unknown {
-        t.server = "nowhere".into();
-    }
-    let svc = Service::start(|req: &Req| {
-        redirectkit::verify_yealink_signature(req, AK, AK_SECRET);
-        json(
-            200,
-            serde_json::json!({"ret": 1, "data": {"total": 0, "data": []}, "error": null}),
-        )
-    });
-    assert!(matches!(
-        run(&svc, &srv, &unknown),
-        Err(Failure::Rejected(m)) if m.contains("nowhere")
-    ));
 }

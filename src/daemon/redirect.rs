@@ -32,7 +32,7 @@ use crate::clock::{Clock, WallTime};
 use crate::control::{RedirectView, Reply};
 use crate::http::client::HttpsClient;
 use crate::model::{Kind, Mac, Object, ObjectRef, RedirectServer};
-use crate::redirect::flow::{self, Context};
+use crate::redirect::flow::{self, Context, Session};
 use crate::redirect::plan::{self, Desired, JobState};
 use crate::redirect::{Failure, Op, Target};
 use crate::store::data::{Order, Table};
@@ -43,11 +43,14 @@ use super::{Daemon, Event};
 /// Deadline of one request to a vendor's service.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The outcome of one operation, sent back to the loop.
+/// The outcome of one operation, sent back to the loop with the session
+/// it borrowed.
 pub struct Done {
     mac: Mac,
     op: Op,
     outcome: Result<(), Failure>,
+    session: Session,
+    warnings: Vec<String>,
 }
 
 /// State owned by the loop.
@@ -55,6 +58,9 @@ pub struct Runtime {
     tx: Sender<Event>,
     client: Option<HttpsClient>,
     in_flight: Option<Mac>,
+    /// What the APIs remember between operations (SRAPS setting uuid and
+    /// clock offset, YMCS tokens); lent to the operation in flight.
+    session: Session,
     /// Nothing can be due before this time (the earliest next attempt seen
     /// by the last scan); `None`: scan. Every write of the job table resets
     /// it, so the loop does not decode the table after every event.
@@ -67,6 +73,7 @@ impl Runtime {
             tx,
             client: None,
             in_flight: None,
+            session: Session::default(),
             idle_until: None,
         }
     }
@@ -287,30 +294,43 @@ fn start_next(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) -> Result<bool, 
         server.name,
         server.brand.as_str()
     );
-    let tx = daemon.redirect.borrow().tx.clone();
+    let (tx, mut session) = {
+        let mut rt = daemon.redirect.borrow_mut();
+        (rt.tx.clone(), std::mem::take(&mut rt.session))
+    };
     let endpoints = daemon.config.redirect_endpoints.clone();
-    let now_unix_s = u64::try_from(now.as_unix_micros() / 1_000_000).unwrap_or(0);
+    let now_ms = u64::try_from(now.as_unix_micros() / 1000).unwrap_or(0);
     let seed = nonce_seed();
     ex.spawn(async move {
-        let mut n = 0u32;
+        let mut n = 0u64;
         let mut nonce = || {
             n += 1;
-            format!("{seed:016x}{n:x}")
+            format!("{seed:016x}{n:016x}")
         };
         let mut cx = Context {
             endpoints: &endpoints,
             server: &server,
-            now_unix_s,
+            now_ms,
             nonce: &mut nonce,
+            session: &mut session,
+            warnings: Vec::new(),
         };
         let outcome = flow::perform(&client, &mut cx, &op, &mac).await;
-        let _ = tx.send(Event::Redirect(Done { mac, op, outcome })).await;
+        let warnings = cx.warnings;
+        let done = Done {
+            mac,
+            op,
+            outcome,
+            session,
+            warnings,
+        };
+        let _ = tx.send(Event::Redirect(done)).await;
     })
     .detach();
     Ok(false)
 }
 
-/// Random bits for Hawk nonces (uniqueness, not secrecy, is what counts).
+/// Random bits for nonces (uniqueness, not secrecy, is what counts).
 fn nonce_seed() -> u64 {
     use std::io::Read as _;
     let mut b = [0u8; 8];
@@ -386,8 +406,25 @@ fn record(
 
 /// An operation finished.
 pub fn on_done(daemon: &Daemon, done: Done) {
-    daemon.redirect.borrow_mut().in_flight = None;
-    let Done { mac, op, outcome } = done;
+    let Done {
+        mac,
+        op,
+        outcome,
+        session,
+        warnings,
+    } = done;
+    {
+        let mut rt = daemon.redirect.borrow_mut();
+        rt.in_flight = None;
+        rt.session = session;
+    }
+    for w in warnings {
+        log::warn!(
+            "redirect: {} {mac} on {}: {w}",
+            op.verb(),
+            op.target().server
+        );
+    }
     match &outcome {
         Ok(()) => log::info!(
             "redirect: {} {mac} on {}: done",

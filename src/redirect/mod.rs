@@ -1,21 +1,27 @@
 //! Redirection services: telling a vendor's cloud where a phone fresh out of
 //! the box should fetch its configuration.
 //!
+//! Every request and every reading of an answer follows a public source,
+//! named next to it; the sources and what they leave open are collected in
+//! the README's redirection section. What no source shows is never taken
+//! for success: it becomes [`Failure::Unknown`], kept verbatim and retried.
+//!
 //! * [`hawk`]: Hawk request authentication (Snom SRAPS), pure, with the
 //!   specification's example vectors as tests.
 //! * [`xmlrpc`]: the XML-RPC subset the legacy redirection APIs use (string
 //!   and boolean parameters; an array or a fault as the answer).
-//! * [`vendor`]: request builders and answer parsers per service: Snom SRAPS
-//!   (REST + Hawk), Snom XML-RPC (`redirect.registerPhone`), Yealink RPS
-//!   open API (JSON, HMAC-signed `X-Ca-*` headers) and Yealink RPS XML-RPC
-//!   (`redirect.registerDevice`, by server name). Escene publishes no API:
-//!   its servers fail with a clear error.
+//! * [`vendor`]: what every service shares (HTTP statuses, service words,
+//!   XML-RPC `[flag, text]` results).
+//! * [`snom`]: Snom SRAPS (REST + Hawk) and Snom's XML-RPC service: request
+//!   builders and answer readers.
+//! * [`yealink`]: Yealink YMCS Open API v2 (OAuth token), the signed RPS
+//!   JSON API on api-dm and the RPS XML-RPC service.
 //! * [`plan`]: the job planner. Per MAC it keeps what the service holds (per
 //!   our last success) and the operations still to do; `reconcile` compares
 //!   that with the configuration, `finish` records an attempt's outcome and
 //!   the next attempt time (backoff), all with an injected `now`.
-//! * [`flow`]: the sequences of requests of each operation, generic over a
-//!   [`flow::Transport`]; the daemon passes the HTTPS client.
+//! * [`flow`]: the sequences of requests of each operation per API, generic
+//!   over a [`flow::Transport`]; the daemon passes the HTTPS client.
 //!
 //! Invariant: nothing here does I/O or reads a clock except through the
 //! transport it is given; credentials never appear in errors.
@@ -23,12 +29,14 @@
 pub mod flow;
 pub mod hawk;
 pub mod plan;
+pub mod snom;
 pub mod vendor;
 pub mod xmlrpc;
+pub mod yealink;
 
 use std::fmt;
 
-use crate::model::prov::RedirectBrand;
+use crate::model::prov::{RedirectBrand, YmcsRegion};
 
 /// Base addresses of the vendors' services. The defaults are the public
 /// services; `redirect_endpoints` in the bootstrap file overrides them for
@@ -41,24 +49,34 @@ pub struct Endpoints {
     pub snom_xmlrpc: String,
     /// Yealink RPS XML-RPC endpoint.
     pub yealink_xmlrpc: String,
-    /// Yealink RPS open (JSON, signed) API base, without a trailing `/`.
+    /// Yealink RPS JSON (signed) API base, without a trailing `/`.
     pub yealink_rps: String,
+    /// Yealink YMCS base, without a trailing `/`; `{region}` stands for
+    /// the account's region (`eu`, `us`, `au`).
+    pub ymcs: String,
 }
 
 impl Default for Endpoints {
     fn default() -> Endpoints {
         Endpoints {
+            // falconieri README (SRAPS base URL).
             sraps: "https://api.sraps.snom.com/api/v1/".to_string(),
+            // service.snom.com XML-RPC API page: "the trailing slash is mandatory".
             snom_xmlrpc: "https://secure-provisioning.snom.com:8083/xmlrpc/".to_string(),
+            // falconieri README (peoplefone posts to the same host, /xmlrpc/).
             yealink_xmlrpc: "https://api-dm.yealink.com:8443/xmlrpc".to_string(),
+            // The "JSON API for RPS Management Platform" (Yealink doc copy).
             yealink_rps: "https://api-dm.yealink.com:8443".to_string(),
+            // falconieri README and fspbx: {eu,us,au}-api.ymcs.yealink.com.
+            ymcs: "https://{region}-api.ymcs.yealink.com".to_string(),
         }
     }
 }
 
 impl Endpoints {
     /// `vendor` (the defaults), or `name=https://...` pairs separated by
-    /// commas, names among `sraps`, `snom_xmlrpc`, `yealink_xmlrpc`.
+    /// commas, names among `sraps`, `snom_xmlrpc`, `yealink_xmlrpc`,
+    /// `yealink_rps`, `ymcs`.
     pub fn parse(text: &str) -> Result<Endpoints, String> {
         let mut e = Endpoints::default();
         if text == "vendor" {
@@ -68,15 +86,16 @@ impl Endpoints {
             let (name, url) = item
                 .split_once('=')
                 .ok_or_else(|| format!("{item:?} is not name=url"))?;
-            crate::http::client::Url::parse(url)?;
+            crate::http::client::Url::parse(&url.replace("{region}", "eu"))?;
             let slot = match name.trim() {
                 "sraps" => &mut e.sraps,
                 "snom_xmlrpc" => &mut e.snom_xmlrpc,
                 "yealink_xmlrpc" => &mut e.yealink_xmlrpc,
                 "yealink_rps" => &mut e.yealink_rps,
+                "ymcs" => &mut e.ymcs,
                 other => {
                     return Err(format!(
-                        "{other:?} is not sraps, snom_xmlrpc, yealink_xmlrpc or yealink_rps"
+                        "{other:?} is not sraps, snom_xmlrpc, yealink_xmlrpc, yealink_rps or ymcs"
                     ));
                 }
             };
@@ -85,8 +104,10 @@ impl Endpoints {
         if !e.sraps.ends_with('/') {
             e.sraps.push('/');
         }
-        while e.yealink_rps.ends_with('/') {
-            e.yealink_rps.pop();
+        for base in [&mut e.yealink_rps, &mut e.ymcs] {
+            while base.ends_with('/') {
+                base.pop();
+            }
         }
         Ok(e)
     }
@@ -97,9 +118,14 @@ impl Endpoints {
             return "vendor".to_string();
         }
         format!(
-            "sraps={},snom_xmlrpc={},yealink_xmlrpc={},yealink_rps={}",
-            self.sraps, self.snom_xmlrpc, self.yealink_xmlrpc, self.yealink_rps
+            "sraps={},snom_xmlrpc={},yealink_xmlrpc={},yealink_rps={},ymcs={}",
+            self.sraps, self.snom_xmlrpc, self.yealink_xmlrpc, self.yealink_rps, self.ymcs
         )
+    }
+
+    /// The YMCS base of an account's region.
+    pub fn ymcs_base(&self, region: YmcsRegion) -> String {
+        self.ymcs.replace("{region}", region.as_str())
     }
 }
 
@@ -109,17 +135,27 @@ impl Endpoints {
 pub enum Failure {
     /// No answer (connection refused, timeout, TLS): retried with backoff.
     Unreachable(String),
-    /// The service is failing (5xx) or answered something unreadable: retried.
+    /// The service says it is failing or busy (5xx, YMCS 900500): retried.
     Service(String),
     /// Too many requests; retried no sooner than `retry_after_s`.
     RateLimited { retry_after_s: Option<u64> },
-    /// The credentials were refused: waits for a configuration change or a sync.
-    Auth,
+    /// Hawk refused the box's timestamp even after one retry on the
+    /// service's time: `offset_s` is the box's clock minus the service's.
+    /// Retried (the clock may be fixed by NTP meanwhile).
+    Clock { offset_s: i64 },
+    /// An answer no public source describes, in the service's own words
+    /// (bounded): never taken for success, retried with backoff.
+    Unknown(String),
+    /// The credentials were refused; the text says which ones and where
+    /// they come from. Waits for a configuration change or a sync.
+    Auth(String),
+    /// The server lacks what its API needs; nothing was sent.
+    Config(String),
     /// The MAC is registered by another account of the vendor's service.
     OwnedByOther,
     /// The service refused the MAC as malformed.
     MalformedMac,
-    /// Any other refusal, with the service's words.
+    /// A documented refusal that needs a change, explained.
     Rejected(String),
     /// The brand has no usable API.
     Unsupported(String),
@@ -130,7 +166,11 @@ impl Failure {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Failure::Unreachable(_) | Failure::Service(_) | Failure::RateLimited { .. }
+            Failure::Unreachable(_)
+                | Failure::Service(_)
+                | Failure::RateLimited { .. }
+                | Failure::Clock { .. }
+                | Failure::Unknown(_)
         )
     }
 }
@@ -146,7 +186,13 @@ impl fmt::Display for Failure {
             Failure::RateLimited {
                 retry_after_s: None,
             } => write!(f, "rate limited by the service"),
-            Failure::Auth => write!(f, "authentication failed: check user and password"),
+            Failure::Clock { offset_s } => write!(
+                f,
+                "the box's clock is off by {offset_s:+} s from the service's (Hawk: stale timestamp): set the time or NTP"
+            ),
+            Failure::Unknown(m) => write!(f, "unrecognised answer, will retry: {m}"),
+            Failure::Auth(m) => write!(f, "credentials refused: {m}"),
+            Failure::Config(m) => write!(f, "not configured: {m}"),
             Failure::OwnedByOther => write!(f, "MAC owned by another account"),
             Failure::MalformedMac => write!(f, "MAC refused as malformed"),
             Failure::Rejected(m) => write!(f, "refused: {m}"),
@@ -237,10 +283,15 @@ mod tests {
     fn endpoints() {
         assert_eq!(Endpoints::parse("vendor").unwrap(), Endpoints::default());
         let e = Endpoints::parse(
-            "sraps=https://127.0.0.1:9/api/v1,yealink_xmlrpc=https://127.0.0.1:9/x",
+            "sraps=https://127.0.0.1:9/api/v1,yealink_xmlrpc=https://127.0.0.1:9/x,ymcs=https://127.0.0.1:9/",
         )
         .unwrap();
         assert_eq!(e.sraps, "https://127.0.0.1:9/api/v1/");
+        assert_eq!(e.ymcs_base(YmcsRegion::Us), "https://127.0.0.1:9");
+        assert_eq!(
+            Endpoints::default().ymcs_base(YmcsRegion::Au),
+            "https://au-api.ymcs.yealink.com"
+        );
         assert_eq!(e.yealink_xmlrpc, "https://127.0.0.1:9/x");
         assert_eq!(e.snom_xmlrpc, Endpoints::default().snom_xmlrpc);
         assert_eq!(Endpoints::parse(&e.render()).unwrap(), e);

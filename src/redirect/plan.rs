@@ -393,7 +393,7 @@ mod tests {
         );
         // A failure of an operation no longer planned changes nothing.
         let before = s.clone();
-        let s = finish(s, &Op::Register(a), &Err(Failure::Auth), at(2));
+        let s = finish(s, &Op::Register(a), &Err(Failure::Auth("k".into())), at(2));
         assert_eq!(s.ops, before.ops);
         assert_eq!(s.next_attempt, before.next_attempt);
     }

@@ -1,8 +1,13 @@
 //! A stand-in for the vendors' redirection services: an HTTPS server on
 //! 127.0.0.1 (rustls, a certificate made for the test) in a thread, which
 //! records every request and answers through the test's handler. It checks
-//! Hawk MACs and Basic credentials with its own code, not kpbxd's.
+//! Hawk MACs, Yealink signatures and Basic credentials with its own code,
+//! not kpbxd's. A check that fails inside the handler (a panic) is kept as
+//! a violation, answered with status 599, and fails the test when the
+//! service is dropped. [`cloud`] holds the vendors' services themselves.
 #![allow(dead_code, clippy::unwrap_used)]
+
+pub mod cloud;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -37,6 +42,7 @@ impl Req {
 }
 
 /// An answer: status, extra headers, body.
+#[derive(Clone, Debug)]
 pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -59,7 +65,9 @@ pub fn json(status: u16, body: serde_json::Value) -> Resp {
     }
 }
 
-/// A documented XML-RPC answer `[ok, text]`.
+/// An XML-RPC answer `[ok, text]` with a typed `<string>`, the form Snom
+/// answers in (falconieri `providers/snom.go` matches
+/// `<boolean>(.*)</boolean></value><value><string>(.*)</string>`).
 pub fn xml_answer(ok: bool, text: &str) -> Resp {
     Resp {
         status: 200,
@@ -79,6 +87,8 @@ pub struct Service {
     /// PEM file the client must trust.
     pub ca_file: PathBuf,
     pub requests: Arc<Mutex<Vec<Req>>>,
+    /// Checks that failed inside the handler.
+    pub violations: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -127,10 +137,12 @@ impl Service {
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let violations = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
         let thread = std::thread::spawn({
             let requests = requests.clone();
+            let violations = violations.clone();
             let stop = stop.clone();
             move || {
                 for conn in listener.incoming() {
@@ -138,7 +150,7 @@ impl Service {
                         return;
                     }
                     let Ok(tcp) = conn else { continue };
-                    let _ = serve(tcp, tls.clone(), &*handler, &requests);
+                    let _ = serve(tcp, tls.clone(), &*handler, &requests, &violations);
                 }
             }
         });
@@ -146,6 +158,7 @@ impl Service {
             addr,
             ca_file,
             requests,
+            violations,
             stop,
             thread: Some(thread),
             _dir: None,
@@ -157,8 +170,17 @@ impl Service {
     }
 
     pub fn requests(&self) -> Vec<Req> {
-        self.requests.lock().unwrap().clone()
+        lock(&self.requests).clone()
     }
+
+    pub fn violations(&self) -> Vec<String> {
+        lock(&self.violations).clone()
+    }
+}
+
+/// A mutex's content, even after a panic inside a handler.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Drop for Service {
@@ -168,6 +190,10 @@ impl Drop for Service {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        let v = self.violations();
+        if !std::thread::panicking() {
+            assert!(v.is_empty(), "the stand-in saw violations: {v:#?}");
+        }
     }
 }
 
@@ -176,6 +202,7 @@ fn serve(
     tls: Arc<rustls::ServerConfig>,
     handler: &Handler,
     requests: &Mutex<Vec<Req>>,
+    violations: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
     tcp.set_write_timeout(Some(Duration::from_secs(5)))?;
@@ -218,8 +245,19 @@ fn serve(
             }
         }
     };
-    let answer = handler(&req);
-    requests.lock().unwrap().push(req);
+    let answer = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&req))) {
+        Ok(a) => a,
+        Err(e) => {
+            let what = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            lock(violations).push(format!("{} {}: {what}", req.method, req.path));
+            resp(599, "stand-in check failed")
+        }
+    };
+    lock(requests).push(req);
     let mut out = format!(
         "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
         answer.status,
@@ -255,6 +293,28 @@ fn b64(bytes: &[u8]) -> String {
     out
 }
 
+/// An XML-RPC answer `[ok, text]` with an untyped text value, the form of
+/// Htek's copy of Yealink's XML API for RPS (`<value><boolean>1</boolean>
+/// </value> <value>OK</value>`).
+pub fn xml_untyped(ok: bool, text: &str) -> Resp {
+    Resp {
+        status: 200,
+        headers: vec![("Content-Type".into(), "text/xml".into())],
+        body: format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?> <methodResponse xmlns:ex=\"http://ws.apache.org/xmlrpc/namespaces/extensions\"> <params> <param> <value> <array> <data> <value> <boolean>{}</boolean> </value> <value>{text}</value> </data> </array> </value> </param> </params> </methodResponse>",
+            u8::from(ok)
+        )
+        .into_bytes(),
+    }
+}
+
+/// base64 HMAC-SHA256, as Hawk and the Yealink signature use it.
+pub fn hmac_b64(key: &str, text: &str) -> String {
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).unwrap();
+    m.update(text.as_bytes());
+    b64(&m.finalize().into_bytes())
+}
+
 /// The attributes of a `Hawk ...` header.
 pub fn hawk_attributes(header: &str) -> Vec<(String, String)> {
     let rest = header.strip_prefix("Hawk ").expect("Hawk scheme");
@@ -267,9 +327,17 @@ pub fn hawk_attributes(header: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What a Hawk header claims: key id and timestamp.
+#[derive(Clone, Debug)]
+pub struct HawkSeen {
+    pub id: String,
+    pub ts: u64,
+}
+
 /// Checks a request's Hawk header against the key, per the Hawk
-/// specification; returns the key id. Panics on any mismatch.
-pub fn verify_hawk(req: &Req, key: &str, host: &str, port: u16) -> String {
+/// specification: `Err` if the MAC does not match (wrong key), a panic if
+/// the header is malformed or the payload hash wrong.
+pub fn check_hawk(req: &Req, key: &str, host: &str, port: u16) -> Result<HawkSeen, String> {
     let header = req.header("authorization").expect("Authorization header");
     let attrs = hawk_attributes(header);
     let get = |k: &str| {
@@ -279,19 +347,22 @@ pub fn verify_hawk(req: &Req, key: &str, host: &str, port: u16) -> String {
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let hash = if req.body.is_empty() {
-        assert_eq!(get("hash"), "", "no payload, no hash");
+    // falconieri's form: a hash always, of an empty payload with an empty
+    // content type when there is no body.
+    let ct = if req.body.is_empty() {
         String::new()
     } else {
         let ct = req.header("content-type").expect("content type");
-        let mut h = Sha256::new();
-        h.update(format!("hawk.1.payload\n{ct}\n").as_bytes());
-        h.update(&req.body);
-        h.update(b"\n");
-        let hash = b64(&h.finalize());
-        assert_eq!(get("hash"), hash, "payload hash");
-        hash
+        ct.split(';').next().unwrap().trim().to_ascii_lowercase()
     };
+    let mut h = Sha256::new();
+    h.update(format!("hawk.1.payload\n{ct}\n").as_bytes());
+    h.update(&req.body);
+    h.update(b"\n");
+    let hash = b64(&h.finalize());
+    assert_eq!(get("hash"), hash, "payload hash");
+    assert!(!get("nonce").is_empty(), "nonce");
+    let ts: u64 = get("ts").parse().expect("ts");
     let normalized = format!(
         "hawk.1.header\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
         get("ts"),
@@ -303,12 +374,17 @@ pub fn verify_hawk(req: &Req, key: &str, host: &str, port: u16) -> String {
         hash,
         get("ext")
     );
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).unwrap();
-    m.update(normalized.as_bytes());
-    assert_eq!(get("mac"), b64(&m.finalize().into_bytes()), "Hawk MAC");
-    assert!(!get("nonce").is_empty(), "nonce");
-    assert!(get("ts").parse::<u64>().unwrap() > 1_600_000_000, "ts");
-    get("id")
+    if get("mac") != hmac_b64(key, &normalized) {
+        return Err("Bad mac".into());
+    }
+    Ok(HawkSeen { id: get("id"), ts })
+}
+
+/// [`check_hawk`], panicking on a wrong MAC too; returns the key id.
+pub fn verify_hawk(req: &Req, key: &str, host: &str, port: u16) -> String {
+    let seen = check_hawk(req, key, host, port).expect("Hawk MAC");
+    assert!(seen.ts > 1_600_000_000, "ts");
+    seen.id
 }
 
 /// The `user:password` of a Basic header.
@@ -352,9 +428,11 @@ pub fn xmlrpc_call(body: &str) -> (String, Vec<String>) {
             .or_else(|| between(&p, "<boolean>", "</boolean>").map(|(v, _)| v))
             .expect("string or boolean param");
         params.push(
-            v.replace("&amp;", "&")
-                .replace("&lt;", "<")
-                .replace("&gt;", ">"),
+            v.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
         );
         rest = &rest[end..];
     }

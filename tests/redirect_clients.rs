@@ -262,6 +262,20 @@ fn sraps_registers_moves_and_deregisters_as_falconieri_does() {
         rig.cloud
             .with(|s| s.sraps[M].get("settings_manager").is_some())
     );
+    assert!(rig.warnings.is_empty(), "{:?}", rig.warnings);
+    // Nor does a listing SRAPS refuses block the setting (with a warning).
+    rig.cloud.with(|s| s.sraps_no_profile_listing = false);
+    rig.force(
+        "sraps:GET:companies/42/provisioning-profiles/",
+        json(403, j!({"detail": "UNDOCUMENTED: a refused listing"})),
+    );
+    assert_eq!(rig.run(&a, &reg(&a)), Ok(()));
+    assert_eq!(rig.warnings.len(), 1);
+    assert!(
+        rig.warnings[0].contains("a refused listing"),
+        "{:?}",
+        rig.warnings
+    );
 }
 
 #[test]

@@ -250,8 +250,11 @@ pub async fn sraps<T: Transport>(
     }
 }
 
-/// The uuid of the company's provisioning profile named `name`, if any. A
-/// company whose profile listing is not found (404) has none to offer.
+/// The uuid of the company's provisioning profile named `name`, if any.
+/// The listing's path comes from one independent tool [C]; a refusal of it
+/// (a 4xx other than 401 and 429) must not block the endpoint's own
+/// setting, which the working client uses: it counts as no profile, and
+/// anything but a 404 is worth a warning.
 async fn sraps_profile<T: Transport>(
     t: &T,
     cx: &mut Context<'_>,
@@ -263,7 +266,13 @@ async fn sraps_profile<T: Transport>(
     let mut url = snom::sraps_profiles_url(company);
     for _ in 0..snom::MAX_PAGES {
         let resp = h.send(t, cx, "GET", &url, None).await?;
-        if resp.status == 404 {
+        if (400..=499).contains(&resp.status) && !matches!(resp.status, 401 | 429) {
+            if resp.status != 404 {
+                cx.warnings.push(format!(
+                    "SRAPS refused the provisioning-profile listing ({}); the endpoint gets its own setting_server",
+                    snom::sraps_outcome(&resp).err().map_or_else(String::new, |f| f.to_string())
+                ));
+            }
             return Ok(None);
         }
         let (items, next) = snom::sraps_page(&resp, base)?;

@@ -160,16 +160,18 @@ fn is_mac(m: &str) -> bool {
     m.len() == 12 && m.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// `api`, method and MAC of a request, for forced answers and stalls.
+/// `api`, method and MAC (for SRAPS, else the resource) of a request, for
+/// forced answers and stalls.
 fn key(req: &Req) -> (&'static str, String, String) {
     let path = req.path.split('?').next().unwrap_or_default();
     let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
     let last = path.rsplit('/').next().unwrap_or_default().to_string();
     if let Some(rest) = path.strip_prefix("/api/v1/") {
+        // The endpoint's MAC, or the resource (query left out).
         let mac = if rest.contains("/endpoints/") {
             last
         } else {
-            String::new()
+            rest.to_string()
         };
         ("sraps", req.method.clone(), mac)
     } else if path == "/xmlrpc/" || path == "/yealink/xmlrpc" {

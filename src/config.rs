@@ -135,7 +135,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "redirect_endpoints",
         default: "vendor",
-        doc: "For tests and development only: `vendor` (the public services), or `sraps=https://...,snom_xmlrpc=https://...,yealink_xmlrpc=https://...,yealink_rps=https://...` to aim the redirection clients elsewhere.",
+        doc: "For tests and development only: `vendor` (the public services), or `sraps=https://...,snom_xmlrpc=https://...,yealink_xmlrpc=https://...,yealink_rps=https://...,ymcs=https://...` to aim the redirection clients elsewhere (`{region}` in `ymcs` stands for the server's region).",
     },
     KeyDoc {
         key: "ca_bundle",

@@ -18,11 +18,17 @@ use crate::model::Mac;
 
 /// The MAC a file name or User-Agent carries: the first run of exactly
 /// twelve hex digits not touching other hex digits, or six hex pairs
-/// separated by `:` or `-`.
+/// separated by `:` or `-`. Runs starting with six zeros are vendors'
+/// model-wide names (Poly `000000000000.cfg`, Yealink `y000000000108.cfg`),
+/// no phone's MAC (OUI 00:00:00 is on no phone).
 pub fn find_mac(text: &str) -> Option<Mac> {
     let b = text.as_bytes();
     let hex = |i: usize| b.get(i).is_some_and(u8::is_ascii_hexdigit);
     let bounded = |start: usize, end: usize| (start == 0 || !hex(start - 1)) && !hex(end);
+    let phone = |m: &Mac| {
+        !m.format(crate::model::prov::MacFormat::Lower)
+            .starts_with("000000")
+    };
     for start in 0..b.len() {
         if !hex(start) || (start > 0 && hex(start - 1)) {
             continue;
@@ -36,6 +42,7 @@ pub fn find_mac(text: &str) -> Option<Mac> {
             if paired
                 && bounded(start, start + 17)
                 && let Some(mac) = text.get(start..start + 17).and_then(|t| Mac::parse(t).ok())
+                && phone(&mac)
             {
                 return Some(mac);
             }
@@ -44,6 +51,7 @@ pub fn find_mac(text: &str) -> Option<Mac> {
         if (start..start + 12).all(hex)
             && bounded(start, start + 12)
             && let Some(mac) = text.get(start..start + 12).and_then(|t| Mac::parse(t).ok())
+            && phone(&mac)
         {
             return Some(mac);
         }
@@ -237,6 +245,15 @@ mod tests {
             "a longer hex run is no MAC"
         );
         assert_eq!(m(""), None);
+        // Vendors' model-wide names are no MACs.
+        assert_eq!(m("y000000000108.cfg"), None);
+        assert_eq!(m("000000000000.cfg"), None);
+        assert_eq!(m("000000000000-directory.xml"), None);
+        assert_eq!(
+            m("y000000000000-0015654aa937").as_deref(),
+            Some("0015654AA937"),
+            "a zero run does not hide a later MAC"
+        );
     }
 
     #[test]

@@ -207,6 +207,12 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
                     out.push_str(&format!("  {p}\n"));
                 }
             }
+            if !f.warnings.is_empty() {
+                out.push_str("\nwarnings:\n");
+                for w in &f.warnings {
+                    out.push_str(&format!("  {w}\n"));
+                }
+            }
             Output::ok(out)
         }
         Reply::FileContents(files) => match files.as_slice() {

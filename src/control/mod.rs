@@ -604,6 +604,10 @@ pub struct FilesView {
     pub files: Vec<FileView>,
     /// Devices that got no file, and why.
     pub problems: Vec<String>,
+    /// Devices that got their files with something left out (a time zone
+    /// their phones cannot express...), and what.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

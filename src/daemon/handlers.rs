@@ -3,8 +3,8 @@
 use crate::clock::Clock;
 use crate::control::{
     AuditView, BadEntryView, BlockedView, ChangeView, Command, CommitView, ErrorCode, ErrorView,
-    FetchView, FileContentView, FileView, FilesView, ObjectView, Reply, ServiceView, SettingView,
-    StatusView, UnknownDeviceView, UnknownView, VerifyView,
+    FetchView, FileContentView, FileView, FilesView, ObjectView, Reply, ServiceView,
+    SettingView, StatusView, UnknownDeviceView, UnknownView, VerifyView,
 };
 use crate::ha;
 use crate::model::{Brand, Change, Kind, Mac, Object, ObjectRef, Origin, Setting, SettingKey};
@@ -70,6 +70,14 @@ pub fn handle_authorized(
                 let prefix = format!("{t}/");
                 f.files.retain(|file| file.path.starts_with(&prefix));
                 f.problems.clear();
+                // The tenant's own devices' warnings ("device MAC: ...").
+                let own: std::collections::BTreeSet<&str> =
+                    f.files.iter().map(|x| x.device.as_str()).collect();
+                f.warnings.retain(|w| {
+                    w.strip_prefix("device ")
+                        .and_then(|rest| rest.split_once(':').map(|(mac, _)| mac))
+                        .is_some_and(|mac| own.contains(mac))
+                });
                 Reply::Files(f)
             }
             (_, r) => r,
@@ -766,6 +774,7 @@ fn prov_files(daemon: &Daemon) -> Handled {
             })
             .collect(),
         problems: prov.problems().to_vec(),
+        warnings: prov.warnings().to_vec(),
     }))
 }
 

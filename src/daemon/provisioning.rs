@@ -46,6 +46,10 @@ pub struct Served {
     /// Every device outside any tenant: one of these that PnP does not answer is
     /// no unassigned device.
     devices: BTreeSet<Mac>,
+    /// Every configured device, in any tenant: a 404 for another file named
+    /// after one of these (a phone asking for `<mac>-local.cfg`, a Grandstream
+    /// for the binary `cfg<mac>`) is part of its boot, not scanning.
+    known: BTreeSet<Mac>,
     /// HTTP digest user and password of the devices that have them.
     credentials: BTreeMap<Mac, (String, String)>,
     /// With HA on: the provisioning URL on the resource IP. SIP PnP then
@@ -121,6 +125,12 @@ impl SharedServed {
         self.read().entry(path).map(|f| f.device)
     }
 
+    /// Whether a request for `path` that found nothing is a miss that counts
+    /// towards the scan guard: it names a MAC that is no configured device.
+    pub fn is_miss(&self, path: &str) -> bool {
+        crate::provision::guard::find_mac(path).is_some_and(|m| !self.read().known.contains(&m))
+    }
+
     /// The HTTP digest credentials of `mac`'s files, if it has some.
     pub fn credentials(&self, mac: Mac) -> Option<(String, String)> {
         self.read().credentials.get(&mac).cloned()
@@ -158,6 +168,7 @@ pub struct Provisioning {
     files: BTreeMap<String, File>,
     served: SharedServed,
     problems: Vec<String>,
+    warnings: Vec<String>,
     interfaces: BTreeMap<String, Ipv4Addr>,
 }
 
@@ -176,6 +187,7 @@ impl Provisioning {
             files: BTreeMap::new(),
             served: SharedServed::default(),
             problems: Vec::new(),
+            warnings: Vec::new(),
             interfaces: interfaces(),
         }
     }
@@ -195,6 +207,11 @@ impl Provisioning {
 
     pub fn problems(&self) -> &[String] {
         &self.problems
+    }
+
+    /// Devices that got their files with something left out, and what.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Re-reads interface addresses; true if they changed.
@@ -299,17 +316,17 @@ impl Provisioning {
                 stats.removed += 1;
             }
         }
-        self.problems = output
-            .problems
-            .into_iter()
-            .map(|p| match p.device {
-                Some(mac) => format!("device {mac}: {}", p.message),
-                None => p.message,
-            })
-            .collect();
+        let text = |p: provision::Problem| match p.device {
+            Some(mac) => format!("device {mac}: {}", p.message),
+            None => p.message,
+        };
+        self.problems = output.problems.into_iter().map(text).collect();
+        self.warnings = output.warnings.into_iter().map(text).collect();
+        let known = snapshot.devices.iter().map(|d| d.mac).collect();
         let mut served = Served {
             pnp,
             devices,
+            known,
             credentials,
             ha_prov_base: ha_resource(store)?.map(|ip| prov_base(&ip.to_string(), config)),
             ..Served::default()
@@ -401,8 +418,7 @@ fn pbx_values(
         sip_port: setting(SettingKey::SipPort)?,
         sip_tls_port: setting(SettingKey::SipTlsPort)?,
         ntp_server: setting(SettingKey::NtpServer)?,
-        tz_seconds: provision::standard_offset(&tz, year),
-        tz_posix: posix_rule(&timezone),
+        tz: provision::tz::Values::new(&timezone, &tz, year, provision::standard_offset(&tz, year)),
         timezone,
     })
 }
@@ -433,25 +449,6 @@ pub(super) fn prov_base(address: &str, config: &Config) -> String {
         Some(port) if port != default => format!("{scheme}://{host}:{port}/provisioning/"),
         _ => format!("{scheme}://{host}/provisioning/"),
     }
-}
-
-/// The POSIX TZ rule at the end of the zone's TZif file (RFC 8536 footer).
-fn posix_rule(name: &str) -> String {
-    if name == "UTC" {
-        return "UTC0".to_string();
-    }
-    let path = Path::new("/usr/share/zoneinfo").join(name);
-    let Ok(bytes) = std::fs::read(&path) else {
-        return String::new();
-    };
-    let text = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(128)..]).into_owned();
-    let trimmed = text.trim_end_matches('\n');
-    trimmed
-        .rsplit('\n')
-        .next()
-        .filter(|l| !l.is_empty() && l.len() < 64 && l.is_ascii() && !l.contains('\0'))
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ impl FileSource for ProvisioningSource {
             &result,
             r.bytes,
             device,
-            matches!(r.outcome, Outcome::NotFound),
+            matches!(r.outcome, Outcome::NotFound) && self.served.is_miss(relative),
         );
     }
 }
@@ -199,7 +199,7 @@ impl Site for ProvisioningSite {
                 &status_text(f.status),
                 f.bytes,
                 self.served.device(relative).flatten(),
-                f.status == 404,
+                f.status == 404 && self.served.is_miss(relative),
             );
         }
         if !log::log_enabled!(log::Level::Info) {

@@ -11,8 +11,10 @@
 //! model-wide files are rendered once per tenant that has devices of it.
 
 pub mod catalogue;
+pub mod dictionary;
 pub mod guard;
 pub mod template;
+pub mod tz;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -46,6 +48,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "POSIX TZ rule of the time zone with its DST rules, e.g. CET-1CEST,M3.5.0,M10.5.0/3",
     ),
     ("HOSTNAME", "host name of the PBX"),
+    (
+        "FILENAME",
+        "name of the file being generated (a model with several file rules renders each)",
+    ),
     ("MAC", "device MAC, AABBCCDDEEFF"),
     ("MACLOWER", "device MAC, aabbccddeeff"),
     ("MACCOLON", "device MAC, AA:BB:CC:DD:EE:FF"),
@@ -77,7 +83,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
 ];
 
 pub fn is_builtin(name: &str) -> bool {
-    BUILTIN.iter().any(|(n, _)| *n == name)
+    BUILTIN
+        .iter()
+        .chain(tz::PLACEHOLDERS)
+        .any(|(n, _)| *n == name)
 }
 
 /// Box-wide values the placeholders need.
@@ -89,10 +98,8 @@ pub struct PbxValues {
     pub sip_tls_port: String,
     pub ntp_server: String,
     pub timezone: String,
-    /// Standard UTC offset in seconds (see [`standard_offset`]).
-    pub tz_seconds: i32,
-    /// The POSIX TZ rule (the footer of the zone's TZif file).
-    pub tz_posix: String,
+    /// The zone in every vendor's encoding ([`tz::Values::new`]).
+    pub tz: tz::Values,
     /// `http://PBXADDRESS[:port]/provisioning/`, without the tenant part.
     pub prov_base: String,
 }
@@ -138,6 +145,10 @@ pub struct Problem {
 pub struct Output {
     pub files: Vec<File>,
     pub problems: Vec<Problem>,
+    /// Devices that got their files with something left out (a time zone
+    /// their vendor cannot express, a setting the built-in template cannot
+    /// write), and what.
+    pub warnings: Vec<Problem>,
 }
 
 struct Index<'a> {
@@ -149,6 +160,8 @@ struct Index<'a> {
     compile_errors: BTreeMap<String, String>,
     /// The custom placeholders each template uses (without `_`).
     uses: BTreeMap<String, BTreeSet<String>>,
+    /// Every placeholder each template uses.
+    uses_all: BTreeMap<String, BTreeSet<String>>,
 }
 
 fn template_key(t: &Template) -> String {
@@ -176,12 +189,15 @@ impl<'a> Index<'a> {
         let mut env = template::environment();
         let mut compile_errors = BTreeMap::new();
         let mut uses = BTreeMap::new();
+        let mut uses_all = BTreeMap::new();
         for t in templates.values() {
-            let custom = template::placeholders_used(&t.content)
-                .into_iter()
+            let all = template::placeholders_used(&t.content);
+            let custom = all
+                .iter()
                 .filter_map(|n| n.strip_prefix('_').map(str::to_string))
                 .collect();
             uses.insert(template_key(t), custom);
+            uses_all.insert(template_key(t), all);
             let format = models
                 .get(t.model.as_str())
                 .map_or(FileFormat::Plain, |m| m.format);
@@ -199,7 +215,21 @@ impl<'a> Index<'a> {
             env,
             compile_errors,
             uses,
+            uses_all,
         }
+    }
+
+    /// Why a template's output lacks something on this box: each time-zone
+    /// placeholder it uses that its vendor cannot fill (one message per
+    /// reason).
+    fn shortcomings(&self, t: &Template) -> BTreeSet<String> {
+        let unavailable = &self.snapshot.pbx.tz.unavailable;
+        self.uses_all
+            .get(&template_key(t))
+            .into_iter()
+            .flatten()
+            .filter_map(|name| unavailable.get(name.as_str()).cloned())
+            .collect()
     }
 
     /// The custom placeholder values a template needs: an error only if a
@@ -328,12 +358,21 @@ fn pbx_context(pbx: &PbxValues, tenant: Option<&str>) -> BTreeMap<&'static str, 
         ("PROVURL", prov_url),
         ("NTPSERVER", pbx.ntp_server.clone()),
         ("TIMEZONE", pbx.timezone.clone()),
-        ("TZOFFSET", offset_text(pbx.tz_seconds, true)),
-        ("TZHOURS", offset_text(pbx.tz_seconds, false)),
-        ("TZSECONDS", pbx.tz_seconds.to_string()),
-        ("TZPOSIX", pbx.tz_posix.clone()),
+        ("TZOFFSET", offset_text(pbx.tz.offset, true)),
+        ("TZHOURS", offset_text(pbx.tz.offset, false)),
+        ("TZSECONDS", pbx.tz.offset.to_string()),
         ("HOSTNAME", pbx.hostname.clone()),
+        ("FILENAME", String::new()),
     ])
+    .into_iter()
+    .chain(
+        tz::PLACEHOLDERS
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(["TZPOSIX"])
+            .map(|n| (n, pbx.tz.values.get(n).cloned().unwrap_or_default())),
+    )
+    .collect()
 }
 
 fn device_context(
@@ -374,8 +413,9 @@ fn device_context(
     ctx
 }
 
-/// The files of one device (preview and generation share this).
-fn device_files(ix: &Index, d: &Device) -> Result<Vec<File>, String> {
+/// The files of one device (preview and generation share this), and what
+/// they had to leave out.
+fn device_files(ix: &Index, d: &Device) -> Result<(Vec<File>, BTreeSet<String>), String> {
     let account = d.account.as_deref().ok_or("device has no account")?;
     let a = ix
         .accounts
@@ -388,18 +428,22 @@ fn device_files(ix: &Index, d: &Device) -> Result<Vec<File>, String> {
     let t = ix
         .template(d.tenant.as_deref(), &d.template)
         .ok_or_else(|| format!("template {} does not exist", d.template))?;
-    let ctx = device_context(&ix.snapshot.pbx, d, m, a);
+    let mut ctx = device_context(&ix.snapshot.pbx, d, m, a);
     let custom = ix.custom_for(t, d.tenant.as_deref())?;
-    let content: Arc<[u8]> = ix.render(t, m.format, &ctx, &custom)?.into();
-    Ok(m.rules
-        .iter()
-        .map(|rule| File {
+    let mut files = Vec::with_capacity(m.rules.len());
+    for rule in &m.rules {
+        let name = rule.file_name(d.mac);
+        ctx.insert("FILENAME", name.clone());
+        files.push(File {
             tenant: d.tenant.clone(),
-            name: rule.file_name(d.mac),
-            content: content.clone(),
+            name,
+            content: ix.render(t, m.format, &ctx, &custom)?.into(),
             device: Some(d.mac),
-        })
-        .collect())
+        });
+    }
+    let mut warnings = ix.shortcomings(t);
+    warnings.extend(catalogue::limits(t, d));
+    Ok((files, warnings))
 }
 
 /// Every file for the snapshot, and the devices that got none.
@@ -412,9 +456,14 @@ pub fn generate(snapshot: &Snapshot) -> Output {
             continue;
         }
         match device_files(&ix, d) {
-            Ok(files) => {
+            Ok((files, warnings)) => {
                 model_tenants.insert((d.tenant.as_deref(), d.model.as_str()));
                 out.files.extend(files);
+                out.warnings
+                    .extend(warnings.into_iter().map(|message| Problem {
+                        device: Some(d.mac),
+                        message,
+                    }));
             }
             Err(message) => out.problems.push(Problem {
                 device: Some(d.mac),
@@ -432,7 +481,9 @@ pub fn generate(snapshot: &Snapshot) -> Output {
                 .ok_or_else(|| format!("model {model}: template {template} does not exist"))
                 .and_then(|t| {
                     let custom = ix.custom_for(t, tenant)?;
-                    ix.render(t, m.format, &pbx_context(&snapshot.pbx, tenant), &custom)
+                    let mut ctx = pbx_context(&snapshot.pbx, tenant);
+                    ctx.insert("FILENAME", file.clone());
+                    ix.render(t, m.format, &ctx, &custom)
                 });
             match result {
                 Ok(content) => out.files.push(File {
@@ -499,5 +550,5 @@ pub fn preview(snapshot: &Snapshot, mac: Mac) -> Result<Vec<File>, String> {
     if !d.enabled {
         return Err(format!("device {mac} is disabled"));
     }
-    device_files(&ix, d)
+    device_files(&ix, d).map(|(files, _)| files)
 }

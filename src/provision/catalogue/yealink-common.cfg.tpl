@@ -1,6 +1,4 @@
 #!version:1.0.0.1
-## kpbxd: Yealink common file (all devices of the model)
+## kpbxd: Yealink common file %%FILENAME%% (every device of the model)
+## Reference: Yealink Auto Provisioning Guide, "Common CFG File"; wazo-provd-plugins wazo_yealink/v86/templates/base.tpl
 static.auto_provision.server.url = %%PROVURL%%
-static.auto_provision.power_on = 1
-local_time.ntp_server1 = %%NTPSERVER%%
-local_time.time_zone = %%TZHOURS%%

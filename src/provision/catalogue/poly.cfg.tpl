@@ -1,0 +1,50 @@
+<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+{% if FILENAME is endingwith("-kpbx.cfg") -%}
+<!-- kpbxd: Poly VVX / Edge E (UC Software 6.x and later) parameters, device %%MACLOWER%%. Reference: Poly UC Software administrator guide, configuration parameters; wazo-provd-plugins wazo_polycom/common/templates/base.tpl; FusionPBX poly/edge-e550 -->
+<polycomConfig
+ reg.1.address="%%SIPUSER%%"
+ reg.1.label="%%EXTENSION%%"
+ reg.1.displayName="%%DISPLAYNAME%%"
+ reg.1.auth.userId="%%SIPUSER%%"
+ reg.1.auth.password="%%SIPPASSWORD%%"
+ reg.1.server.1.address="%%PBXADDRESS%%"
+ reg.1.server.1.port="%%SIPPORT%%"
+ reg.1.server.1.transport="UDPOnly"
+ reg.1.server.1.register="1"
+ tcpIpApp.sntp.address="%%NTPSERVER%%"
+ tcpIpApp.sntp.address.overrideDHCP="1"
+{% if POLY_TZ %} tcpIpApp.sntp.gmtOffset="%%POLY_TZ%%"
+ tcpIpApp.sntp.gmtOffset.overrideDHCP="1"
+{% if TZDST == "1" %} tcpIpApp.sntp.daylightSavings.enable="1"
+ tcpIpApp.sntp.daylightSavings.fixedDayEnable="0"
+ tcpIpApp.sntp.daylightSavings.start.month="%%POLY_DST_START_MONTH%%"
+{% if POLY_DST_START_DATE %} tcpIpApp.sntp.daylightSavings.start.date="%%POLY_DST_START_DATE%%"
+{% endif %} tcpIpApp.sntp.daylightSavings.start.dayOfWeek="%%POLY_DST_START_DAY%%"
+ tcpIpApp.sntp.daylightSavings.start.dayOfWeek.lastInMonth="%%POLY_DST_START_LAST%%"
+ tcpIpApp.sntp.daylightSavings.start.time="%%POLY_DST_START_TIME%%"
+ tcpIpApp.sntp.daylightSavings.stop.month="%%POLY_DST_STOP_MONTH%%"
+{% if POLY_DST_STOP_DATE %} tcpIpApp.sntp.daylightSavings.stop.date="%%POLY_DST_STOP_DATE%%"
+{% endif %} tcpIpApp.sntp.daylightSavings.stop.dayOfWeek="%%POLY_DST_STOP_DAY%%"
+ tcpIpApp.sntp.daylightSavings.stop.dayOfWeek.lastInMonth="%%POLY_DST_STOP_LAST%%"
+ tcpIpApp.sntp.daylightSavings.stop.time="%%POLY_DST_STOP_TIME%%"
+{% else %} tcpIpApp.sntp.daylightSavings.enable="0"
+{% endif %}{% endif %} device.set="1"
+ device.dhcp.enabled.set="1"
+ device.dhcp.enabled="{% if IPADDRMODE == "on" %}1{% else %}0{% endif %}"
+{% if IPADDRMODE == "off" %} device.net.ipAddress.set="1"
+ device.net.ipAddress="%%IPADDR%%"
+ device.net.subnetMask.set="1"
+ device.net.subnetMask="%%IPNETMASK%%"
+{% if IPGATEWAY %} device.net.IPgateway.set="1"
+ device.net.IPgateway="%%IPGATEWAY%%"
+{% endif %}{% if IPDNS1 %} device.dns.serverAddress.set="1"
+ device.dns.serverAddress="%%IPDNS1%%"
+{% endif %}{% if IPDNS2 %} device.dns.altSrvAddress.set="1"
+ device.dns.altSrvAddress="%%IPDNS2%%"
+{% endif %}{% endif %}{% if PHONEPASSWORD %} device.auth.localAdminPassword.set="1"
+ device.auth.localAdminPassword="%%PHONEPASSWORD%%"
+{% endif %}/>
+{% else -%}
+<!-- kpbxd: Poly master configuration file %%FILENAME%%: the phone loads its parameters from <MAC>-kpbx.cfg. Reference: Poly/Polycom UC Software administrator guide, "Master Configuration Files"; wazo-provd-plugins wazo_polycom/v6_4_6/var/tftpboot/000000000000.cfg -->
+<APPLICATION APP_FILE_PATH="sip.ld" CONFIG_FILES="[PHONE_MAC_ADDRESS]-kpbx.cfg" MISC_FILES="" LOG_FILE_DIRECTORY="" OVERRIDES_DIRECTORY="" CONTACTS_DIRECTORY="" LICENSE_DIRECTORY=""/>
+{% endif -%}

@@ -41,7 +41,8 @@ impl Command {
             | Command::ProvLog { .. }
             | Command::ProvUnknown
             | Command::ProvRedirectStatus
-            | Command::ProvRedirectSync => Area::Provisioning,
+            | Command::ProvRedirectSync
+            | Command::ProvUrls => Area::Provisioning,
             Command::CdrStatus | Command::CdrImport { .. } | Command::CdrExport(_) => Area::Cdr,
             Command::TaskAdd { .. }
             | Command::TaskSet { .. }

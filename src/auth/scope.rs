@@ -93,6 +93,7 @@ pub fn within_tenant(
             _ => outside(&format!("a template copy without tenant {tenant}")),
         },
         Command::ProvFiles => Ok(()), // filtered to the tenant by the caller
+        Command::ProvUrls => Ok(()),  // filtered to the tenant by the caller
         Command::ProvFile { path } => {
             if own_id(path) {
                 Ok(())

@@ -253,6 +253,12 @@ const VERBS: &[Verb] = &[
     },
     Verb {
         area: "prov",
+        verb: "urls",
+        args: "",
+        about: "What to set where phones look for this box: DHCP options, the URL to type in, the TFTP path (per vendor in use, per tenant)",
+    },
+    Verb {
+        area: "prov",
         verb: "show",
         args: "FILE",
         about: "Print a generated file",
@@ -695,6 +701,7 @@ fn prov(words: &[&str]) -> Result<Command, String> {
     let s = |w: &&str| w.to_string();
     match words {
         ["files"] => Ok(Command::ProvFiles),
+        ["urls"] => Ok(Command::ProvUrls),
         ["show", path] => Ok(Command::ProvFile { path: s(path) }),
         ["render", mac] => Ok(Command::ProvRender { mac: s(mac) }),
         ["log"] => Ok(Command::ProvLog { mac: None }),

@@ -215,6 +215,28 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
             }
             Output::ok(out)
         }
+        Reply::ProvUrls(rows) => {
+            if rows.is_empty() {
+                return Output::ok("no enabled devices: nothing to configure\n".to_string());
+            }
+            let multitenant = rows.iter().any(|r| !r.tenant.is_empty());
+            let body: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let mut row = vec![r.brand.clone(), r.setting.clone(), r.value.clone()];
+                    if multitenant {
+                        row.insert(0, r.tenant.clone());
+                    }
+                    row
+                })
+                .collect();
+            let header: &[&str] = if multitenant {
+                &["TENANT", "BRAND", "WHERE", "VALUE"]
+            } else {
+                &["BRAND", "WHERE", "VALUE"]
+            };
+            Output::ok(table(header, &body, true))
+        }
         Reply::FileContents(files) => match files.as_slice() {
             [one] => Output::ok(one.content.clone()),
             many => Output::ok(

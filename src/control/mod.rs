@@ -217,6 +217,9 @@ pub enum Command {
         query: AuditQuery,
         format: String,
     },
+    /// For each vendor in use (per tenant): the DHCP options, the URL to type
+    /// into a phone by hand and the TFTP path that bring phones here.
+    ProvUrls,
 }
 
 /// `kpbx cdr export` / `kpbx callcenter export`.
@@ -329,6 +332,7 @@ impl Command {
             | Command::TaskHistory { .. }
             | Command::MailShow
             | Command::MailOutbox { .. } => false,
+            Command::ProvUrls => false,
         }
     }
 }
@@ -368,6 +372,19 @@ pub enum Reply {
     MailTested(MailTestView),
     AuditPage(AuditPageView),
     AuditTransaction(AuditTransactionView),
+    /// `kpbx prov urls`.
+    ProvUrls(Vec<ProvUrlView>),
+}
+
+/// One thing to configure so that phones find this box (`kpbx prov urls`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ProvUrlView {
+    /// Empty outside multitenant mode.
+    pub tenant: String,
+    pub brand: String,
+    /// `DHCP option 66`, `by hand: ...`, `TFTP`.
+    pub setting: String,
+    pub value: String,
 }
 
 /// `kpbx cdr status`.

@@ -3,7 +3,7 @@
 use crate::clock::Clock;
 use crate::control::{
     AuditView, BadEntryView, BlockedView, ChangeView, Command, CommitView, ErrorCode, ErrorView,
-    FetchView, FileContentView, FileView, FilesView, ObjectView, Reply, ServiceView,
+    FetchView, FileContentView, FileView, FilesView, ObjectView, ProvUrlView, Reply, ServiceView,
     SettingView, StatusView, UnknownDeviceView, UnknownView, VerifyView,
 };
 use crate::ha;
@@ -83,6 +83,12 @@ pub fn handle_authorized(
             (_, r) => r,
         }),
         Command::ProvFile { path } => prov_file(daemon, &path),
+        Command::ProvUrls => prov_urls(daemon).map(|mut rows| {
+            if let Some(t) = &scope {
+                rows.retain(|r| &r.tenant == t);
+            }
+            Reply::ProvUrls(rows)
+        }),
         Command::ProvRender { mac } => prov_render(daemon, &mac),
         Command::ProvLog { mac } => prov_log(daemon, mac.as_deref()),
         Command::ProvUnknown => prov_unknown(daemon),
@@ -776,6 +782,33 @@ fn prov_files(daemon: &Daemon) -> Handled {
         problems: prov.problems().to_vec(),
         warnings: prov.warnings().to_vec(),
     }))
+}
+
+fn prov_urls(daemon: &Daemon) -> Result<Vec<ProvUrlView>, ErrorView> {
+    let mut snapshot = daemon
+        .prov
+        .borrow()
+        .snapshot(&daemon.store, &daemon.config, daemon.clock.wall())
+        .map_err(store_error)?;
+    // The ports the servers are bound to (a configured port 0 is chosen at
+    // start).
+    let mut bound = daemon.config.clone();
+    bound.http_listen = daemon.http;
+    bound.https_listen = daemon.https;
+    snapshot.pbx.prov_base = super::provisioning::prov_base(&snapshot.pbx.pbx_address, &bound);
+    let tftp = daemon.tftp.map(|a| match a.port() {
+        69 => snapshot.pbx.pbx_address.clone(),
+        port => format!("{}:{port}", snapshot.pbx.pbx_address),
+    });
+    Ok(crate::provision::urls::urls(&snapshot, tftp.as_deref())
+        .into_iter()
+        .map(|r| ProvUrlView {
+            tenant: r.tenant.unwrap_or_default(),
+            brand: r.brand,
+            setting: r.setting,
+            value: r.value,
+        })
+        .collect())
 }
 
 fn prov_file(daemon: &Daemon, path: &str) -> Handled {

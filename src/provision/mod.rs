@@ -15,6 +15,7 @@ pub mod dictionary;
 pub mod guard;
 pub mod template;
 pub mod tz;
+pub mod urls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;

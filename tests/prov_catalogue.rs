@@ -856,6 +856,39 @@ fn every_builtin_template_against_its_dictionary() {
             );
         }
         assert!(warned.is_empty(), "{warned:?}");
+        // Model-wide files: syntax, keys, and what they must say.
+        let ctx: BTreeMap<String, String> = [("PROVURL".to_string(), pbx.prov_base.clone())].into();
+        for m in &cat.models {
+            for (name, _) in &m.model_files {
+                let f = out
+                    .files
+                    .iter()
+                    .find(|f| &f.name == name && f.device.is_none())
+                    .unwrap_or_else(|| panic!("{}: {name} not generated", m.name));
+                let text = std::str::from_utf8(&f.content).unwrap();
+                let dict = dictionary::for_file(&m.name, name).unwrap();
+                let pairs = parse(dict.syntax, text)
+                    .unwrap_or_else(|e| panic!("{} {name}: {e}\n{text}", m.name));
+                for (key, _) in &pairs {
+                    assert!(
+                        dict.keys.iter().any(|k| k.name == *key),
+                        "{} {name}: key {key:?} is not in {}",
+                        m.name,
+                        dict.id
+                    );
+                }
+                for req in dict.required {
+                    let want = eval(&env, req.value, &ctx).to_string();
+                    assert_eq!(
+                        get(&pairs, req.key),
+                        Some(want.as_str()),
+                        "{} {name}",
+                        m.name
+                    );
+                    checked.insert((dict.id, req.need));
+                }
+            }
+        }
     }
     // Each device dictionary had its needs checked somewhere.
     for d in dictionary::DICTIONARIES {
@@ -949,7 +982,8 @@ fn the_grammars_refuse_broken_files() {
 /// model in the catalogue table with the files its phones ask for.
 #[test]
 fn readme_lists_placeholders_and_models() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     for (name, _) in provision::BUILTIN.iter().chain(tz::PLACEHOLDERS) {
         assert!(
             readme.contains(&format!("`%%{name}%%`")),
@@ -971,7 +1005,11 @@ fn readme_lists_placeholders_and_models() {
                 .map(|id| id.trim_start_matches('0'));
             let listed = match id {
                 Some(id) if !id.is_empty() => readme.contains(id),
-                _ => readme.contains(file.as_str()) || file.ends_with("-3PCC.xml") || file.starts_with("snomD"),
+                _ => {
+                    readme.contains(file.as_str())
+                        || file.ends_with("-3PCC.xml")
+                        || file.starts_with("snomD")
+                }
             };
             assert!(listed, "README's catalogue table lacks {file} ({})", m.name);
         }

@@ -431,14 +431,29 @@ fn device_files(ix: &Index, d: &Device) -> Result<(Vec<File>, BTreeSet<String>),
         .ok_or_else(|| format!("template {} does not exist", d.template))?;
     let mut ctx = device_context(&ix.snapshot.pbx, d, m, a);
     let custom = ix.custom_for(t, d.tenant.as_deref())?;
+    // A template that does not name FILENAME writes the same content into
+    // every file of the device: rendered once.
+    let per_file = ix
+        .uses_all
+        .get(&template_key(t))
+        .is_some_and(|u| u.contains("FILENAME"));
     let mut files = Vec::with_capacity(m.rules.len());
+    let mut shared: Option<Arc<[u8]>> = None;
     for rule in &m.rules {
         let name = rule.file_name(d.mac);
-        ctx.insert("FILENAME", name.clone());
+        let content = match &shared {
+            Some(c) if !per_file => c.clone(),
+            _ => {
+                ctx.insert("FILENAME", name.clone());
+                let c: Arc<[u8]> = ix.render(t, m.format, &ctx, &custom)?.into();
+                shared = Some(c.clone());
+                c
+            }
+        };
         files.push(File {
             tenant: d.tenant.clone(),
             name,
-            content: ix.render(t, m.format, &ctx, &custom)?.into(),
+            content,
             device: Some(d.mac),
         });
     }

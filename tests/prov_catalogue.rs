@@ -1015,3 +1015,67 @@ fn readme_lists_placeholders_and_models() {
         }
     }
 }
+
+/// A user's own template for a built-in Yealink or Poly model writes only
+/// the parameters: the boot file and the master file still come from the
+/// catalogue, so a copy edited without knowing about them keeps working.
+#[test]
+fn own_templates_keep_the_boot_and_master_files() {
+    let own = |name: &str, model: &str, content: &str| kpbxd::model::Template {
+        tenant: None,
+        name: name.into(),
+        model: model.into(),
+        content: content.into(),
+    };
+    let yealink = Mac::parse("001565000042").unwrap();
+    let poly = Mac::parse("0004f2000042").unwrap();
+    let snapshot = Snapshot {
+        pbx: pbx("Europe/Rome"),
+        accounts: vec![account()],
+        templates: vec![
+            own(
+                "my-yealink",
+                "Yealink-T4x",
+                "#!version:1.0.0.1\naccount.1.user_name = %%SIPUSER%%\n",
+            ),
+            own(
+                "my-poly",
+                "Poly-VVX",
+                "<?xml version=\"1.0\"?>\n<polycomConfig reg.1.address=\"%%SIPUSER%%\"/>\n",
+            ),
+        ],
+        devices: vec![
+            device(yealink, "Yealink-T4x", "my-yealink", true),
+            device(poly, "Poly-VVX", "my-poly", true),
+        ],
+        ..Snapshot::default()
+    };
+    let out = provision::generate(&snapshot);
+    assert!(out.problems.is_empty(), "{:?}", out.problems);
+    let file = |name: &str| {
+        let f = out.files.iter().find(|f| f.name == name).unwrap();
+        std::str::from_utf8(&f.content).unwrap().to_string()
+    };
+    let boot = parse(Syntax::YealinkBoot, &file("001565000042.boot")).unwrap();
+    assert_eq!(get(&boot, "include:config"), Some("\"y000000000000.cfg\""));
+    assert!(boot.iter().any(|(_, v)| v == "\"001565000042.cfg\""));
+    assert_eq!(
+        get(
+            &parse(Syntax::YealinkCfg, &file("001565000042.cfg")).unwrap(),
+            "account.1.user_name"
+        ),
+        Some("u2042")
+    );
+    let master = parse(Syntax::PolyMaster, &file("0004f2000042.cfg")).unwrap();
+    assert_eq!(
+        get(&master, "CONFIG_FILES"),
+        Some("[PHONE_MAC_ADDRESS]-kpbx.cfg")
+    );
+    assert_eq!(
+        get(
+            &parse(Syntax::PolyXml, &file("0004f2000042-kpbx.cfg")).unwrap(),
+            "reg.1.address"
+        ),
+        Some("u2042")
+    );
+}

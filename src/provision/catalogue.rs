@@ -37,9 +37,21 @@ pub struct Info {
     pub boot: &'static [Step],
     /// The device template.
     pub template: &'static str,
+    /// File rules rendered from a built-in template of their own rather than
+    /// the device's (by rule index): a Yealink `.boot` file, a Poly master
+    /// file. A copy of the device template then still makes a working set.
+    pub rule_templates: &'static [(usize, &'static str)],
 }
 
 impl Info {
+    /// The template rule `index` is rendered from, if not the device's.
+    pub fn rule_template(&self, index: usize) -> Option<&'static str> {
+        self.rule_templates
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, t)| *t)
+    }
+
     /// The boot sequence for one device, as file names.
     pub fn boot_files(&self, model: &DeviceModel, mac: crate::model::Mac) -> Vec<String> {
         let mut out = Vec::new();
@@ -56,12 +68,14 @@ impl Info {
 const SNOM: &str = include_str!("catalogue/snom.xml.tpl");
 const SNOM_MODEL: &str = include_str!("catalogue/snom-model.xml.tpl");
 const YEALINK: &str = include_str!("catalogue/yealink.cfg.tpl");
+const YEALINK_BOOT: &str = include_str!("catalogue/yealink-boot.cfg.tpl");
 const YEALINK_COMMON: &str = include_str!("catalogue/yealink-common.cfg.tpl");
 const GRANDSTREAM: &str = include_str!("catalogue/grandstream.xml.tpl");
 const FANVIL: &str = include_str!("catalogue/fanvil.cfg.tpl");
 const FANVIL_COMMON: &str = include_str!("catalogue/fanvil-common.cfg.tpl");
 const GIGASET: &str = include_str!("catalogue/gigaset.xml.tpl");
 const POLY: &str = include_str!("catalogue/poly.cfg.tpl");
+const POLY_MASTER: &str = include_str!("catalogue/poly-master.cfg.tpl");
 const CISCO: &str = include_str!("catalogue/cisco-mpp.xml.tpl");
 const CISCO_PROFILE: &str = include_str!("catalogue/cisco-mpp-profile.xml.tpl");
 
@@ -185,6 +199,7 @@ fn build() -> Catalogue {
                 firmware: "10.1 and later",
                 boot: &[ModelFiles, Rule(1), Rule(0)],
                 template: leak(tpl),
+                rule_templates: &[],
             });
         }
     }
@@ -236,9 +251,11 @@ fn build() -> Catalogue {
             firmware: "V84 and later",
             boot: &[Rule(0), ModelFiles, Rule(1)],
             template: tpl,
+            rule_templates: &[(0, "yealink-boot")],
         });
     }
     templates.push(template("yealink-common", "Yealink-T4x", YEALINK_COMMON));
+    templates.push(template("yealink-boot", "Yealink-T4x", YEALINK_BOOT));
 
     for (name, tpl, covers) in [
         ("Grandstream-GXP", "grandstream-gxp", "GXP16xx, GXP21xx"),
@@ -262,6 +279,7 @@ fn build() -> Catalogue {
             firmware: "1.0.x (P-value XML)",
             boot: &[Rule(0)],
             template: tpl,
+            rule_templates: &[],
         });
     }
 
@@ -283,6 +301,7 @@ fn build() -> Catalogue {
         firmware: "2.x (plain-text configuration)",
         boot: &[ModelFiles, Rule(0)],
         template: "fanvil-x",
+        rule_templates: &[],
     });
 
     models.push(model(
@@ -299,6 +318,7 @@ fn build() -> Catalogue {
         firmware: "2.x (Nx70 IP PRO)",
         boot: &[Rule(0)],
         template: "gigaset-ip-pro",
+        rule_templates: &[],
     });
 
     for (name, tpl, covers) in [
@@ -314,7 +334,7 @@ fn build() -> Catalogue {
             "Poly",
             Xml,
             &["{aabbccddeeff}.cfg", "{aabbccddeeff}-kpbx.cfg"],
-            vec![("000000000000.cfg".to_string(), "poly-vvx".to_string())],
+            vec![("000000000000.cfg".to_string(), "poly-master".to_string())],
         ));
         templates.push(template(tpl, name, POLY));
         info.push(Info {
@@ -323,8 +343,10 @@ fn build() -> Catalogue {
             firmware: "UC Software 6.x and later",
             boot: &[Rule(0), ModelFiles, Rule(1)],
             template: tpl,
+            rule_templates: &[(0, "poly-master")],
         });
     }
+    templates.push(template("poly-master", "Poly-VVX", POLY_MASTER));
 
     models.push(model(
         "Cisco-MPP",
@@ -344,6 +366,7 @@ fn build() -> Catalogue {
         firmware: "11.x and 12.x MPP",
         boot: &[ModelFiles, Rule(0)],
         template: "cisco-mpp",
+        rule_templates: &[],
     });
 
     Catalogue {
@@ -393,6 +416,10 @@ mod tests {
                 if let Step::Rule(n) = step {
                     assert!(*n < m.rules.len(), "{}", m.name);
                 }
+            }
+            for (n, t) in i.rule_templates {
+                assert!(*n < m.rules.len(), "{}", m.name);
+                assert!(c.templates.iter().any(|x| x.name == *t), "{}: {t}", m.name);
             }
         }
         for t in &c.templates {

@@ -430,26 +430,36 @@ fn device_files(ix: &Index, d: &Device) -> Result<(Vec<File>, BTreeSet<String>),
         .template(d.tenant.as_deref(), &d.template)
         .ok_or_else(|| format!("template {} does not exist", d.template))?;
     let mut ctx = device_context(&ix.snapshot.pbx, d, m, a);
-    let custom = ix.custom_for(t, d.tenant.as_deref())?;
-    // A template that does not name FILENAME writes the same content into
-    // every file of the device: rendered once.
-    let per_file = ix
-        .uses_all
-        .get(&template_key(t))
-        .is_some_and(|u| u.contains("FILENAME"));
+    let info = catalogue::info(&m.name).filter(|_| is_builtin_model(m));
     let mut files = Vec::with_capacity(m.rules.len());
-    let mut shared: Option<Arc<[u8]>> = None;
-    for rule in &m.rules {
+    let mut warnings = BTreeSet::new();
+    // A template that does not name FILENAME writes the same content into
+    // every file it makes for the device: rendered once.
+    let mut rendered: BTreeMap<String, Arc<[u8]>> = BTreeMap::new();
+    for (i, rule) in m.rules.iter().enumerate() {
         let name = rule.file_name(d.mac);
-        let content = match &shared {
+        let rt = match info.and_then(|x| x.rule_template(i)) {
+            Some(own) => ix
+                .template(d.tenant.as_deref(), own)
+                .ok_or_else(|| format!("template {own} does not exist"))?,
+            None => t,
+        };
+        let key = template_key(rt);
+        let per_file = ix
+            .uses_all
+            .get(&key)
+            .is_some_and(|u| u.contains("FILENAME"));
+        let content = match rendered.get(&key) {
             Some(c) if !per_file => c.clone(),
             _ => {
                 ctx.insert("FILENAME", name.clone());
-                let c: Arc<[u8]> = ix.render(t, m.format, &ctx, &custom)?.into();
-                shared = Some(c.clone());
+                let custom = ix.custom_for(rt, d.tenant.as_deref())?;
+                let c: Arc<[u8]> = ix.render(rt, m.format, &ctx, &custom)?.into();
+                rendered.insert(key, c.clone());
                 c
             }
         };
+        warnings.extend(ix.shortcomings(rt));
         files.push(File {
             tenant: d.tenant.clone(),
             name,
@@ -457,9 +467,14 @@ fn device_files(ix: &Index, d: &Device) -> Result<(Vec<File>, BTreeSet<String>),
             device: Some(d.mac),
         });
     }
-    let mut warnings = ix.shortcomings(t);
     warnings.extend(catalogue::limits(t, d));
     Ok((files, warnings))
+}
+
+/// Whether `m` is the catalogue's own model (a user's model never shadows a
+/// built-in name; the store refuses it).
+fn is_builtin_model(m: &DeviceModel) -> bool {
+    catalogue::catalogue().models.iter().any(|b| b == m)
 }
 
 /// Every file for the snapshot, and the devices that got none.

@@ -1,5 +1,4 @@
 <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-{% if FILENAME is endingwith("-kpbx.cfg") -%}
 <!-- kpbxd: Poly VVX / Edge E (UC Software 6.x and later) parameters, device %%MACLOWER%%. Reference: Poly UC Software administrator guide, configuration parameters; wazo-provd-plugins wazo_polycom/common/templates/base.tpl; FusionPBX poly/edge-e550 -->
 <polycomConfig
  reg.1.address="%%SIPUSER%%"
@@ -44,7 +43,3 @@
 {% endif %}{% endif %}{% if PHONEPASSWORD %} device.auth.localAdminPassword.set="1"
  device.auth.localAdminPassword="%%PHONEPASSWORD%%"
 {% endif %}/>
-{% else -%}
-<!-- kpbxd: Poly master configuration file %%FILENAME%%: the phone loads its parameters from <MAC>-kpbx.cfg. Reference: Poly/Polycom UC Software administrator guide, "Master Configuration Files"; wazo-provd-plugins wazo_polycom/v6_4_6/var/tftpboot/000000000000.cfg -->
-<APPLICATION APP_FILE_PATH="sip.ld" CONFIG_FILES="[PHONE_MAC_ADDRESS]-kpbx.cfg" MISC_FILES="" LOG_FILE_DIRECTORY="" OVERRIDES_DIRECTORY="" CONTACTS_DIRECTORY="" LICENSE_DIRECTORY=""/>
-{% endif -%}

@@ -1,10 +1,4 @@
 #!version:1.0.0.1
-{% if FILENAME is endingwith(".boot") -%}
-## kpbxd: Yealink MAC-oriented boot file, device %%MACLOWER%%
-## Reference: Yealink Auto Provisioning Guide (V81 and later), "Boot Files"
-include:config "y000000000000.cfg"
-include:config "%%MACLOWER%%.cfg"
-{% else -%}
 ## kpbxd: Yealink T3x/T4x/T5x/W (firmware V84 and later), device %%MACLOWER%%
 ## Reference: Yealink Administrator Guide; wazo-provd-plugins wazo_yealink/v86/templates/base.tpl
 account.1.enable = 1
@@ -45,5 +39,4 @@ static.network.primary_dns = %%IPDNS1%%
 {% if PHONEPASSWORD -%}
 static.security.user_name.admin = {{ PHONEUSERNAME or "admin" }}
 static.security.user_password = {{ PHONEUSERNAME or "admin" }}:%%PHONEPASSWORD%%
-{% endif -%}
 {% endif -%}

@@ -6,11 +6,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output, Stdio};
-
-use common::{Daemon, KPBX};
+use common::{Daemon, kpbx_as, open_socket};
 
 fn require_root() {
     assert!(
@@ -21,43 +17,6 @@ fn require_root() {
         std::path::Path::new("/usr/bin/setpriv").exists(),
         "setpriv is missing: apt-get install util-linux"
     );
-}
-
-/// Lets other Unix users reach the control socket (the daemon creates it
-/// 0600 in a 0700 data dir; an administrator opening it is what makes
-/// console roles matter).
-fn open_socket(d: &Daemon) {
-    for (path, mode) in [(&d.dir, 0o755), (&d.data_dir(), 0o711), (&d.socket, 0o666)] {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-}
-
-/// `kpbx` as Unix user `user`, with `stdin` fed to it.
-fn kpbx_as(d: &Daemon, user: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new("setpriv")
-        .args([
-            "--reuid",
-            user,
-            "--regid",
-            "nogroup",
-            "--clear-groups",
-            KPBX,
-        ])
-        .arg("--socket")
-        .arg(&d.socket)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 fn ok_as(d: &Daemon, user: &str, args: &[&str]) -> String {

@@ -52,7 +52,14 @@ pub fn main(args: &[String]) -> ExitCode {
         .socket
         .or_else(|| std::env::var_os("KPBX_SOCKET").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(super::DEFAULT_SOCKET));
-    let reply = match exchange(&socket, &Request { command }) {
+    let file = match &command {
+        Command::CdrImport { path, .. } => match open_import(path) {
+            Ok(file) => Some(file),
+            Err(e) => return fail(exit::USAGE, &e),
+        },
+        _ => None,
+    };
+    let reply = match exchange(&socket, &Request { command }, file.as_ref()) {
         Ok(reply) => reply,
         Err((code, message)) => return fail(code, &message),
     };
@@ -70,11 +77,6 @@ pub fn main(args: &[String]) -> ExitCode {
 /// `content=@FILE` fields are read from files here, on the console's side;
 /// so are passwords given as `-` (from standard input, first line).
 fn read_content_files(mut command: Command) -> Result<Command, String> {
-    // The daemon reads import files: name them absolutely.
-    if let Command::CdrImport { path, .. } = &mut command {
-        let absolute = std::path::absolute(&*path).map_err(|e| format!("{path}: {e}"))?;
-        *path = absolute.display().to_string();
-    }
     let stdin_line = || -> Result<String, String> {
         let mut line = String::new();
         std::io::stdin()
@@ -236,34 +238,40 @@ fn fail(code: u8, message: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn exchange(socket: &std::path::Path, request: &Request) -> Result<Reply, (u8, String)> {
-    let mut stream = UnixStream::connect(socket).map_err(|e| {
-        (
-            exit::UNREACHABLE,
-            format!("cannot reach kpbxd at {}: {e}", socket.display()),
-        )
-    })?;
-    let protocol = |e: std::io::Error| {
-        let what = if matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ) {
-            "kpbxd did not answer in time".to_string()
-        } else {
-            format!("connection to kpbxd failed: {e}")
-        };
-        (exit::PROTOCOL, what)
-    };
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(protocol)?;
-    stream.set_write_timeout(Some(TIMEOUT)).map_err(protocol)?;
-    stream
-        .write_all(&wire::encode_request(request))
-        .map_err(protocol)?;
-    let mut header = [0u8; wire::HEADER_LEN];
-    stream.read_exact(&mut header).map_err(protocol)?;
-    let bad = |e: wire::FrameError| (exit::PROTOCOL, format!("bad answer from kpbxd: {e}"));
-    let len = wire::parse_header(&header, wire::MAX_REPLY).map_err(bad)?;
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).map_err(protocol)?;
-    wire::decode_reply(&payload).map_err(bad)
+/// One request, one reply. An import passes its open file along and waits
+/// as long as the daemon may take for it.
+fn exchange(
+    socket: &std::path::Path,
+    request: &Request,
+    file: Option<&std::fs::File>,
+) -> Result<Reply, (u8, String)> {
+    let mut stream = connect(socket)?;
+    match file {
+        Some(file) => {
+            let wait = crate::control::IMPORT_MAX_TIME + TIMEOUT;
+            stream.set_read_timeout(Some(wait)).map_err(protocol)?;
+            crate::control::fdpass::send_with_file(&stream, file, &wire::encode_request(request))
+                .map_err(protocol)?;
+        }
+        None => send(&mut stream, request)?,
+    }
+    receive(&mut stream)
+}
+
+/// Opens a file to import with this user's rights: the daemon reads only
+/// what the caller could read itself.
+fn open_import(path: &str) -> Result<std::fs::File, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("{path}: {e}"))?;
+    if !meta.file_type().is_file() {
+        return Err(format!("{path}: not a regular file"));
+    }
+    if meta.len() > crate::control::IMPORT_MAX_BYTES {
+        return Err(format!(
+            "{path}: {} bytes, more than the import limit of {} MiB",
+            meta.len(),
+            crate::control::IMPORT_MAX_BYTES >> 20
+        ));
+    }
+    Ok(file)
 }

@@ -8,6 +8,7 @@
 //! encodes variants by index). The golden-byte tests pin the layout. The
 //! `*View` types are also the stable field names of `kpbx --json`.
 
+pub mod fdpass;
 pub mod tasks;
 pub mod wire;
 
@@ -117,7 +118,12 @@ pub enum Command {
     /// The CDR followers: files, positions, counters, stored rows.
     CdrStatus,
     /// Read a whole `Master.csv` (`callcenter: false`) or `queue_log` file
-    /// (absolute path, read by the daemon) into the store.
+    /// into the store. The daemon opens no path: the console opens the file
+    /// with its caller's rights and passes the open descriptor with the
+    /// request (`SCM_RIGHTS`, see [`fdpass::send_with_file`]); `path` is only
+    /// the console's name for it, for messages. Regular files only, at most
+    /// [`IMPORT_MAX_BYTES`] and [`IMPORT_MAX_TIME`]; closing the connection
+    /// cancels the import.
     CdrImport {
         callcenter: bool,
         path: String,
@@ -336,6 +342,11 @@ impl Command {
         }
     }
 }
+
+/// Largest file `cdr import` reads.
+pub const IMPORT_MAX_BYTES: u64 = 512 << 20;
+/// Longest a `cdr import` may run before the daemon stops it.
+pub const IMPORT_MAX_TIME: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A request frame: the command plus anything about the caller the daemon
 /// cannot learn from the socket.

@@ -23,6 +23,11 @@
 //! Retention: rows older than `cdr_retention_months` are deleted at start
 //! and then daily.
 //!
+//! **Imports** read a file the console opened and passed over
+//! (`control::fdpass`): regular files only, one import at a time, bounded
+//! by [`IMPORT_MAX_BYTES`] and [`IMPORT_MAX_TIME`], cancelled when the
+//! console goes away. Importing twice is harmless (same keys).
+//!
 //! **Exports and imports** run on a thread with the store behind an `Arc`;
 //! an export streams its bytes back as [`Reply::Chunk`]s through the bounded
 //! reply channel (back-pressure: a slow client slows the export, memory
@@ -33,7 +38,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -45,7 +51,8 @@ use crate::cdr::master_csv::MasterFormat;
 use crate::cdr::record::IngestStateV1;
 use crate::clock::Clock;
 use crate::control::{
-    CdrFileView, CdrStatusView, Command, ErrorCode, ExportRequest, ImportView, Reply, StreamEndView,
+    CdrFileView, CdrStatusView, Command, ErrorCode, ExportRequest, IMPORT_MAX_BYTES,
+    IMPORT_MAX_TIME, ImportView, Reply, StreamEndView,
 };
 use crate::model::SettingKey;
 use crate::report::interval::{NamedInterval, parse_local};
@@ -120,6 +127,8 @@ pub struct Cdr {
     master: Slot,
     queue: Slot,
     next_prune_us: i64,
+    /// Raised while an import runs: one at a time.
+    importing: Arc<AtomicBool>,
 }
 
 impl Default for Cdr {
@@ -128,6 +137,7 @@ impl Default for Cdr {
             master: Slot::new("master_csv", ingest::MASTER_KEY),
             queue: Slot::new("queue_log", ingest::QUEUE_KEY),
             next_prune_us: i64::MIN,
+            importing: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -503,7 +513,12 @@ fn follow(
 }
 
 /// Handles the commands that run off the loop; gives back the others.
-pub fn offload(daemon: &Daemon, command: Command, reply: &Sender<Reply>) -> Option<Command> {
+pub fn offload(
+    daemon: &Daemon,
+    command: Command,
+    upload: Option<Upload>,
+    reply: &Sender<Reply>,
+) -> Option<Command> {
     match command {
         Command::CdrStatus => {
             let r = daemon.cdr.borrow().status(&daemon.store).map_or_else(
@@ -514,7 +529,17 @@ pub fn offload(daemon: &Daemon, command: Command, reply: &Sender<Reply>) -> Opti
             None
         }
         Command::CdrImport { callcenter, path } => {
-            spawn_import(daemon, callcenter, path, reply.clone());
+            let answer = match upload {
+                Some(upload) => start_import(daemon, callcenter, path, upload, reply.clone()),
+                None => Err(
+                    "cdr import needs the file itself: run `kpbx cdr import FILE` on the box \
+                     (the daemon opens no path a client names)"
+                        .to_string(),
+                ),
+            };
+            if let Err(e) = answer {
+                let _ = reply.try_send(Reply::error(ErrorCode::Invalid, e));
+            }
             None
         }
         Command::CdrExport(request) => {
@@ -537,22 +562,55 @@ pub fn offload(daemon: &Daemon, command: Command, reply: &Sender<Reply>) -> Opti
     }
 }
 
-fn spawn_import(daemon: &Daemon, callcenter: bool, path: String, reply: Sender<Reply>) {
+/// A file passed with a `cdr import` request, and the flag its
+/// connection raises when the client goes away.
+pub struct Upload {
+    pub file: File,
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Checks the passed file and starts its import on a thread; the answer
+/// goes back through the loop.
+fn start_import(
+    daemon: &Daemon,
+    callcenter: bool,
+    path: String,
+    upload: Upload,
+    reply: Sender<Reply>,
+) -> Result<(), String> {
+    let meta = upload.file.metadata().map_err(|e| format!("{path}: {e}"))?;
+    if !meta.file_type().is_file() {
+        return Err(format!("{path}: not a regular file"));
+    }
+    if meta.len() > IMPORT_MAX_BYTES {
+        return Err(format!(
+            "{path}: {} bytes, more than the import limit of {} MiB",
+            meta.len(),
+            IMPORT_MAX_BYTES >> 20
+        ));
+    }
+    let kind = if callcenter {
+        FileKind::QueueLog
+    } else {
+        master_kind(&daemon.store)?.0
+    };
+    let importing = Arc::clone(&daemon.cdr.borrow().importing);
+    if importing.swap(true, Ordering::AcqRel) {
+        return Err("another cdr import is running; try again when it has finished".into());
+    }
     let store = Arc::clone(&daemon.store);
     let events = daemon.events.clone();
-    let kind = if callcenter {
-        Ok(FileKind::QueueLog)
-    } else {
-        master_kind(&store).map(|(k, _)| k)
+    let guard = Bounded {
+        inner: upload.file,
+        left: IMPORT_MAX_BYTES,
+        deadline: Instant::now() + IMPORT_MAX_TIME,
+        cancel: upload.cancel,
     };
     let spawned = std::thread::Builder::new()
         .name("cdr-import".into())
         .spawn(move || {
-            let r = kind.and_then(|kind| {
-                let file = File::open(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-                ingest::import(&store, kind, std::io::BufReader::new(file))
-                    .map_err(|e| format!("{path}: {e}"))
-            });
+            let r = ingest::import(&store, kind, guard).map_err(|e| format!("{path}: {e}"));
+            importing.store(false, Ordering::Release);
             let answer = match r {
                 Ok(s) => {
                     log::info!(
@@ -568,7 +626,10 @@ fn spawn_import(daemon: &Daemon, callcenter: bool, path: String, reply: Sender<R
                         last_errors: s.last_errors,
                     })
                 }
-                Err(e) => Reply::error(ErrorCode::Invalid, e),
+                Err(e) => {
+                    log::warn!("cdr: import stopped: {e}");
+                    Reply::error(ErrorCode::Invalid, e)
+                }
             };
             // Through the loop: the answer waits for the HA peer like any
             // change's.
@@ -578,8 +639,46 @@ fn spawn_import(daemon: &Daemon, callcenter: bool, path: String, reply: Sender<R
                 reply,
             });
         });
-    if let Err(e) = spawned {
+    spawned.map(drop).map_err(|e| {
+        daemon
+            .cdr
+            .borrow()
+            .importing
+            .store(false, Ordering::Release);
         log::error!("cdr: cannot start an import thread: {e}");
+        "cannot start the import now".to_string()
+    })
+}
+
+/// The import's reader: stops at the size limit, the deadline, or when the
+/// client has gone (every read checks; a read is at most one buffer).
+struct Bounded {
+    inner: File,
+    left: u64,
+    deadline: Instant,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("cancelled: the console went away"));
+        }
+        if Instant::now() > self.deadline {
+            return Err(std::io::Error::other(format!(
+                "stopped after {} s, the import time limit",
+                IMPORT_MAX_TIME.as_secs()
+            )));
+        }
+        let n = self.inner.read(buf)?;
+        // The file may grow while it is read; the limit holds anyway.
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "larger than the import limit of {} MiB",
+                IMPORT_MAX_BYTES >> 20
+            ))
+        })?;
+        Ok(n)
     }
 }
 
@@ -737,5 +836,39 @@ fn spawn_export(
         });
     if let Err(e) = spawned {
         log::error!("cdr: cannot start an export thread: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounded(bytes: &[u8], left: u64, deadline: Instant) -> Bounded {
+        let mut inner = tempfile::tempfile().unwrap();
+        inner.write_all(bytes).unwrap();
+        inner.rewind().unwrap();
+        Bounded {
+            inner,
+            left,
+            deadline,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    #[test]
+    fn an_import_stops_at_its_limits() {
+        let later = Instant::now() + Duration::from_secs(60);
+        let mut all = String::new();
+        bounded(b"abc", 3, later).read_to_string(&mut all).unwrap();
+        assert_eq!(all, "abc");
+        let e = bounded(b"abcd", 3, later).read_to_end(&mut Vec::new());
+        assert!(e.unwrap_err().to_string().contains("import limit"));
+        let e = bounded(b"abc", 3, Instant::now() - Duration::from_secs(1))
+            .read_to_end(&mut Vec::new());
+        assert!(e.unwrap_err().to_string().contains("time limit"));
+        let b = bounded(b"abc", 3, later);
+        b.cancel.store(true, Ordering::Relaxed);
+        let e = { b }.read_to_end(&mut Vec::new());
+        assert!(e.unwrap_err().to_string().contains("cancelled"));
     }
 }

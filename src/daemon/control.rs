@@ -5,19 +5,28 @@
 //! reply back. A client that sends garbage gets an error reply and is
 //! disconnected; one that stalls mid-frame is dropped after a timeout; past
 //! [`MAX_CLIENTS`] connections new ones are answered "busy" and closed.
+//!
+//! A `cdr import` request carries the open file (`control::fdpass`); while
+//! it runs, the connection is watched, and a client that goes away cancels
+//! it.
 
 use std::cell::Cell;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use smol::channel::Sender;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, LocalExecutor};
 
+use super::cdr::Upload;
 use super::{DaemonError, Event};
+use crate::control::fdpass;
 use crate::control::wire::{self, FrameError};
 use crate::control::{ErrorCode, Reply};
 use crate::model::{Origin, Source};
@@ -138,8 +147,8 @@ async fn serve(mut stream: Async<UnixStream>, events: Sender<Event>) {
         return;
     };
     loop {
-        let request = match read_request(&mut stream).await {
-            Ok(Some(request)) => request,
+        let (request, file) = match read_request(&mut stream).await {
+            Ok(Some(read)) => read,
             Ok(None) => return,
             Err(e) => {
                 log::warn!("control socket: {} sent a bad frame: {e}", origin.user);
@@ -148,23 +157,53 @@ async fn serve(mut stream: Async<UnixStream>, events: Sender<Event>) {
                 return;
             }
         };
+        // A descriptor rides only with an import; any other is closed here.
+        let upload = match (&request.command, file) {
+            (crate::control::Command::CdrImport { .. }, Some(file)) => Some(Upload {
+                file: std::fs::File::from(file),
+                cancel: Arc::new(AtomicBool::new(false)),
+            }),
+            _ => None,
+        };
+        let cancel = upload.as_ref().map(|u| Arc::clone(&u.cancel));
         let (reply_tx, reply_rx) = smol::channel::bounded(1);
         let event = Event::Request {
             request,
             origin: origin.clone(),
             reply: reply_tx,
+            upload,
         };
         if events.send(event).await.is_err() {
             return;
         }
+        let wait = match cancel {
+            Some(_) => crate::control::IMPORT_MAX_TIME + REPLY_TIMEOUT,
+            None => REPLY_TIMEOUT,
+        };
         // One reply, or a stream: chunks until a reply that is not one.
         loop {
-            let reply = smol::future::or(async { reply_rx.recv().await.ok() }, async {
-                smol::Timer::after(REPLY_TIMEOUT).await;
+            let answered = async { reply_rx.recv().await.ok().map(Some) };
+            let timeout = async {
+                smol::Timer::after(wait).await;
+                Some(None)
+            };
+            // An import's client hanging up (or sending anything more)
+            // cancels it; nothing is written back then.
+            let gone = async {
+                let Some(cancel) = &cancel else {
+                    return smol::future::pending().await;
+                };
+                let mut byte = [0u8; 1];
+                let _ = stream.read(&mut byte).await;
+                cancel.store(true, Ordering::Relaxed);
                 None
-            })
-            .await
-            .unwrap_or_else(|| {
+            };
+            let Some(reply) = smol::future::or(answered, smol::future::or(timeout, gone)).await
+            else {
+                log::info!("control socket: {} went away during an import", origin.user);
+                return;
+            };
+            let reply = reply.unwrap_or_else(|| {
                 Reply::error(ErrorCode::Unavailable, "daemon did not answer in time")
             });
             let more = matches!(reply, Reply::Chunk(_));
@@ -194,19 +233,23 @@ impl std::fmt::Display for ReadError {
     }
 }
 
-/// Reads one request; `Ok(None)` on a clean close or an idle timeout.
+/// Reads one request, and the file passed with it if any; `Ok(None)` on a
+/// clean close or an idle timeout.
 async fn read_request(
     stream: &mut Async<UnixStream>,
-) -> Result<Option<crate::control::Request>, ReadError> {
+) -> Result<Option<(crate::control::Request, Option<OwnedFd>)>, ReadError> {
     let mut header = [0u8; wire::HEADER_LEN];
     // The first byte may take as long as the idle timeout; the rest of the
-    // frame must follow within the read timeout.
-    let first = with_timeout(stream.read(&mut header[..1])).await;
-    match first {
-        None | Some(Ok(0)) => return Ok(None),
+    // frame must follow within the read timeout. A passed descriptor comes
+    // with the first byte.
+    let mut first = [0u8; 1];
+    let read = stream.read_with(|s| fdpass::recv_byte_and_file(s, &mut first));
+    let file = match with_timeout(read).await {
+        None | Some(Ok((0, _))) => return Ok(None),
         Some(Err(e)) => return Err(ReadError::Io(e)),
-        Some(Ok(_)) => {}
-    }
+        Some(Ok((_, file))) => file,
+    };
+    header[0] = first[0];
     let rest = async {
         stream.read_exact(&mut header[1..]).await?;
         let len = wire::parse_header(&header, wire::MAX_REQUEST)
@@ -227,7 +270,7 @@ async fn read_request(
         Some(Ok(payload)) => payload,
     };
     wire::decode_request(&payload)
-        .map(Some)
+        .map(|r| Some((r, file)))
         .map_err(ReadError::Frame)
 }
 

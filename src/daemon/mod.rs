@@ -51,6 +51,8 @@ pub enum Event {
         request: Request,
         origin: Origin,
         reply: Sender<Reply>,
+        /// The file a `cdr import` passed with the request.
+        upload: Option<cdr::Upload>,
     },
     /// A signal asking the daemon to stop.
     Stop(&'static str),
@@ -664,6 +666,7 @@ async fn event_loop(
                 request,
                 origin,
                 reply,
+                upload,
             } => {
                 // The caller's permission first, also for what is answered
                 // from a thread (exports, imports, mail tests).
@@ -674,7 +677,7 @@ async fn event_loop(
                         continue;
                     }
                 };
-                let command = cdr::offload(daemon, request.command, &reply)
+                let command = cdr::offload(daemon, request.command, upload, &reply)
                     .and_then(|c| task_cmds::offload(daemon, c, &reply))
                     .and_then(|c| audit::offload(daemon, c, &reply))
                     .and_then(|c| users::offload(daemon, &origin, c, &reply));

@@ -302,3 +302,45 @@ pub fn run(program: &str, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Lets other Unix users reach the control socket (the daemon creates it
+/// 0600 in a 0700 data dir; an administrator opening it is what makes
+/// console roles matter).
+pub fn open_socket(d: &Daemon) {
+    for (path, mode) in [(&d.dir, 0o755), (&d.data_dir(), 0o711), (&d.socket, 0o666)] {
+        std::fs::set_permissions(
+            path,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(mode),
+        )
+        .expect("open the control socket to other users");
+    }
+}
+
+/// `kpbx` as Unix user `user`, with `stdin` fed to it.
+pub fn kpbx_as(d: &Daemon, user: &str, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("setpriv")
+        .args([
+            "--reuid",
+            user,
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+            KPBX,
+        ])
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run setpriv");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for kpbx")
+}

@@ -198,6 +198,81 @@ fn unreachable_daemon_exits_3() {
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with("kpbx: cannot reach kpbxd at"), "{err}");
+    // And how to point the console at the daemon.
+    for hint in ["--socket", "KPBX_SOCKET", "var/kpbxd.sock"] {
+        assert!(err.contains(hint), "no {hint} in {err}");
+    }
+}
+
+#[test]
+fn a_mistyped_kind_is_a_usage_error_naming_the_provisioning_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("none.sock");
+    for args in [
+        &["prov", "devic", "list"][..],
+        &["prov", "task", "list"],
+        &["prov", "mail", "set", "x", "server=a"],
+        &["prov", "devic", "import", "/dev/null"],
+    ] {
+        let out = kpbx_at(&socket, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("known: tenant, account,"), "{err}");
+        assert!(!err.contains("task") || args[1] == "task", "{err}");
+        assert!(!err.contains("mail,"), "{err}");
+    }
+}
+
+#[test]
+fn a_list_of_one_is_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+    d.ok(&["user", "add", "alice", "role=supervisor"]);
+    d.ok(&["system", "set", "multitenant=on"]);
+    d.ok(&[
+        "prov",
+        "tenant",
+        "add",
+        "uuid=6f1c2a52-0000-4000-8000-000000000001",
+        "name=T",
+    ]);
+    for (args, header) in [
+        (&["user", "list"][..], ["ID", "ROLE", "TENANT"]),
+        (&["prov", "tenant", "list"], ["ID", "BUILTIN", "NAME"]),
+    ] {
+        let out = d.ok(args);
+        let first = out.lines().next().unwrap_or_default();
+        for h in header {
+            assert!(
+                first.contains(h),
+                "{args:?}: no {h} in the header of\n{out}"
+            );
+        }
+        assert_eq!(
+            out.lines().count(),
+            2,
+            "{args:?}: header and one row\n{out}"
+        );
+    }
+    // `show` of one object stays a key/value record.
+    let out = d.ok(&["prov", "tenant", "list"]);
+    let id = out
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let show = d.ok(&["prov", "tenant", "show", id]);
+    assert!(show.starts_with("type"), "{show}");
+    // Roles list their permissions.
+    let roles = d.ok(&["role", "list"]);
+    assert!(
+        roles.lines().next().unwrap().contains("PERMISSIONS"),
+        "{roles}"
+    );
+    assert!(roles.contains("cdr:write"), "{roles}");
 }
 
 #[test]

@@ -59,12 +59,13 @@ pub fn main(args: &[String]) -> ExitCode {
         },
         _ => None,
     };
+    let layout = super::render::Layout::of(&command);
     let reply = match exchange(&socket, &Request { command }, file.as_ref()) {
         Ok(reply) => reply,
         Err((code, message)) => return fail(code, &message),
     };
     let tz = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
-    let out = super::render::render(&reply, invocation.json, &tz);
+    let out = super::render::render_as(&reply, invocation.json, &tz, layout);
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.stdout.as_bytes());
     let _ = stdout.flush();
@@ -197,7 +198,12 @@ fn connect(socket: &std::path::Path) -> Result<UnixStream, (u8, String)> {
     let stream = UnixStream::connect(socket).map_err(|e| {
         (
             exit::UNREACHABLE,
-            format!("cannot reach kpbxd at {}: {e}", socket.display()),
+            format!(
+                "cannot reach kpbxd at {}: {e}\n  \
+                 is it running? point kpbx at its socket with --socket PATH or \
+                 KPBX_SOCKET=PATH (under `make run`: var/kpbxd.sock)",
+                socket.display()
+            ),
         )
     })?;
     stream.set_read_timeout(Some(TIMEOUT)).map_err(protocol)?;

@@ -450,9 +450,6 @@ Export OPTIONS:
   --operator-events   callcenter, detailed formats: agents' login, pause and membership events
 ";
 
-const PROV_KINDS: &str =
-    "tenant, account, brand, model, template, device, placeholder, redirect_server";
-
 const GLOBAL_OPTIONS: &str = "\
 Options (anywhere on the line):
   --json          print machine-readable JSON (stable field names)
@@ -509,7 +506,8 @@ fn help(area: Option<&str>, verb: Option<&str>) -> String {
     }
     if verbs.iter().any(|v| v.area == "prov") {
         out.push_str(&format!(
-            "\nKIND is one of: {PROV_KINDS}.\nFields: see `kpbx prov KIND show` of an existing object, or README.md.\n"
+            "\nKIND is one of: {}.\nFields: see `kpbx prov KIND show` of an existing object, or README.md.\n",
+            PROV_KINDS.join(", ")
         ));
     }
     out.push('\n');
@@ -563,7 +561,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Invocation, String> {
     }
     if let ["prov", kind, "import", path] = words.as_slice() {
         return Ok(invocation(Action::Import {
-            kind: kind.to_string(),
+            kind: prov_kind(kind)?,
             path: PathBuf::from(path),
         }));
     }
@@ -697,8 +695,36 @@ pub(crate) fn key_values(words: &[&str]) -> Result<Vec<(String, String)>, String
         .collect()
 }
 
+/// The object types `kpbx prov KIND …` manages (tasks, mail, users and
+/// roles have areas of their own).
+pub const PROV_KINDS: [&str; 8] = [
+    "tenant",
+    "account",
+    "brand",
+    "model",
+    "template",
+    "device",
+    "placeholder",
+    "redirect_server",
+];
+
+/// A mistyped kind is a usage error (exit 2), named with the known ones.
+fn prov_kind(kind: &str) -> Result<String, String> {
+    if PROV_KINDS.contains(&kind) {
+        Ok(kind.to_string())
+    } else {
+        Err(format!(
+            "unknown object type {kind:?} (known: {}); see kpbx prov --help",
+            PROV_KINDS.join(", ")
+        ))
+    }
+}
+
 fn prov(words: &[&str]) -> Result<Command, String> {
     let s = |w: &&str| w.to_string();
+    if let [kind, "list" | "show" | "add" | "set" | "del" | "import", ..] = words {
+        prov_kind(kind)?;
+    }
     match words {
         ["files"] => Ok(Command::ProvFiles),
         ["urls"] => Ok(Command::ProvUrls),

@@ -29,6 +29,34 @@ impl Output {
 }
 
 pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
+    render_as(reply, json, tz, Layout::Any)
+}
+
+/// How a command's objects are printed: a list is always a table (one
+/// object too, so that scripts read the same columns); a `show` of one
+/// object is a key/value record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    List,
+    Any,
+}
+
+impl Layout {
+    pub fn of(command: &crate::control::Command) -> Layout {
+        use crate::control::Command;
+        match command {
+            Command::ProvList { .. }
+            | Command::UserList
+            | Command::TaskList
+            | Command::RoleList
+            | Command::AuditList { .. } => Layout::List,
+            _ => Layout::Any,
+        }
+    }
+}
+
+/// [`render`] for the reply to a known command.
+pub fn render_as(reply: &Reply, json: bool, tz: &TimeZone, layout: Layout) -> Output {
     if let Reply::Error(e) = reply {
         return Output {
             stdout: if json { to_json(e) } else { String::new() },
@@ -189,7 +217,7 @@ pub fn render(reply: &Reply, json: bool, tz: &TimeZone) -> Output {
                 Output::ok(out)
             }
         },
-        Reply::Objects(objects) => Output::ok(objects_table(objects)),
+        Reply::Objects(objects) => Output::ok(objects_table(objects, layout)),
         Reply::Files(f) => {
             let rows: Vec<Vec<String>> = f
                 .files
@@ -499,14 +527,17 @@ fn columns(object_type: &str) -> &'static [&'static str] {
         "placeholder" => &["tenant", "type", "value"],
         "tenant" => &["name"],
         "redirect_server" => &["brand", "api", "enabled", "url"],
+        "user" => &["role", "tenant", "email"],
+        "role" => &["permissions"],
+        "task" => &["name", "type", "enabled", "schedule", "time", "next_run"],
         _ => &[],
     }
 }
 
-fn objects_table(objects: &[crate::control::ObjectView]) -> String {
+fn objects_table(objects: &[crate::control::ObjectView], layout: Layout) -> String {
     match objects {
         [] => "none\n".to_string(),
-        [one] => {
+        [one] if layout != Layout::List => {
             let mut rows: Vec<Vec<String>> = vec![vec!["type".into(), one.object_type.clone()]];
             if one.builtin {
                 rows.push(vec!["builtin".into(), "yes (read-only)".into()]);

@@ -221,12 +221,16 @@ fn atftp(srv: &Srv, path: &str, options: &[&str], out: &Path) -> Output {
 }
 
 fn tftp_hpa(srv: &Srv, command: &[&str]) -> Output {
+    tftp_hpa_mode(srv, "octet", command)
+}
+
+fn tftp_hpa_mode(srv: &Srv, mode: &str, command: &[&str]) -> Output {
     require("tftp", "tftp-hpa");
     let mut c = Command::new("tftp");
     c.args([
         "-v",
         "-m",
-        "octet",
+        mode,
         "127.0.0.1",
         &srv.addr.port().to_string(),
         "-c",
@@ -449,6 +453,44 @@ fn tftp_hpa_fetches_in_octet_mode_and_cannot_put() {
     );
     assert!(!tree.root().join("up.cfg").exists());
     assert_eq!(srv.record("up.cfg").outcome, Outcome::WriteRefused);
+}
+
+/// Netascii is converted on the wire (LF to CR LF, a bare CR to CR NUL,
+/// RFC 764/1350), so tftp-hpa in netascii mode writes back exactly the file.
+#[test]
+fn netascii_is_converted_on_the_wire_and_back_by_tftp_hpa() {
+    let tree = Tree::new();
+    let text_file = b"[phone]\nserver=198.51.100.7\nmark=a\rb\n".repeat(40);
+    std::fs::write(tree.root().join("lines.cfg"), &text_file).unwrap();
+    let srv = start(&tree.root(), HashMap::new(), |_| {});
+    let out = tree.out("ascii.out");
+    let o = tftp_hpa_mode(
+        &srv,
+        "netascii",
+        &["get", "lines.cfg", out.to_str().unwrap()],
+    );
+    assert!(text(&o).contains("Received"), "{}", text(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), text_file);
+    // On the wire: the converted bytes.
+    let raw = Raw::new(srv.addr);
+    raw.sock
+        .send_to(b"\x00\x01lines.cfg\0netascii\0", srv.addr)
+        .unwrap();
+    let mut wire = Vec::new();
+    for _ in 0..100 {
+        let (d, from) = raw.recv().expect("data");
+        let Ok(Packet::Data { block, data }) = parse(&d) else {
+            panic!("expected DATA")
+        };
+        wire.extend_from_slice(data);
+        raw.send_to(&Packet::Ack(block), from);
+        if data.len() < 512 {
+            break;
+        }
+    }
+    assert_eq!(wire, kpbxd::tftp::packet::to_netascii(&text_file));
+    assert!(wire.starts_with(b"[phone]\r\nserver"));
+    assert!(wire.windows(4).any(|w| w == b"a\r\0b"));
 }
 
 /// A file over 32 MiB at 512-byte blocks: 67,586 blocks, so the block
@@ -745,6 +787,18 @@ fn write_requests_are_refused_with_error_2() {
     });
     raw.send_to(&p, srv.addr);
     assert_eq!(raw.expect_error().0, ErrorCode::IllegalOperation);
+    // An unknown mode and an empty file name get error 4 as from tftpd-hpa
+    // (they used to get no answer at all, and the client waited it out).
+    for wire in [
+        &b"\x00\x01small.cfg\0binary\0"[..],
+        b"\x00\x01\0octet\0",
+        b"\x00\x02\0netascii\0",
+    ] {
+        let raw = Raw::new(srv.addr);
+        raw.sock.send_to(wire, srv.addr).unwrap();
+        let (code, msg) = raw.expect_error();
+        assert_eq!(code, ErrorCode::IllegalOperation, "{wire:?}: {msg}");
+    }
 }
 
 #[test]

@@ -25,12 +25,29 @@ pub const DATA_HEADER_LEN: usize = 4;
 pub const BLKSIZE_MIN: u16 = 8;
 pub const BLKSIZE_MAX: u16 = 65464;
 
-/// Transfer mode of a request. Netascii is served as raw bytes.
+/// Transfer mode of a request. Netascii is served converted
+/// ([`to_netascii`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Netascii,
     Octet,
     Mail,
+}
+
+/// RFC 764's NVT ASCII as TFTP's netascii mode sends it (RFC 1350), the
+/// way tftp-hpa converts: LF becomes CR LF and a bare CR becomes CR NUL,
+/// so a netascii client writes back exactly the bytes on disk.
+pub fn to_netascii(bytes: &[u8]) -> Vec<u8> {
+    let extra = bytes.iter().filter(|&&b| b == b'\n' || b == b'\r').count();
+    let mut out = Vec::with_capacity(bytes.len() + extra);
+    for &b in bytes {
+        match b {
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            b'\r' => out.extend_from_slice(b"\r\0"),
+            _ => out.push(b),
+        }
+    }
+    out
 }
 
 impl Mode {
@@ -377,6 +394,12 @@ mod tests {
             rrq("a/b", o).to_vec(),
             b"\x00\x01a/b\0octet\0blksize\x001468\0timeout\x003\0tsize\x000\0windowsize\x008\0"
         );
+    }
+
+    #[test]
+    fn netascii_is_crlf_and_cr_nul() {
+        assert_eq!(to_netascii(b"a\nb\r\nc\rd"), b"a\r\nb\r\0\r\nc\r\0d");
+        assert_eq!(to_netascii(b""), b"");
     }
 
     #[test]

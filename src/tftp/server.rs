@@ -166,6 +166,22 @@ impl Server {
                     Outcome::WriteRefused,
                 );
             }
+            // A request with an unknown mode or no file name is answered
+            // as tftpd-hpa answers it (ERROR 4); the answer is no larger
+            // than the request, so it amplifies nothing.
+            Err(e @ (packet::Error::InvalidMode | packet::Error::EmptyFilename)) => {
+                let outcome = match e {
+                    packet::Error::InvalidMode => Outcome::BadMode,
+                    _ => Outcome::BadPath,
+                };
+                return self.refuse(
+                    peer,
+                    "",
+                    ErrorCode::IllegalOperation,
+                    "Illegal TFTP operation",
+                    outcome,
+                );
+            }
             // Other packets and garbage on the listen port: no answer, so the
             // server cannot be used as a reflector.
             _ => return,
@@ -230,6 +246,21 @@ impl Server {
                 );
             }
         };
+        let data = match (req.mode, data) {
+            (Mode::Netascii, data) => match netascii(data) {
+                Ok(d) => d,
+                Err(e) => {
+                    return self.refuse(
+                        peer,
+                        req.filename,
+                        ErrorCode::NotDefined,
+                        "File too large for netascii; use octet",
+                        Outcome::Io(e),
+                    );
+                }
+            },
+            (_, data) => data,
+        };
         let size = match &data {
             FileData::Memory(m) => Ok(m.len() as u64),
             FileData::Disk(f) => f.metadata().map(|m| m.len()),
@@ -291,4 +322,29 @@ impl Server {
             ),
         }
     }
+}
+
+/// Largest file served in netascii mode: it is converted whole in memory
+/// (configuration files; firmware is fetched in octet mode).
+pub const NETASCII_MAX: u64 = 1 << 20;
+
+/// The file converted for a netascii transfer.
+fn netascii(data: FileData) -> Result<FileData, String> {
+    let bytes: Vec<u8> = match data {
+        FileData::Memory(m) => m.to_vec(),
+        FileData::Disk(f) => {
+            let len = f.metadata().map_err(|e| e.to_string())?.len();
+            if len > NETASCII_MAX {
+                return Err(format!("{len} bytes, over the netascii limit"));
+            }
+            let mut bytes = Vec::with_capacity(len as usize);
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, NETASCII_MAX + 1), &mut bytes)
+                .map_err(|e| e.to_string())?;
+            bytes
+        }
+    };
+    if bytes.len() as u64 > NETASCII_MAX {
+        return Err(format!("{} bytes, over the netascii limit", bytes.len()));
+    }
+    Ok(FileData::Memory(packet::to_netascii(&bytes).into()))
 }

@@ -152,8 +152,27 @@ fn csv_formula_rule_for_phone_cells() {
         ],
     )
     .unwrap();
+    // Plain numbers stay numbers in text and phone cells alike (a called
+    // number -100 used to come out as '-100).
+    for (text, phone) in [("-100", "-100"), ("+5", "-1.5")] {
+        w.push_row(
+            0,
+            &[
+                Cell::Text("x"),
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Phone(phone),
+                Cell::Text(text),
+            ],
+        )
+        .unwrap();
+    }
     let out = String::from_utf8(w.finish().unwrap()).unwrap();
-    assert!(out.ends_with("x,,,,+390501234567,\r\n"), "{out:?}");
+    assert!(
+        out.ends_with("x,,,,+390501234567,\r\nx,,,,-100,-100\r\nx,,,,-1.5,+5\r\n"),
+        "{out:?}"
+    );
 }
 
 #[test]

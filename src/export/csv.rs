@@ -7,11 +7,12 @@
 //! * **Formula-injection rule** (exact, OWASP "CSV injection" list): a field produced
 //!   from a *text* cell, a *phone* cell or a header text whose **first character** is
 //!   one of `=` `+` `-` `@` TAB CR is prefixed with `'` (then quoted if needed).
-//!   Single exception: a phone cell that is a bare E.164 number — `+` followed only by
-//!   ASCII digits (`+390501234567`) — is written raw: the most a spreadsheet can make of
-//!   it is a numeric literal (no function call, no DDE), and machine readers get the
-//!   exact number. A masked (`+39050123xxx`) or punctuated (`+39 050 ...`) phone number
-//!   is neutralised like text, because Excel would turn it into a `#NAME?` formula.
+//!   Single exception: a plain number — an optional `+` or `-`, ASCII digits, and at
+//!   most one `.` between digits (`+390501234567`, a called number `-100`, `-1.5`) — is
+//!   written raw: the most a spreadsheet can make of it is a numeric literal (no function
+//!   call, no DDE), and machine readers get the exact number. A masked (`+39050123xxx`)
+//!   or punctuated (`+39 050 ...`, `-1+1`) value is neutralised, because a spreadsheet
+//!   would evaluate it as a formula.
 //!   Phone numbers without a trigger character (`0501234567`, `201`) are untouched.
 //!   Integer, duration and timestamp fields are produced by this writer from typed
 //!   values and are never neutralised (`-5` stays a number).
@@ -43,13 +44,18 @@ pub fn needs_neutralising(s: &str) -> bool {
     matches!(
         s.as_bytes().first(),
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-    )
+    ) && !is_plain_number(s)
 }
 
-/// True for a bare E.164 number: `+` then one or more ASCII digits only.
-pub fn is_bare_e164(s: &str) -> bool {
-    s.strip_prefix('+')
-        .is_some_and(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()))
+/// True for a plain number: an optional sign, digits, and at most one `.`
+/// with digits on both sides (what a spreadsheet reads as a literal).
+pub fn is_plain_number(s: &str) -> bool {
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit());
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    match unsigned.split_once('.') {
+        Some((int, frac)) => digits(int) && digits(frac),
+        None => digits(unsigned),
+    }
 }
 
 pub struct CsvWriter<W: Write> {
@@ -204,7 +210,7 @@ impl<W: Write> RowSink for CsvWriter<W> {
                 }
                 Cell::Phone(p) => {
                     push_phone(&mut field, p, self.opts.mask_phone_numbers);
-                    !is_bare_e164(&field)
+                    true
                 }
             };
             put_field(&mut self.line, d, &field, neutralise);
@@ -222,15 +228,39 @@ mod tests {
 
     #[test]
     fn formula_rule() {
-        for s in ["=1", "+1", "-1", "@x", "\tx", "\rx"] {
+        for s in [
+            "=1",
+            "+",
+            "-",
+            "-x",
+            "+1-555",
+            "-1+1",
+            "+39 050",
+            "+39050123xxx",
+            "-1.",
+            "-.5",
+            "@x",
+            "\tx",
+            "\rx",
+            "+1e5",
+            "-1.2.3",
+        ] {
             assert!(needs_neutralising(s), "{s:?}");
         }
-        for s in ["", "1", "a=1", " =1", "'=1", "\nx"] {
+        for s in [
+            "",
+            "1",
+            "a=1",
+            " =1",
+            "'=1",
+            "\nx",
+            "+1",
+            "-1",
+            "-100",
+            "+390501234567",
+            "-1.5",
+        ] {
             assert!(!needs_neutralising(s), "{s:?}");
-        }
-        assert!(is_bare_e164("+390501234567"));
-        for s in ["+", "+39 050", "+39050123xxx", "390501234567", "+1-555"] {
-            assert!(!is_bare_e164(s), "{s:?}");
         }
     }
 

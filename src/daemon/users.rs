@@ -154,8 +154,9 @@ fn new_password(command: &Command) -> Option<&str> {
     }
 }
 
-/// Commands that set a password are hashed on a worker thread (600,000
-/// PBKDF2 rounds would stall the loop); the command comes back as
+/// Commands that set a password are hashed on the hashing pool
+/// (`workers::HashPool`; 600,000 PBKDF2 rounds would stall the loop); a
+/// full queue is answered "busy" at once. The command comes back as
 /// `Event::UserHashed` and is finished by [`handle_prehashed`].
 pub(super) fn offload(
     daemon: &Daemon,
@@ -171,20 +172,22 @@ pub(super) fn offload(
         return None;
     }
     let plain = plain.to_string();
-    let (events, origin, reply) = (daemon.events.clone(), origin.clone(), reply.clone());
-    let spawned = std::thread::Builder::new()
-        .name("kpbxd-hash".into())
-        .spawn(move || {
-            let hash = password::hash(&plain, password::ITERATIONS);
-            let _ = events.send_blocking(super::Event::UserHashed {
-                origin,
-                command,
-                hash,
-                reply,
-            });
+    let (events, origin, busy) = (daemon.events.clone(), origin.clone(), reply.clone());
+    let reply = reply.clone();
+    let queued = daemon.hash.submit(move || {
+        let hash = password::hash(&plain, password::ITERATIONS);
+        let _ = events.send_blocking(super::Event::UserHashed {
+            origin,
+            command,
+            hash,
+            reply,
         });
-    if let Err(e) = spawned {
-        log::error!("users: cannot start the hashing thread: {e}");
+    });
+    if queued.is_err() {
+        let _ = busy.try_send(Reply::Error(refuse(
+            ErrorCode::Unavailable,
+            "busy: too many password changes at once; try again in a few seconds",
+        )));
     }
     None
 }

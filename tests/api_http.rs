@@ -57,8 +57,10 @@ impl Api {
         }
     }
 
-    /// curl against `https://127.0.0.1:PORT{path}` (no --resolve: the
-    /// certificate must name the IP address) from loopback `source`.
+    /// curl against `https://localhost:PORT{path}` (resolved to
+    /// 127.0.0.1) from loopback `source`; `source` "direct" uses
+    /// `https://127.0.0.1:PORT` without --resolve (the certificate must
+    /// name the IP address).
     fn call(
         &self,
         source: &str,
@@ -67,10 +69,16 @@ impl Api {
         headers: &[&str],
         body: Option<&str>,
     ) -> Answer {
-        let url = format!("https://127.0.0.1:{}{path}", self.port);
         let mut c = Command::new("curl");
-        c.args(["-sS", "--max-time", "20", "--cacert", &self.cert])
-            .args(["--interface", source, "-X", method, "-D", "-"]);
+        c.args(["-sS", "--max-time", "20", "--cacert", &self.cert]);
+        let url = if source == "direct" {
+            format!("https://127.0.0.1:{}{path}", self.port)
+        } else {
+            c.args(["--interface", source, "--resolve"])
+                .arg(format!("localhost:{}:127.0.0.1", self.port));
+            format!("https://localhost:{}{path}", self.port)
+        };
+        c.args(["-X", method, "-D", "-"]);
         for h in headers {
             c.args(["-H", h]);
         }
@@ -254,7 +262,8 @@ fn parallel_password_changes_do_not_stall_the_loop() {
     // (each within the per-address connection limit), 13 transfers each.
     let body = r#"{"UserPasswd":{"name":"bob","password":"new-bob-password-1"}}"#;
     let auth = format!("Authorization: Bearer {ann}");
-    let url = format!("https://127.0.0.1:{}/api/v1/command", api.port);
+    let url = format!("https://localhost:{}/api/v1/command", api.port);
+    let resolve = format!("localhost:{}:127.0.0.1", api.port);
     let storm: Vec<_> = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
         .iter()
         .enumerate()
@@ -262,7 +271,8 @@ fn parallel_password_changes_do_not_stall_the_loop() {
             let n = if i < 2 { 13 } else { 12 };
             let mut c = Command::new("curl");
             c.args(["-sS", "--max-time", "90", "--cacert", &api.cert])
-                .args(["--interface", source, "-Z", "--parallel-immediate"])
+                .args(["--resolve", &resolve, "--interface", source])
+                .args(["-Z", "--parallel-immediate"])
                 .args(["--parallel-max", "13", "-H", &auth])
                 .args([
                     "-H",
@@ -440,7 +450,7 @@ fn self_signed_certificate_names_the_box_and_expires_sanely() {
     let api = Api::new(&d);
     // curl checks the IP address against the certificate: no --resolve,
     // no -k.
-    let a = api.call("127.0.0.1", "GET", "/api/v1/status", &[], None);
+    let a = api.call("direct", "GET", "/api/v1/status", &[], None);
     assert_eq!(a.status, 401, "TLS verified, then the API answered");
     let openssl = |args: &[&str]| {
         Command::new("openssl")

@@ -359,6 +359,19 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<Async<TcpListener>> {
     Async::<TcpListener>::bind(addr)
 }
 
+/// The address a connection counts against: IPv4-mapped addresses as the
+/// IPv4 address they are, IPv6 by its /64 (one host's usual share; one
+/// client can take any number of addresses inside it).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// Open connections, in all and per client address.
 #[derive(Default)]
 struct Slots {
@@ -368,22 +381,22 @@ struct Slots {
 
 impl Slots {
     /// Takes a slot for `peer`, or `false` if one limit is reached.
-    fn take(&mut self, peer: IpAddr) -> bool {
-        let mine = self.by_address.get(&peer).copied().unwrap_or(0);
+    fn take(&mut self, key: IpAddr) -> bool {
+        let mine = self.by_address.get(&key).copied().unwrap_or(0);
         if self.total >= MAX_CLIENTS || mine >= PER_ADDRESS {
             return false;
         }
         self.total += 1;
-        self.by_address.insert(peer, mine + 1);
+        self.by_address.insert(key, mine + 1);
         true
     }
 
-    fn give_back(&mut self, peer: IpAddr) {
+    fn give_back(&mut self, key: IpAddr) {
         self.total = self.total.saturating_sub(1);
-        if let Some(n) = self.by_address.get_mut(&peer) {
+        if let Some(n) = self.by_address.get_mut(&key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.by_address.remove(&peer);
+                self.by_address.remove(&key);
             }
         }
     }
@@ -392,12 +405,12 @@ impl Slots {
 /// Gives the slot back when the connection's task ends, however it ends.
 struct Slot {
     slots: Rc<RefCell<Slots>>,
-    peer: IpAddr,
+    key: IpAddr,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.slots.borrow_mut().give_back(self.peer);
+        self.slots.borrow_mut().give_back(self.key);
     }
 }
 
@@ -419,20 +432,20 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        // IPv4-mapped addresses count as the IPv4 address they are.
-        let peer = peer.ip().to_canonical();
-        if !slots.borrow_mut().take(peer) {
+        let key = client_key(peer.ip());
+        if !slots.borrow_mut().take(key) {
             // Refused before TLS: a FIN, not a handshake we pay for.
             let _ = stream.get_ref().shutdown(std::net::Shutdown::Both);
             continue;
         }
         let slot = Slot {
             slots: slots.clone(),
-            peer,
+            key,
         };
         let acceptor = acceptor.clone();
         let events = events.clone();
         let pool = pool.clone();
+        let peer = peer.ip().to_canonical();
         ex.spawn(async move {
             serve(acceptor, stream, peer, events, pool).await;
             drop(slot);
@@ -700,5 +713,37 @@ async fn run(
     match reply {
         Some(StepReply::Response { status, body }) => Answer::new(status, body),
         Some(StepReply::Hash(_) | StepReply::Routed) | None => unavailable(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_limit_per_address_and_in_all() {
+        let mut s = Slots::default();
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        for _ in 0..PER_ADDRESS {
+            assert!(s.take(a));
+        }
+        assert!(!s.take(a), "per-address limit");
+        let b: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(s.take(b), "another address still gets in");
+        s.give_back(a);
+        assert!(s.take(a), "a slot given back is free again");
+        let mut n = 0u32;
+        while s.take(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n))) {
+            n += 1;
+        }
+        assert_eq!(s.total, MAX_CLIENTS, "total limit");
+    }
+
+    #[test]
+    fn ipv6_counts_by_64_and_mapped_v4_as_v4() {
+        let k = |t: &str| client_key(t.parse().unwrap());
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:2:ffff::9"));
+        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
+        assert_eq!(k("::ffff:192.0.2.1"), k("192.0.2.1"));
     }
 }

@@ -11,6 +11,9 @@
 #![allow(clippy::unwrap_used)] // Test helpers may panic: that is how they fail.
 
 mod common;
+mod lab;
+#[path = "lab/rig.rs"]
+mod rig;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -22,6 +25,8 @@ use common::Daemon;
 struct Api {
     port: u16,
     cert: String,
+    /// The daemon's network namespace, if it runs in one.
+    netns: Option<String>,
 }
 
 /// One answer: status, lower-cased head lines, JSON body.
@@ -54,6 +59,7 @@ impl Api {
                 .join("tls/selfsigned-cert.pem")
                 .display()
                 .to_string(),
+            netns: d.netns.clone(),
         }
     }
 
@@ -69,7 +75,14 @@ impl Api {
         headers: &[&str],
         body: Option<&str>,
     ) -> Answer {
-        let mut c = Command::new("curl");
+        let mut c = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "curl"]);
+                c
+            }
+            None => Command::new("curl"),
+        };
         c.args(["-sS", "--max-time", "20", "--cacert", &self.cert]);
         let url = if source == "direct" {
             format!("https://127.0.0.1:{}{path}", self.port)
@@ -477,5 +490,26 @@ fn self_signed_certificate_names_the_box_and_expires_sanely() {
         !openssl(&["-checkend", &(830 * 86_400).to_string()])
             .status
             .success()
+    );
+}
+
+#[test]
+fn ha_switch_over_the_api_is_answered_after_the_move() {
+    let _one = rig::one_at_a_time();
+    let rig = rig::Rig::up("apisw");
+    add_user(&rig.a, "ann", "admin", "ann-password");
+    let api = Api::new(&rig.a);
+    let ann = api.token("ann", "ann-password");
+    assert!(rig.sole(&rig.a_ns), "a holds the resource before");
+    let a = api.command(&ann, r#""HaSwitch""#);
+    assert_eq!(a.status, 200, "{}\n{}", a.body, rig.logs());
+    // Answered once the resource has moved, as on the console: the
+    // answer's own status says b holds it (the old shortcut answered with
+    // "holder": "nobody", mid-switch).
+    assert_eq!(a.body["holder"], "remote", "{}", a.body);
+    assert!(
+        rig.sole(&rig.b_ns),
+        "answered before the resource moved to b\n{}",
+        rig.logs()
     );
 }

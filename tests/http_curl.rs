@@ -463,7 +463,7 @@ fn https_with_generated_self_signed_certificate() {
     let t = tree();
     let tls_dir = t.dir.path().join("tls");
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let (tls, cert) = kpbxd::http::tls::self_signed(&tls_dir, &names).unwrap();
+    let (tls, cert) = kpbxd::http::tls::self_signed(&tls_dir, &names, now_unix()).unwrap();
     let srv = start(
         recorder(&t.root),
         Config {
@@ -533,7 +533,7 @@ fn https_with_generated_self_signed_certificate() {
     assert_ne!(stdout(&o), "200");
     // The pair is reused on the next start (same certificate bytes), mode 0600.
     let before = std::fs::read(&cert).unwrap();
-    let (_, cert2) = kpbxd::http::tls::self_signed(&tls_dir, &names).unwrap();
+    let (_, cert2) = kpbxd::http::tls::self_signed(&tls_dir, &names, now_unix()).unwrap();
     assert_eq!(std::fs::read(cert2).unwrap(), before);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(tls_dir.join("selfsigned-key.pem"))
@@ -762,4 +762,11 @@ fn request_limit_per_connection_closes_cleanly() {
     assert_eq!(o.matches("HTTP/1.1 200 OK").count(), 2, "{o}");
     assert_eq!(o.matches("Connection: close").count(), 1, "{o}");
     assert!(o.ends_with("<x/>"), "{o}");
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }

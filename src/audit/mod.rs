@@ -24,6 +24,20 @@ pub const COLUMNS: &[&str] = &[
     "description",
 ];
 
+/// Largest audit page.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// The one rule for a bounded number option (`page` 1.., `page_size`
+/// 1..=[`MAX_PAGE_SIZE`], `day` 1..=31), shared by the CLI and the API:
+/// anything else is refused, never clamped.
+pub fn parse_bounded(name: &str, value: &str, max: u32) -> Result<u32, String> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("{name} takes a number from 1 to {max}, not {value:?}"))
+}
+
 /// Checks a `--columns` list (comma-separated names from [`COLUMNS`]).
 pub fn parse_columns(list: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();

@@ -23,18 +23,47 @@ pub const MAX_HEAD: usize = 16 * 1024;
 pub const MAX_BODY: usize = 1024 * 1024;
 const MAX_HEADERS: usize = 32;
 
-/// A refused request: the HTTP status and a one-line message.
+/// A refused request: the HTTP status, the error code of the JSON body
+/// (docs/openapi.yaml) and a one-line message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub status: u16,
+    pub code: &'static str,
     pub message: String,
+    /// The methods the path takes (the `Allow` header of a 405).
+    pub allow: Option<&'static str>,
+}
+
+/// The error code that goes with a status this module answers.
+fn code_of(status: u16) -> &'static str {
+    match status {
+        401 => "unauthorized",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        411 => "length_required",
+        413 => "too_large",
+        431 => "header_too_large",
+        _ => "bad_request",
+    }
 }
 
 fn err(status: u16, message: impl Into<String>) -> ApiError {
     ApiError {
         status,
+        code: code_of(status),
         message: message.into(),
+        allow: None,
     }
+}
+
+/// Commands the API refuses: they stream a file between the daemon and the
+/// console (`cdr export`, `audit export`) or name a file on the box
+/// (`cdr import`); the console socket carries them.
+pub fn console_only(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::CdrImport { .. } | Command::CdrExport(_) | Command::AuditExport { .. }
+    )
 }
 
 /// The parts of a head the API uses.
@@ -94,10 +123,14 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ApiError> {
         } else if h.name.eq_ignore_ascii_case("authorization") {
             let v = std::str::from_utf8(h.value)
                 .map_err(|_| err(401, "malformed Authorization header"))?;
+            // The auth-scheme is case-insensitive (RFC 9110 11.1).
             let t = v
-                .strip_prefix("Bearer ")
+                .split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim())
+                .filter(|t| !t.is_empty())
                 .ok_or_else(|| err(401, "Authorization must be `Bearer TOKEN`"))?;
-            token = Some(t.trim().to_string());
+            token = Some(t.to_string());
         }
     }
     let content_length = content_length.unwrap_or(0);
@@ -163,7 +196,20 @@ pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
             })
         }
         ("POST", ["logout"]) => no_body(body).map(|()| ApiCall::Logout),
-        ("POST", ["command"]) => json::<Command>(body).map(ApiCall::Run),
+        ("POST", ["command"]) => {
+            let command = json::<Command>(body)?;
+            if console_only(&command) {
+                return Err(ApiError {
+                    code: "console_only",
+                    ..err(
+                        400,
+                        "this command moves a file between the box and the console; \
+                         use `kpbx` on the box (see docs/openapi.yaml)",
+                    )
+                });
+            }
+            Ok(ApiCall::Run(command))
+        }
         ("GET", ["status"]) => no_body(body).and_then(|()| run(Command::Status)),
         ("GET", ["settings"]) => no_body(body).and_then(|()| run(Command::SystemShow)),
         ("GET", ["users"]) => no_body(body).and_then(|()| run(Command::UserList)),
@@ -192,15 +238,22 @@ pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
                 force,
             })
         }
-        (
-            _,
-            [
-                "login" | "logout" | "command" | "status" | "settings" | "users" | "roles"
-                | "audit",
-                ..,
-            ],
-        ) => Err(err(405, format!("method {method} not allowed here"))),
+        (_, ["login" | "logout" | "command"]) | (_, ["audit", _, "restore"]) => {
+            Err(not_allowed(method, "POST"))
+        }
+        (_, ["status" | "settings" | "users" | "roles" | "audit"])
+        | (_, ["audit", "verify" | _]) => Err(not_allowed(method, "GET")),
         _ => Err(err(404, "unknown endpoint")),
+    }
+}
+
+fn not_allowed(method: &str, allow: &'static str) -> ApiError {
+    ApiError {
+        allow: Some(allow),
+        ..err(
+            405,
+            format!("method {method} not allowed here (only {allow})"),
+        )
     }
 }
 
@@ -251,9 +304,9 @@ fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
 
 fn audit_query(query: &str) -> Result<AuditQuery, ApiError> {
     let mut q = AuditQuery::default();
-    let number = |k: &str, v: &str| {
-        v.parse::<u32>()
-            .map_err(|_| err(400, format!("{k}: {v:?} is not a number")))
+    // The CLI's rule: out of range is refused, not clamped.
+    let bounded = |k: &str, v: &str, max: u32| {
+        crate::audit::parse_bounded(k, v, max).map_err(|m| err(400, m))
     };
     for (k, v) in query_pairs(query)? {
         match k.as_str() {
@@ -267,8 +320,8 @@ fn audit_query(query: &str) -> Result<AuditQuery, ApiError> {
             "user" => q.user = Some(v),
             "type" => q.object_type = Some(v),
             "action" => q.action = Some(v),
-            "page" => q.page = number(&k, &v)?,
-            "page_size" => q.page_size = number(&k, &v)?,
+            "page" => q.page = bounded(&k, &v, u32::MAX)?,
+            "page_size" => q.page_size = bounded(&k, &v, crate::audit::MAX_PAGE_SIZE)?,
             "columns" => {
                 q.columns = crate::audit::parse_columns(&v).map_err(|m| err(400, m))?;
             }
@@ -358,6 +411,16 @@ mod tests {
             .unwrap()
             .0;
         assert_eq!(h.token.as_deref(), Some("abc"));
+        for scheme in ["bearer", "BEARER", "BeArEr"] {
+            let h = decode_bytes(
+                format!("GET /api/v1/status HTTP/1.1\r\nAuthorization: {scheme} abc\r\n\r\n")
+                    .as_bytes(),
+            )
+            .unwrap()
+            .unwrap()
+            .0;
+            assert_eq!(h.token.as_deref(), Some("abc"), "{scheme}");
+        }
     }
 
     #[test]
@@ -408,6 +471,25 @@ mod tests {
             401
         );
         assert_eq!(status("\x00\x01 garbage\r\n\r\n"), 400);
+        for q in ["page_size=0", "page_size=1001", "page=0", "page=-1"] {
+            assert_eq!(
+                status(&format!("GET /api/v1/audit?{q} HTTP/1.1\r\n\r\n")),
+                400,
+                "{q}: refused like the CLI, not clamped"
+            );
+        }
+        let e = req("GET /nowhere HTTP/1.1\r\n\r\n").unwrap_err();
+        assert_eq!((e.code, e.allow), ("not_found", None));
+        let e = req("DELETE /api/v1/status HTTP/1.1\r\n\r\n").unwrap_err();
+        assert_eq!((e.code, e.allow), ("method_not_allowed", Some("GET")));
+        let e = req("GET /api/v1/audit/3/restore HTTP/1.1\r\n\r\n").unwrap_err();
+        assert_eq!((e.status, e.allow), (405, Some("POST")));
+        let e = req(&post(
+            "/api/v1/command",
+            r#"{"AuditExport":{"query":{},"format":"csv"}}"#,
+        ))
+        .unwrap_err();
+        assert_eq!((e.status, e.code), (400, "console_only"), "{e:?}");
         assert!(decode_bytes(b"GET /api/v1/sta").unwrap().is_none());
     }
 

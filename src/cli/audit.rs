@@ -94,13 +94,7 @@ pub fn query(rest: &[&str]) -> Result<AuditQuery, String> {
                 .copied()
                 .ok_or_else(|| format!("{name} needs a value"))?,
         };
-        let number = |max: u32| {
-            value
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| format!("{name} takes a number from 1 to {max}, not {value:?}"))
-        };
+        let number = |max: u32| crate::audit::parse_bounded(name, value, max);
         match name {
             "--month" => {
                 Month::parse(value)?;
@@ -114,7 +108,7 @@ pub fn query(rest: &[&str]) -> Result<AuditQuery, String> {
                 q.action = Some(value.to_string());
             }
             "--page" => q.page = number(u32::MAX)?,
-            "--page-size" => q.page_size = number(1000)?,
+            "--page-size" => q.page_size = number(crate::audit::MAX_PAGE_SIZE)?,
             _ => q.columns = parse_columns(value)?,
         }
     }

@@ -15,7 +15,6 @@ use crate::store::AuditEntry;
 
 /// Entries per page unless asked otherwise, and at most.
 const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 1000;
 /// Most later transactions named in a refused restore.
 const MAX_CONFLICTS_NAMED: usize = 20;
 
@@ -130,9 +129,23 @@ pub(super) fn offload(
 pub(super) fn query(daemon: &Daemon, q: &AuditQuery) -> Handled {
     let (month, filter, columns) = filter_of(daemon, q)?;
     let page = q.page.max(1);
+    // 0 is "not given" on the wire; anything above the maximum is refused
+    // (the same rule as `audit::parse_bounded`), not clamped.
     let page_size = match q.page_size {
         0 => DEFAULT_PAGE,
-        n => n.min(MAX_PAGE),
+        n if n > crate::audit::MAX_PAGE_SIZE => {
+            return Err(refuse(
+                ErrorCode::BadRequest,
+                crate::audit::parse_bounded(
+                    "page_size",
+                    &n.to_string(),
+                    crate::audit::MAX_PAGE_SIZE,
+                )
+                .err()
+                .unwrap_or_default(),
+            ));
+        }
+        n => n,
     };
     let skip = (page as usize - 1).saturating_mul(page_size as usize);
     let found = daemon

@@ -17,16 +17,8 @@ use super::Daemon;
 /// Most audit entries one `audit list` returns.
 const MAX_AUDIT_LIST: u32 = 1000;
 
-/// Checks the caller's permissions, then runs the command.
-pub fn handle(daemon: &Daemon, origin: &Origin, command: Command) -> Reply {
-    match super::users::authorize(daemon, origin, &command) {
-        Ok(scope) => handle_authorized(daemon, origin, scope, command),
-        Err(e) => Reply::Error(e),
-    }
-}
-
 /// Runs a command `users::authorize` has allowed, with the tenant `scope`
-/// it returned (the loop checks before it offloads, and calls this).
+/// it returned (`super::route` checks before it offloads, and calls this).
 pub fn handle_authorized(
     daemon: &Daemon,
     origin: &Origin,

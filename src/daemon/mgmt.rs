@@ -1,15 +1,24 @@
 //! Adapter: the management API, JSON over HTTPS on `mgmt_listen`.
 //!
-//! One request per connection (`Connection: close`), at most
-//! [`MAX_CLIENTS`] connections, every read bounded in size
-//! (`auth::api::MAX_HEAD`, `MAX_BODY`) and time. Decoding is
-//! `auth::api` (pure); this task does TLS and socket I/O and hands each
-//! call to the event loop as [`Event::Mgmt`]. A login takes two trips: the
+//! One request per connection (`Connection: close`). Connections: at most
+//! [`PER_ADDRESS`] from one client address and [`MAX_CLIENTS`] in all; one
+//! over either limit is closed at once, before TLS (a 503 would need a
+//! TLS handshake first, which is the work the limit is there to refuse).
+//! Deadlines: [`HANDSHAKE_TIMEOUT`] for TLS, [`HEAD_TIMEOUT`] for the whole
+//! head, [`BODY_TIMEOUT`] for the body (totals, not per read, so a client
+//! trickling bytes is cut off). Sizes: `auth::api::MAX_HEAD`, `MAX_BODY`.
+//!
+//! Decoding is `auth::api` (pure); this task does TLS and socket I/O and
+//! hands each call to the event loop as [`Event::Mgmt`]. A command goes,
+//! after the session check, through the console's own routing
+//! (`super::route`: permission, thread offloads, password hashing on the
+//! pool, `ha switch` wait, HA confirmation). A login takes two trips: the
 //! loop checks the lockout and hands out the stored hash, the password is
-//! verified off the loop (`smol::unblock`, PBKDF2 is slow on purpose), and
-//! the loop records the outcome (session or failure).
+//! verified on the hashing pool (`workers::HashPool`, PBKDF2 is slow on
+//! purpose), and the loop records the outcome (session or failure).
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
@@ -19,6 +28,7 @@ use smol::channel::Sender;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::{Async, LocalExecutor};
 
+use super::workers::HashPool;
 use super::{Daemon, Event};
 use crate::auth::api::{self, ApiCall, ApiError};
 use crate::auth::password;
@@ -28,9 +38,14 @@ use crate::control::{Command, Reply};
 use crate::model::{Kind, Object, Origin, SettingKey, Source};
 use crate::store::data::Table;
 
-pub const MAX_CLIENTS: usize = 16;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections from one client address.
+pub const PER_ADDRESS: usize = 16;
+/// Connections in all.
+pub const MAX_CLIENTS: usize = 256;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One step of an API call, for the event loop.
@@ -53,15 +68,20 @@ pub enum StepCall {
     Logout {
         token: Option<String>,
     },
+    /// Check the session, then run `command` as the console would; the
+    /// command's answer comes on `answer`.
     Run {
         token: Option<String>,
         command: Command,
+        answer: Sender<Reply>,
     },
 }
 
 pub enum StepReply {
     /// The user's password hash (`None`: no such user or no password).
     Hash(Option<String>),
+    /// The session is good: the command's answer comes on its own channel.
+    Routed,
     Response {
         status: u16,
         body: String,
@@ -81,7 +101,87 @@ fn respond(status: u16, code: &str, message: &str) -> StepReply {
 
 // ------------------------------------------------------------ loop side
 
-/// Executes one step on the event loop.
+/// One step on the event loop: a command goes the console's way once the
+/// session is checked; a login or logout step is answered here.
+pub(super) fn on_event(daemon: &Daemon, step: Step) {
+    let Step { call, peer, reply } = step;
+    if let StepCall::Run {
+        token,
+        command,
+        answer,
+    } = call
+    {
+        match session(daemon, token.as_deref(), peer) {
+            Ok(origin) => {
+                let _ = reply.try_send(StepReply::Routed);
+                // No file travels with an API call (`cdr import` is console-only).
+                super::route(daemon, &origin, command, None, answer);
+            }
+            Err(refused) => {
+                let _ = reply.try_send(refused);
+            }
+        }
+        return;
+    }
+    let before = daemon.store.repl_seq().unwrap_or(0);
+    let answer = on_step(daemon, call, peer);
+    let change = daemon.store.repl_seq().unwrap_or(0) > before;
+    super::sync::answer(
+        daemon,
+        change,
+        Box::new(move |lost| {
+            let _ = reply.try_send(match lost {
+                None => answer,
+                Some(why) => unconfirmed(&why),
+            });
+        }),
+    );
+}
+
+/// The origin of a request with bearer `token`, or the 401 to answer.
+fn session(daemon: &Daemon, token: Option<&str>, peer: IpAddr) -> Result<Origin, StepReply> {
+    let Some(token) = token else {
+        return Err(respond(
+            401,
+            "unauthorized",
+            "missing bearer token (POST /api/v1/login first)",
+        ));
+    };
+    let now = daemon.clock.wall().as_unix_micros();
+    let key = session::session_key(token);
+    let stored = daemon
+        .store
+        .data_get(Table::Session, &key)
+        .map_err(|e| {
+            log::error!("mgmt: store: {e}");
+            respond(500, "store", "cannot read the session table")
+        })?
+        .and_then(|b| session::decode::<SessionRecord>(&b));
+    let Some(SessionRecord::V1 {
+        user, expires_us, ..
+    }) = stored
+    else {
+        return Err(invalid_token("invalid or expired session token"));
+    };
+    if expires_us <= now {
+        if let Err(e) = daemon.store.data_write(|t| t.delete(Table::Session, &key)) {
+            log::error!("mgmt: store: {e}");
+        }
+        return Err(invalid_token("session expired; log in again"));
+    }
+    Ok(Origin {
+        user,
+        source: Source::Address(peer),
+    })
+}
+
+fn invalid_token(why: &str) -> StepReply {
+    StepReply::Response {
+        status: 401,
+        body: error_body("invalid_token", why),
+    }
+}
+
 /// The answer to a change the HA peer did not confirm before this node
 /// stepped down.
 pub(super) fn unconfirmed(why: &str) -> StepReply {
@@ -238,53 +338,10 @@ fn on_step_inner(
                 ))
             }
         }
-        StepCall::Run { token, command } => {
-            let Some(token) = token else {
-                return Ok(respond(
-                    401,
-                    "unauthorized",
-                    "missing bearer token (POST /api/v1/login first)",
-                ));
-            };
-            let key = session::session_key(&token);
-            let session = daemon
-                .store
-                .data_get(Table::Session, &key)?
-                .and_then(|b| session::decode::<SessionRecord>(&b));
-            let Some(SessionRecord::V1 {
-                user, expires_us, ..
-            }) = session
-            else {
-                return Ok(respond(
-                    401,
-                    "unauthorized",
-                    "invalid or expired session token",
-                ));
-            };
-            if expires_us <= now {
-                daemon
-                    .store
-                    .data_write(|t| t.delete(Table::Session, &key))?;
-                return Ok(respond(
-                    401,
-                    "unauthorized",
-                    "session expired; log in again",
-                ));
-            }
-            let origin = Origin {
-                user,
-                source: Source::Address(peer),
-            };
-            let reply = super::handlers::handle(daemon, &origin, command);
-            let status = match &reply {
-                Reply::Error(e) => api::status_of(e.code),
-                _ => 200,
-            };
-            let out = crate::cli::render::render(&reply, true, &jiff::tz::TimeZone::UTC);
-            Ok(StepReply::Response {
-                status,
-                body: out.stdout,
-            })
+        // Routed by `on_event` before it gets here.
+        StepCall::Run { answer, .. } => {
+            drop(answer);
+            Ok(respond(500, "internal", "command not routed"))
         }
     }
 }
@@ -302,14 +359,70 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<Async<TcpListener>> {
     Async::<TcpListener>::bind(addr)
 }
 
+/// The address a connection counts against: IPv4-mapped addresses as the
+/// IPv4 address they are, IPv6 by its /64 (one host's usual share; one
+/// client can take any number of addresses inside it).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// Open connections, in all and per client address.
+#[derive(Default)]
+struct Slots {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+impl Slots {
+    /// Takes a slot for `peer`, or `false` if one limit is reached.
+    fn take(&mut self, key: IpAddr) -> bool {
+        let mine = self.by_address.get(&key).copied().unwrap_or(0);
+        if self.total >= MAX_CLIENTS || mine >= PER_ADDRESS {
+            return false;
+        }
+        self.total += 1;
+        self.by_address.insert(key, mine + 1);
+        true
+    }
+
+    fn give_back(&mut self, key: IpAddr) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(n) = self.by_address.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.by_address.remove(&key);
+            }
+        }
+    }
+}
+
+/// Gives the slot back when the connection's task ends, however it ends.
+struct Slot {
+    slots: Rc<RefCell<Slots>>,
+    key: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.slots.borrow_mut().give_back(self.key);
+    }
+}
+
 pub async fn accept_loop(
     ex: Rc<LocalExecutor<'static>>,
     listener: Async<TcpListener>,
     tls: Arc<rustls::ServerConfig>,
     events: Sender<Event>,
+    pool: HashPool,
 ) {
     let acceptor = futures_rustls::TlsAcceptor::from(tls);
-    let active = Rc::new(Cell::new(0usize));
+    let slots = Rc::new(RefCell::new(Slots::default()));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -319,16 +432,23 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        if active.get() >= MAX_CLIENTS {
-            continue; // dropped: closes the connection
+        let key = client_key(peer.ip());
+        if !slots.borrow_mut().take(key) {
+            // Refused before TLS: a FIN, not a handshake we pay for.
+            let _ = stream.get_ref().shutdown(std::net::Shutdown::Both);
+            continue;
         }
-        active.set(active.get() + 1);
-        let active = active.clone();
+        let slot = Slot {
+            slots: slots.clone(),
+            key,
+        };
         let acceptor = acceptor.clone();
         let events = events.clone();
+        let pool = pool.clone();
+        let peer = peer.ip().to_canonical();
         ex.spawn(async move {
-            serve(acceptor, stream, peer.ip(), events).await;
-            active.set(active.get().saturating_sub(1));
+            serve(acceptor, stream, peer, events, pool).await;
+            drop(slot);
         })
         .detach();
     }
@@ -342,33 +462,84 @@ async fn timeout<T>(d: Duration, f: impl std::future::Future<Output = T>) -> Opt
     .await
 }
 
+/// What goes back to the client.
+struct Answer {
+    status: u16,
+    body: String,
+    /// `Allow` of a 405.
+    allow: Option<&'static str>,
+}
+
+impl Answer {
+    fn new(status: u16, body: String) -> Answer {
+        Answer {
+            status,
+            body,
+            allow: None,
+        }
+    }
+
+    fn error(status: u16, code: &str, message: &str) -> Answer {
+        Answer::new(status, error_body(code, message))
+    }
+}
+
+/// The head of `answer`; `token_sent` picks the RFC 6750 error of a 401.
+fn head_of(answer: &Answer, token_sent: bool) -> String {
+    let status = answer.status;
+    let reason = crate::http::response::reason(status);
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n",
+        answer.body.len()
+    );
+    if status == 401 {
+        // RFC 9110 15.5.2 / RFC 6750 3: every 401 names the scheme.
+        head.push_str("WWW-Authenticate: Bearer realm=\"kpbx\"");
+        if token_sent {
+            head.push_str(", error=\"invalid_token\"");
+        }
+        head.push_str("\r\n");
+    }
+    if let Some(allow) = answer.allow {
+        head.push_str(&format!("Allow: {allow}\r\n"));
+    }
+    if status == 503 {
+        head.push_str("Retry-After: 5\r\n");
+    }
+    head.push_str("\r\n");
+    head
+}
+
 async fn serve(
     acceptor: futures_rustls::TlsAcceptor,
     stream: Async<TcpStream>,
     peer: IpAddr,
     events: Sender<Event>,
+    pool: HashPool,
 ) {
     let Some(Ok(mut tls)) = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await else {
         return;
     };
-    let (status, body) = match timeout(READ_TIMEOUT, read_call(&mut tls)).await {
-        None => (408, error_body("timeout", "request not received in time")),
-        Some(Err(e)) => (e.status, error_body("bad_request", &e.message)),
-        Some(Ok((head, call))) => run(call, head.token, peer, &events).await,
+    let mut token_sent = false;
+    let answer = match read_call(&mut tls).await {
+        Err(e) => Answer {
+            allow: e.allow,
+            ..Answer::error(e.status, e.code, &e.message)
+        },
+        Ok((head, call)) => {
+            token_sent = head.token.is_some();
+            run(call, head.token, peer, &events, &pool).await
+        }
     };
-    let reason = crate::http::response::reason(status);
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
+    let head = head_of(&answer, token_sent);
     let write = async {
         tls.write_all(head.as_bytes()).await?;
-        tls.write_all(body.as_bytes()).await?;
+        tls.write_all(answer.body.as_bytes()).await?;
         tls.flush().await?;
         tls.close().await
     };
-    let _ = timeout(READ_TIMEOUT, write).await;
+    let _ = timeout(WRITE_TIMEOUT, write).await;
     // Lingering close: let the client read the answer before a reset for
     // unread request bytes can reach it (bounded in bytes and time).
     let drain = async {
@@ -384,41 +555,67 @@ async fn serve(
     let _ = timeout(Duration::from_secs(1), drain).await;
 }
 
+fn read_error(status: u16, message: String) -> ApiError {
+    ApiError {
+        status,
+        code: if status == 408 {
+            "timeout"
+        } else {
+            "bad_request"
+        },
+        message,
+        allow: None,
+    }
+}
+
+/// Reads one request: the head within [`HEAD_TIMEOUT`], the body within
+/// [`BODY_TIMEOUT`] after it.
 async fn read_call<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
 ) -> Result<(api::Head, ApiCall), ApiError> {
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 4096];
-    let head = loop {
-        let n = s.read(&mut chunk).await.map_err(|e| ApiError {
-            status: 400,
-            message: format!("read failed: {e}"),
-        })?;
-        if n == 0 {
-            return Err(ApiError {
-                status: 400,
-                message: "connection closed before a whole request".to_string(),
-            });
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-        if let Some(head) = api::parse_head(&buf)? {
-            break head;
+    let read_head = async {
+        loop {
+            let n = s
+                .read(&mut chunk)
+                .await
+                .map_err(|e| read_error(400, format!("read failed: {e}")))?;
+            if n == 0 {
+                return Err(read_error(
+                    400,
+                    "connection closed before a whole request".to_string(),
+                ));
+            }
+            buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+            if let Some(head) = api::parse_head(&buf)? {
+                return Ok(head);
+            }
         }
     };
+    let head = timeout(HEAD_TIMEOUT, read_head)
+        .await
+        .ok_or_else(|| read_error(408, "request head not received in time".to_string()))??;
     let want = head.len + head.content_length;
-    while buf.len() < want {
-        let n = s.read(&mut chunk).await.map_err(|e| ApiError {
-            status: 400,
-            message: format!("read failed: {e}"),
-        })?;
-        if n == 0 {
-            return Err(ApiError {
-                status: 400,
-                message: "body shorter than Content-Length".to_string(),
-            });
+    let read_body = async {
+        while buf.len() < want {
+            let n = s
+                .read(&mut chunk)
+                .await
+                .map_err(|e| read_error(400, format!("read failed: {e}")))?;
+            if n == 0 {
+                return Err(read_error(
+                    400,
+                    "body shorter than Content-Length".to_string(),
+                ));
+            }
+            buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
         }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-    }
+        Ok(())
+    };
+    timeout(BODY_TIMEOUT, read_body)
+        .await
+        .ok_or_else(|| read_error(408, "request body not received in time".to_string()))??;
     let body = buf.get(head.len..want).unwrap_or(&[]);
     let call = api::decode(&head, body)?;
     Ok((head, call))
@@ -446,36 +643,107 @@ fn dummy_hash() -> &'static str {
     })
 }
 
+fn busy() -> Answer {
+    Answer::error(
+        503,
+        "busy",
+        "too many password checks at once; try again in a few seconds",
+    )
+}
+
 async fn run(
     call: ApiCall,
     token: Option<String>,
     peer: IpAddr,
     events: &Sender<Event>,
-) -> (u16, String) {
-    let unavailable = || (503, error_body("unavailable", "daemon did not answer"));
+    pool: &HashPool,
+) -> Answer {
+    let unavailable = || Answer::error(503, "unavailable", "daemon did not answer");
     let reply = match call {
         ApiCall::Login { user, password } => {
             let check = step(events, StepCall::LoginCheck { user: user.clone() }, peer).await;
             let hash = match check {
                 Some(StepReply::Hash(h)) => h,
-                Some(StepReply::Response { status, body }) => return (status, body),
-                None => return unavailable(),
+                Some(StepReply::Response { status, body }) => return Answer::new(status, body),
+                Some(StepReply::Routed) | None => return unavailable(),
             };
-            let ok = smol::unblock(move || match hash {
-                Some(h) => password::verify(&password, &h),
-                None => {
-                    let _ = password::verify(&password, dummy_hash());
-                    false
-                }
-            })
-            .await;
+            let verified = pool
+                .run(move || match hash {
+                    Some(h) => password::verify(&password, &h),
+                    None => {
+                        let _ = password::verify(&password, dummy_hash());
+                        false
+                    }
+                })
+                .await;
+            let Some(ok) = verified else {
+                return busy();
+            };
             step(events, StepCall::LoginResult { user, ok }, peer).await
         }
         ApiCall::Logout => step(events, StepCall::Logout { token }, peer).await,
-        ApiCall::Run(command) => step(events, StepCall::Run { token, command }, peer).await,
+        ApiCall::Run(command) => {
+            let (answer, replies) = smol::channel::bounded(4);
+            match step(
+                events,
+                StepCall::Run {
+                    token,
+                    command,
+                    answer,
+                },
+                peer,
+            )
+            .await
+            {
+                Some(StepReply::Routed) => {}
+                Some(StepReply::Response { status, body }) => return Answer::new(status, body),
+                Some(StepReply::Hash(_)) | None => return unavailable(),
+            }
+            let Some(Ok(reply)) = timeout(REPLY_TIMEOUT, replies.recv()).await else {
+                return unavailable();
+            };
+            let status = match &reply {
+                Reply::Error(e) => api::status_of(e.code),
+                _ => 200,
+            };
+            let out = crate::cli::render::render(&reply, true, &jiff::tz::TimeZone::UTC);
+            return Answer::new(status, out.stdout);
+        }
     };
     match reply {
-        Some(StepReply::Response { status, body }) => (status, body),
-        Some(StepReply::Hash(_)) | None => unavailable(),
+        Some(StepReply::Response { status, body }) => Answer::new(status, body),
+        Some(StepReply::Hash(_) | StepReply::Routed) | None => unavailable(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_limit_per_address_and_in_all() {
+        let mut s = Slots::default();
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        for _ in 0..PER_ADDRESS {
+            assert!(s.take(a));
+        }
+        assert!(!s.take(a), "per-address limit");
+        let b: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(s.take(b), "another address still gets in");
+        s.give_back(a);
+        assert!(s.take(a), "a slot given back is free again");
+        let mut n = 0u32;
+        while s.take(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n))) {
+            n += 1;
+        }
+        assert_eq!(s.total, MAX_CLIENTS, "total limit");
+    }
+
+    #[test]
+    fn ipv6_counts_by_64_and_mapped_v4_as_v4() {
+        let k = |t: &str| client_key(t.parse().unwrap());
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:2:ffff::9"));
+        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
+        assert_eq!(k("::ffff:192.0.2.1"), k("192.0.2.1"));
     }
 }

@@ -29,6 +29,7 @@ mod sync;
 mod task_cmds;
 mod tasks;
 mod users;
+mod workers;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -255,6 +256,8 @@ pub struct Daemon {
     mail: std::cell::RefCell<mail::Mail>,
     /// For worker threads to report back to the loop.
     events: Sender<Event>,
+    /// Where passwords are hashed and verified, off the loop.
+    hash: workers::HashPool,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -300,7 +303,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             listen,
             &prov,
             &protect,
-            Some(tls_config(&config)?),
+            Some(tls_config(&config, &store)?),
         )?),
         None => None,
     };
@@ -313,7 +316,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
                 .local_addr()
                 .map_err(|e| DaemonError::Bind(format!("mgmt {listen}: {e}")))?;
             log::info!("mgmt: management API on https://{addr}/api/v1/");
-            Some((addr, listener, tls_config(&config)?))
+            Some((addr, listener, tls_config(&config, &store)?))
         }
         None => None,
     };
@@ -331,7 +334,10 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let (tx, rx) = smol::channel::bounded::<Event>(64);
     let tasks = tasks::Tasks::new(&store, &config.data_dir, clock.wall().to_timestamp());
     let mail = mail::Mail::new(&store, config.ca_bundle.clone());
+    let hash = workers::HashPool::start(workers::HashPool::workers_for_this_box())
+        .map_err(|e| DaemonError::Runtime(format!("cannot start the hashing threads: {e}")))?;
     let daemon = Daemon {
+        hash: hash.clone(),
         sip_pnp: sip_pnp_state,
         ha: std::cell::RefCell::new(ha::HaRuntime::new(&config.data_dir, tx.clone())),
         sync: std::cell::RefCell::new(sync::SyncRuntime::new(&config.data_dir, tx.clone())),
@@ -370,7 +376,13 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         });
         let sip_pnp_task = sip_pnp.map(|task| ex.spawn(task));
         let mgmt_task = mgmt.map(|(_, listener, tls)| {
-            ex.spawn(mgmt::accept_loop(ex.clone(), listener, tls, tx.clone()))
+            ex.spawn(mgmt::accept_loop(
+                ex.clone(),
+                listener,
+                tls,
+                tx.clone(),
+                hash,
+            ))
         });
         let stopper = ex.spawn({
             let tx = tx.clone();
@@ -548,14 +560,61 @@ fn bind_http(
     ))
 }
 
+/// The names and addresses the self-signed certificate is made for:
+/// localhost, the hostname (setting and system), loopback, every interface
+/// address and the HA resource addresses.
+fn tls_names(store: &Store) -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_string(),
+        "kpbx".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    if let Ok(h) = store.setting(crate::model::SettingKey::Hostname) {
+        names.push(h);
+    }
+    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        names.push(h.trim().to_string());
+    }
+    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+        for ifa in addrs {
+            let Some(a) = ifa.address.as_ref() else {
+                continue;
+            };
+            if let Some(v4) = a.as_sockaddr_in() {
+                names.push(v4.ip().to_string());
+            } else if let Some(v6) = a.as_sockaddr_in6() {
+                // Link-local addresses need a zone, which no URL carries.
+                if (v6.ip().segments()[0] & 0xffc0) != 0xfe80 {
+                    names.push(v6.ip().to_string());
+                }
+            }
+        }
+    }
+    if let Ok(Some(crate::model::Object::Ha(h))) =
+        store.get(crate::model::Kind::Ha, crate::model::ha::HA_ID)
+    {
+        names.extend(h.config.resources.iter().map(|r| r.addr.to_string()));
+    }
+    names.retain(|n| !n.is_empty());
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The configured certificate, or the self-signed one in `data_dir/tls`.
-fn tls_config(config: &Config) -> Result<std::sync::Arc<rustls::ServerConfig>, DaemonError> {
+fn tls_config(
+    config: &Config,
+    store: &Store,
+) -> Result<std::sync::Arc<rustls::ServerConfig>, DaemonError> {
     match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => crate::http::tls::from_pem_files(cert, key)
             .map_err(|e| DaemonError::Config(format!("tls_cert/tls_key: {e}"))),
         _ => {
-            let names = vec!["localhost".to_string(), "kpbx".to_string()];
-            crate::http::tls::self_signed(&config.data_dir.join("tls"), &names)
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            crate::http::tls::self_signed(&config.data_dir.join("tls"), &tls_names(store), now)
                 .map(|(tls, _)| tls)
                 .map_err(|e| DaemonError::Runtime(format!("self-signed certificate: {e}")))
         }
@@ -601,6 +660,52 @@ fn after_takeover(daemon: &Daemon) {
     if let Err(e) = redirect::reconcile(daemon, &[]) {
         log::error!("redirect: {e}");
     }
+}
+
+/// Runs one command from the console or the management API: the caller's
+/// permission, then the thread offloads (exports, imports, mail tests,
+/// password hashing), then the loop handlers; `ha switch` is answered once
+/// the resource has moved, a change once the HA peer holds it. The loop's
+/// tail (`ha::drive`, `sync::drive`) runs after every event.
+fn route(
+    daemon: &Daemon,
+    origin: &Origin,
+    command: crate::control::Command,
+    upload: Option<cdr::Upload>,
+    reply: Sender<Reply>,
+) {
+    // The caller's permission first, also for what is answered from a
+    // thread (exports, imports, mail tests).
+    let scope = match users::authorize(daemon, origin, &command) {
+        Ok(scope) => scope,
+        Err(e) => {
+            let _ = reply.try_send(Reply::Error(e));
+            return;
+        }
+    };
+    let Some(command) = cdr::offload(daemon, command, upload, &reply)
+        .and_then(|c| task_cmds::offload(daemon, c, &reply))
+        .and_then(|c| audit::offload(daemon, c, &reply))
+        .and_then(|c| users::offload(daemon, origin, c, &reply))
+    else {
+        return;
+    };
+    let switch = matches!(command, crate::control::Command::HaSwitch);
+    let held = daemon.ha.borrow().holds();
+    let before = daemon.store.repl_seq().unwrap_or(0);
+    let answer = handlers::handle_authorized(daemon, origin, scope, command);
+    if switch && !matches!(answer, Reply::Error(_)) {
+        // Answered once the resource has moved, or not.
+        daemon
+            .ha
+            .borrow_mut()
+            .await_switch(daemon.clock.now(), held, reply);
+        return;
+    }
+    // Only a request that wrote waits for the HA peer; the client may
+    // have gone by then, that is its business.
+    let change = daemon.store.repl_seq().unwrap_or(0) > before;
+    sync::answer(daemon, change, sync::to_client(reply, answer));
 }
 
 /// What woke the loop.
@@ -667,43 +772,7 @@ async fn event_loop(
                 origin,
                 reply,
                 upload,
-            } => {
-                // The caller's permission first, also for what is answered
-                // from a thread (exports, imports, mail tests).
-                let scope = match users::authorize(daemon, &origin, &request.command) {
-                    Ok(scope) => scope,
-                    Err(e) => {
-                        let _ = reply.try_send(Reply::Error(e));
-                        continue;
-                    }
-                };
-                let command = cdr::offload(daemon, request.command, upload, &reply)
-                    .and_then(|c| task_cmds::offload(daemon, c, &reply))
-                    .and_then(|c| audit::offload(daemon, c, &reply))
-                    .and_then(|c| users::offload(daemon, &origin, c, &reply));
-                if let Some(command) = command {
-                    let switch = matches!(command, crate::control::Command::HaSwitch);
-                    let held = daemon.ha.borrow().holds();
-                    let before = daemon.store.repl_seq().unwrap_or(0);
-                    let answer = handlers::handle_authorized(daemon, &origin, scope, command);
-                    if switch && !matches!(answer, Reply::Error(_)) {
-                        // Answered once the resource has moved, or not.
-                        daemon
-                            .ha
-                            .borrow_mut()
-                            .await_switch(daemon.clock.now(), held, reply);
-                        ha::drive(daemon, ex).await;
-                        sync::drive(daemon, ex);
-                        daemon.follow_ha_role();
-                        continue;
-                    }
-                    // Only a request that wrote waits for the HA peer.
-                    let change = daemon.store.repl_seq().unwrap_or(0) > before;
-                    // A change is answered once the peer holds it; the
-                    // client may have gone by then, that is its business.
-                    sync::answer(daemon, change, sync::to_client(reply, answer));
-                }
-            }
+            } => route(daemon, &origin, request.command, upload, reply),
             Event::CdrPoll if daemon.is_replica() => {}
             Event::CdrPoll => {
                 daemon.cdr.borrow_mut().poll(daemon);
@@ -764,21 +833,7 @@ async fn event_loop(
                     .borrow_mut()
                     .done(&daemon.store, message, index, outcome, now);
             }
-            Event::Mgmt(mgmt::Step { call, peer, reply }) => {
-                let before = daemon.store.repl_seq().unwrap_or(0);
-                let answer = mgmt::on_step(daemon, call, peer);
-                let change = daemon.store.repl_seq().unwrap_or(0) > before;
-                sync::answer(
-                    daemon,
-                    change,
-                    Box::new(move |lost| {
-                        let _ = reply.try_send(match lost {
-                            None => answer,
-                            Some(why) => mgmt::unconfirmed(&why),
-                        });
-                    }),
-                );
-            }
+            Event::Mgmt(step) => mgmt::on_event(daemon, step),
             Event::CheckInterfaces => {
                 if !daemon.is_replica() {
                     audit::maybe_prune(daemon);

@@ -154,8 +154,9 @@ fn new_password(command: &Command) -> Option<&str> {
     }
 }
 
-/// Commands that set a password are hashed on a worker thread (600,000
-/// PBKDF2 rounds would stall the loop); the command comes back as
+/// Commands that set a password are hashed on the hashing pool
+/// (`workers::HashPool`; 600,000 PBKDF2 rounds would stall the loop); a
+/// full queue is answered "busy" at once. The command comes back as
 /// `Event::UserHashed` and is finished by [`handle_prehashed`].
 pub(super) fn offload(
     daemon: &Daemon,
@@ -171,20 +172,22 @@ pub(super) fn offload(
         return None;
     }
     let plain = plain.to_string();
-    let (events, origin, reply) = (daemon.events.clone(), origin.clone(), reply.clone());
-    let spawned = std::thread::Builder::new()
-        .name("kpbxd-hash".into())
-        .spawn(move || {
-            let hash = password::hash(&plain, password::ITERATIONS);
-            let _ = events.send_blocking(super::Event::UserHashed {
-                origin,
-                command,
-                hash,
-                reply,
-            });
+    let (events, origin, busy) = (daemon.events.clone(), origin.clone(), reply.clone());
+    let reply = reply.clone();
+    let queued = daemon.hash.submit(move || {
+        let hash = password::hash(&plain, password::ITERATIONS);
+        let _ = events.send_blocking(super::Event::UserHashed {
+            origin,
+            command,
+            hash,
+            reply,
         });
-    if let Err(e) = spawned {
-        log::error!("users: cannot start the hashing thread: {e}");
+    });
+    if queued.is_err() {
+        let _ = busy.try_send(Reply::Error(refuse(
+            ErrorCode::Unavailable,
+            "busy: too many password changes at once; try again in a few seconds",
+        )));
     }
     None
 }
@@ -240,10 +243,7 @@ fn handle_with(
         Command::UserPasswd { name, password } => {
             let mut user = existing_user(daemon, &name)?;
             password::check_new(&password).map_err(|m| refuse(ErrorCode::Invalid, m))?;
-            user.password_hash = match prehashed {
-                Some(h) => h,
-                None => hash(&password)?,
-            };
+            user.password_hash = prehashed.ok_or_else(not_hashed)?;
             commit(daemon, origin, &[Change::put(Object::User(user))])
         }
         Command::UserDelete { names } => delete(daemon, origin, Kind::User, names),
@@ -282,8 +282,13 @@ fn handle_with(
     }
 }
 
-fn hash(password: &str) -> Result<String, ErrorView> {
-    password::hash(password, password::ITERATIONS).map_err(|m| refuse(ErrorCode::Unavailable, m))
+/// PBKDF2 never runs on the loop: a password reaches here only hashed by
+/// [`offload`] (every command goes through `route`, which offloads first).
+fn not_hashed() -> ErrorView {
+    refuse(
+        ErrorCode::Unavailable,
+        "password not hashed: commands that set one go through the hashing pool",
+    )
 }
 
 fn existing_user(daemon: &Daemon, name: &str) -> Result<User, ErrorView> {
@@ -327,10 +332,7 @@ fn put_user(
     }
     if let Some(p) = new_password {
         password::check_new(&p).map_err(|m| refuse(ErrorCode::Invalid, m))?;
-        user.password_hash = match prehashed {
-            Some(h) => h,
-            None => hash(&p)?,
-        };
+        user.password_hash = prehashed.ok_or_else(not_hashed)?;
     }
     commit(daemon, origin, &[Change::put(Object::User(user))])
 }

@@ -1,5 +1,5 @@
 //! rustls server configuration (ring provider) from PEM, or a self-signed pair generated
-//! once and reused.
+//! once and reused until it nears expiry or the box's names and addresses change.
 
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
@@ -44,23 +44,81 @@ pub fn from_pem_files(cert: &Path, key: &Path) -> io::Result<Arc<ServerConfig>> 
 pub const SELF_CERT: &str = "selfsigned-cert.pem";
 pub const SELF_KEY: &str = "selfsigned-key.pem";
 
-/// Loads `dir/selfsigned-{cert,key}.pem`, generating them first (ECDSA P-256, SANs `names`,
-/// both mode 0600, written to a temporary name and renamed) if neither exists. Returns the
-/// config and the certificate's path (for clients to pin).
-pub fn self_signed(dir: &Path, names: &[String]) -> io::Result<(Arc<ServerConfig>, PathBuf)> {
+/// What the self-signed pair was made for: `not_after` (Unix seconds) on
+/// the first line, then one subjectAltName per line.
+pub const SELF_META: &str = "selfsigned-names.txt";
+
+/// Validity of a self-signed certificate (the CA/Browser Forum's old
+/// ceiling; clients that pin it are not surprised by a short expiry).
+pub const SELF_VALID_DAYS: u64 = 825;
+
+/// Reissued this long before it expires.
+const RENEW_BEFORE_S: u64 = 30 * 86_400;
+
+/// Loads `dir/selfsigned-{cert,key}.pem`, generating them (ECDSA P-256,
+/// subjectAltNames `names` — IP addresses become IP SANs —, valid from a
+/// day before `now_unix` for [`SELF_VALID_DAYS`], both mode 0600, written
+/// to a temporary name and renamed) when neither exists, when the pair is
+/// within 30 days of expiry, or when `names` changed. Returns the config
+/// and the certificate's path (for clients to pin).
+pub fn self_signed(
+    dir: &Path,
+    names: &[String],
+    now_unix: u64,
+) -> io::Result<(Arc<ServerConfig>, PathBuf)> {
     use std::io::Write as _;
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     let cert = dir.join(SELF_CERT);
     let key = dir.join(SELF_KEY);
-    if !cert.exists() && !key.exists() {
+    let meta = dir.join(SELF_META);
+    let mut wanted: Vec<String> = names.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    let current = std::fs::read_to_string(&meta).ok().and_then(|text| {
+        let mut lines = text.lines();
+        let not_after = lines.next()?.parse::<u64>().ok()?;
+        let mut had: Vec<String> = lines.map(str::to_string).collect();
+        had.sort();
+        Some((not_after, had))
+    });
+    let fresh = match (cert.exists(), key.exists(), current) {
+        // Neither: first start.
+        (false, false, _) => false,
+        (true, true, Some((not_after, had))) => {
+            had == wanted && now_unix.saturating_add(RENEW_BEFORE_S) < not_after
+        }
+        // A pair from before the metadata existed: reissue.
+        (true, true, None) => false,
+        // A key without its certificate (or the reverse): not ours to
+        // overwrite silently.
+        _ => {
+            return Err(invalid(
+                "self-signed pair",
+                "one of certificate/key is missing",
+            ));
+        }
+    };
+    if !fresh {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        let ck = rcgen::generate_simple_self_signed(names.to_vec())
+        let mut params =
+            rcgen::CertificateParams::new(wanted.clone()).map_err(|e| invalid("names", e))?;
+        let epoch = rcgen::date_time_ymd(1970, 1, 1);
+        let start = now_unix.saturating_sub(86_400);
+        let not_after = now_unix.saturating_add(SELF_VALID_DAYS * 86_400);
+        params.not_before = epoch + std::time::Duration::from_secs(start);
+        params.not_after = epoch + std::time::Duration::from_secs(not_after);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "kpbx self-signed");
+        let signing_key = rcgen::KeyPair::generate().map_err(|e| invalid("generate key", e))?;
+        let issued = params
+            .self_signed(&signing_key)
             .map_err(|e| invalid("generate certificate", e))?;
         let write = |path: &Path, data: &str| -> io::Result<()> {
-            let tmp = path.with_extension("pem.tmp");
+            let tmp = path.with_extension("tmp");
             let _ = std::fs::remove_file(&tmp);
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
@@ -71,9 +129,19 @@ pub fn self_signed(dir: &Path, names: &[String]) -> io::Result<(Arc<ServerConfig
             f.sync_all()?;
             std::fs::rename(&tmp, path)
         };
-        // Key first: a crash in between leaves no certificate, which regenerates.
-        write(&key, &ck.signing_key.serialize_pem())?;
-        write(&cert, &ck.cert.pem())?;
+        // The certificate goes first when replacing, the key first when
+        // creating: a crash in between never leaves a key alone with a
+        // certificate it does not match for long (the metadata, written
+        // last, is then stale and the pair is reissued on the next start).
+        let _ = std::fs::remove_file(&meta);
+        write(&key, &signing_key.serialize_pem())?;
+        write(&cert, &issued.pem())?;
+        let mut text = format!("{not_after}\n");
+        for n in &wanted {
+            text.push_str(n);
+            text.push('\n');
+        }
+        write(&meta, &text)?;
     }
     Ok((from_pem_files(&cert, &key)?, cert))
 }
@@ -86,7 +154,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = dir.path().join("tls");
         let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-        let (_, cert) = super::self_signed(&sub, &names).expect("generate");
+        let now = 1_800_000_000;
+        let (_, cert) = super::self_signed(&sub, &names, now).expect("generate");
         let first = std::fs::read(&cert).expect("read cert");
         for f in [super::SELF_CERT, super::SELF_KEY] {
             let mode = std::fs::metadata(sub.join(f))
@@ -95,15 +164,27 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "{f}");
         }
-        let (_, again) = super::self_signed(&sub, &names).expect("reuse");
+        let (_, again) = super::self_signed(&sub, &names, now + 86_400).expect("reuse");
         assert_eq!(
-            std::fs::read(again).expect("read"),
+            std::fs::read(&again).expect("read"),
             first,
             "reused, not regenerated"
         );
+        // Close to expiry, or for other names: reissued.
+        let late = now + (super::SELF_VALID_DAYS - 10) * 86_400;
+        super::self_signed(&sub, &names, late).expect("renew");
+        let renewed = std::fs::read(&again).expect("read");
+        assert_ne!(renewed, first, "renewed before expiry");
+        let more = vec!["localhost".to_owned(), "192.0.2.7".to_owned()];
+        super::self_signed(&sub, &more, late).expect("new names");
+        assert_ne!(
+            std::fs::read(&again).expect("read"),
+            renewed,
+            "names changed"
+        );
         // A key without its certificate is an error, not a silent overwrite.
         std::fs::remove_file(sub.join(super::SELF_CERT)).expect("rm");
-        assert!(super::self_signed(&sub, &names).is_err());
+        assert!(super::self_signed(&sub, &names, now).is_err());
     }
 
     #[test]

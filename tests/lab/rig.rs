@@ -219,7 +219,8 @@ impl Rig {
         ];
         let node = |dir: &Path, ns: &str, serial: &str| {
             std::fs::write(dir.join("serial"), format!("{serial}\n")).expect("serial file");
-            let mut d = Daemon::new(dir);
+            // The management API on the node's own loopback (api_http).
+            let mut d = Daemon::with(dir, &[("mgmt_listen", "127.0.0.1:0")]);
             d.netns = Some(ns.to_string());
             d
         };

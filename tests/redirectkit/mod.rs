@@ -96,7 +96,7 @@ pub struct Service {
 
 fn cert(tls_dir: &Path) -> (Arc<rustls::ServerConfig>, PathBuf) {
     let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-    kpbxd::http::tls::self_signed(tls_dir, &names).unwrap()
+    kpbxd::http::tls::self_signed(tls_dir, &names, now_unix()).unwrap()
 }
 
 /// The CA file of the services started in `tls_dir` (made now if needed).
@@ -479,4 +479,11 @@ pub fn verify_yealink_signature(req: &Req, key_id: &str, secret: &str) {
         b64(&m.finalize().into_bytes()),
         "X-Ca-Signature"
     );
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }

@@ -10,7 +10,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::Daemon;
+use common::{Daemon, add_user, start_with_api as start};
 
 struct Api {
     port: u16,
@@ -117,33 +117,6 @@ impl Api {
         assert_eq!(status, 200, "{body}");
         body["token"].as_str().unwrap().to_string()
     }
-}
-
-fn add_user(d: &Daemon, name: &str, role: &str, password: &str) {
-    let mut child = Command::new(common::KPBX)
-        .arg("--socket")
-        .arg(&d.socket)
-        .args(["user", "add", name])
-        .arg(format!("role={role}"))
-        .arg("password=-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn start(dir: &std::path::Path) -> Daemon {
-    let mut d = Daemon::with(dir, &[("mgmt_listen", "127.0.0.1:0")]);
-    d.start();
-    d
 }
 
 #[test]
@@ -445,4 +418,52 @@ fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     assert_eq!(d.setting("hostname")["is_default"], true);
     // The daemon still answers.
     assert_eq!(api.call("GET", "/api/v1/status", Some(&ann), None).0, 200);
+}
+
+/// Issue 17, item 2: `provisioning:write` reached the SMTP settings and the
+/// tasks through `ProvSet`/`ProvDelete` with kind `mail` or `task` (a clerk
+/// pointed the SMTP server at itself and got the password). Those kinds are
+/// not provisioning objects: refused, nothing changed.
+#[test]
+fn provisioning_write_does_not_reach_mail_or_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let api = Api::new(&d);
+    d.ok(&[
+        "mail",
+        "configure",
+        "server=smtp.example.net",
+        "sender=pbx@example.net",
+    ]);
+    d.ok(&[
+        "role",
+        "add",
+        "clerk",
+        "permissions=provisioning:read,provisioning:write",
+    ]);
+    add_user(&d, "clerk", "clerk", "clerk-password");
+    let token = api.token("clerk", "clerk-password");
+    let before = d.json(&["mail", "show"]);
+    for command in [
+        r#"{"ProvSet":{"kind":"mail","id":"mail","fields":[["server","127.0.0.1"]]}}"#,
+        r#"{"ProvDelete":{"kind":"mail","ids":["mail"]}}"#,
+        r#"{"ProvDelete":{"kind":"task","ids":["1"]}}"#,
+        r#"{"ProvAdd":{"kind":"task","fields":[["name","x"]]}}"#,
+        r#"{"ProvList":{"kind":"mail"}}"#,
+    ] {
+        let (s, body) = api.call("POST", "/api/v1/command", Some(&token), Some(command));
+        assert_eq!(s, 422, "{command}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("unknown object type"),
+            "{command}: {body}"
+        );
+    }
+    assert_eq!(
+        d.json(&["mail", "show"]),
+        before,
+        "the SMTP settings are untouched"
+    );
 }

@@ -507,7 +507,7 @@ fn help(area: Option<&str>, verb: Option<&str>) -> String {
     if verbs.iter().any(|v| v.area == "prov") {
         out.push_str(&format!(
             "\nKIND is one of: {}.\nFields: see `kpbx prov KIND show` of an existing object, or README.md.\n",
-            PROV_KINDS.join(", ")
+            prov_kinds()
         ));
     }
     out.push('\n');
@@ -695,29 +695,23 @@ pub(crate) fn key_values(words: &[&str]) -> Result<Vec<(String, String)>, String
         .collect()
 }
 
-/// The object types `kpbx prov KIND …` manages (tasks, mail, users and
-/// roles have areas of their own).
-pub const PROV_KINDS: [&str; 8] = [
-    "tenant",
-    "account",
-    "brand",
-    "model",
-    "template",
-    "device",
-    "placeholder",
-    "redirect_server",
-];
-
 /// A mistyped kind is a usage error (exit 2), named with the known ones.
 fn prov_kind(kind: &str) -> Result<String, String> {
-    if PROV_KINDS.contains(&kind) {
-        Ok(kind.to_string())
-    } else {
-        Err(format!(
+    match crate::model::Kind::provisioning(kind) {
+        Some(_) => Ok(kind.to_string()),
+        None => Err(format!(
             "unknown object type {kind:?} (known: {}); see kpbx prov --help",
-            PROV_KINDS.join(", ")
-        ))
+            prov_kinds()
+        )),
     }
+}
+
+fn prov_kinds() -> String {
+    let names: Vec<&str> = crate::model::Kind::PROVISIONING
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    names.join(", ")
 }
 
 fn prov(words: &[&str]) -> Result<Command, String> {

@@ -460,20 +460,16 @@ pub(super) fn commit(daemon: &Daemon, origin: &Origin, changes: &[Change]) -> Ha
 
 // ------------------------------------------------------------ provisioning
 
+/// Tasks and mail are not provisioning objects: a `provisioning:write`
+/// caller must not reach them through `ProvSet`/`ProvDelete`.
 fn prov_kind(name: &str) -> Result<Kind, ErrorView> {
-    Kind::from_name(name)
-        .filter(|k| !matches!(k, Kind::Setting | Kind::Ha | Kind::User | Kind::Role))
-        .ok_or_else(|| {
-            let known: Vec<&str> = Kind::ALL
-                .iter()
-                .filter(|k| !matches!(k, Kind::Setting | Kind::Ha | Kind::User | Kind::Role))
-                .map(|k| k.as_str())
-                .collect();
-            refuse(
-                ErrorCode::Invalid,
-                format!("unknown object type {name:?} (known: {})", known.join(", ")),
-            )
-        })
+    Kind::provisioning(name).ok_or_else(|| {
+        let known: Vec<&str> = Kind::PROVISIONING.iter().map(|k| k.as_str()).collect();
+        refuse(
+            ErrorCode::Invalid,
+            format!("unknown object type {name:?} (known: {})", known.join(", ")),
+        )
+    })
 }
 
 pub(super) fn object_view(o: &Object, builtin: bool) -> ObjectView {

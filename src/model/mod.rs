@@ -130,6 +130,28 @@ impl Kind {
     pub fn from_name(name: &str) -> Option<Kind> {
         Kind::ALL.iter().copied().find(|k| k.as_str() == name)
     }
+
+    /// The kinds `prov KIND …` (`Command::Prov*`) manage. Settings, HA,
+    /// tasks, mail, users and roles have commands (and permissions) of
+    /// their own and are not reachable through the provisioning commands.
+    pub const PROVISIONING: [Kind; 8] = [
+        Kind::Tenant,
+        Kind::Account,
+        Kind::Brand,
+        Kind::Model,
+        Kind::Template,
+        Kind::Device,
+        Kind::Placeholder,
+        Kind::RedirectServer,
+    ];
+
+    /// A provisioning kind by name ([`Kind::PROVISIONING`]).
+    pub fn provisioning(name: &str) -> Option<Kind> {
+        Kind::PROVISIONING
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == name)
+    }
 }
 
 /// A configuration object.

@@ -20,7 +20,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Daemon;
+use common::{Daemon, add_user, start_with_api as start};
 
 struct Api {
     port: u16,
@@ -136,33 +136,6 @@ impl Api {
             Some(command),
         )
     }
-}
-
-fn add_user(d: &Daemon, name: &str, role: &str, password: &str) {
-    let mut child = Command::new(common::KPBX)
-        .arg("--socket")
-        .arg(&d.socket)
-        .args(["user", "add", name])
-        .arg(format!("role={role}"))
-        .arg("password=-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn start(dir: &std::path::Path) -> Daemon {
-    let mut d = Daemon::with(dir, &[("mgmt_listen", "127.0.0.1:0")]);
-    d.start();
-    d
 }
 
 /// A TCP connection from loopback address `source`.

@@ -16,7 +16,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, kpbx_as, open_socket};
+use common::{Daemon, kpbx_as, open_socket, wait_until};
 use kpbxd::control::{Command, Reply, Request, fdpass, wire};
 
 const MASTER: &[u8] = include_bytes!("fixtures/Master.csv");
@@ -171,14 +171,9 @@ fn the_daemon_opens_no_path_and_reads_regular_files_only() {
     );
     assert!(matches!(r, Reply::Imported(ref i) if i.rows == 8), "{r:?}");
     // No import thread is left behind (it ends just after answering).
-    let t = Instant::now();
-    while import_threads(&d) > 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "an import thread stayed"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(Duration::from_secs(2), "the import thread to end", || {
+        import_threads(&d) == 0
+    });
 }
 
 fn import_threads(d: &Daemon) -> usize {
@@ -210,11 +205,9 @@ fn an_import_runs_alone_and_ends_when_the_console_goes_away() {
         command: import("Master.csv"),
     });
     fdpass::send_with_file(&stream, std::fs::File::open(&big).unwrap(), &bytes).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while import_threads(&d) == 0 {
-        assert!(Instant::now() < deadline, "the import did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(Duration::from_secs(10), "the import to start", || {
+        import_threads(&d) > 0
+    });
     // A second import waits its turn: refused while the first runs.
     let small = dir.path().join("small.csv");
     std::fs::write(&small, MASTER).unwrap();
@@ -227,25 +220,18 @@ fn an_import_runs_alone_and_ends_when_the_console_goes_away() {
         error_text(&r).contains("another cdr import is running"),
         "{r:?}"
     );
-    // The console goes away (Ctrl-C): the import stops within a second.
+    // The console goes away (Ctrl-C): the import stops at its next read.
     drop(stream);
-    let t = Instant::now();
-    while import_threads(&d) > 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "the import kept running after its console left"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !d.log().contains("cancelled: the console went away") {
-        assert!(
-            Instant::now() < deadline,
-            "no cancellation logged: {}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        Duration::from_secs(5),
+        "the import to stop after its console left",
+        || import_threads(&d) == 0,
+    );
+    wait_until(
+        Duration::from_secs(5),
+        "the cancellation in the log",
+        || d.log().contains("cancelled: the console went away"),
+    );
     // And the next import runs.
     let (_s, r) = raw(
         &d,

@@ -110,6 +110,20 @@ mod tests {
     }
 
     #[test]
+    fn more_than_one_descriptor_is_refused() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (f, g) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+        let fds = [f.as_fd(), g.as_fd()];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
+        rustix::net::sendmsg(&a, &[IoSlice::new(b"KP")], &mut control, SendFlags::empty()).unwrap();
+        let mut byte = [0u8; 1];
+        let e = recv_byte_and_file(&b, &mut byte).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+    }
+
+    #[test]
     fn plain_bytes_carry_no_file() {
         let (mut a, b) = UnixStream::pair().unwrap();
         a.write_all(b"KP").unwrap();

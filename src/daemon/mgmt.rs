@@ -568,6 +568,25 @@ fn read_error(status: u16, message: String) -> ApiError {
     }
 }
 
+/// Appends the next read to `buf`; the end of the stream is an error
+/// saying what was still missing.
+async fn read_more<S: AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut Vec<u8>,
+    chunk: &mut [u8; 4096],
+    missing: &str,
+) -> Result<(), ApiError> {
+    let n = s
+        .read(chunk)
+        .await
+        .map_err(|e| read_error(400, format!("read failed: {e}")))?;
+    if n == 0 {
+        return Err(read_error(400, missing.to_string()));
+    }
+    buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+    Ok(())
+}
+
 /// Reads one request: the head within [`HEAD_TIMEOUT`], the body within
 /// [`BODY_TIMEOUT`] after it.
 async fn read_call<S: AsyncRead + AsyncWrite + Unpin>(
@@ -577,17 +596,13 @@ async fn read_call<S: AsyncRead + AsyncWrite + Unpin>(
     let mut chunk = [0u8; 4096];
     let read_head = async {
         loop {
-            let n = s
-                .read(&mut chunk)
-                .await
-                .map_err(|e| read_error(400, format!("read failed: {e}")))?;
-            if n == 0 {
-                return Err(read_error(
-                    400,
-                    "connection closed before a whole request".to_string(),
-                ));
-            }
-            buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+            read_more(
+                s,
+                &mut buf,
+                &mut chunk,
+                "connection closed before a whole request",
+            )
+            .await?;
             if let Some(head) = api::parse_head(&buf)? {
                 return Ok(head);
             }
@@ -599,17 +614,7 @@ async fn read_call<S: AsyncRead + AsyncWrite + Unpin>(
     let want = head.len + head.content_length;
     let read_body = async {
         while buf.len() < want {
-            let n = s
-                .read(&mut chunk)
-                .await
-                .map_err(|e| read_error(400, format!("read failed: {e}")))?;
-            if n == 0 {
-                return Err(read_error(
-                    400,
-                    "body shorter than Content-Length".to_string(),
-                ));
-            }
-            buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+            read_more(s, &mut buf, &mut chunk, "body shorter than Content-Length").await?;
         }
         Ok(())
     };

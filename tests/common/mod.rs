@@ -344,3 +344,44 @@ pub fn kpbx_as(d: &Daemon, user: &str, args: &[&str], stdin: &str) -> Output {
         .expect("write stdin");
     child.wait_with_output().expect("wait for kpbx")
 }
+
+/// A daemon with the management API on a free loopback port, started.
+pub fn start_with_api(dir: &Path) -> Daemon {
+    let mut d = Daemon::with(dir, &[("mgmt_listen", "127.0.0.1:0")]);
+    d.start();
+    d
+}
+
+/// `kpbx user add NAME role=ROLE password=-`, the password on stdin (so
+/// the API can log in as NAME).
+pub fn add_user(d: &Daemon, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut child = Command::new(KPBX)
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(["user", "add", name])
+        .arg(format!("role={role}"))
+        .arg("password=-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kpbx");
+    writeln!(child.stdin.take().expect("stdin"), "{password}").expect("write the password");
+    let out = child.wait_with_output().expect("wait for kpbx");
+    assert!(
+        out.status.success(),
+        "kpbx user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Polls `cond` every 10 ms until it holds; fails naming `what` after
+/// `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -129,7 +129,7 @@ impl Client {
         let len = wire::parse_header(&header, wire::MAX_REPLY).expect("reply header");
         let mut payload = vec![0u8; len];
         self.stream.read_exact(&mut payload).expect("payload");
-        wire::decode_reply(&payload).expect("reply")
+        wire::decode_reply(&payload).expect("reply").reply
     }
 
     /// Runs a command that must commit; returns how long it took.

@@ -30,6 +30,10 @@ pub struct Config {
     pub control_socket: PathBuf,
     pub log_target: LogTarget,
     pub log_level: log::LevelFilter,
+    /// A log file is rotated when it reaches this many KiB; with the
+    /// [`crate::daemon::logging::KEEP`] older files the log takes at most
+    /// four times this on disk.
+    pub log_max_kb: u32,
     /// Upper bound of the store's size in MiB (the LMDB map size).
     pub store_max_mb: u32,
     /// Firmware and other static files served beside the generated ones.
@@ -86,6 +90,11 @@ pub const KEYS: &[KeyDoc] = &[
         key: "log_level",
         default: "info",
         doc: "off, error, warn, info, debug or trace.",
+    },
+    KeyDoc {
+        key: "log_max_kb",
+        default: "1024",
+        doc: "A log file is rotated at this size in KiB (16 to 1048576), keeping 3 older files (kpbxd.log.1 to .3).",
     },
     KeyDoc {
         key: "store_max_mb",
@@ -181,6 +190,7 @@ impl Default for Config {
             control_socket: PathBuf::new(),
             log_target: LogTarget::Stderr,
             log_level: log::LevelFilter::Info,
+            log_max_kb: 0,
             store_max_mb: 0,
             static_dir: PathBuf::new(),
             http_listen: None,
@@ -214,6 +224,7 @@ impl Config {
             control_socket: PathBuf::from("var/kpbxd.sock"),
             log_target: LogTarget::Stderr,
             log_level: log::LevelFilter::Info,
+            log_max_kb: 1024,
             store_max_mb: 1024,
             static_dir: PathBuf::from("var/firmware"),
             http_listen: loopback(8080),
@@ -290,6 +301,15 @@ impl Config {
                     format!("{value:?} is not one of off, error, warn, info, debug, trace")
                 })?
             }
+            "log_max_kb" => {
+                let kb: u32 = value
+                    .parse()
+                    .map_err(|_| format!("{value:?} is not a whole number"))?;
+                if !(16..=1_048_576).contains(&kb) {
+                    return Err(format!("{kb} is outside 16..=1048576"));
+                }
+                self.log_max_kb = kb;
+            }
             "store_max_mb" => {
                 let mb: u32 = value
                     .parse()
@@ -345,6 +365,7 @@ impl Config {
                 LogTarget::File(p) => quoted(p),
             },
             self.log_level.to_string().to_lowercase(),
+            self.log_max_kb.to_string(),
             self.store_max_mb.to_string(),
             quoted(&self.static_dir),
             addr(&self.http_listen),

@@ -196,7 +196,8 @@ fn garbage_on_the_control_socket_is_answered_and_harmless() {
     d.start();
     d.ok(&["system", "set", "hostname=before"]);
 
-    let mut huge = b"KP\x01\x00".to_vec();
+    let v = kpbxd::control::wire::VERSION;
+    let mut huge = vec![b'K', b'P', v, 0];
     huge.extend_from_slice(&u32::MAX.to_be_bytes());
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (
@@ -209,14 +210,17 @@ fn garbage_on_the_control_socket_is_answered_and_harmless() {
         ),
         (huge, "exceeds the limit"),
         (
-            b"KP\x01\x00\x00\x00\x00\x03\xff\xff\xff".to_vec(),
+            [&[b'K', b'P', v][..], b"\x00\x00\x00\x00\x03\xff\xff\xff"].concat(),
             "undecodable frame payload",
         ),
         (
-            b"KP\x01\x00\x00\x00\x00\x02\x00\x00".to_vec(),
+            [&[b'K', b'P', v][..], b"\x00\x00\x00\x00\x02\x00\x00"].concat(),
             "unexpected bytes after the payload",
         ),
-        (b"KP\x01\x00\x00\x00\x00\x10abc".to_vec(), "truncated frame"),
+        (
+            [&[b'K', b'P', v][..], b"\x00\x00\x00\x00\x10abc"].concat(),
+            "truncated frame",
+        ),
     ];
     for (bytes, needle) in cases {
         let answer = raw_exchange(&d, &bytes);

@@ -65,7 +65,7 @@ fn read_reply(mut stream: &UnixStream) -> Reply {
     let len = wire::parse_header(&header, wire::MAX_REPLY).unwrap();
     let mut payload = vec![0u8; len];
     stream.read_exact(&mut payload).unwrap();
-    wire::decode_reply(&payload).unwrap()
+    wire::decode_reply(&payload).unwrap().reply
 }
 
 fn import(path: &str) -> Command {

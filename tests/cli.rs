@@ -306,3 +306,71 @@ fn kpbxd_called_kpbx_is_the_cli() {
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["pid"], d.pid());
 }
+
+/// Issue 21: every time the console shows is in the box's zone (the
+/// `timezone` setting, sent by the daemon with each answer), whatever the
+/// console's own `TZ`, and the zone is named. A call at 00:30 on
+/// 1 December in Rome is 23:30 on 30 November in UTC: the month boundary
+/// is where a wrong zone shows.
+#[test]
+fn console_times_are_in_the_box_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+    d.ok(&["system", "set", "timezone=Europe/Rome"]);
+    d.ok(&["system", "set", "cdr_master_csv=off", "cdr_queue_log=off"]);
+    // Master.csv stamps are in the box's zone (Asterisk writes local time).
+    let csv = dir.path().join("Master.csv");
+    std::fs::write(
+        &csv,
+        "\"\",\"201\",\"202\",\"from-internal\",\"\"\"A\"\" <201>\",\"PJSIP/201-1\",\"PJSIP/202-2\",\
+         \"Dial\",\"PJSIP/202\",\"2026-12-01 00:30:00\",\"2026-12-01 00:30:04\",\
+         \"2026-12-01 00:31:04\",64,60,\"ANSWERED\",\"DOCUMENTATION\",\"1764545400.1\",\"\",\"\",\
+         \"1764545400.1\",1\n",
+    )
+    .unwrap();
+    let kpbx_utc = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpbx"))
+            .env("TZ", "UTC")
+            .arg("--socket")
+            .arg(&d.socket)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "kpbx {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    kpbx_utc(&["cdr", "import", csv.to_str().unwrap()]);
+    let status = kpbx_utc(&["cdr", "status"]);
+    assert!(
+        status.contains("oldest 2026-12-01 00:30:00"),
+        "box time, not UTC: {status}"
+    );
+    assert!(status.contains("times in        Europe/Rome"), "{status}");
+
+    // The audit list: the entries just made, at Rome's time of day.
+    let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap();
+    let now = jiff::Timestamp::now();
+    let month = now.to_zoned(rome.clone()).strftime("%Y-%m").to_string();
+    let list = kpbx_utc(&["audit", "list", "--month", &month]);
+    assert!(list.contains("times in Europe/Rome"), "{list}");
+    let expected: Vec<String> = [now - jiff::SignedDuration::from_secs(60), now]
+        .iter()
+        .map(|t| {
+            t.to_zoned(rome.clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .collect();
+    assert!(
+        expected.iter().any(|e| list.contains(e.as_str())),
+        "expected Rome time {expected:?} in {list}"
+    );
+    let status = kpbx_utc(&["status"]);
+    assert!(
+        status.contains("Europe/Rome"),
+        "started names the zone: {status}"
+    );
+    assert_eq!(d.stop(), Some(0));
+}

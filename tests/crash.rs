@@ -130,3 +130,109 @@ fn check(d: &Daemon, acked: &BTreeMap<u64, String>, round: usize) {
         );
     }
 }
+
+/// Issue 21: the log survives a crash and a respawn (a start appends), each
+/// line carries the wall-clock time with its offset, and a flood of fetches
+/// is summarised instead of logged line by line.
+#[test]
+fn the_log_survives_kill_9_and_carries_the_wall_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::with(dir.path(), &[("log_level", "info")]);
+    d.start();
+    d.ok(&["system", "set", "timezone=Europe/Rome"]);
+    d.ok(&["system", "set", "location=before-the-crash"]);
+    let first = d.log();
+    assert!(!first.is_empty());
+    d.kill9();
+    d.start();
+    let log = d.log();
+    assert!(
+        log.starts_with(&first),
+        "the previous run's lines are kept:\n{log}"
+    );
+    assert!(log.len() > first.len(), "the respawn appended");
+    // Every line starts with a date, a time and an offset: after the
+    // `timezone` setting took effect, Rome's (+01:00 or +02:00).
+    let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap();
+    let offset = jiff::Timestamp::now()
+        .to_zoned(rome)
+        .strftime("%:z")
+        .to_string();
+    let last = log.lines().last().unwrap();
+    assert!(
+        last.get(24..30) == Some(offset.as_str()),
+        "wall clock with the box's offset {offset}: {last:?}"
+    );
+    for line in log.lines().filter(|l| l.contains(" INFO ")) {
+        let date = line.get(..10).unwrap_or_default();
+        assert!(
+            jiff::civil::Date::strptime("%Y-%m-%d", date).is_ok(),
+            "not a wall-clock line: {line:?}"
+        );
+    }
+    assert_eq!(d.stop(), Some(0));
+}
+
+/// Issue 21: the log is rotated at `log_max_kb`, so it is bounded on flash
+/// whatever is logged; the rotated files are kept (.1 to .3).
+#[test]
+fn the_log_is_rotated_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::with(dir.path(), &[("log_level", "debug"), ("log_max_kb", "16")]);
+    d.start();
+    let third = dir.path().join("kpbxd.log.3");
+    let started = Instant::now();
+    let mut i = 0;
+    while !third.exists() {
+        assert!(
+            i < 5000 && started.elapsed() < Duration::from_secs(90),
+            "no third rotation after {i} changes"
+        );
+        d.ok(&["system", "set", &format!("location=rotation-{i:04}")]);
+        i += 1;
+    }
+    for _ in 0..50 {
+        d.ok(&["system", "set", &format!("location=rotation-{i:04}")]);
+        i += 1;
+    }
+    assert_eq!(d.stop(), Some(0));
+    let mut total = 0;
+    for name in ["kpbxd.log", "kpbxd.log.1", "kpbxd.log.2", "kpbxd.log.3"] {
+        let len = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .len();
+        assert!(len <= 16 * 1024, "{name}: {len} bytes");
+        total += len;
+    }
+    assert!(!dir.path().join("kpbxd.log.4").exists());
+    assert!(total <= 64 * 1024);
+}
+
+/// Issue 21: a flood of fetches does not flood the log. Each fetch is in
+/// the per-device fetch log; the daemon log shows a few one by one per
+/// window and then a count.
+#[test]
+fn a_flood_of_fetches_is_summarised_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::with(
+        dir.path(),
+        &[("log_level", "info"), ("http_listen", "127.0.0.1:0")],
+    );
+    d.start();
+    let base = format!("http://{}/provisioning", d.listen("http"));
+    let before = d.log().lines().count();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}\\n"])
+        .arg(format!("{base}/flood[1-3000].cfg"))
+        .output()
+        .expect("curl (apt-get install curl)");
+    let codes = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(codes.lines().filter(|c| *c == "404").count(), 3000);
+    let log = d.log();
+    let lines = log.lines().count() - before;
+    assert!(
+        lines <= 3 * 20 + 5,
+        "{lines} log lines for 3000 fetches:\n{log}"
+    );
+    assert_eq!(d.stop(), Some(0));
+}

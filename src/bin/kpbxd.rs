@@ -123,11 +123,15 @@ fn load(path: Option<PathBuf>) -> Result<Config, DaemonError> {
 fn start_logging(config: &Config) -> Result<(), DaemonError> {
     match &config.log_target {
         LogTarget::Stderr => {
-            simple_logging::log_to_stderr(config.log_level);
+            simple_logging::log_to(daemon::logging::Sink::stderr(), config.log_level);
             Ok(())
         }
-        LogTarget::File(path) => simple_logging::log_to_file(path, config.log_level).map_err(|e| {
-            DaemonError::Config(format!("log_target: cannot open {}: {e}", path.display()))
-        }),
+        LogTarget::File(path) => {
+            let sink = daemon::logging::Sink::file(path, config.log_max_kb).map_err(|e| {
+                DaemonError::Config(format!("log_target: cannot open {}: {e}", path.display()))
+            })?;
+            simple_logging::log_to(sink, config.log_level);
+            Ok(())
+        }
     }
 }

@@ -159,9 +159,10 @@ pub fn page_table(p: &AuditPageView, tz: &TimeZone) -> String {
         .collect();
     let mut out = super::render::table(&header, &rows, true);
     out.push_str(&format!(
-        "{period}, page {}{}\n",
+        "{period}, page {}{}, times in {}\n",
         p.page,
-        if p.more { " (more: --page next)" } else { "" }
+        if p.more { " (more: --page next)" } else { "" },
+        super::render::zone_name(tz)
     ));
     out
 }

@@ -45,6 +45,10 @@ pub fn status(c: &CdrStatusView, tz: &TimeZone) -> String {
         when(c.newest_queue_entry_us, tz)
     ));
     out.push_str(&format!("operator events {}\n", c.operator_events));
+    out.push_str(&format!(
+        "times in        {}\n",
+        super::render::zone_name(tz)
+    ));
     out
 }
 
@@ -61,11 +65,12 @@ pub fn imported(i: &ImportView) -> String {
 
 pub fn stream_end(e: &StreamEndView, tz: &TimeZone) -> String {
     format!(
-        "exported {} rows, {} bytes, from {} to {}\n",
+        "exported {} rows, {} bytes, from {} to {} ({})\n",
         e.rows,
         e.bytes,
         super::render::local(e.from_us, tz),
-        super::render::local(e.to_us, tz)
+        super::render::local(e.to_us, tz),
+        super::render::zone_name(tz)
     )
 }
 

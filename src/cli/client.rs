@@ -60,11 +60,10 @@ pub fn main(args: &[String]) -> ExitCode {
         _ => None,
     };
     let layout = super::render::Layout::of(&command);
-    let reply = match exchange(&socket, &Request { command }, file.as_ref()) {
-        Ok(reply) => reply,
+    let (reply, tz) = match exchange(&socket, &Request { command }, file.as_ref()) {
+        Ok(answer) => (answer.reply, box_zone(&answer.zone)),
         Err((code, message)) => return fail(code, &message),
     };
-    let tz = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
     let out = super::render::render_as(&reply, invocation.json, &tz, layout);
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.stdout.as_bytes());
@@ -150,8 +149,8 @@ fn export(
         fail(code, message)
     };
     loop {
-        let reply = match receive(&mut stream) {
-            Ok(r) => r,
+        let (reply, tz) = match receive(&mut stream) {
+            Ok(answer) => (answer.reply, box_zone(&answer.zone)),
             Err((code, message)) => return abandon(code, &message),
         };
         match reply {
@@ -165,7 +164,6 @@ fn export(
                     return abandon(exit::FAILED, &format!("cannot write the export: {e}"));
                 }
                 drop(sink);
-                let tz = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
                 let out = super::render::render(&Reply::StreamEnd(end), json, &tz);
                 if output.is_some() {
                     print!("{}", out.stdout);
@@ -176,7 +174,6 @@ fn export(
             }
             other => {
                 drop(sink);
-                let tz = jiff::tz::TimeZone::UTC;
                 let out = super::render::render(&other, json, &tz);
                 if let Some(path) = output {
                     let _ = std::fs::remove_file(path);
@@ -229,7 +226,17 @@ fn send(stream: &mut UnixStream, request: &Request) -> Result<(), (u8, String)> 
         .map_err(protocol)
 }
 
-fn receive(stream: &mut UnixStream) -> Result<Reply, (u8, String)> {
+/// The box's zone as the daemon named it. The console never falls back on
+/// its own environment (`TZ`): a name this host's zone database lacks is
+/// shown as UTC, which the rendering then names.
+fn box_zone(name: &str) -> jiff::tz::TimeZone {
+    if name == "UTC" {
+        return jiff::tz::TimeZone::UTC;
+    }
+    jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+fn receive(stream: &mut UnixStream) -> Result<wire::Answer, (u8, String)> {
     let mut header = [0u8; wire::HEADER_LEN];
     stream.read_exact(&mut header).map_err(protocol)?;
     let bad = |e: wire::FrameError| (exit::PROTOCOL, format!("bad answer from kpbxd: {e}"));
@@ -250,7 +257,7 @@ fn exchange(
     socket: &std::path::Path,
     request: &Request,
     file: Option<&std::fs::File>,
-) -> Result<Reply, (u8, String)> {
+) -> Result<wire::Answer, (u8, String)> {
     let mut stream = connect(socket)?;
     match file {
         Some(file) => {

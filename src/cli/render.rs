@@ -119,7 +119,7 @@ pub fn render_as(reply: &Reply, json: bool, tz: &TimeZone, layout: Layout) -> Ou
                 &[
                     vec!["version".into(), s.version.clone()],
                     vec!["pid".into(), s.pid.to_string()],
-                    vec!["started".into(), local(s.started_us, tz)],
+                    vec!["started".into(), local_named(s.started_us, tz)],
                     vec!["uptime".into(), uptime(s.uptime_secs)],
                     vec!["data dir".into(), s.data_dir.clone()],
                     vec!["control socket".into(), s.control_socket.clone()],
@@ -638,6 +638,17 @@ pub(super) fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_string());
     s.push('\n');
     s
+}
+
+/// The name of the zone the console shows times in (the box's `timezone`).
+pub fn zone_name(tz: &TimeZone) -> &str {
+    tz.iana_name().unwrap_or("UTC")
+}
+
+/// A UTC timestamp in the box's local time, followed by the zone's name:
+/// for a single time in a summary, where a reader could doubt the zone.
+pub fn local_named(us: i64, tz: &TimeZone) -> String {
+    format!("{} {}", local(us, tz), zone_name(tz))
 }
 
 /// A UTC timestamp in the box's local time.

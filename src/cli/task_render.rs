@@ -171,14 +171,16 @@ pub fn history(runs: &[TaskRunView], tz: &TimeZone) -> String {
             ]
         })
         .collect();
-    table(
+    let mut out = table(
         &[
             "RUN", "TASK", "TRIGGER", "START", "END", "INTERVAL", "STATE", "RECORDS", "FILE",
             "DELIVERY",
         ],
         &rows,
         true,
-    )
+    );
+    out.push_str(&format!("times in {}\n", super::render::zone_name(tz)));
+    out
 }
 
 pub fn outbox(list: &[OutboxView], tz: &TimeZone) -> String {
@@ -196,7 +198,9 @@ pub fn outbox(list: &[OutboxView], tz: &TimeZone) -> String {
             ]
         })
         .collect();
-    table(&["ID", "QUEUED", "SUBJECT", "DELIVERY"], &rows, true)
+    let mut out = table(&["ID", "QUEUED", "SUBJECT", "DELIVERY"], &rows, true);
+    out.push_str(&format!("times in {}\n", super::render::zone_name(tz)));
+    out
 }
 
 pub fn tested(v: &MailTestView) -> String {

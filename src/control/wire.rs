@@ -7,7 +7,11 @@
 //! +------+--------+--------+----------------+----------------------+
 //! ```
 //!
-//! A client sends [`Request`] frames and reads one [`Reply`] frame for each.
+//! A client sends [`Request`] frames and reads one [`Answer`] frame for each
+//! (or, for a stream, chunk answers until one that is not a chunk). An answer
+//! carries the box's time zone (the `timezone` setting) beside the reply:
+//! the console shows every time in it and never guesses from its own
+//! environment. Version 2 added the zone.
 //! Anything else (bad magic, another version, a length over the limit, a
 //! payload that does not decode exactly) is a [`FrameError`]: the daemon
 //! answers with an error reply and closes the connection.
@@ -17,7 +21,7 @@ use std::fmt;
 use super::{Reply, Request};
 
 pub const MAGIC: [u8; 2] = *b"KP";
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 pub const HEADER_LEN: usize = 8;
 /// Largest request payload the daemon reads.
 pub const MAX_REQUEST: usize = 16 << 20;
@@ -98,15 +102,30 @@ pub fn encode_request(request: &Request) -> Vec<u8> {
     frame(postcard::to_stdvec(request).unwrap_or_default())
 }
 
-pub fn encode_reply(reply: &Reply) -> Vec<u8> {
-    frame(postcard::to_stdvec(reply).unwrap_or_default())
+/// A reply as the console receives it: the box's zone and the reply.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Answer {
+    /// IANA name of the box's zone, e.g. `Europe/Rome`.
+    pub zone: String,
+    pub reply: Reply,
+}
+
+/// [`Answer`] borrowed, for encoding (the same postcard bytes).
+#[derive(serde::Serialize)]
+struct AnswerRef<'a> {
+    zone: &'a str,
+    reply: &'a Reply,
+}
+
+pub fn encode_reply(reply: &Reply, zone: &str) -> Vec<u8> {
+    frame(postcard::to_stdvec(&AnswerRef { zone, reply }).unwrap_or_default())
 }
 
 pub fn decode_request(payload: &[u8]) -> Result<Request, FrameError> {
     decode(payload)
 }
 
-pub fn decode_reply(payload: &[u8]) -> Result<Reply, FrameError> {
+pub fn decode_reply(payload: &[u8]) -> Result<Answer, FrameError> {
     decode(payload)
 }
 
@@ -137,8 +156,14 @@ mod tests {
             command: Command::AuditList { limit: 5 },
         };
         let bytes = encode_request(&r);
-        assert_eq!(bytes, [b'K', b'P', 1, 0, 0, 0, 0, 2, 1, 5]);
+        assert_eq!(bytes, [b'K', b'P', VERSION, 0, 0, 0, 0, 2, 1, 5]);
         assert_eq!(decode_request_frame(&bytes).unwrap(), r);
+        // An answer carries the box's zone beside the reply.
+        let reply = Reply::Audit(Vec::new());
+        let bytes = encode_reply(&reply, "Europe/Rome");
+        let answer = decode_reply(&bytes[HEADER_LEN..]).unwrap();
+        assert_eq!(answer.zone, "Europe/Rome");
+        assert_eq!(answer.reply, reply);
     }
 
     #[test]
@@ -165,7 +190,7 @@ mod tests {
         let mut v = good.clone();
         v.push(0);
         assert_eq!(decode_request_frame(&v), Err(FrameError::TrailingBytes(1)));
-        let v = [b'K', b'P', 1, 0, 0, 0, 0, 1, 77];
+        let v = [b'K', b'P', VERSION, 0, 0, 0, 0, 1, 77];
         assert!(matches!(
             decode_request_frame(&v),
             Err(FrameError::Undecodable(_))

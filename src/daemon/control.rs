@@ -30,6 +30,7 @@ use crate::control::fdpass;
 use crate::control::wire::{self, FrameError};
 use crate::control::{ErrorCode, Reply};
 use crate::model::{Origin, Source};
+use crate::store::Store;
 
 /// Connections served at once.
 pub const MAX_CLIENTS: usize = 16;
@@ -86,6 +87,7 @@ pub async fn accept_loop(
     ex: Rc<LocalExecutor<'static>>,
     listener: Async<UnixListener>,
     events: Sender<Event>,
+    store: Arc<Store>,
 ) {
     let active = Rc::new(Cell::new(0usize));
     loop {
@@ -103,15 +105,18 @@ pub async fn accept_loop(
                 ErrorCode::Unavailable,
                 "daemon busy: too many console clients",
             );
-            let _ = stream.write_all(&wire::encode_reply(&busy)).await;
+            let _ = stream
+                .write_all(&wire::encode_reply(&busy, &zone(&store)))
+                .await;
             continue;
         }
         active.set(active.get() + 1);
         let guard = ActiveGuard(active.clone());
         let events = events.clone();
+        let store = store.clone();
         ex.spawn(async move {
             let _guard = guard;
-            serve(stream, events).await;
+            serve(stream, events, &store).await;
         })
         .detach();
     }
@@ -141,7 +146,14 @@ fn peer_origin(stream: &Async<UnixStream>) -> Option<Origin> {
     })
 }
 
-async fn serve(mut stream: Async<UnixStream>, events: Sender<Event>) {
+/// The box's zone, sent with every answer (the console shows times in it).
+fn zone(store: &Store) -> String {
+    store
+        .setting(crate::model::SettingKey::Timezone)
+        .unwrap_or_else(|_| "UTC".into())
+}
+
+async fn serve(mut stream: Async<UnixStream>, events: Sender<Event>, store: &Store) {
     let Some(origin) = peer_origin(&stream) else {
         log::warn!("control socket: no peer credentials; connection dropped");
         return;
@@ -153,7 +165,9 @@ async fn serve(mut stream: Async<UnixStream>, events: Sender<Event>) {
             Err(e) => {
                 log::warn!("control socket: {} sent a bad frame: {e}", origin.user);
                 let reply = Reply::error(ErrorCode::BadRequest, e.to_string());
-                let _ = stream.write_all(&wire::encode_reply(&reply)).await;
+                let _ = stream
+                    .write_all(&wire::encode_reply(&reply, &zone(store)))
+                    .await;
                 return;
             }
         };
@@ -207,7 +221,11 @@ async fn serve(mut stream: Async<UnixStream>, events: Sender<Event>) {
                 Reply::error(ErrorCode::Unavailable, "daemon did not answer in time")
             });
             let more = matches!(reply, Reply::Chunk(_));
-            if stream.write_all(&wire::encode_reply(&reply)).await.is_err() {
+            if stream
+                .write_all(&wire::encode_reply(&reply, &zone(store)))
+                .await
+                .is_err()
+            {
                 return;
             }
             if !more {

@@ -18,6 +18,7 @@ mod cdr;
 mod control;
 mod ha;
 mod handlers;
+pub mod logging;
 mod mail;
 mod mgmt;
 mod protect;
@@ -148,6 +149,8 @@ impl Daemon {
     /// Rebuilds the generated provisioning files; failures are logged, the
     /// previous files stay in place.
     pub fn regenerate(&self) {
+        // The `timezone` setting may have changed: log stamps follow it.
+        logging::set_zone(box_tz(&self.store));
         self.apply_scan_thresholds();
         let result =
             self.prov
@@ -366,7 +369,12 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let ex = Rc::new(LocalExecutor::new());
 
     let result = smol::block_on(ex.run(async {
-        let acceptor = ex.spawn(control::accept_loop(ex.clone(), listener, tx.clone()));
+        let acceptor = ex.spawn(control::accept_loop(
+            ex.clone(),
+            listener,
+            tx.clone(),
+            daemon.store.clone(),
+        ));
         let tftp_task = tftp.map(|(addr, server)| {
             ex.spawn(async move {
                 if let Err(e) = server.serve().await {

@@ -4,6 +4,34 @@
 //! (`<file>`, `<tenant_uuid>/<file>`), HTTP under `/provisioning/`.
 
 use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::logging::RequestLines;
+
+/// Per-request log lines, summarised per window (the per-device fetch log
+/// keeps every fetch): a flood of fetches cannot flood the log.
+static TFTP_LINES: Mutex<RequestLines> = Mutex::new(RequestLines::new());
+static HTTP_LINES: Mutex<RequestLines> = Mutex::new(RequestLines::new());
+
+/// Whether this fetch gets its own info line; logs the count of those that
+/// did not when their window closes.
+fn line_for(lines: &Mutex<RequestLines>, service: &str) -> bool {
+    if !log::log_enabled!(log::Level::Info) {
+        return false;
+    }
+    let Ok(mut lines) = lines.lock() else {
+        return false;
+    };
+    let (shown, summary) = lines.admit(Instant::now());
+    if let Some(n) = summary {
+        log::info!(
+            "{service}: {n} more fetches in {} s not logged one by one (kpbx prov fetches has each)",
+            RequestLines::WINDOW.as_secs()
+        );
+    }
+    shown
+}
 
 use super::protect::SharedProtect;
 use super::provisioning::SharedServed;
@@ -42,11 +70,13 @@ impl FileSource for ProvisioningSource {
 
     fn fetched(&self, r: &FetchRecord<'_>) {
         // The path is the client's text: shown escaped, never as is.
-        match &r.outcome {
-            Outcome::Completed => {
-                log::info!("tftp {}: {:?} sent, {} bytes", r.peer, r.path, r.bytes)
+        if line_for(&TFTP_LINES, "tftp") {
+            match &r.outcome {
+                Outcome::Completed => {
+                    log::info!("tftp {}: {:?} sent, {} bytes", r.peer, r.path, r.bytes)
+                }
+                other => log::info!("tftp {}: {:?} {:?}", r.peer, r.path, other),
             }
-            other => log::info!("tftp {}: {:?} {:?}", r.peer, r.path, other),
         }
         let relative = crate::tftp::sanitize_path(r.path).unwrap_or(r.path);
         let device = self.served.device(relative).flatten();
@@ -202,7 +232,7 @@ impl Site for ProvisioningSite {
                 f.status == 404 && self.served.is_miss(relative),
             );
         }
-        if !log::log_enabled!(log::Level::Info) {
+        if !line_for(&HTTP_LINES, "http") {
             return;
         }
         // Client text (path, User-Agent) is shown escaped, never as is.

@@ -40,6 +40,8 @@ impl Daemon {
                 dir.join("kpbxd.log").display().to_string(),
             ),
             ("log_level".into(), "debug".into()),
+            // Tests read the whole log: no rotation within one (64 MiB).
+            ("log_max_kb".into(), "65536".into()),
             ("store_max_mb".into(), "64".into()),
             (
                 "static_dir".into(),

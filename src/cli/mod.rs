@@ -430,8 +430,10 @@ const VERBS: &[Verb] = &[
 /// Keys of `kpbx ha configure`, for help.
 const HA_KEYS: &str = "\
   role=disabled|enabled|coordinator   remote_serial=S/N (coordinator)   pairing_code=CODE (>= 8 chars)
-  interface=IF local_ip=IP remote_ip=IP prefix=N               (LAN: resource and 2nd heartbeat path)
-  sync_interface=IF sync_local_ip=IP sync_remote_ip=IP sync_prefix=N   (pairing and 1st heartbeat path)
+  interface=IF local_ip=IP remote_ip=IP prefix=N
+      (LAN: the resource and the 2nd heartbeat path)
+  sync_interface=IF sync_local_ip=IP sync_remote_ip=IP sync_prefix=N
+      (pairing and the 1st heartbeat path)
   resources=\"IP[/N][@IF] ...\"   ping_group=\"IP ...\"   default_active=local|remote
   heartbeat_interval, keepalive_warning, keepalive_out_of_service, init_timeout, ping_interval,
   ping_dampen: seconds, fractions allowed (0.1)
@@ -443,7 +445,8 @@ Export RANGE: --from T --to T (local time in the box's time zone, YYYY-MM-DD[ HH
   start inclusive, end exclusive), or --interval current-day|previous-day|current-week|
   previous-week|current-month|previous-month.
 Export OPTIONS:
-  --format F          csv (default), csv-detailed, xlsx, xlsx-detailed, json, xml (json, xml: detailed)
+  --format F          csv (default), csv-detailed, xlsx, xlsx-detailed, json, xml
+                      (json and xml are detailed)
   -o FILE             write to FILE (default stdout)
   --mask              mask the last three digits of phone numbers
   --delimiter , | ;   CSV delimiter;  --bom  start CSV with a UTF-8 BOM
@@ -468,25 +471,64 @@ fn synopsis(v: &Verb) -> String {
         .join(" ")
 }
 
+/// Help fits this many columns.
+pub const HELP_WIDTH: usize = 100;
+/// Where a command's description starts when its synopsis is short.
+const HELP_COLUMN: usize = 40;
+
+/// `text` after `first` (the start of the first line), wrapped at word
+/// boundaries to [`HELP_WIDTH`]; later lines indented by `indent` columns.
+fn wrap(text: &str, first: &str, indent: usize) -> String {
+    let mut out = String::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.chars().count() + 1 + word.chars().count() > HELP_WIDTH {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = " ".repeat(indent);
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
+}
+
 fn help(area: Option<&str>, verb: Option<&str>) -> String {
     let verbs: Vec<&Verb> = VERBS
         .iter()
         .filter(|v| area.is_none_or(|a| v.area == a) && verb.is_none_or(|w| v.verb == w))
         .collect();
-    let width = verbs.iter().map(|v| synopsis(v).len()).max().unwrap_or(0);
     let mut out = String::from("Usage: kpbx [OPTIONS] <area> <verb> [args]\n\nCommands:\n");
     for v in &verbs {
-        out.push_str(&format!("  kpbx {:width$}   {}\n", synopsis(v), v.about));
+        // A short synopsis and its line side by side, else one below the
+        // other; both wrapped to the help's width.
+        let head = format!("kpbx {}", synopsis(v));
+        if head.len() <= HELP_COLUMN - 4 {
+            let first = format!("  {head:w$}  ", w = HELP_COLUMN - 4);
+            out.push_str(&wrap(v.about, &first, HELP_COLUMN));
+        } else {
+            out.push_str(&wrap(&head, "  ", 4));
+            out.push_str(&wrap(v.about, &" ".repeat(HELP_COLUMN), HELP_COLUMN));
+        }
     }
     if verbs.iter().any(|v| v.area == "system") {
         out.push_str("\nSystem settings:\n");
+        let width = crate::model::SettingKey::ALL
+            .iter()
+            .map(|k| k.name().len())
+            .max()
+            .unwrap_or(0);
         for key in crate::model::SettingKey::ALL {
-            out.push_str(&format!(
-                "  {:13} {} (default {:?})\n",
-                key.name(),
-                key.help(),
-                key.default_value()
-            ));
+            let text = format!("{} (default {:?})", key.help(), key.default_value());
+            let first = format!("  {:width$}  ", key.name());
+            out.push_str(&wrap(&text, &first, width + 4));
         }
     }
     if verbs
@@ -867,6 +909,25 @@ mod tests {
         };
         assert!(text.contains("audit list [--limit N]"));
         assert!(!text.contains("system set"));
+    }
+
+    /// Issue 21: every help text fits 100 columns.
+    #[test]
+    fn help_fits_100_columns() {
+        let mut helps = vec![help(None, None)];
+        for v in VERBS {
+            helps.push(help(Some(v.area), None));
+            helps.push(help(Some(v.area), Some(v.verb)));
+        }
+        for text in helps {
+            for line in text.lines() {
+                assert!(
+                    line.chars().count() <= HELP_WIDTH,
+                    "{} columns: {line:?}",
+                    line.chars().count()
+                );
+            }
+        }
     }
 
     #[test]

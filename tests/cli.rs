@@ -374,3 +374,28 @@ fn console_times_are_in_the_box_zone() {
     );
     assert_eq!(d.stop(), Some(0));
 }
+
+/// Issue 21: `role show NAME` shows one role, built-in or custom, with its
+/// permissions; an unknown name exits 1.
+#[test]
+fn role_show_names_the_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+    d.ok(&[
+        "role",
+        "add",
+        "clerk",
+        "permissions=provisioning:read,provisioning:write",
+    ]);
+    let clerk = d.ok(&["role", "show", "clerk"]);
+    assert!(clerk.contains("provisioning:write"), "{clerk}");
+    assert!(!clerk.contains("supervisor"), "{clerk}");
+    let json = d.json(&["role", "show", "supervisor"]);
+    assert_eq!(json[0]["id"], "supervisor", "{json}");
+    assert_eq!(json[0]["permissions"], "system:read,cdr:write", "{json}");
+    let out = d.kpbx(&["role", "show", "nobody"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no role \"nobody\""));
+    assert_eq!(d.stop(), Some(0));
+}

@@ -28,6 +28,7 @@ pub fn main(args: &[String]) -> ExitCode {
             println!("kpbx {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        Action::RoleShow(name) => return role_show(&invocation.socket, invocation.json, &name),
         Action::Export { command, output } => {
             return export(
                 &invocation.socket,
@@ -224,6 +225,41 @@ fn send(stream: &mut UnixStream, request: &Request) -> Result<(), (u8, String)> 
     stream
         .write_all(&wire::encode_request(request))
         .map_err(protocol)
+}
+
+/// `kpbx role show NAME`: the role list, narrowed to one role and shown as
+/// a record.
+fn role_show(socket: &Option<PathBuf>, json: bool, name: &str) -> ExitCode {
+    let socket = socket_path(socket);
+    let answer = match exchange(
+        &socket,
+        &Request {
+            command: Command::RoleList,
+        },
+        None,
+    ) {
+        Ok(answer) => answer,
+        Err((code, message)) => return fail(code, &message),
+    };
+    let tz = box_zone(&answer.zone);
+    let reply = match answer.reply {
+        Reply::Objects(roles) => match roles.into_iter().find(|r| r.id == name) {
+            Some(role) => Reply::Objects(vec![role]),
+            None => {
+                return fail(
+                    exit::FAILED,
+                    &format!("no role {name:?}; see kpbx role list"),
+                );
+            }
+        },
+        other => other,
+    };
+    let out = super::render::render_as(&reply, json, &tz, super::render::Layout::Any);
+    print!("{}", out.stdout);
+    if let Some(line) = out.stderr {
+        eprintln!("{line}");
+    }
+    ExitCode::from(out.code)
 }
 
 /// The box's zone as the daemon named it. The console never falls back on

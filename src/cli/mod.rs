@@ -46,6 +46,9 @@ pub enum Action {
     },
     Help(String),
     Version,
+    /// `role show NAME`: one role (built-in or custom) with its
+    /// permissions, picked from `Command::RoleList` by the client.
+    RoleShow(String),
     /// A streamed export: the client writes the data to `output` (or
     /// stdout) as it arrives.
     Export {
@@ -421,6 +424,12 @@ const VERBS: &[Verb] = &[
     },
     Verb {
         area: "role",
+        verb: "show",
+        args: "NAME",
+        about: "Show one role, built-in or custom, with its permissions",
+    },
+    Verb {
+        area: "role",
         verb: "del",
         args: "NAME...",
         about: "Delete custom roles (refused while users have them)",
@@ -623,6 +632,9 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Invocation, String> {
             Command::CdrExport(_) => Action::Export { command, output },
             c => Action::Run(c),
         }));
+    }
+    if let ["role", "show", name] = words.as_slice() {
+        return Ok(invocation(Action::RoleShow(name.to_string())));
     }
     let command = command(&words)?;
     Ok(invocation(Action::Run(command)))

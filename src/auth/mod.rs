@@ -10,102 +10,30 @@ pub mod api;
 pub mod password;
 pub mod scope;
 pub mod session;
+pub mod table;
 
 use crate::control::Command;
-use crate::model::access::{Access, Area, Permission, Role};
+use crate::model::access::{Permission, Role};
 
 impl Command {
-    /// The area a command belongs to. No wildcard: a new command must say.
-    pub fn area(&self) -> Area {
-        match self {
-            Command::Status
-            | Command::SystemShow
-            | Command::SystemSet { .. }
-            | Command::SystemUnset { .. } => Area::System,
-            Command::AuditList { .. }
-            | Command::AuditVerify
-            | Command::AuditQuery(_)
-            | Command::AuditExport { .. }
-            | Command::AuditShow { .. }
-            | Command::AuditRestore { .. } => Area::Audit,
-            Command::ProvList { .. }
-            | Command::ProvShow { .. }
-            | Command::ProvAdd { .. }
-            | Command::ProvSet { .. }
-            | Command::ProvDelete { .. }
-            | Command::ProvImport { .. }
-            | Command::ProvCopyTemplate { .. }
-            | Command::ProvFiles
-            | Command::ProvFile { .. }
-            | Command::ProvRender { .. }
-            | Command::ProvLog { .. }
-            | Command::ProvUnknown
-            | Command::ProvRedirectStatus
-            | Command::ProvRedirectSync
-            | Command::ProvUrls => Area::Provisioning,
-            Command::CdrStatus | Command::CdrImport { .. } | Command::CdrExport(_) => Area::Cdr,
-            Command::TaskAdd { .. }
-            | Command::TaskSet { .. }
-            | Command::TaskDelete { .. }
-            | Command::TaskList
-            | Command::TaskShow { .. }
-            | Command::TaskRun { .. }
-            | Command::TaskHistory { .. }
-            | Command::MailConfigure { .. }
-            | Command::MailShow
-            | Command::MailTest { .. }
-            | Command::MailRetry
-            | Command::MailOutbox { .. } => Area::Tasks,
-            Command::HaConfigure { .. }
-            | Command::HaStatus
-            | Command::HaSwitch
-            | Command::HaDisable
-            | Command::HaUnpair
-            | Command::HaPair
-            | Command::HaEvents
-            | Command::HaShow => Area::Ha,
-            Command::UserList
-            | Command::UserAdd { .. }
-            | Command::UserSet { .. }
-            | Command::UserDelete { .. }
-            | Command::UserPasswd { .. }
-            | Command::RoleList
-            | Command::RoleAdd { .. }
-            | Command::RoleSet { .. }
-            | Command::RoleDelete { .. } => Area::Users,
-        }
-    }
-
-    /// The permission a command needs: its area, write if it changes
-    /// anything.
+    /// The permission a command needs ([`table::required`]; setting one's
+    /// own password needs none).
     pub fn permission(&self) -> Permission {
-        Permission {
-            area: self.area(),
-            access: if self.is_change() {
-                Access::Write
-            } else {
-                Access::Read
-            },
-        }
+        table::required(self).permission()
     }
 }
 
-/// Whether `user` with `role` may run `command`; the error names the
-/// missing permission.
+/// Whether `user` with `role` may run `command` ([`table::required`]); the
+/// error names the missing permission.
 pub fn decide(user: &str, role: &Role, command: &Command) -> Result<(), String> {
-    // Everyone may set their own password.
-    if let Command::UserPasswd { name, .. } = command
-        && name == user
-    {
-        return Ok(());
-    }
-    let wanted = command.permission();
-    if role.grants(wanted) {
+    let req = table::required(command);
+    if req.met_by(user, role) {
         Ok(())
     } else {
         Err(format!(
-            "permission denied: user {user:?} (role {}) lacks {wanted}",
-            role.name
+            "permission denied: user {user:?} (role {}) lacks {}",
+            role.name,
+            req.permission()
         ))
     }
 }

@@ -122,7 +122,7 @@ pub(super) fn authorize(
         refuse(ErrorCode::Denied, m)
     })?;
     // On the HA passive node only the node's own HA commands change anything.
-    if command.is_change() && command.area() != crate::model::access::Area::Ha {
+    if command.is_change() && command.permission().area != crate::model::access::Area::Ha {
         super::sync::may_change(daemon).map_err(|m| refuse(ErrorCode::Unavailable, m))?;
     }
     Ok(scope)

@@ -289,3 +289,100 @@ fn samples_cover_every_variant() {
     assert!(all.len() > 50, "{all:?}");
     assert_eq!(names, all);
 }
+
+/// Issue 17 item 1: six clients guessing in parallel get at most
+/// `api_lockout_failures` password checks for one (user, address), and
+/// the right password is then refused (429) while the lock lasts; from many
+/// addresses, at most 4 × that for the user.
+#[test]
+fn parallel_guesses_get_at_most_the_threshold_of_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with_api(dir.path());
+    let api = Api::new(&d);
+    add_user(&d, "ann", "admin", PASSWORD);
+    let guess = |source: &'static str, n: usize| {
+        let api = &api;
+        move || {
+            (0..n)
+                .map(|i| api.login_from(source, "ann", &format!("wrong-{i}")).0)
+                .collect::<Vec<u16>>()
+        }
+    };
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6).map(|_| s.spawn(guess("127.0.0.1", 10))).collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let checks = statuses.iter().filter(|&&s| s == 401).count();
+    let locked = statuses.iter().filter(|&&s| s == 429).count();
+    eprintln!("6 x 10 parallel wrong passwords: {checks} password checks, {locked} refused (429)");
+    assert!(checks <= 5, "{checks} checks: {statuses:?}");
+    assert_eq!(checks + locked, 60, "{statuses:?}");
+    let (s, body) = api.login_from("127.0.0.1", "ann", PASSWORD);
+    assert_eq!((s, body["code"].as_str()), (429, Some("locked")), "{body}");
+    // Another address still gets in, but many addresses share a per-user
+    // ceiling of 4 × 5 checks.
+    let sources: [&'static str; 6] = [
+        "127.0.0.21",
+        "127.0.0.22",
+        "127.0.0.23",
+        "127.0.0.24",
+        "127.0.0.25",
+        "127.0.0.26",
+    ];
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let hs: Vec<_> = sources.iter().map(|&a| s.spawn(guess(a, 10))).collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let more = statuses.iter().filter(|&&s| s == 401).count();
+    eprintln!("6 addresses x 10 wrong passwords more: {more} password checks");
+    assert!(checks + more <= 20, "{checks} + {more} checks for one user");
+}
+
+/// `kpbx status`'s store size in bytes.
+fn store_bytes(d: &Daemon) -> u64 {
+    d.json(&["status"])["store_bytes"].as_u64().unwrap()
+}
+
+/// Issue 17 item 4: failed logins for made-up names write nothing, the
+/// names are not logged verbatim, over-long names are a 400, and no store
+/// error text reaches a client.
+#[test]
+fn failed_logins_write_nothing_and_log_no_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with_api(dir.path());
+    let api = Api::new(&d);
+    add_user(&d, "ann", "admin", PASSWORD);
+    let before = store_bytes(&d);
+    let count = 200;
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let api = &api;
+            s.spawn(move || {
+                for i in 0..count / 4 {
+                    let source = format!("127.{}.{}.{}", 1 + t, i / 200 + 1, i % 200 + 1);
+                    let name = format!("secret-typed-as-name-{t}-{i}");
+                    let (s, _) = api.login_from(&source, &name, "whatever-password");
+                    assert_eq!(s, 401, "{name} from {source}");
+                }
+            });
+        }
+    });
+    let after = store_bytes(&d);
+    assert_eq!(after, before, "failed logins grew the store");
+    let log = d.log();
+    assert!(
+        !log.contains("secret-typed-as-name"),
+        "an unknown user name reached the log"
+    );
+    assert!(log.contains("unknown user name (27 bytes)") || log.contains("bytes)"));
+    let long = "x".repeat(65);
+    let (s, body) = api.login_from("127.0.0.1", &long, "whatever-password");
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    let (s, body) = api.login_from("127.0.0.1", &"x".repeat(64), "whatever-password");
+    assert_eq!(s, 401, "{body}");
+    assert!(!body.to_string().to_lowercase().contains("mdb"), "{body}");
+}

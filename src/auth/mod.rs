@@ -7,6 +7,7 @@
 //! and a high iteration count, compared in constant time.
 
 pub mod api;
+pub mod lockout;
 pub mod password;
 pub mod scope;
 pub mod session;

@@ -386,3 +386,63 @@ fn failed_logins_write_nothing_and_log_no_names() {
     assert_eq!(s, 401, "{body}");
     assert!(!body.to_string().to_lowercase().contains("mdb"), "{body}");
 }
+
+/// Issue 17 item 3: a restore needs the write permission of everything it
+/// puts back. A user demoted to `audit:write` only cannot restore the
+/// transaction that demoted it; the refusal names what is missing.
+#[test]
+fn audit_write_alone_cannot_restore_a_demotion() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with_api(dir.path());
+    let api = Api::new(&d);
+    d.ok(&["role", "add", "auditw", "permissions=audit:write"]);
+    add_user(&d, "eve", "admin", PASSWORD);
+    let demotion = d.json(&["user", "set", "eve", "role=auditw"])["txid"]
+        .as_u64()
+        .unwrap();
+    let token = api.token("eve", PASSWORD);
+    let restore = serde_json::json!({"AuditRestore": {"txid": demotion, "force": true}});
+    let (s, body) = api.command(&token, &restore);
+    assert_eq!(s, 403, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("users:write"), "{message}");
+    let users = d.json(&["user", "list"]);
+    assert!(users.to_string().contains("auditw"), "{users}");
+    // An admin may.
+    add_user(&d, "ann", "admin", PASSWORD);
+    let ann = api.token("ann", PASSWORD);
+    let (s, body) = api.command(&ann, &restore);
+    assert_eq!(s, 200, "{body}");
+}
+
+/// Issue 17, low: a user grants only permissions it holds; `users:write`
+/// alone cannot make itself (or anyone, or a role) admin.
+#[test]
+fn users_write_alone_cannot_make_itself_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with_api(dir.path());
+    let api = Api::new(&d);
+    d.ok(&["role", "add", "clerk", "permissions=users:write"]);
+    add_user(&d, "mal", "clerk", PASSWORD);
+    let token = api.token("mal", PASSWORD);
+    for command in [
+        serde_json::json!({"UserSet": {"name": "mal", "fields": [["role", "admin"]]}}),
+        serde_json::json!({"UserAdd": {"fields": [["name", "mal2"], ["role", "admin"]]}}),
+        serde_json::json!({"RoleAdd": {"fields": [["name", "x"], ["permissions", "system:write"]]}}),
+        serde_json::json!({"RoleSet": {"name": "clerk", "fields": [["permissions", "users:write,ha:write"]]}}),
+    ] {
+        let (s, body) = api.command(&token, &command);
+        assert_eq!(s, 403, "{command}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("lacks"),
+            "{command}: {body}"
+        );
+    }
+    // Within what it holds, it may.
+    let (s, body) = api.command(
+        &token,
+        &serde_json::json!({"UserAdd": {"fields": [["name", "mal3"], ["role", "clerk"]]}}),
+    );
+    assert_eq!(s, 200, "{body}");
+    assert!(!d.json(&["user", "list"]).to_string().contains("mal2"));
+}

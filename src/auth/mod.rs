@@ -39,6 +39,30 @@ pub fn decide(user: &str, role: &Role, command: &Command) -> Result<(), String> 
     }
 }
 
+/// Whether a caller with role `granter` may hand out `granted` (assign it
+/// to a user, or define it): only permissions it holds itself, so
+/// `users:write` alone never makes anyone admin. The error lists what is
+/// missing.
+pub fn may_grant(granter: &Role, granted: &Role) -> Result<(), String> {
+    let missing: Vec<String> = granted
+        .permissions
+        .iter()
+        .filter(|p| !granter.grants(**p))
+        .map(ToString::to_string)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "permission denied: role {} grants {} that role {} lacks (a user grants only \
+             permissions it holds)",
+            granted.name,
+            missing.join(", "),
+            granter.name
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +88,14 @@ mod tests {
         assert!(decide("s", &sup, &other).is_err());
         let admin = Role::builtin(ADMIN).unwrap();
         assert!(decide("a", &admin, &Command::HaSwitch).is_ok());
+        let clerk = Role {
+            name: "clerk".into(),
+            permissions: vec![Permission::parse("users:write").unwrap()],
+            tenant_scoped: false,
+        };
+        let e = may_grant(&clerk, &admin).unwrap_err();
+        assert!(e.contains("system:write"), "{e}");
+        assert!(may_grant(&admin, &clerk).is_ok());
+        assert!(may_grant(&clerk, &clerk).is_ok());
     }
 }

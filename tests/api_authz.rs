@@ -446,3 +446,31 @@ fn users_write_alone_cannot_make_itself_admin() {
     assert_eq!(s, 200, "{body}");
     assert!(!d.json(&["user", "list"]).to_string().contains("mal2"));
 }
+
+/// Issue 17 item 8: a tenant admin cannot copy another tenant's template
+/// (both ends of the copy are checked), nor point its device at one.
+#[test]
+fn template_copy_checks_both_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with_api(dir.path());
+    setup(&d);
+    let api = Api::new(&d);
+    d.ok(&[
+        "prov",
+        "template",
+        "copy",
+        "fanvil-x",
+        "theirs",
+        &format!("tenant={T2}"),
+    ]);
+    let token = api.token("az-pbx", PASSWORD);
+    let copy = |from: String| serde_json::json!({"ProvCopyTemplate": {"from": from, "name": "mine", "tenant": T1}});
+    let (s, body) = api.command(&token, &copy(format!("{T2}/theirs")));
+    assert_eq!(s, 403, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("outside tenant"),
+        "{body}"
+    );
+    let (s, body) = api.command(&token, &copy("fanvil-x".into()));
+    assert_eq!(s, 200, "{body}");
+}

@@ -474,3 +474,42 @@ fn template_copy_checks_both_tenants() {
     let (s, body) = api.command(&token, &copy("fanvil-x".into()));
     assert_eq!(s, 200, "{body}");
 }
+
+/// Issue 17, low: a session ends when its user's password is reset, its
+/// role changes, or it is deleted and created again.
+#[test]
+fn sessions_end_when_the_user_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with_api(dir.path());
+    let api = Api::new(&d);
+    add_user(&d, "ann", "admin", PASSWORD);
+    let works = |token: &str| api.call("GET", "/api/v1/status", Some(token), None).0 == 200;
+    let ended = |token: &str| {
+        let (s, body) = api.call("GET", "/api/v1/status", Some(token), None);
+        s == 401 && body["code"] == "invalid_token"
+    };
+    // Password reset.
+    let t = api.token("ann", PASSWORD);
+    assert!(works(&t));
+    let mut child = std::process::Command::new(common::KPBX)
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(["user", "passwd", "ann"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "another-password-2").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(ended(&t), "a password reset left the session alive");
+    // Role change.
+    let t = api.token("ann", "another-password-2");
+    assert!(works(&t));
+    d.ok(&["user", "set", "ann", "role=supervisor"]);
+    assert!(ended(&t), "a role change left the session alive");
+    // Deleted and created again with the same password.
+    let t = api.token("ann", "another-password-2");
+    d.ok(&["user", "del", "ann"]);
+    add_user(&d, "ann", "supervisor", "another-password-2");
+    assert!(ended(&t), "a re-created user inherited the old session");
+}

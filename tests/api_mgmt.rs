@@ -228,9 +228,9 @@ fn roles_and_audited_changes_over_tls() {
     assert!(e["message"].as_str().unwrap().contains("lacks audit:write"));
     assert_eq!(api.call("GET", "/api/v1/status", Some(&aud), None).0, 403);
 
-    // Deleting a user ends what their sessions can do.
+    // Deleting a user ends their sessions (401, log in again).
     d.ok(&["user", "del", "aud"]);
-    assert_eq!(api.call("GET", "/api/v1/audit", Some(&aud), None).0, 403);
+    assert_eq!(api.call("GET", "/api/v1/audit", Some(&aud), None).0, 401);
 
     // Logout ends the session.
     let (s, _) = api.call("POST", "/api/v1/logout", Some(&ann), None);

@@ -18,6 +18,43 @@ pub enum SessionRecord {
         created_us: i64,
         expires_us: i64,
     },
+    /// Since issue 17: with the [`fingerprint`] of the user at login; a
+    /// session whose user no longer matches it is over. (`V1` sessions are
+    /// refused: log in again.)
+    V2 {
+        user: String,
+        address: std::net::IpAddr,
+        created_us: i64,
+        expires_us: i64,
+        fingerprint: Vec<u8>,
+    },
+}
+
+impl SessionRecord {
+    pub fn expires_us(&self) -> i64 {
+        match self {
+            SessionRecord::V1 { expires_us, .. } | SessionRecord::V2 { expires_us, .. } => {
+                *expires_us
+            }
+        }
+    }
+}
+
+/// What a session depends on: the user's password hash (salted, so a
+/// deleted and re-created user differs too), role and tenant. Any change
+/// ends its sessions.
+pub fn fingerprint(user: &crate::model::User) -> Vec<u8> {
+    let mut h = sha2::Sha256::new();
+    for part in [
+        user.name.as_str(),
+        user.password_hash.as_str(),
+        user.role.as_str(),
+        user.tenant.as_deref().unwrap_or(""),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().to_vec()
 }
 
 pub fn session_key(token: &str) -> Vec<u8> {

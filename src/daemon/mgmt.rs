@@ -164,17 +164,36 @@ fn session(daemon: &Daemon, token: Option<&str>, peer: IpAddr) -> Result<Origin,
             )
         })?
         .and_then(|b| session::decode::<SessionRecord>(&b));
-    let Some(SessionRecord::V1 {
-        user, expires_us, ..
+    let Some(SessionRecord::V2 {
+        user,
+        expires_us,
+        fingerprint,
+        ..
     }) = stored
     else {
         return Err(invalid_token("invalid or expired session token"));
     };
-    if expires_us <= now {
+    let drop_session = || {
         if let Err(e) = daemon.store.data_write(|t| t.delete(Table::Session, &key)) {
             log::error!("mgmt: store: {e}");
         }
+    };
+    if expires_us <= now {
+        drop_session();
         return Err(invalid_token("session expired; log in again"));
+    }
+    // The session ends with a password reset, a role or tenant change, or
+    // the user's deletion (a re-created user has another salt).
+    let current = match daemon.store.get(Kind::User, &user) {
+        Ok(Some(Object::User(u))) => Some(session::fingerprint(&u)),
+        _ => None,
+    };
+    if current.as_deref() != Some(fingerprint.as_slice()) {
+        drop_session();
+        log::info!("mgmt: session of {user:?} ended: the user changed");
+        return Err(invalid_token(
+            "session ended: the user's password, role or tenant changed; log in again",
+        ));
     }
     Ok(Origin {
         user,
@@ -303,11 +322,16 @@ fn on_step_inner(
             let expires_us = now.saturating_add(
                 setting_num(daemon, SettingKey::ApiSessionSeconds).saturating_mul(1_000_000),
             );
-            let record = SessionRecord::V1 {
+            let fingerprint = match daemon.store.get(Kind::User, &user)? {
+                Some(Object::User(u)) => session::fingerprint(&u),
+                _ => return Ok(respond(401, "unauthorized", "wrong user or password")),
+            };
+            let record = SessionRecord::V2 {
                 user: user.clone(),
                 address: peer,
                 created_us: now,
                 expires_us,
+                fingerprint,
             };
             daemon.store.data_write(|t| {
                 // Drop expired sessions while here, so the table stays small.
@@ -317,8 +341,9 @@ fn on_step_inner(
                     (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded),
                     crate::store::data::Order::Ascending,
                     |k, v| {
-                        if let Some(SessionRecord::V1 { expires_us, .. }) = session::decode(v)
-                            && expires_us <= now
+                        // Expired, or from before fingerprints (`V1`).
+                        if let Some(r) = session::decode::<SessionRecord>(v)
+                            && (r.expires_us() <= now || matches!(r, SessionRecord::V1 { .. }))
                         {
                             expired.push(k.to_vec());
                         }

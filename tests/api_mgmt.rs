@@ -228,9 +228,9 @@ fn roles_and_audited_changes_over_tls() {
     assert!(e["message"].as_str().unwrap().contains("lacks audit:write"));
     assert_eq!(api.call("GET", "/api/v1/status", Some(&aud), None).0, 403);
 
-    // Deleting a user ends what their sessions can do.
+    // Deleting a user ends their sessions (401, log in again).
     d.ok(&["user", "del", "aud"]);
-    assert_eq!(api.call("GET", "/api/v1/audit", Some(&aud), None).0, 403);
+    assert_eq!(api.call("GET", "/api/v1/audit", Some(&aud), None).0, 401);
 
     // Logout ends the session.
     let (s, _) = api.call("POST", "/api/v1/logout", Some(&ann), None);
@@ -423,7 +423,9 @@ fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
 /// Issue 17, item 2: `provisioning:write` reached the SMTP settings and the
 /// tasks through `ProvSet`/`ProvDelete` with kind `mail` or `task` (a clerk
 /// pointed the SMTP server at itself and got the password). Those kinds are
-/// not provisioning objects: refused, nothing changed.
+/// not provisioning objects: the permission follows from the kind
+/// (`tasks:*`, `auth::table`), so the clerk is refused (403 naming it);
+/// nothing changed.
 #[test]
 fn provisioning_write_does_not_reach_mail_or_tasks() {
     let dir = tempfile::tempdir().unwrap();
@@ -452,12 +454,12 @@ fn provisioning_write_does_not_reach_mail_or_tasks() {
         r#"{"ProvList":{"kind":"mail"}}"#,
     ] {
         let (s, body) = api.call("POST", "/api/v1/command", Some(&token), Some(command));
-        assert_eq!(s, 422, "{command}: {body}");
+        assert_eq!(s, 403, "{command}: {body}");
         assert!(
             body["message"]
                 .as_str()
                 .unwrap_or_default()
-                .contains("unknown object type"),
+                .contains("lacks tasks:"),
             "{command}: {body}"
         );
     }

@@ -23,6 +23,11 @@ pub const MAX_HEAD: usize = 16 * 1024;
 pub const MAX_BODY: usize = 1024 * 1024;
 const MAX_HEADERS: usize = 32;
 
+/// Longest user name a login may carry (as `user add` accepts).
+pub const MAX_USER: usize = 64;
+/// Longest password a login may carry.
+pub const MAX_PASSWORD: usize = 1024;
+
 /// A refused request: the HTTP status, the error code of the JSON body
 /// (docs/openapi.yaml) and a one-line message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,6 +195,15 @@ pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
     match (method, segments.as_slice()) {
         ("POST", ["login"]) => {
             let b: LoginBody = json(body)?;
+            if b.user.is_empty() || b.user.len() > MAX_USER {
+                return Err(err(400, format!("user names are 1 to {MAX_USER} bytes")));
+            }
+            if b.password.len() > MAX_PASSWORD {
+                return Err(err(
+                    400,
+                    format!("passwords are at most {MAX_PASSWORD} bytes"),
+                ));
+            }
             Ok(ApiCall::Login {
                 user: b.user,
                 password: b.password,

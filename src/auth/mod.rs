@@ -7,105 +7,58 @@
 //! and a high iteration count, compared in constant time.
 
 pub mod api;
+pub mod lockout;
 pub mod password;
 pub mod scope;
 pub mod session;
+pub mod table;
 
 use crate::control::Command;
-use crate::model::access::{Access, Area, Permission, Role};
+use crate::model::access::{Permission, Role};
 
 impl Command {
-    /// The area a command belongs to. No wildcard: a new command must say.
-    pub fn area(&self) -> Area {
-        match self {
-            Command::Status
-            | Command::SystemShow
-            | Command::SystemSet { .. }
-            | Command::SystemUnset { .. } => Area::System,
-            Command::AuditList { .. }
-            | Command::AuditVerify
-            | Command::AuditQuery(_)
-            | Command::AuditExport { .. }
-            | Command::AuditShow { .. }
-            | Command::AuditRestore { .. } => Area::Audit,
-            Command::ProvList { .. }
-            | Command::ProvShow { .. }
-            | Command::ProvAdd { .. }
-            | Command::ProvSet { .. }
-            | Command::ProvDelete { .. }
-            | Command::ProvImport { .. }
-            | Command::ProvCopyTemplate { .. }
-            | Command::ProvFiles
-            | Command::ProvFile { .. }
-            | Command::ProvRender { .. }
-            | Command::ProvLog { .. }
-            | Command::ProvUnknown
-            | Command::ProvRedirectStatus
-            | Command::ProvRedirectSync
-            | Command::ProvUrls => Area::Provisioning,
-            Command::CdrStatus | Command::CdrImport { .. } | Command::CdrExport(_) => Area::Cdr,
-            Command::TaskAdd { .. }
-            | Command::TaskSet { .. }
-            | Command::TaskDelete { .. }
-            | Command::TaskList
-            | Command::TaskShow { .. }
-            | Command::TaskRun { .. }
-            | Command::TaskHistory { .. }
-            | Command::MailConfigure { .. }
-            | Command::MailShow
-            | Command::MailTest { .. }
-            | Command::MailRetry
-            | Command::MailOutbox { .. } => Area::Tasks,
-            Command::HaConfigure { .. }
-            | Command::HaStatus
-            | Command::HaSwitch
-            | Command::HaDisable
-            | Command::HaUnpair
-            | Command::HaPair
-            | Command::HaEvents
-            | Command::HaShow => Area::Ha,
-            Command::UserList
-            | Command::UserAdd { .. }
-            | Command::UserSet { .. }
-            | Command::UserDelete { .. }
-            | Command::UserPasswd { .. }
-            | Command::RoleList
-            | Command::RoleAdd { .. }
-            | Command::RoleSet { .. }
-            | Command::RoleDelete { .. } => Area::Users,
-        }
-    }
-
-    /// The permission a command needs: its area, write if it changes
-    /// anything.
+    /// The permission a command needs ([`table::required`]; setting one's
+    /// own password needs none).
     pub fn permission(&self) -> Permission {
-        Permission {
-            area: self.area(),
-            access: if self.is_change() {
-                Access::Write
-            } else {
-                Access::Read
-            },
-        }
+        table::required(self).permission()
     }
 }
 
-/// Whether `user` with `role` may run `command`; the error names the
-/// missing permission.
+/// Whether `user` with `role` may run `command` ([`table::required`]); the
+/// error names the missing permission.
 pub fn decide(user: &str, role: &Role, command: &Command) -> Result<(), String> {
-    // Everyone may set their own password.
-    if let Command::UserPasswd { name, .. } = command
-        && name == user
-    {
-        return Ok(());
-    }
-    let wanted = command.permission();
-    if role.grants(wanted) {
+    let req = table::required(command);
+    if req.met_by(user, role) {
         Ok(())
     } else {
         Err(format!(
-            "permission denied: user {user:?} (role {}) lacks {wanted}",
-            role.name
+            "permission denied: user {user:?} (role {}) lacks {}",
+            role.name,
+            req.permission()
+        ))
+    }
+}
+
+/// Whether a caller with role `granter` may hand out `granted` (assign it
+/// to a user, or define it): only permissions it holds itself, so
+/// `users:write` alone never makes anyone admin. The error lists what is
+/// missing.
+pub fn may_grant(granter: &Role, granted: &Role) -> Result<(), String> {
+    let missing: Vec<String> = granted
+        .permissions
+        .iter()
+        .filter(|p| !granter.grants(**p))
+        .map(ToString::to_string)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "permission denied: role {} grants {} that role {} lacks (a user grants only \
+             permissions it holds)",
+            granted.name,
+            missing.join(", "),
+            granter.name
         ))
     }
 }
@@ -135,5 +88,14 @@ mod tests {
         assert!(decide("s", &sup, &other).is_err());
         let admin = Role::builtin(ADMIN).unwrap();
         assert!(decide("a", &admin, &Command::HaSwitch).is_ok());
+        let clerk = Role {
+            name: "clerk".into(),
+            permissions: vec![Permission::parse("users:write").unwrap()],
+            tenant_scoped: false,
+        };
+        let e = may_grant(&clerk, &admin).unwrap_err();
+        assert!(e.contains("system:write"), "{e}");
+        assert!(may_grant(&admin, &clerk).is_ok());
+        assert!(may_grant(&clerk, &clerk).is_ok());
     }
 }

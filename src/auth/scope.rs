@@ -48,6 +48,15 @@ pub fn within_tenant(
             own_id(id)
         }
     };
+    // An object that names another (a device's template) reads it: the
+    // named one must be the tenant's or shared, as for a copy.
+    let foreign_reference = |fields: &[(String, String)]| match fields
+        .iter()
+        .find(|(k, v)| k == "template" && v.contains('/') && !own_id(v))
+    {
+        Some((_, v)) => outside(&format!("template {v}")),
+        None => Ok(()),
+    };
     match command {
         Command::Status | Command::SystemShow => Ok(()),
         Command::SystemSet { .. } | Command::SystemUnset { .. } => {
@@ -67,6 +76,7 @@ pub fn within_tenant(
             if !scoped_kind(kind) {
                 return outside(&format!("creating a {kind} (shared by every tenant)"));
             }
+            foreign_reference(fields)?;
             match fields.iter().find(|(k, _)| k == "tenant") {
                 Some((_, t)) if t == tenant => Ok(()),
                 _ => outside(&format!("a {kind} without tenant={tenant}")),
@@ -76,6 +86,7 @@ pub fn within_tenant(
             if !scoped_kind(kind) || !own(kind, id) {
                 return outside(&format!("{kind} {id}"));
             }
+            foreign_reference(fields)?;
             match fields.iter().find(|(k, _)| k == "tenant") {
                 Some((_, t)) if t != tenant => outside(&format!("moving {kind} {id} to {t}")),
                 _ => Ok(()),
@@ -88,10 +99,19 @@ pub fn within_tenant(
             }
         }
         Command::ProvImport { .. } => outside("a CSV import (its rows may name any tenant)"),
-        Command::ProvCopyTemplate { tenant: to, .. } => match to {
-            Some(t) if t == tenant => Ok(()),
-            _ => outside(&format!("a template copy without tenant {tenant}")),
-        },
+        // Both ends: the copy lands in the tenant, and what it reads is the
+        // tenant's own template or a shared one (ids without a tenant).
+        Command::ProvCopyTemplate {
+            from, tenant: to, ..
+        } => {
+            if from.contains('/') && !own_id(from) {
+                return outside(&format!("template {from}"));
+            }
+            match to {
+                Some(t) if t == tenant => Ok(()),
+                _ => outside(&format!("a template copy without tenant {tenant}")),
+            }
+        }
         Command::ProvFiles => Ok(()), // filtered to the tenant by the caller
         Command::ProvUrls => Ok(()),  // filtered to the tenant by the caller
         Command::ProvFile { path } => {
@@ -282,6 +302,30 @@ mod tests {
         assert!(
             ok(Command::ProvFile {
                 path: "t2/x.cfg".into()
+            })
+            .is_err()
+        );
+        assert!(
+            ok(Command::ProvCopyTemplate {
+                from: "t2/x".into(),
+                name: "y".into(),
+                tenant: Some("t1".into())
+            })
+            .is_err()
+        );
+        assert!(
+            ok(Command::ProvCopyTemplate {
+                from: "fanvil-x".into(),
+                name: "y".into(),
+                tenant: Some("t1".into())
+            })
+            .is_ok()
+        );
+        assert!(
+            ok(Command::ProvSet {
+                kind: "device".into(),
+                id: "000413000001".into(),
+                fields: kv(&[("template", "t2/x")])
             })
             .is_err()
         );

@@ -205,6 +205,72 @@ pub(super) fn show(daemon: &Daemon, txid: u64) -> Handled {
     }))
 }
 
+/// A restore puts objects back as if the caller made those changes itself:
+/// it needs the write permission of every object's area
+/// (`auth::table::kind_area`), may only put back users and roles that
+/// grant what it holds (`auth::may_grant`), and a tenant-scoped caller is
+/// refused (the audit log spans every tenant). The refusal names what is
+/// missing.
+fn may_restore(
+    daemon: &Daemon,
+    origin: &Origin,
+    plan: &[crate::model::Change],
+) -> Result<(), crate::control::ErrorView> {
+    use crate::model::access::{Access, Permission};
+    use crate::model::{Change, Object};
+    let caller = super::users::caller(daemon, origin)?;
+    let denied = |m: String| {
+        log::warn!(
+            "audit restore denied to {}@{}: {m}",
+            origin.user,
+            origin.source
+        );
+        refuse(ErrorCode::Denied, m)
+    };
+    if let Some(t) = &caller.scope {
+        return Err(denied(format!(
+            "permission denied: restoring is outside tenant {t} (the role is tenant-scoped)"
+        )));
+    }
+    let mut missing = std::collections::BTreeSet::new();
+    for change in plan {
+        let target = change.target();
+        let wanted = Permission {
+            area: crate::auth::table::kind_area(target.kind),
+            access: Access::Write,
+        };
+        if !caller.role.grants(wanted) {
+            missing.insert(format!(
+                "{wanted} (for {} {})",
+                target.kind.as_str(),
+                target.id
+            ));
+        }
+        if let Change::Put(o) = change {
+            let granted = match o.as_ref() {
+                Object::User(u) => Some(super::users::role(daemon, &u.role)?),
+                Object::Role(r) => Some(r.clone()),
+                _ => None,
+            };
+            if let Some(granted) = granted
+                && let Err(m) = crate::auth::may_grant(&caller.role, &granted)
+            {
+                return Err(denied(m));
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(denied(format!(
+            "permission denied: user {:?} (role {}) lacks {}; nothing restored",
+            origin.user,
+            caller.role.name,
+            missing.into_iter().collect::<Vec<_>>().join(", ")
+        )))
+    }
+}
+
 pub(super) fn restore(daemon: &Daemon, origin: &Origin, txid: u64, force: bool) -> Handled {
     let touched: Vec<audit::Touched> = daemon
         .store
@@ -254,6 +320,7 @@ pub(super) fn restore(daemon: &Daemon, origin: &Origin, txid: u64, force: bool) 
     if let Some(e) = lookup_error {
         return Err(store_error(e));
     }
+    may_restore(daemon, origin, &plan)?;
     log::info!(
         "audit restore of txid {txid} by {}@{}{}",
         origin.user,

@@ -151,8 +151,12 @@ pub(super) fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorView {
 }
 
 pub(super) fn store_error(e: StoreError) -> ErrorView {
+    // The details go to the log, never to the client.
     log::error!("store: {e}");
-    refuse(ErrorCode::Store, e.to_string())
+    refuse(
+        ErrorCode::Store,
+        "the store failed (details in the daemon log)",
+    )
 }
 
 fn status(daemon: &Daemon) -> Handled {

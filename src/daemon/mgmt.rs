@@ -31,8 +31,8 @@ use smol::{Async, LocalExecutor};
 use super::workers::HashPool;
 use super::{Daemon, Event};
 use crate::auth::api::{self, ApiCall, ApiError};
-use crate::auth::password;
-use crate::auth::session::{self, FailureRecord, SessionRecord};
+use crate::auth::session::{self, SessionRecord};
+use crate::auth::{lockout, password};
 use crate::clock::Clock;
 use crate::control::{Command, Reply};
 use crate::model::{Kind, Object, Origin, SettingKey, Source};
@@ -60,10 +60,12 @@ pub enum StepCall {
     LoginCheck {
         user: String,
     },
-    /// The password was checked: record a failure or open a session.
+    /// The password was checked (`Some(ok)`) or not (`None`: the pool was
+    /// full): settle the lockout reservation, open a session.
     LoginResult {
         user: String,
-        ok: bool,
+        ticket: lockout::Ticket,
+        ok: Option<bool>,
     },
     Logout {
         token: Option<String>,
@@ -78,8 +80,9 @@ pub enum StepCall {
 }
 
 pub enum StepReply {
-    /// The user's password hash (`None`: no such user or no password).
-    Hash(Option<String>),
+    /// The user's password hash (`None`: no such user or no password), and
+    /// the lockout reservation the verification holds.
+    Hash(Option<String>, lockout::Ticket),
     /// The session is good: the command's answer comes on its own channel.
     Routed,
     Response {
@@ -154,20 +157,43 @@ fn session(daemon: &Daemon, token: Option<&str>, peer: IpAddr) -> Result<Origin,
         .data_get(Table::Session, &key)
         .map_err(|e| {
             log::error!("mgmt: store: {e}");
-            respond(500, "store", "cannot read the session table")
+            respond(
+                500,
+                "internal",
+                "internal error (details in the daemon log)",
+            )
         })?
         .and_then(|b| session::decode::<SessionRecord>(&b));
-    let Some(SessionRecord::V1 {
-        user, expires_us, ..
+    let Some(SessionRecord::V2 {
+        user,
+        expires_us,
+        fingerprint,
+        ..
     }) = stored
     else {
         return Err(invalid_token("invalid or expired session token"));
     };
-    if expires_us <= now {
+    let drop_session = || {
         if let Err(e) = daemon.store.data_write(|t| t.delete(Table::Session, &key)) {
             log::error!("mgmt: store: {e}");
         }
+    };
+    if expires_us <= now {
+        drop_session();
         return Err(invalid_token("session expired; log in again"));
+    }
+    // The session ends with a password reset, a role or tenant change, or
+    // the user's deletion (a re-created user has another salt).
+    let current = match daemon.store.get(Kind::User, &user) {
+        Ok(Some(Object::User(u))) => Some(session::fingerprint(&u)),
+        _ => None,
+    };
+    if current.as_deref() != Some(fingerprint.as_slice()) {
+        drop_session();
+        log::info!("mgmt: session of {user:?} ended: the user changed");
+        return Err(invalid_token(
+            "session ended: the user's password, role or tenant changed; log in again",
+        ));
     }
     Ok(Origin {
         user,
@@ -199,8 +225,13 @@ pub(super) fn on_step(daemon: &Daemon, call: StepCall, peer: IpAddr) -> StepRepl
     match on_step_inner(daemon, call, peer) {
         Ok(r) => r,
         Err(e) => {
+            // The details go to the log, never to the client.
             log::error!("mgmt: store: {e}");
-            respond(500, "store", &e.to_string())
+            respond(
+                500,
+                "internal",
+                "internal error (details in the daemon log)",
+            )
         }
     }
 }
@@ -223,49 +254,66 @@ fn on_step_inner(
     let now = daemon.clock.wall().as_unix_micros();
     match call {
         StepCall::LoginCheck { user } => {
-            let key = session::failure_key(&user, peer);
-            let failure = daemon
-                .store
-                .data_get(Table::LoginFailure, &key)?
-                .and_then(|b| session::decode::<FailureRecord>(&b));
-            if let Some(secs) = session::locked_for(failure.as_ref(), now) {
-                return Ok(respond(
-                    429,
-                    "locked",
-                    &format!(
-                        "too many failed logins for {user:?} from {peer}; try again in {secs} s"
-                    ),
-                ));
-            }
-            let hash = match daemon.store.get(Kind::User, &user)? {
-                Some(Object::User(u)) if !u.password_hash.is_empty() => Some(u.password_hash),
-                _ => None,
-            };
-            Ok(StepReply::Hash(hash))
-        }
-        StepCall::LoginResult { user, ok } => {
-            let key = session::failure_key(&user, peer);
-            if !ok {
-                let limit = setting_num(daemon, SettingKey::ApiLockoutFailures);
-                let lock_s = setting_num(daemon, SettingKey::ApiLockoutSeconds);
-                let locked = daemon.store.data_write(|t| {
-                    let prev = t
-                        .get(Table::LoginFailure, &key)?
-                        .and_then(|b| session::decode::<FailureRecord>(&b));
-                    let next = session::after_failure(
-                        prev.as_ref(),
-                        now,
-                        u32::try_from(limit).unwrap_or(u32::MAX),
-                        lock_s.saturating_mul(1_000_000),
+            let limit = u32::try_from(setting_num(daemon, SettingKey::ApiLockoutFailures))
+                .unwrap_or(u32::MAX);
+            let lock_us =
+                setting_num(daemon, SettingKey::ApiLockoutSeconds).saturating_mul(1_000_000);
+            // The lockout decision and the count are one step: the
+            // reservation counts as a failure until the result comes.
+            let reserved = daemon
+                .lockout
+                .borrow_mut()
+                .reserve(&user, peer, now, limit, lock_us);
+            let ticket = match reserved {
+                Ok(t) => t,
+                Err(secs) => {
+                    log::warn!(
+                        "mgmt: login refused for {} from {peer}: locked out",
+                        shown_user(daemon, &user)
                     );
-                    t.put(Table::LoginFailure, &key, &session::encode(&next))?;
-                    Ok(session::locked_for(Some(&next), now).is_some())
-                })?;
-                log::warn!(
-                    "mgmt: failed login for {user:?} from {peer}{}",
-                    if locked { "; locked out" } else { "" }
-                );
-                return Ok(respond(401, "unauthorized", "wrong user or password"));
+                    return Ok(locked(secs));
+                }
+            };
+            let hash = match daemon.store.get(Kind::User, &user) {
+                Ok(Some(Object::User(u))) if !u.password_hash.is_empty() => Some(u.password_hash),
+                Ok(_) => None,
+                Err(e) => {
+                    daemon
+                        .lockout
+                        .borrow_mut()
+                        .finish(ticket, None, now, limit, lock_us);
+                    return Err(e);
+                }
+            };
+            Ok(StepReply::Hash(hash, ticket))
+        }
+        StepCall::LoginResult { user, ticket, ok } => {
+            let limit = u32::try_from(setting_num(daemon, SettingKey::ApiLockoutFailures))
+                .unwrap_or(u32::MAX);
+            let lock_us =
+                setting_num(daemon, SettingKey::ApiLockoutSeconds).saturating_mul(1_000_000);
+            let locked_now = daemon
+                .lockout
+                .borrow_mut()
+                .finish(ticket, ok, now, limit, lock_us);
+            match ok {
+                None => {
+                    return Ok(respond(
+                        503,
+                        "busy",
+                        "too many password checks at once; try again in a few seconds",
+                    ));
+                }
+                Some(false) => {
+                    // Nothing is written: failures are counted in memory only.
+                    log::warn!(
+                        "mgmt: failed login for {} from {peer}{}",
+                        shown_user(daemon, &user),
+                        if locked_now { "; locked out" } else { "" }
+                    );
+                    return Ok(respond(401, "unauthorized", "wrong user or password"));
+                }
+                Some(true) => {}
             }
             let token = match new_token() {
                 Some(t) => t,
@@ -274,14 +322,18 @@ fn on_step_inner(
             let expires_us = now.saturating_add(
                 setting_num(daemon, SettingKey::ApiSessionSeconds).saturating_mul(1_000_000),
             );
-            let record = SessionRecord::V1 {
+            let fingerprint = match daemon.store.get(Kind::User, &user)? {
+                Some(Object::User(u)) => session::fingerprint(&u),
+                _ => return Ok(respond(401, "unauthorized", "wrong user or password")),
+            };
+            let record = SessionRecord::V2 {
                 user: user.clone(),
                 address: peer,
                 created_us: now,
                 expires_us,
+                fingerprint,
             };
             daemon.store.data_write(|t| {
-                t.delete(Table::LoginFailure, &key)?;
                 // Drop expired sessions while here, so the table stays small.
                 let mut expired = Vec::new();
                 t.scan(
@@ -289,8 +341,9 @@ fn on_step_inner(
                     (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded),
                     crate::store::data::Order::Ascending,
                     |k, v| {
-                        if let Some(SessionRecord::V1 { expires_us, .. }) = session::decode(v)
-                            && expires_us <= now
+                        // Expired, or from before fingerprints (`V1`).
+                        if let Some(r) = session::decode::<SessionRecord>(v)
+                            && (r.expires_us() <= now || matches!(r, SessionRecord::V1 { .. }))
                         {
                             expired.push(k.to_vec());
                         }
@@ -343,6 +396,24 @@ fn on_step_inner(
             drop(answer);
             Ok(respond(500, "internal", "command not routed"))
         }
+    }
+}
+
+/// The 429 of a locked (user, address) pair.
+fn locked(secs: u64) -> StepReply {
+    respond(
+        429,
+        "locked",
+        &format!("too many failed logins; try again in {secs} s"),
+    )
+}
+
+/// A login name as the log shows it: a user that exists by name, anything
+/// else (a typo, a password typed into the name field) by length only.
+fn shown_user(daemon: &Daemon, user: &str) -> String {
+    match daemon.store.get(Kind::User, user) {
+        Ok(Some(_)) => format!("{user:?}"),
+        _ => format!("an unknown user name ({} bytes)", user.len()),
     }
 }
 
@@ -648,14 +719,6 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-fn busy() -> Answer {
-    Answer::error(
-        503,
-        "busy",
-        "too many password checks at once; try again in a few seconds",
-    )
-}
-
 async fn run(
     call: ApiCall,
     token: Option<String>,
@@ -667,8 +730,8 @@ async fn run(
     let reply = match call {
         ApiCall::Login { user, password } => {
             let check = step(events, StepCall::LoginCheck { user: user.clone() }, peer).await;
-            let hash = match check {
-                Some(StepReply::Hash(h)) => h,
+            let (hash, ticket) = match check {
+                Some(StepReply::Hash(h, t)) => (h, t),
                 Some(StepReply::Response { status, body }) => return Answer::new(status, body),
                 Some(StepReply::Routed) | None => return unavailable(),
             };
@@ -681,10 +744,17 @@ async fn run(
                     }
                 })
                 .await;
-            let Some(ok) = verified else {
-                return busy();
-            };
-            step(events, StepCall::LoginResult { user, ok }, peer).await
+            // Settled either way (a full pool gives the reservation back).
+            step(
+                events,
+                StepCall::LoginResult {
+                    user,
+                    ticket,
+                    ok: verified,
+                },
+                peer,
+            )
+            .await
         }
         ApiCall::Logout => step(events, StepCall::Logout { token }, peer).await,
         ApiCall::Run(command) => {
@@ -702,7 +772,7 @@ async fn run(
             {
                 Some(StepReply::Routed) => {}
                 Some(StepReply::Response { status, body }) => return Answer::new(status, body),
-                Some(StepReply::Hash(_)) | None => return unavailable(),
+                Some(StepReply::Hash(..)) | None => return unavailable(),
             }
             let Some(Ok(reply)) = timeout(REPLY_TIMEOUT, replies.recv()).await else {
                 return unavailable();
@@ -717,7 +787,7 @@ async fn run(
     };
     match reply {
         Some(StepReply::Response { status, body }) => Answer::new(status, body),
-        Some(StepReply::Hash(_) | StepReply::Routed) | None => unavailable(),
+        Some(StepReply::Hash(..) | StepReply::Routed) | None => unavailable(),
     }
 }
 

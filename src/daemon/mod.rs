@@ -261,6 +261,8 @@ pub struct Daemon {
     events: Sender<Event>,
     /// Where passwords are hashed and verified, off the loop.
     hash: workers::HashPool,
+    /// Failed-login counts (`auth::lockout`): memory only, fixed size.
+    lockout: std::cell::RefCell<crate::auth::lockout::Lockout>,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -282,6 +284,22 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         );
     }
     let store = Store::open(&config.data_dir, config.store_max_mb, clock.wall())?;
+    // Login failures are counted in memory (`auth::lockout`): drop what
+    // older versions stored, one record per made-up user name and address.
+    let had_failures = store
+        .data_len(crate::store::data::Table::LoginFailure)
+        .is_ok_and(|n| n > 0);
+    if had_failures {
+        match store.data_write(|t| {
+            t.delete_range(
+                crate::store::data::Table::LoginFailure,
+                (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded),
+            )
+        }) {
+            Ok(n) => log::info!("store: dropped {n} stored login-failure records"),
+            Err(e) => log::error!("store: dropping login-failure records: {e}"),
+        }
+    }
     let listener = control::bind(&config.control_socket)?;
     log::info!(
         "kpbxd {} started: data dir {}, control socket {}",
@@ -341,6 +359,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::Runtime(format!("cannot start the hashing threads: {e}")))?;
     let daemon = Daemon {
         hash: hash.clone(),
+        lockout: Default::default(),
         sip_pnp: sip_pnp_state,
         ha: std::cell::RefCell::new(ha::HaRuntime::new(&config.data_dir, tx.clone())),
         sync: std::cell::RefCell::new(sync::SyncRuntime::new(&config.data_dir, tx.clone())),

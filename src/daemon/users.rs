@@ -76,7 +76,7 @@ pub(super) fn caller(daemon: &Daemon, origin: &Origin) -> Result<Caller, ErrorVi
     Ok(Caller { role, scope })
 }
 
-fn role(daemon: &Daemon, name: &str) -> Result<Role, ErrorView> {
+pub(super) fn role(daemon: &Daemon, name: &str) -> Result<Role, ErrorView> {
     if let Some(r) = Role::builtin(name) {
         return Ok(r);
     }
@@ -122,7 +122,7 @@ pub(super) fn authorize(
         refuse(ErrorCode::Denied, m)
     })?;
     // On the HA passive node only the node's own HA commands change anything.
-    if command.is_change() && command.area() != crate::model::access::Area::Ha {
+    if command.is_change() && command.permission().area != crate::model::access::Area::Ha {
         super::sync::may_change(daemon).map_err(|m| refuse(ErrorCode::Unavailable, m))?;
     }
     Ok(scope)
@@ -330,11 +330,22 @@ fn put_user(
             format!("user {:?} already exists", user.name),
         ));
     }
+    granting(daemon, origin, &role(daemon, &user.role)?)?;
     if let Some(p) = new_password {
         password::check_new(&p).map_err(|m| refuse(ErrorCode::Invalid, m))?;
         user.password_hash = prehashed.ok_or_else(not_hashed)?;
     }
     commit(daemon, origin, &[Change::put(Object::User(user))])
+}
+
+/// The caller may hand out `granted` only if it holds every permission of
+/// it (`auth::may_grant`).
+fn granting(daemon: &Daemon, origin: &Origin, granted: &Role) -> Result<(), ErrorView> {
+    let me = caller(daemon, origin)?;
+    auth::may_grant(&me.role, granted).map_err(|m| {
+        log::warn!("denied to {}@{}: {m}", origin.user, origin.source);
+        refuse(ErrorCode::Denied, m)
+    })
 }
 
 fn put_role(
@@ -345,6 +356,9 @@ fn put_role(
 ) -> Handled {
     let object = Object::from_fields(Kind::Role, prev.as_ref(), fields)
         .map_err(|m| refuse(ErrorCode::Invalid, m))?;
+    if let Object::Role(r) = &object {
+        granting(daemon, origin, r)?;
+    }
     if prev.is_none()
         && daemon
             .store

@@ -39,7 +39,8 @@ pub enum Table {
     RedirectJob,
     /// Management API sessions.
     Session,
-    /// Failed logins per user and address (lockout).
+    /// Retired: failed logins per user and address, as older versions
+    /// stored them (emptied at start; the tag stays taken).
     LoginFailure,
 }
 

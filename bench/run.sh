@@ -8,6 +8,8 @@
 #              in sync with 100,000 objects (time, records/s, peak RSS); root, netns
 #   http.sh    kpbxd vs nginx serving provisioning files      (shared/bench rig)
 #   tftp.sh    kpbxd vs tftpd-hpa, firmware and a phone storm (shared/bench rig)
+#   https.sh   kpbxd vs nginx+OpenSSL over HTTPS: boot storm, resumption, keep-alive,
+#              firmware, digest (bench/https.sh on the shared rig's lib.sh; tls_load client)
 #   sizes      the static musl binaries
 # SHARED_BENCH points at the rigs (default ../shared/bench); RIGS=0 skips them.
 set -euo pipefail
@@ -31,6 +33,11 @@ if [ "${RIGS:-1}" != 0 ]; then
   echo
   echo "== TFTP provisioning: kpbxd vs tftpd-hpa (shared/bench/tftp.sh)"
   (cd "$rigs" && ./tftp.sh tftpd-hpa "kpbxd=exec $serve tftp \"\$BENCH_ADDR\" \"\$BENCH_PORT\" \"\$BENCH_ROOT\"")
+  echo
+  echo "== HTTPS provisioning: kpbxd vs nginx with OpenSSL (bench/https.sh)"
+  cargo build --release --locked --bin kpbxd --bin kpbx --example tls_load
+  SHARED_BENCH=$rigs DIGEST_PREP="$top/bench/kpbxd-digest-prep.sh" \
+    bench/https.sh nginx "kpbxd=exec $serve https \"\$BENCH_ADDR\" \"\$BENCH_PORT\" \"\$BENCH_ROOT\""
   echo
 fi
 echo "== static musl binaries"

@@ -770,3 +770,72 @@ fn now_unix() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+/// One `openssl s_client` connection that fetches phone.xml; `extra` picks the version and
+/// the session file (-sess_out to save, -sess_in to offer it). Returns stdout.
+fn s_client(port: u16, extra: &[&str]) -> String {
+    let mut child = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-ign_eof",
+        ])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl s_client (install openssl)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET /provisioning/phone.xml HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("<x/>"), "no body: {text}");
+    text
+}
+
+#[test]
+fn tls_sessions_resume_on_1_2_and_1_3() {
+    let t = tree();
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let (tls, _) =
+        kpbxd::http::tls::self_signed(&t.dir.path().join("tls"), &names, now_unix()).unwrap();
+    let srv = start(
+        recorder(&t.root),
+        Config {
+            tls: Some(tls),
+            ..Config::default()
+        },
+    );
+    let port = srv.addr.port();
+    let sess = out_file(&t, "sess.pem");
+    // TLS 1.2 with a ticket (no server state needed), TLS 1.2 without tickets (the session-ID
+    // cache), TLS 1.3 (tickets).
+    for (version, no_ticket) in [("-tls1_2", false), ("-tls1_2", true), ("-tls1_3", false)] {
+        let mut first = vec![version, "-sess_out", &sess];
+        let mut again = vec![version, "-sess_in", &sess];
+        if no_ticket {
+            first.push("-no_ticket");
+            again.push("-no_ticket");
+        }
+        let o = s_client(port, &first);
+        assert!(o.contains("New, TLSv1."), "{version}: {o}");
+        if version == "-tls1_2" {
+            assert_eq!(
+                o.contains("TLS session ticket lifetime hint"),
+                !no_ticket,
+                "{version} no_ticket={no_ticket}: {o}"
+            );
+        }
+        let o = s_client(port, &again);
+        assert!(
+            o.contains("Reused, TLSv1."),
+            "{version} no_ticket={no_ticket} not resumed: {o}"
+        );
+    }
+}

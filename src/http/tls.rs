@@ -12,18 +12,30 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
 }
 
-/// Builds a TLS 1.2/1.3 server config with the ring provider.
+/// Entries of the server-side session cache (TLS 1.2 session IDs, and TLS
+/// 1.3 resumption for clients that ignore tickets): a site's boot storm of a
+/// few thousand phones, each entry a few hundred bytes.
+pub const SESSION_CACHE: usize = 4096;
+
+/// Builds a TLS 1.2/1.3 server config with the ring provider and session
+/// resumption on: stateless tickets (ChaCha20-Poly1305 keys rotated every
+/// 6 h, a ticket accepted for up to 12 h, keys never leave the process) and
+/// a [`SESSION_CACHE`]-entry session-ID cache for TLS 1.2 clients without
+/// ticket support. A resumed handshake skips the certificate signature,
+/// which is most of a full handshake's server CPU.
 pub fn server_config(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> io::Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = ServerConfig::builder_with_provider(provider)
+    let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid("tls versions", e))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| invalid("certificate/key", e))?;
+    cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
+    cfg.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|e| invalid("ticketer", e))?;
     Ok(Arc::new(cfg))
 }
 
@@ -55,7 +67,27 @@ pub const SELF_VALID_DAYS: u64 = 825;
 /// Reissued this long before it expires.
 const RENEW_BEFORE_S: u64 = 30 * 86_400;
 
-/// Loads `dir/selfsigned-{cert,key}.pem`, generating them (ECDSA P-256,
+/// Bits of the self-signed certificate's RSA key.
+pub const SELF_RSA_BITS: usize = 2048;
+
+/// The self-signed certificate's key: RSA ([`SELF_RSA_BITS`], signed with SHA-256), not
+/// ECDSA P-256, which costs a server far less per handshake but which not every built-in
+/// vendor's firmware is documented to accept (README, "HTTPS: key type"). ring cannot
+/// generate RSA keys; the `rsa` crate does, once (its private-key operations, which are not
+/// constant-time, are never used: ring signs).
+fn generate_key() -> io::Result<rcgen::KeyPair> {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, SELF_RSA_BITS)
+        .map_err(|e| invalid("generate key", e))?;
+    let der = key.to_pkcs8_der().map_err(|e| invalid("encode key", e))?;
+    rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+        &rustls_pki_types::PrivatePkcs8KeyDer::from(der.as_bytes()),
+        &rcgen::PKCS_RSA_SHA256,
+    )
+    .map_err(|e| invalid("load generated key", e))
+}
+
+/// Loads `dir/selfsigned-{cert,key}.pem`, generating them (RSA, see [`generate_key`],
 /// subjectAltNames `names` — IP addresses become IP SANs —, valid from a
 /// day before `now_unix` for [`SELF_VALID_DAYS`], both mode 0600, written
 /// to a temporary name and renamed) when neither exists, when the pair is
@@ -113,7 +145,7 @@ pub fn self_signed(
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "kpbx self-signed");
-        let signing_key = rcgen::KeyPair::generate().map_err(|e| invalid("generate key", e))?;
+        let signing_key = generate_key()?;
         let issued = params
             .self_signed(&signing_key)
             .map_err(|e| invalid("generate certificate", e))?;
@@ -164,6 +196,13 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "{f}");
         }
+        // RSA (rsaEncryption, 1.2.840.113549.1.1.1, in the certificate's public key).
+        use rustls_pki_types::pem::PemObject as _;
+        let der = rustls_pki_types::CertificateDer::from_pem_file(&cert).expect("cert pem");
+        let rsa_oid = [
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+        ];
+        assert!(der.windows(rsa_oid.len()).any(|w| w == rsa_oid), "not RSA");
         let (_, again) = super::self_signed(&sub, &names, now + 86_400).expect("reuse");
         assert_eq!(
             std::fs::read(&again).expect("read"),

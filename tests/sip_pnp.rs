@@ -359,3 +359,17 @@ impl Drop for Holder {
         let _ = self.0.wait();
     }
 }
+
+/// Issue 21: switched to multitenant mode while running, the responder
+/// answers nothing, and `kpbx status` says so instead of "running".
+#[test]
+fn status_shows_sip_pnp_disabled_once_multitenant() {
+    require_root_and_ip();
+    let (pbx, _ph) = topology("mt");
+    let (_dir, d) = pbx_daemon(&pbx);
+    assert_ne!(pnp_status(&d)["state"], "disabled", "{}", pnp_status(&d));
+    d.ok(&["system", "set", "multitenant=on"]);
+    let s = pnp_status(&d);
+    assert_eq!(s["state"], "disabled", "{s}");
+    assert!(s["detail"].as_str().unwrap().contains("multitenant"), "{s}");
+}

@@ -218,7 +218,17 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
             service("ha", &state, detail, None)
         },
         {
-            let (state, detail) = daemon.sip_pnp.borrow().clone();
+            let (mut state, mut detail) = daemon.sip_pnp.borrow().clone();
+            // Switched to multitenant mode while running: the responder has
+            // no single tenant's files to point at and answers nothing.
+            let multitenant = daemon
+                .store
+                .setting(crate::model::SettingKey::Multitenant)
+                .is_ok_and(|v| v == "on");
+            if multitenant && state != "disabled" {
+                state = "disabled";
+                detail = "multitenant mode (answers nothing)".to_string();
+            }
             service("sip_pnp", state, detail, None)
         },
         listener("mgmt", daemon.mgmt),

@@ -171,3 +171,83 @@ fn scanners_are_blocked_phones_are_not() {
     assert!(!d.log().contains("guarded"), "no secrets in the log");
     assert_eq!(d.stop(), Some(0));
 }
+
+/// Issue 21: a configured device that gets no file (disabled, or without
+/// an account) is counted and listed with the reason, and its fetches are
+/// its own: it is never listed among the unassigned devices.
+#[test]
+fn devices_without_files_are_counted_and_never_unassigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::with(dir.path(), &[("http_listen", "127.0.0.1:0")]);
+    d.start();
+    d.ok(&["prov", "account", "add", "extension=201", "sip_password=pw"]);
+    d.ok(&[
+        "prov",
+        "device",
+        "add",
+        "mac=00:15:65:aa:bb:01",
+        "model=Yealink-T4x",
+        "template=yealink-t4x",
+        "account=201",
+        "enabled=no",
+    ]);
+    d.ok(&[
+        "prov",
+        "device",
+        "add",
+        "mac=00:15:65:aa:bb:02",
+        "model=Yealink-T4x",
+        "template=yealink-t4x",
+    ]);
+    let files = d.json(&["prov", "files"]);
+    let idle: Vec<&str> = files["idle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(idle.len(), 2, "{files}");
+    assert!(
+        idle.iter()
+            .any(|p| p.contains("001565AABB01") && p.contains("disabled")),
+        "{files}"
+    );
+    assert!(
+        idle.iter()
+            .any(|p| p.contains("001565AABB02") && p.contains("no account")),
+        "{files}"
+    );
+    let text = d.ok(&["prov", "files"]);
+    assert!(text.contains("no file by configuration"), "{text}");
+    let status = d.json(&["status"]);
+    let prov = status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "provisioning")
+        .unwrap();
+    assert!(
+        prov["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 devices without files"),
+        "{prov}"
+    );
+    assert_eq!(
+        prov["state"], "running",
+        "configuration, not a fault: {prov}"
+    );
+
+    // The disabled phone asks anyway: 404, in its own fetch log.
+    let http = format!("http://{}/provisioning", d.listen("http"));
+    let (code, _) = curl("127.0.0.1", &[&format!("{http}/001565aabb01.cfg")]);
+    assert_eq!(code, 404);
+    let unknown = d.json(&["prov", "unknown"]);
+    assert!(
+        unknown["devices"].as_array().unwrap().is_empty(),
+        "a configured device is not unassigned: {unknown}"
+    );
+    let fetches = d.ok(&["prov", "log", "00:15:65:aa:bb:01"]);
+    assert!(fetches.contains("001565aabb01.cfg"), "{fetches}");
+    assert_eq!(d.stop(), Some(0));
+}

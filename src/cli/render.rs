@@ -235,6 +235,12 @@ pub fn render_as(reply: &Reply, json: bool, tz: &TimeZone, layout: Layout) -> Ou
                     out.push_str(&format!("  {p}\n"));
                 }
             }
+            if !f.idle.is_empty() {
+                out.push_str("\nno file by configuration:\n");
+                for p in &f.idle {
+                    out.push_str(&format!("  {p}\n"));
+                }
+            }
             if !f.warnings.is_empty() {
                 out.push_str("\nwarnings:\n");
                 for w in &f.warnings {

@@ -636,6 +636,10 @@ pub struct FilesView {
     /// their phones cannot express...), and what.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Devices that get no file by their configuration (disabled, no
+    /// account), and why.
+    #[serde(default)]
+    pub idle: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

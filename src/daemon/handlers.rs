@@ -188,6 +188,7 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
     let prov = daemon.prov.borrow();
     let files = prov.files().count();
     let problems = prov.problems().len();
+    let idle = prov.idle().len();
     vec![
         service(
             "store",
@@ -207,7 +208,11 @@ fn services(daemon: &Daemon, stats: &crate::store::Stats) -> Vec<ServiceView> {
         service(
             "provisioning",
             if problems == 0 { "running" } else { "degraded" },
-            format!("{files} generated files, {problems} devices without files"),
+            format!(
+                "{files} generated files, {} devices without files ({problems} by an error, \
+                 {idle} disabled or without an account)",
+                problems + idle
+            ),
             None,
         ),
         listener("tftp", daemon.tftp),
@@ -783,6 +788,7 @@ fn prov_files(daemon: &Daemon) -> Handled {
             .collect(),
         problems: prov.problems().to_vec(),
         warnings: prov.warnings().to_vec(),
+        idle: prov.idle().to_vec(),
     }))
 }
 

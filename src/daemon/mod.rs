@@ -349,7 +349,8 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         log::info!("sip_pnp: disabled in multitenant mode");
         (None, disabled("multitenant mode"))
     } else {
-        let (task, status) = sip_pnp::start(&config, prov.served(), pnp_hook(&protect));
+        let (task, status) =
+            sip_pnp::start(&config, prov.served(), pnp_hook(&protect, prov.served()));
         (Some(task), status)
     };
     let (tx, rx) = smol::channel::bounded::<Event>(64);
@@ -492,7 +493,10 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
 }
 
 /// SIP PnP exchanges go to the log and to the per-device fetch log.
-fn pnp_hook(protect: &protect::SharedProtect) -> sip_pnp::FetchHook {
+fn pnp_hook(
+    protect: &protect::SharedProtect,
+    served: provisioning::SharedServed,
+) -> sip_pnp::FetchHook {
     use crate::sip::responder::Outcome;
     let log = sip_pnp::log_hook();
     let protect = protect.clone();
@@ -506,6 +510,14 @@ fn pnp_hook(protect: &protect::SharedProtect) -> sip_pnp::FetchHook {
             Outcome::Silent(why) => {
                 protect.record_pnp(ip, mac, true, &format!("not answered: {why}"))
             }
+            // A configured device that is disabled or has no account is
+            // not answered, but it is no unassigned device.
+            Outcome::Unknown if served.is_known(mac) => protect.record_pnp(
+                ip,
+                mac,
+                true,
+                "not answered: disabled or without an account",
+            ),
             Outcome::Unknown => protect.record_pnp(ip, mac, false, "unknown"),
             // A throttled SUBSCRIBE is part of a flood: recording it would flood the log.
             Outcome::Throttled | Outcome::NoMac | Outcome::Ignored => {}

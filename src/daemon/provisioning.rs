@@ -131,6 +131,18 @@ impl SharedServed {
         crate::provision::guard::find_mac(path).is_some_and(|m| !self.read().known.contains(&m))
     }
 
+    /// The configured device (active or not) a path names by its MAC: a
+    /// disabled device or one without an account gets no file, but its
+    /// fetches are its own, never an unassigned device's.
+    pub fn known_device(&self, path: &str) -> Option<Mac> {
+        crate::provision::guard::find_mac(path).filter(|m| self.read().known.contains(m))
+    }
+
+    /// Whether `mac` is a configured device (active or not).
+    pub fn is_known(&self, mac: Mac) -> bool {
+        self.read().known.contains(&mac)
+    }
+
     /// The HTTP digest credentials of `mac`'s files, if it has some.
     pub fn credentials(&self, mac: Mac) -> Option<(String, String)> {
         self.read().credentials.get(&mac).cloned()
@@ -169,6 +181,7 @@ pub struct Provisioning {
     served: SharedServed,
     problems: Vec<String>,
     warnings: Vec<String>,
+    idle: Vec<String>,
     interfaces: BTreeMap<String, Ipv4Addr>,
 }
 
@@ -188,6 +201,7 @@ impl Provisioning {
             served: SharedServed::default(),
             problems: Vec::new(),
             warnings: Vec::new(),
+            idle: Vec::new(),
             interfaces: interfaces(),
         }
     }
@@ -207,6 +221,12 @@ impl Provisioning {
 
     pub fn problems(&self) -> &[String] {
         &self.problems
+    }
+
+    /// Devices that get no file by their configuration (disabled, no
+    /// account), and why.
+    pub fn idle(&self) -> &[String] {
+        &self.idle
     }
 
     /// Devices that got their files with something left out, and what.
@@ -322,6 +342,7 @@ impl Provisioning {
         };
         self.problems = output.problems.into_iter().map(text).collect();
         self.warnings = output.warnings.into_iter().map(text).collect();
+        self.idle = output.idle.into_iter().map(text).collect();
         let known = snapshot.devices.iter().map(|d| d.mac).collect();
         let mut served = Served {
             pnp,

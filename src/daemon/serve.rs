@@ -26,7 +26,7 @@ fn line_for(lines: &Mutex<RequestLines>, service: &str) -> bool {
     let (shown, summary) = lines.admit(Instant::now());
     if let Some(n) = summary {
         log::info!(
-            "{service}: {n} more fetches in {} s not logged one by one (kpbx prov fetches has each)",
+            "{service}: {n} more fetches in {} s not logged one by one (kpbx prov log has each)",
             RequestLines::WINDOW.as_secs()
         );
     }
@@ -79,7 +79,11 @@ impl FileSource for ProvisioningSource {
             }
         }
         let relative = crate::tftp::sanitize_path(r.path).unwrap_or(r.path);
-        let device = self.served.device(relative).flatten();
+        let device = self
+            .served
+            .device(relative)
+            .flatten()
+            .or_else(|| self.served.known_device(relative));
         let result = match &r.outcome {
             Outcome::Completed => "sent".to_string(),
             other => format!("{other:?}").to_lowercase(),
@@ -228,7 +232,10 @@ impl Site for ProvisioningSite {
                 relative,
                 &status_text(f.status),
                 f.bytes,
-                self.served.device(relative).flatten(),
+                self.served
+                    .device(relative)
+                    .flatten()
+                    .or_else(|| self.served.known_device(relative)),
                 f.status == 404 && self.served.is_miss(relative),
             );
         }

@@ -150,6 +150,9 @@ pub struct Output {
     /// their vendor cannot express, a setting the built-in template cannot
     /// write), and what.
     pub warnings: Vec<Problem>,
+    /// Devices that get no file by their configuration (disabled, no
+    /// account), and why: not a fault, but listed.
+    pub idle: Vec<Problem>,
 }
 
 struct Index<'a> {
@@ -484,6 +487,14 @@ pub fn generate(snapshot: &Snapshot) -> Output {
     let mut model_tenants: BTreeSet<(Option<&str>, &str)> = BTreeSet::new();
     for d in &snapshot.devices {
         if !d.is_active() {
+            out.idle.push(Problem {
+                device: Some(d.mac),
+                message: if d.enabled {
+                    "no account".into()
+                } else {
+                    "disabled".into()
+                },
+            });
             continue;
         }
         match device_files(&ix, d) {

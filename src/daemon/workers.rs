@@ -22,6 +22,9 @@ pub struct HashPool {
 #[derive(Debug)]
 pub struct Busy;
 
+/// Nice value of the hashing threads (the loop runs at 0).
+const WORKER_NICE: i32 = 10;
+
 impl HashPool {
     /// Starts `workers` threads (at least one).
     pub fn start(workers: usize) -> std::io::Result<HashPool> {
@@ -32,6 +35,12 @@ impl HashPool {
             std::thread::Builder::new()
                 .name(format!("kpbxd-hash{i}"))
                 .spawn(move || {
+                    // Below the event loop: on a two-core box a hash in
+                    // progress must not take the loop's turn (heartbeats,
+                    // the console). Linux keeps a nice value per thread.
+                    if let Err(e) = rustix::process::setpriority_process(None, WORKER_NICE) {
+                        log::warn!("hashing thread: cannot lower its priority: {e}");
+                    }
                     loop {
                         // The lock is held only while waiting for a job.
                         let job = match rx.lock() {

@@ -305,6 +305,10 @@ fn scheduled_and_manual_runs_mail_the_export_to_every_recipient() {
         let att = &m["attachments"][0];
         assert_eq!(att["filename"], "cdr-2026-03-01_2026-03-31.csv");
         assert_eq!(att["content_type"], "text/csv");
+        // Issue 21: base64, so that no mail system or client can turn the
+        // CSV's CRLF line ends into LF; the bytes are the export's.
+        assert_eq!(att["transfer_encoding"], "base64", "{att}");
+        assert!(expected.stdout.windows(2).any(|w| w == b"\r\n"));
         assert_eq!(b64(att["data_b64"].as_str().unwrap()), expected.stdout);
     }
 }

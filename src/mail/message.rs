@@ -62,7 +62,14 @@ pub fn report(r: &Report) -> Result<Vec<u8>, String> {
     );
     let content_type = ContentType::parse(r.content_type)
         .map_err(|e| format!("content type {:?}: {e}", r.content_type))?;
-    let attachment = Attachment::new(r.file_name.to_string()).body(r.file.to_vec(), content_type);
+    // Base64 whatever the type: a text encoding would let CSV's CRLF line
+    // ends arrive as LF; the recipient gets the exported bytes exactly.
+    let file = lettre::message::Body::new_with_encoding(
+        r.file.to_vec(),
+        lettre::message::header::ContentTransferEncoding::Base64,
+    )
+    .map_err(|_| "attachment: cannot encode".to_string())?;
+    let attachment = Attachment::new(r.file_name.to_string()).body(file, content_type);
     let parts = MultiPart::mixed()
         .singlepart(SinglePart::plain(body))
         .singlepart(attachment);
@@ -173,6 +180,38 @@ mod tests {
         assert!(text.contains("File: cdr.csv (8 bytes)"));
         assert!(text.contains("filename=\"cdr.csv\""));
         assert!(text.contains("Message-ID: <kpbx.1764000000.7@kpbx>"));
+    }
+
+    /// Issue 21: an ASCII CSV with CRLF line ends is attached as base64, so
+    /// the recipient gets its bytes exactly (a text encoding let the CRLF
+    /// arrive as LF).
+    #[test]
+    fn a_csv_attachment_keeps_its_bytes() {
+        let recipients = vec!["a@example.com".to_string()];
+        let csv = b"caller,called\r\n201,-100\r\n";
+        let bytes = report(&Report {
+            sender: "pbx@example.com",
+            recipients: &recipients,
+            title: "t",
+            period: "p",
+            records: 1,
+            file_name: "cdr.csv",
+            content_type: "text/csv",
+            file: csv,
+            zipped: false,
+            hostname: "kpbx",
+            date: 1_764_000_000,
+            unique: 7,
+        })
+        .unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let part = text.split("filename=\"cdr.csv\"").nth(1).unwrap();
+        assert!(part.contains("Content-Transfer-Encoding: base64"), "{text}");
+        // "caller,called\r\n201,-100\r\n" in base64.
+        assert!(
+            part.contains("Y2FsbGVyLGNhbGxlZA0KMjAxLC0xMDANCg=="),
+            "{text}"
+        );
     }
 
     #[test]

@@ -126,6 +126,8 @@ struct Host {
     last_sent: [Option<Vec<u8>>; 2],
     /// The machine is dark: its kernel answers nothing.
     powered_off: bool,
+    /// Heartbeats to this host are lost on both paths (one-way loss).
+    deaf: bool,
 }
 
 enum Pending {
@@ -183,6 +185,7 @@ impl Sim {
             reports: Vec::new(),
             last_sent: [None, None],
             powered_off: false,
+            deaf: false,
         };
         Sim {
             now: Instant::from_millis(1_000),
@@ -334,7 +337,7 @@ impl Sim {
                     Path::Sync => link.up,
                     Path::Lan => self.lan_connected(),
                 };
-                let lost = (self.rand() % 1000) < u64::from(link.loss);
+                let lost = (self.rand() % 1000) < u64::from(link.loss) || self.hosts[1 - i].deaf;
                 if connected && !lost {
                     self.push(
                         self.now + link.delay,
@@ -883,6 +886,40 @@ fn true_partition_heals_with_exactly_one_holder_that_reannounces() {
         "winner re-announces after the heal"
     );
     sim.assert_no_split_brain();
+}
+
+/// Issue 18, item 1: the heal is uneven. The loser (A) hears the winner
+/// 400 ms before the winner hears the loser: A yields at once, so every
+/// heartbeat B finally hears says "not holding" and B never sees a conflict.
+/// B must still re-announce, because clients may have learnt A's MAC during
+/// the partition. And the reverse order.
+#[test]
+fn uneven_heal_makes_the_holder_reannounce_in_both_orders() {
+    for (seed, first_hears) in [(31, A), (32, B)] {
+        let mut sim = Sim::booted(seed, &MEMBERS);
+        let cut = sim.now;
+        sim.hosts[A].deaf = true;
+        sim.hosts[B].deaf = true;
+        sim.allow_both_until(cut + secs(3600));
+        sim.run_until_holds(B, secs(10)).expect("B acts alone");
+        assert!(sim.holds(A), "A cannot know B took over");
+        sim.run_for(secs(8));
+        let heal = sim.now;
+        sim.hosts[first_hears].deaf = false;
+        sim.run_for(ms(400));
+        let garps_b = sim.hosts[B].garps;
+        sim.hosts[1 - first_hears].deaf = false;
+        sim.allow_both_until(heal + ms(700));
+        sim.run_for(secs(1));
+        assert_eq!(sim.holder(), Some(B), "order {first_hears}");
+        assert!(
+            sim.hosts[B].garps > garps_b,
+            "order {first_hears}: the holder re-announces once it hears the peer again"
+        );
+        sim.run_for(secs(10));
+        assert_eq!(sim.holder(), Some(B));
+        sim.assert_no_split_brain();
+    }
 }
 
 // ---- admin switch -------------------------------------------------------------------

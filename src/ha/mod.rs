@@ -35,6 +35,11 @@
 //!   lifetime, so it does not block. If both nodes hold (after a partition of both
 //!   paths) the higher ping count, then the higher epoch (latest
 //!   acquisition), then the coordinator keeps it and re-announces.
+//! - After any heal (the peer heard again after being out of service) the
+//!   holder re-announces (a fresh GARP burst) once the peer is seen not
+//!   holding, whatever the peer's heartbeats report: with an uneven heal
+//!   the loser may hear the winner first and yield before the winner ever
+//!   sees it holding, while clients still have the loser's MAC.
 //! - A gap between calls longer than half the out-of-service time is a
 //!   local stall: the peer then gets a full out-of-service period again.
 //!

@@ -402,6 +402,10 @@ pub struct Node {
     switch_request: Option<Instant>,
     /// Both held at some point; re-announce once the peer yields.
     in_conflict: bool,
+    /// The peer was heard again after being out of service while this node
+    /// holds: re-announce once the peer is seen not holding, whatever it
+    /// reported (clients may have learnt its MAC during the silence).
+    reannounce: bool,
     default_mismatch_reported: bool,
     pairing: Pairing,
     entropy: Entropy,
@@ -443,6 +447,7 @@ impl Node {
             handover: None,
             switch_request: None,
             in_conflict: false,
+            reannounce: false,
             default_mismatch_reported: false,
             pairing,
             entropy: Entropy::default(),
@@ -760,6 +765,7 @@ impl Node {
             }
             self.peer = None;
             self.in_conflict = false;
+            self.reannounce = false;
             self.handover = None;
             self.switch_request = None;
             self.report(
@@ -920,6 +926,13 @@ impl Node {
             None => {
                 self.report(Level::Info, format!("peer heard on the {path:?} path"));
                 self.record_event(now, Reason::PeerHeard);
+                // A heal: whatever the peer now says, it may have held the
+                // resource (and answered clients' ARP) while it could not
+                // hear us. The holder re-announces once the peer does not
+                // hold (at once if it already yielded).
+                if self.holds {
+                    self.reannounce = true;
+                }
                 // Answer at once: after a partition both may hold, and the
                 // sooner the peer hears us, the shorter the double holding.
                 if self.phase == Phase::Running {
@@ -1109,11 +1122,19 @@ impl Node {
         }
         match want {
             Want::Keep => {
-                if self.in_conflict && self.peer.is_some_and(|p| !p.holds()) {
-                    // The peer yielded: re-announce so clients come back to us.
+                if (self.in_conflict || self.reannounce) && self.peer.is_some_and(|p| !p.holds()) {
+                    // The peer yielded (or was heard again after a silence
+                    // already yielding): re-announce so clients come back.
+                    if self.in_conflict {
+                        self.record_event(now, Reason::Conflict);
+                    }
                     self.in_conflict = false;
+                    self.reannounce = false;
                     self.schedule_garps(now);
-                    self.record_event(now, Reason::Conflict);
+                    self.report(
+                        Level::Info,
+                        "re-announcing the resource after hearing the peer again".into(),
+                    );
                 } else if self.in_conflict {
                     // No scheduled GARPs while a competing holder exists.
                     self.garp_due.clear();
@@ -1235,6 +1256,7 @@ impl Node {
         }
         self.holds = false;
         self.in_conflict = false;
+        self.reannounce = false;
         self.garp_due.clear();
         self.refresh_at = None;
         for r in self.config.resources.clone() {

@@ -1461,3 +1461,31 @@ fn random_and_mutated_datagrams_never_disturb_the_pair() {
     let c = sim.node(B).status(sim.now).counters;
     assert!(c.forged + c.malformed + c.replayed >= 19_000, "{c:?}");
 }
+
+/// Issue 18, item 3: one-way heartbeat loss. B stops hearing A on both
+/// paths while A still hears B. B takes the resource (it cannot tell), but
+/// its log says what it knows (no heartbeat for so long; the peer may be
+/// alive) and never that A's address expires as if A were dead.
+#[test]
+fn one_way_loss_is_logged_as_silence_not_death() {
+    let mut sim = Sim::booted(33, &MEMBERS);
+    let cut = sim.now;
+    sim.hosts[B].deaf = true;
+    sim.allow_both_until(cut + secs(3600));
+    sim.run_until_holds(B, secs(10)).expect("B acts alone");
+    sim.run_for(secs(2));
+    let log = sim.hosts[B].reports.join("\n");
+    assert!(
+        log.contains("peer out of service: no heartbeat from the peer on any path for"),
+        "{log}"
+    );
+    assert!(
+        log.contains("a peer that is alive but unheard keeps it"),
+        "{log}"
+    );
+    assert!(!log.contains("its address expires within"), "{log}");
+    sim.hosts[B].deaf = false;
+    sim.allow_both_until(sim.now + ms(700));
+    sim.run_for(secs(5));
+    assert!(sim.holder().is_some());
+}

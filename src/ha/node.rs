@@ -388,6 +388,9 @@ pub struct Node {
     /// When the peer was last (re)discovered; silence of a path never heard
     /// since counts from here.
     peer_since: Instant,
+    /// When the last valid heartbeat arrived (on any path), kept after the
+    /// peer goes out of service so that the log can say how long it is silent.
+    last_heard: Option<Instant>,
     ping: PingGroup,
     lan_up: bool,
     probe: Option<Probe>,
@@ -437,6 +440,7 @@ impl Node {
             paths: [PathState::default(); 2],
             peer: None,
             peer_since: now,
+            last_heard: None,
             ping,
             lan_up: true,
             probe: None,
@@ -768,9 +772,17 @@ impl Node {
             self.reannounce = false;
             self.handover = None;
             self.switch_request = None;
+            // Say what is known: silence. The peer may be dead, or alive
+            // while only its heartbeats to us are lost (one-way loss).
+            let silent = self
+                .last_heard
+                .map(|t| format!("for {} ms", now.saturating_since(t).as_millis()))
+                .unwrap_or_else(|| "since it was first expected".into());
             self.report(
                 Level::Warn,
-                "peer out of service: every heartbeat path is silent".into(),
+                format!(
+                    "peer out of service: no heartbeat from the peer on any path {silent} (it is down, or its heartbeats to this node are lost)"
+                ),
             );
             self.record_event(now, Reason::PeerOutOfService);
         }
@@ -900,6 +912,7 @@ impl Node {
         }
         slot.last_seq = Some(id);
         slot.last_rx = Some(now);
+        self.last_heard = Some(now);
         let recovered = std::mem::take(&mut slot.warned);
         self.counters.heartbeats_received += 1;
         let previous = self.peer;
@@ -1208,8 +1221,12 @@ impl Node {
             self.report(
                 Level::Warn,
                 format!(
-                    "{addr} is still answered by the out-of-service peer ({}); acquiring, its address expires within {} s",
+                    "{addr} is also answered by the out-of-service peer's MAC {} (no heartbeat from it {}); acquiring: a dead daemon's address expires within {} s; a peer that is alive but unheard keeps it until a heartbeat gets through and settles who holds",
                     fmt_mac(mac),
+                    self.last_heard.map_or_else(
+                        || "since it was first expected".to_string(),
+                        |t| format!("for {} ms", now.saturating_since(t).as_millis())
+                    ),
                     self.address_lifetime().as_secs()
                 ),
             );

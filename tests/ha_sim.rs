@@ -1489,3 +1489,28 @@ fn one_way_loss_is_logged_as_silence_not_death() {
     sim.run_for(secs(5));
     assert!(sim.holder().is_some());
 }
+
+/// Issue 18, item 2, in the core: a frozen active is not sure of holding
+/// (changes the peer did not store are not confirmed) until it has read
+/// the peer after resuming; here the peer took over, so it never is.
+#[test]
+fn a_frozen_active_is_not_sure_of_holding_until_it_read_the_peer() {
+    let mut sim = Sim::booted(34, &[]);
+    assert!(sim.node(A).sure_holder(sim.now));
+    let frozen = sim.now;
+    sim.hosts[A].paused = true;
+    sim.allow_both_until(frozen + secs(3600));
+    sim.run_until_holds(B, secs(10)).expect("B takes over");
+    sim.run_for(ms(500));
+    assert!(sim.holds(A), "A cannot know yet");
+    assert!(!sim.node(A).sure_holder(sim.now), "not run for a long time");
+    sim.hosts[A].paused = false;
+    for _ in 0..200 {
+        if sim.holds(A) {
+            assert!(!sim.node(A).sure_holder(sim.now));
+        }
+        sim.run_for(ms(10));
+    }
+    assert_eq!(sim.holder(), Some(B));
+    assert!(sim.node(B).sure_holder(sim.now));
+}

@@ -391,6 +391,8 @@ pub struct Node {
     /// When the last valid heartbeat arrived (on any path), kept after the
     /// peer goes out of service so that the log can say how long it is silent.
     last_heard: Option<Instant>,
+    /// When this node last found that it had not been run for a long time.
+    last_stall: Option<Instant>,
     ping: PingGroup,
     lan_up: bool,
     probe: Option<Probe>,
@@ -441,6 +443,7 @@ impl Node {
             peer: None,
             peer_since: now,
             last_heard: None,
+            last_stall: None,
             ping,
             lan_up: true,
             probe: None,
@@ -687,6 +690,25 @@ impl Node {
         self.holds
     }
 
+    /// Whether this node, at `now`, knows itself the rightful holder, so
+    /// that a change the peer has not stored may be confirmed to a client:
+    /// it holds, it was run recently (no gap this call would reveal as a
+    /// stall), and since its last stall it has either heard the peer (and
+    /// still holds after reading it) or given the peer a full
+    /// out-of-service period without hearing it. A frozen active that
+    /// resumes is not sure until the peer's next heartbeat has been read.
+    pub fn sure_holder(&self, now: Instant) -> bool {
+        let oos = self.config.keepalive_out_of_service;
+        let fresh = self
+            .last_call
+            .is_some_and(|l| now.saturating_since(l) <= oos / 2);
+        let settled = match self.last_stall {
+            None => true,
+            Some(t) => self.last_heard.is_some_and(|h| h > t) || now >= t + oos,
+        };
+        self.holds && self.phase == Phase::Running && fresh && settled
+    }
+
     /// The cluster key once paired (it also keys the data sync channel).
     pub fn cluster_key(&self) -> Option<&Key> {
         self.key.as_ref()
@@ -713,6 +735,7 @@ impl Node {
             && now.saturating_since(last) > self.config.keepalive_out_of_service / 2
         {
             self.silence_floor = self.silence_floor.max(now);
+            self.last_stall = Some(now);
             self.garp_due.clear();
             if self.next_heartbeat.is_some() {
                 self.next_heartbeat = Some(now);

@@ -1514,3 +1514,25 @@ fn a_frozen_active_is_not_sure_of_holding_until_it_read_the_peer() {
     assert_eq!(sim.holder(), Some(B));
     assert!(sim.node(B).sure_holder(sim.now));
 }
+
+/// Issue 18, item 4: the ARP probe starts once every path is late past the
+/// warning time, so a power-off takeover happens at the out-of-service time
+/// without waiting for the probe; a third MAC seen by that early probe still
+/// blocks.
+#[test]
+fn early_probe_takes_the_probe_off_the_critical_path() {
+    for seed in 40..50 {
+        let mut sim = Sim::booted(seed, &[]);
+        let phase = sim.rand() % 200;
+        sim.run_for(ms(phase));
+        sim.power_off(A);
+        let took = sim.run_until_holds(B, secs(10)).expect("B takes over");
+        assert!(took <= OOS + ms(2), "seed {seed}: takeover {took:?}");
+        assert!(took >= OOS - ms(250), "seed {seed}: too early {took:?}");
+    }
+    let mut sim = Sim::booted(50, &[]);
+    sim.foreign_owner = true;
+    sim.power_off(A);
+    assert!(sim.run_until_holds(B, OOS + secs(2)).is_none());
+    assert!(sim.reported(B, "02:00:00:00:00:0f"));
+}

@@ -29,7 +29,9 @@
 //! - While the peer is heard, the resource moves break-before-make: the
 //!   holder releases and says so; the other acquires on that heartbeat.
 //! - Acquiring because the peer is silent needs a fresh ping reply and an
-//!   ARP probe that no *third* MAC answers: an answer from the MAC of the
+//!   ARP probe (sent early, once every path is late past the warning time,
+//!   and used if answered within the last out-of-service time) that no
+//!   *third* MAC answers: an answer from the MAC of the
 //!   out-of-service peer's own LAN address ([`Event::PeerLanMac`]) is the
 //!   address its dead daemon left behind (kill -9), which expires by its
 //!   lifetime, so it does not block. If both nodes hold (after a partition of both

@@ -352,6 +352,13 @@ struct Probe {
     reason: Reason,
 }
 
+#[derive(Clone, Debug)]
+struct EarlyProbe {
+    started: Instant,
+    pending: Vec<Ipv4Addr>,
+    owners: Vec<[u8; 6]>,
+}
+
 enum Want {
     Keep,
     Stay,
@@ -397,6 +404,9 @@ pub struct Node {
     lan_up: bool,
     probe: Option<Probe>,
     probe_retry_at: Option<Instant>,
+    /// The probe started once every path was silent past the warning time,
+    /// so that its answer is known when the out-of-service time expires.
+    early: Option<EarlyProbe>,
     /// The MAC answering for the peer's LAN address, as last reported.
     peer_lan_mac: Option<[u8; 6]>,
     garp_due: VecDeque<Instant>,
@@ -448,6 +458,7 @@ impl Node {
             lan_up: true,
             probe: None,
             probe_retry_at: None,
+            early: None,
             peer_lan_mac: None,
             garp_due: VecDeque::new(),
             refresh_at: None,
@@ -783,6 +794,28 @@ impl Node {
                 self.record_event(now, Reason::PathSilent);
             }
         }
+        // Every path late past the warning time: probe now, off the critical
+        // path, so that a takeover at the out-of-service time need not wait.
+        if !all_dead
+            && self.early.is_none()
+            && !self.holds
+            && self.phase == Phase::Running
+            && self.eligible()
+            && self.paths.iter().all(|p| p.warned)
+        {
+            let pending: Vec<Ipv4Addr> = self.config.resources.iter().map(|r| r.addr).collect();
+            for r in &self.config.resources {
+                self.actions.push_back(Action::ArpProbe {
+                    addr: r.addr,
+                    interface: r.interface.clone(),
+                });
+            }
+            self.early = Some(EarlyProbe {
+                started: now,
+                pending,
+                owners: Vec::new(),
+            });
+        }
         if all_dead {
             // Forget the replay windows too: a peer whose restored store
             // rolled its incarnation back is accepted again after one
@@ -936,6 +969,7 @@ impl Node {
         slot.last_seq = Some(id);
         slot.last_rx = Some(now);
         self.last_heard = Some(now);
+        self.early = None;
         let recovered = std::mem::take(&mut slot.warned);
         self.counters.heartbeats_received += 1;
         let previous = self.peer;
@@ -1207,6 +1241,26 @@ impl Node {
             return;
         }
         self.probe_retry_at = None;
+        // The early probe's answer, if complete and taken within the last
+        // out-of-service time, decides at once (as a fresh probe would).
+        if let Some(e) = self.early.take()
+            && e.pending.is_empty()
+            && now.saturating_since(e.started) <= self.config.keepalive_out_of_service
+        {
+            let pending: Vec<Ipv4Addr> = self.config.resources.iter().map(|r| r.addr).collect();
+            self.probe = Some(Probe {
+                deadline: now + PROBE_TIMEOUT,
+                pending: pending.clone(),
+                reason,
+            });
+            for addr in pending {
+                self.on_probe_result(now, addr, &e.owners);
+                if self.probe.is_none() {
+                    break;
+                }
+            }
+            return;
+        }
         let pending: Vec<Ipv4Addr> = self.config.resources.iter().map(|r| r.addr).collect();
         for r in &self.config.resources {
             self.actions.push_back(Action::ArpProbe {
@@ -1223,6 +1277,12 @@ impl Node {
 
     fn on_probe_result(&mut self, now: Instant, addr: Ipv4Addr, owners: &[[u8; 6]]) {
         if self.probe.is_none() {
+            if let Some(e) = &mut self.early
+                && e.pending.contains(&addr)
+            {
+                e.pending.retain(|a| *a != addr);
+                e.owners.extend_from_slice(owners);
+            }
             return;
         }
         // The out-of-service peer's kernel may still hold the address its
@@ -1270,6 +1330,7 @@ impl Node {
             return;
         }
         self.holds = true;
+        self.early = None;
         self.handover = None;
         self.switch_request = None;
         self.epoch = self.epoch.max(self.peer_epoch) + 1;

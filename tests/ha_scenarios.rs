@@ -619,3 +619,169 @@ fn a_switch_that_cannot_complete_says_so() {
     let moved = active.json(&["ha", "switch"]);
     assert_eq!(moved["holder"], "remote", "{moved}");
 }
+
+// ---- issue 18: uneven heals ----------------------------------------------------------
+
+/// The MAC of `lan0` in `ns`.
+fn lan_mac(rig: &Rig, ns: &str) -> String {
+    rig.lab
+        .sh(ns, "cat /sys/class/net/lan0/address")
+        .trim()
+        .to_string()
+}
+
+/// `ns` stops hearing anything IP its peer sends, on both paths (heartbeats
+/// on sync and LAN, the data sync), while the peer still hears `ns` and
+/// both reach the ping group and the phone. No netfilter here: a tc ingress
+/// u32 filter redirects the peer's packets into a veth whose other end is
+/// down, where they are dropped. [`hear`] undoes it.
+fn deafen(rig: &Rig, ns: &str) {
+    let peer = if ns == rig.a_ns { 2 } else { 1 };
+    if rig.lab.ip(ns, "link show").find("hxd0").is_none() {
+        rig.lab.ip(ns, "link add hxd0 type veth peer name hxd1");
+        rig.lab.ip(ns, "link set hxd0 up");
+    }
+    for (dev, src) in [
+        ("lan0", format!("198.51.100.{peer}")),
+        ("sync0", format!("192.0.2.{peer}")),
+    ] {
+        lab::run("tc", &["-n", ns, "qdisc", "add", "dev", dev, "ingress"]);
+        lab::run(
+            "tc",
+            &[
+                "-n",
+                ns,
+                "filter",
+                "add",
+                "dev",
+                dev,
+                "parent",
+                "ffff:",
+                "protocol",
+                "ip",
+                "prio",
+                "1",
+                "u32",
+                "match",
+                "ip",
+                "src",
+                &format!("{src}/32"),
+                "action",
+                "mirred",
+                "egress",
+                "redirect",
+                "dev",
+                "hxd0",
+            ],
+        );
+    }
+}
+
+/// Undoes [`deafen`].
+fn hear(ns: &str) {
+    for dev in ["lan0", "sync0"] {
+        lab::run("tc", &["-n", ns, "qdisc", "del", "dev", dev, "ingress"]);
+    }
+}
+
+/// The MAC the phone's neighbour entry for the resource points to.
+fn phone_neigh(rig: &Rig) -> Option<String> {
+    let out = rig
+        .lab
+        .ip(&rig.phone, &format!("-j neigh show {VIP} dev lan0"));
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j output is JSON");
+    v.as_array()?
+        .first()?
+        .get("lladdr")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Issue 18, item 1. Heartbeats on both paths and the data sync are cut
+/// for OOS + 7.5 s, so both nodes hold; the phone resolves the resource to
+/// the loser during the partition. Then the heal is uneven: first the
+/// loser hears the winner 400 ms before the winner hears the loser (the
+/// loser yields at once, so the winner never sees a conflict), then, in a
+/// second partition, the reverse. Each time the phone must reach the
+/// winner within 1 s of the heal.
+#[test]
+fn uneven_heal_brings_the_phone_back_in_both_orders() {
+    let _g = one_at_a_time();
+    let rig = Rig::up("haxheal");
+    for loser_first in [true, false] {
+        let (loser, winner, w) = if rig.sole(&rig.a_ns) {
+            (rig.a_ns.clone(), rig.b_ns.clone(), &rig.b)
+        } else {
+            (rig.b_ns.clone(), rig.a_ns.clone(), &rig.a)
+        };
+        let order = if loser_first {
+            "loser first"
+        } else {
+            "winner first"
+        };
+        let cut = Instant::now();
+        deafen(&rig, &rig.a_ns);
+        deafen(&rig, &rig.b_ns);
+        assert!(
+            wait_until(Duration::from_secs(5), || rig.holds(&winner)
+                && rig.holds(&loser)),
+            "{order}: both should hold during the partition\n{}",
+            rig.logs()
+        );
+        // Past the winner's last scheduled gratuitous ARP (5 s).
+        std::thread::sleep(
+            (cut + OOS + Duration::from_millis(7500)).saturating_duration_since(Instant::now()),
+        );
+        assert!(rig.holds(&winner) && rig.holds(&loser), "{}", rig.logs());
+        // The phone resolved the resource to the loser's MAC.
+        let loser_mac = lan_mac(&rig, &loser);
+        let winner_mac = lan_mac(&rig, &winner);
+        rig.lab.ip(
+            &rig.phone,
+            &format!("neigh replace {VIP} lladdr {loser_mac} dev lan0 nud reachable"),
+        );
+        assert_eq!(phone_neigh(&rig).as_deref(), Some(loser_mac.as_str()));
+        let (first, second) = if loser_first {
+            (&loser, &winner)
+        } else {
+            (&winner, &loser)
+        };
+        hear(first);
+        std::thread::sleep(Duration::from_millis(400));
+        hear(second);
+        let healed = Instant::now();
+        let back = wait_until(Duration::from_millis(1000), || {
+            phone_neigh(&rig).as_deref() == Some(winner_mac.as_str())
+        });
+        let took = healed.elapsed();
+        assert!(
+            back,
+            "{order}: the phone still points to the loser ({:?}) 1 s after the heal\n{}",
+            phone_neigh(&rig),
+            rig.logs()
+        );
+        eprintln!(
+            "scenario uneven-heal ({order}): phone on the winner {} ms after the heal",
+            took.as_millis()
+        );
+        assert!(
+            wait_until(Duration::from_secs(3), || rig.sole(&winner)),
+            "{order}: the winner should hold alone\n{}",
+            rig.logs()
+        );
+        assert!(rig.phone_reaches(), "{order}: phone cannot reach {VIP}");
+        assert_eq!(status(w)["state"], "active");
+        // Let the pair settle (peer heard on both paths, sync reconnected).
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                let (sa, sb) = (status(&rig.a), status(&rig.b));
+                sa["peer_out_of_service"] == false
+                    && sb["peer_out_of_service"] == false
+                    && sa["degraded"] == false
+                    && sb["degraded"] == false
+            }),
+            "the pair did not settle\n{}",
+            rig.logs()
+        );
+    }
+}

@@ -126,6 +126,8 @@ struct Host {
     last_sent: [Option<Vec<u8>>; 2],
     /// The machine is dark: its kernel answers nothing.
     powered_off: bool,
+    /// Heartbeats to this host are lost on both paths (one-way loss).
+    deaf: bool,
 }
 
 enum Pending {
@@ -183,6 +185,7 @@ impl Sim {
             reports: Vec::new(),
             last_sent: [None, None],
             powered_off: false,
+            deaf: false,
         };
         Sim {
             now: Instant::from_millis(1_000),
@@ -334,7 +337,7 @@ impl Sim {
                     Path::Sync => link.up,
                     Path::Lan => self.lan_connected(),
                 };
-                let lost = (self.rand() % 1000) < u64::from(link.loss);
+                let lost = (self.rand() % 1000) < u64::from(link.loss) || self.hosts[1 - i].deaf;
                 if connected && !lost {
                     self.push(
                         self.now + link.delay,
@@ -885,6 +888,40 @@ fn true_partition_heals_with_exactly_one_holder_that_reannounces() {
     sim.assert_no_split_brain();
 }
 
+/// Issue 18, item 1: the heal is uneven. The loser (A) hears the winner
+/// 400 ms before the winner hears the loser: A yields at once, so every
+/// heartbeat B finally hears says "not holding" and B never sees a conflict.
+/// B must still re-announce, because clients may have learnt A's MAC during
+/// the partition. And the reverse order.
+#[test]
+fn uneven_heal_makes_the_holder_reannounce_in_both_orders() {
+    for (seed, first_hears) in [(31, A), (32, B)] {
+        let mut sim = Sim::booted(seed, &MEMBERS);
+        let cut = sim.now;
+        sim.hosts[A].deaf = true;
+        sim.hosts[B].deaf = true;
+        sim.allow_both_until(cut + secs(3600));
+        sim.run_until_holds(B, secs(10)).expect("B acts alone");
+        assert!(sim.holds(A), "A cannot know B took over");
+        sim.run_for(secs(8));
+        let heal = sim.now;
+        sim.hosts[first_hears].deaf = false;
+        sim.run_for(ms(400));
+        let garps_b = sim.hosts[B].garps;
+        sim.hosts[1 - first_hears].deaf = false;
+        sim.allow_both_until(heal + ms(700));
+        sim.run_for(secs(1));
+        assert_eq!(sim.holder(), Some(B), "order {first_hears}");
+        assert!(
+            sim.hosts[B].garps > garps_b,
+            "order {first_hears}: the holder re-announces once it hears the peer again"
+        );
+        sim.run_for(secs(10));
+        assert_eq!(sim.holder(), Some(B));
+        sim.assert_no_split_brain();
+    }
+}
+
 // ---- admin switch -------------------------------------------------------------------
 
 #[test]
@@ -1423,4 +1460,79 @@ fn random_and_mutated_datagrams_never_disturb_the_pair() {
     assert_eq!(sim.holder(), Some(A));
     let c = sim.node(B).status(sim.now).counters;
     assert!(c.forged + c.malformed + c.replayed >= 19_000, "{c:?}");
+}
+
+/// Issue 18, item 3: one-way heartbeat loss. B stops hearing A on both
+/// paths while A still hears B. B takes the resource (it cannot tell), but
+/// its log says what it knows (no heartbeat for so long; the peer may be
+/// alive) and never that A's address expires as if A were dead.
+#[test]
+fn one_way_loss_is_logged_as_silence_not_death() {
+    let mut sim = Sim::booted(33, &MEMBERS);
+    let cut = sim.now;
+    sim.hosts[B].deaf = true;
+    sim.allow_both_until(cut + secs(3600));
+    sim.run_until_holds(B, secs(10)).expect("B acts alone");
+    sim.run_for(secs(2));
+    let log = sim.hosts[B].reports.join("\n");
+    assert!(
+        log.contains("peer out of service: no heartbeat from the peer on any path for"),
+        "{log}"
+    );
+    assert!(
+        log.contains("a peer that is alive but unheard keeps it"),
+        "{log}"
+    );
+    assert!(!log.contains("its address expires within"), "{log}");
+    sim.hosts[B].deaf = false;
+    sim.allow_both_until(sim.now + ms(700));
+    sim.run_for(secs(5));
+    assert!(sim.holder().is_some());
+}
+
+/// Issue 18, item 2, in the core: a frozen active is not sure of holding
+/// (changes the peer did not store are not confirmed) until it has read
+/// the peer after resuming; here the peer took over, so it never is.
+#[test]
+fn a_frozen_active_is_not_sure_of_holding_until_it_read_the_peer() {
+    let mut sim = Sim::booted(34, &[]);
+    assert!(sim.node(A).sure_holder(sim.now));
+    let frozen = sim.now;
+    sim.hosts[A].paused = true;
+    sim.allow_both_until(frozen + secs(3600));
+    sim.run_until_holds(B, secs(10)).expect("B takes over");
+    sim.run_for(ms(500));
+    assert!(sim.holds(A), "A cannot know yet");
+    assert!(!sim.node(A).sure_holder(sim.now), "not run for a long time");
+    sim.hosts[A].paused = false;
+    for _ in 0..200 {
+        if sim.holds(A) {
+            assert!(!sim.node(A).sure_holder(sim.now));
+        }
+        sim.run_for(ms(10));
+    }
+    assert_eq!(sim.holder(), Some(B));
+    assert!(sim.node(B).sure_holder(sim.now));
+}
+
+/// Issue 18, item 4: the ARP probe starts once every path is late past the
+/// warning time, so a power-off takeover happens at the out-of-service time
+/// without waiting for the probe; a third MAC seen by that early probe still
+/// blocks.
+#[test]
+fn early_probe_takes_the_probe_off_the_critical_path() {
+    for seed in 40..50 {
+        let mut sim = Sim::booted(seed, &[]);
+        let phase = sim.rand() % 200;
+        sim.run_for(ms(phase));
+        sim.power_off(A);
+        let took = sim.run_until_holds(B, secs(10)).expect("B takes over");
+        assert!(took <= OOS + ms(2), "seed {seed}: takeover {took:?}");
+        assert!(took >= OOS - ms(250), "seed {seed}: too early {took:?}");
+    }
+    let mut sim = Sim::booted(50, &[]);
+    sim.foreign_owner = true;
+    sim.power_off(A);
+    assert!(sim.run_until_holds(B, OOS + secs(2)).is_none());
+    assert!(sim.reported(B, "02:00:00:00:00:0f"));
 }

@@ -109,6 +109,10 @@ pub struct SyncView {
     pub ack_bound: Duration,
     /// This node's role is coordinator: at pairing its data wins.
     pub coordinator: bool,
+    /// This node knows itself the rightful holder now
+    /// ([`ha::Node::sure_holder`]): a change the peer has not stored may
+    /// be confirmed.
+    pub sure: bool,
 }
 
 /// The HA part of the daemon's state (in `Daemon::ha`).
@@ -342,6 +346,7 @@ impl HaRuntime {
             peer_out_of_service: status.peer_out_of_service,
             ack_bound: c.keepalive_out_of_service,
             coordinator: c.role == Role::Coordinator,
+            sure: i.node.sure_holder(now),
         })
     }
 

@@ -167,6 +167,11 @@ pub struct SyncRuntime {
     acks: Acks,
     /// Replies of commits waiting for the peer: (sequence, send).
     waiting: Vec<(u64, Answer)>,
+    /// Replies of commits the peer did not store (no peer, asynchronous,
+    /// or the bound passed): answered once this node knows itself the
+    /// rightful holder, or with the "may be lost" error once it is not
+    /// the active node (see [`settle`]).
+    unsure: Vec<(u64, Answer)>,
     /// Listening on (local sync address, accepted peer).
     listener: Option<((Ipv4Addr, Ipv4Addr), smol::Task<()>)>,
     session: Option<Session>,
@@ -200,6 +205,7 @@ impl SyncRuntime {
             tx,
             acks: Acks::new(Duration::from_secs(3)),
             waiting: Vec::new(),
+            unsure: Vec::new(),
             listener: None,
             session: None,
             pending: None,
@@ -234,8 +240,12 @@ impl SyncRuntime {
             .into_iter()
             .partition(|(seq, _)| all || *seq <= acked);
         self.waiting = keep;
-        for (_, send) in go {
-            send(None);
+        for (seq, send) in go {
+            if seq <= acked {
+                send(None);
+            } else {
+                self.unsure.push((seq, send));
+            }
         }
     }
 
@@ -279,7 +289,7 @@ impl SyncRuntime {
                 Some(Role::Secondary) => p.saturating_sub(seq),
                 _ => seq.saturating_sub(p),
             }),
-            waiting: self.waiting.len() as u64,
+            waiting: (self.waiting.len() + self.unsure.len()) as u64,
             replica: self.replica,
             last_error: self.last_error.clone(),
             last_archive: self.last_archive.clone(),
@@ -341,12 +351,45 @@ pub fn answer(daemon: &Daemon, wrote: bool, send: Answer) {
             let _ = n.try_send(());
         }
     }
-    if seq > s.acks.acked() && !s.acks.committed(seq, daemon.clock.now()) {
+    if seq <= s.acks.acked() {
+        drop(s);
+        send(None);
+        return;
+    }
+    if !s.acks.committed(seq, daemon.clock.now()) {
         s.waiting.push((seq, send));
         return;
     }
+    s.unsure.push((seq, send));
     drop(s);
-    send(None);
+    let view = daemon.ha.borrow().sync_view(daemon.clock.now());
+    settle(&mut daemon.sync.borrow_mut(), view);
+}
+
+/// Answers the commits the peer did not store: success once this node
+/// knows itself the rightful holder (or HA is not running), or once the
+/// peer acknowledged them after all; the "may be lost" error once this
+/// node is not the active node. Until then they wait (a frozen active that
+/// resumes reads the peer's heartbeats first).
+fn settle(s: &mut SyncRuntime, view: Option<super::ha::SyncView>) {
+    if s.unsure.is_empty() {
+        return;
+    }
+    let acked = s.acks.acked();
+    for (seq, send) in std::mem::take(&mut s.unsure) {
+        match view {
+            _ if seq <= acked => send(None),
+            None => send(None),
+            Some(v) if v.sure => send(None),
+            Some(v) if v.state != State::Active => {
+                log::warn!(
+                    "sync: transaction {seq} not confirmed by the peer and this node is no longer the active node"
+                );
+                send(Some(UNCONFIRMED.to_string()));
+            }
+            Some(_) => s.unsure.push((seq, send)),
+        }
+    }
 }
 
 /// Called when the timer of [`SyncRuntime::next_wait`] fires.
@@ -567,6 +610,7 @@ fn note_archive(daemon: &Daemon, text: &str) {
 pub fn drive(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
     let view = daemon.ha.borrow().sync_view(daemon.clock.now());
     let mut s = daemon.sync.borrow_mut();
+    settle(&mut s, view);
     // A paired node that is not active is a replica.
     let replica = view.is_some_and(|v| matches!(v.state, State::Init | State::Passive));
     if replica != s.replica {

@@ -29,12 +29,19 @@
 //! - While the peer is heard, the resource moves break-before-make: the
 //!   holder releases and says so; the other acquires on that heartbeat.
 //! - Acquiring because the peer is silent needs a fresh ping reply and an
-//!   ARP probe that no *third* MAC answers: an answer from the MAC of the
+//!   ARP probe (sent early, once every path is late past the warning time,
+//!   and used if answered within the last out-of-service time) that no
+//!   *third* MAC answers: an answer from the MAC of the
 //!   out-of-service peer's own LAN address ([`Event::PeerLanMac`]) is the
 //!   address its dead daemon left behind (kill -9), which expires by its
 //!   lifetime, so it does not block. If both nodes hold (after a partition of both
 //!   paths) the higher ping count, then the higher epoch (latest
 //!   acquisition), then the coordinator keeps it and re-announces.
+//! - After any heal (the peer heard again after being out of service) the
+//!   holder re-announces (a fresh GARP burst) once the peer is seen not
+//!   holding, whatever the peer's heartbeats report: with an uneven heal
+//!   the loser may hear the winner first and yield before the winner ever
+//!   sees it holding, while clients still have the loser's MAC.
 //! - A gap between calls longer than half the out-of-service time is a
 //!   local stall: the peer then gets a full out-of-service period again.
 //!

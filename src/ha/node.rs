@@ -352,6 +352,13 @@ struct Probe {
     reason: Reason,
 }
 
+#[derive(Clone, Debug)]
+struct EarlyProbe {
+    started: Instant,
+    pending: Vec<Ipv4Addr>,
+    owners: Vec<[u8; 6]>,
+}
+
 enum Want {
     Keep,
     Stay,
@@ -388,10 +395,18 @@ pub struct Node {
     /// When the peer was last (re)discovered; silence of a path never heard
     /// since counts from here.
     peer_since: Instant,
+    /// When the last valid heartbeat arrived (on any path), kept after the
+    /// peer goes out of service so that the log can say how long it is silent.
+    last_heard: Option<Instant>,
+    /// When this node last found that it had not been run for a long time.
+    last_stall: Option<Instant>,
     ping: PingGroup,
     lan_up: bool,
     probe: Option<Probe>,
     probe_retry_at: Option<Instant>,
+    /// The probe started once every path was silent past the warning time,
+    /// so that its answer is known when the out-of-service time expires.
+    early: Option<EarlyProbe>,
     /// The MAC answering for the peer's LAN address, as last reported.
     peer_lan_mac: Option<[u8; 6]>,
     garp_due: VecDeque<Instant>,
@@ -402,6 +417,10 @@ pub struct Node {
     switch_request: Option<Instant>,
     /// Both held at some point; re-announce once the peer yields.
     in_conflict: bool,
+    /// The peer was heard again after being out of service while this node
+    /// holds: re-announce once the peer is seen not holding, whatever it
+    /// reported (clients may have learnt its MAC during the silence).
+    reannounce: bool,
     default_mismatch_reported: bool,
     pairing: Pairing,
     entropy: Entropy,
@@ -433,16 +452,20 @@ impl Node {
             paths: [PathState::default(); 2],
             peer: None,
             peer_since: now,
+            last_heard: None,
+            last_stall: None,
             ping,
             lan_up: true,
             probe: None,
             probe_retry_at: None,
+            early: None,
             peer_lan_mac: None,
             garp_due: VecDeque::new(),
             refresh_at: None,
             handover: None,
             switch_request: None,
             in_conflict: false,
+            reannounce: false,
             default_mismatch_reported: false,
             pairing,
             entropy: Entropy::default(),
@@ -678,6 +701,25 @@ impl Node {
         self.holds
     }
 
+    /// Whether this node, at `now`, knows itself the rightful holder, so
+    /// that a change the peer has not stored may be confirmed to a client:
+    /// it holds, it was run recently (no gap this call would reveal as a
+    /// stall), and since its last stall it has either heard the peer (and
+    /// still holds after reading it) or given the peer a full
+    /// out-of-service period without hearing it. A frozen active that
+    /// resumes is not sure until the peer's next heartbeat has been read.
+    pub fn sure_holder(&self, now: Instant) -> bool {
+        let oos = self.config.keepalive_out_of_service;
+        let fresh = self
+            .last_call
+            .is_some_and(|l| now.saturating_since(l) <= oos / 2);
+        let settled = match self.last_stall {
+            None => true,
+            Some(t) => self.last_heard.is_some_and(|h| h > t) || now >= t + oos,
+        };
+        self.holds && self.phase == Phase::Running && fresh && settled
+    }
+
     /// The cluster key once paired (it also keys the data sync channel).
     pub fn cluster_key(&self) -> Option<&Key> {
         self.key.as_ref()
@@ -704,6 +746,7 @@ impl Node {
             && now.saturating_since(last) > self.config.keepalive_out_of_service / 2
         {
             self.silence_floor = self.silence_floor.max(now);
+            self.last_stall = Some(now);
             self.garp_due.clear();
             if self.next_heartbeat.is_some() {
                 self.next_heartbeat = Some(now);
@@ -751,6 +794,28 @@ impl Node {
                 self.record_event(now, Reason::PathSilent);
             }
         }
+        // Every path late past the warning time: probe now, off the critical
+        // path, so that a takeover at the out-of-service time need not wait.
+        if !all_dead
+            && self.early.is_none()
+            && !self.holds
+            && self.phase == Phase::Running
+            && self.eligible()
+            && self.paths.iter().all(|p| p.warned)
+        {
+            let pending: Vec<Ipv4Addr> = self.config.resources.iter().map(|r| r.addr).collect();
+            for r in &self.config.resources {
+                self.actions.push_back(Action::ArpProbe {
+                    addr: r.addr,
+                    interface: r.interface.clone(),
+                });
+            }
+            self.early = Some(EarlyProbe {
+                started: now,
+                pending,
+                owners: Vec::new(),
+            });
+        }
         if all_dead {
             // Forget the replay windows too: a peer whose restored store
             // rolled its incarnation back is accepted again after one
@@ -760,11 +825,20 @@ impl Node {
             }
             self.peer = None;
             self.in_conflict = false;
+            self.reannounce = false;
             self.handover = None;
             self.switch_request = None;
+            // Say what is known: silence. The peer may be dead, or alive
+            // while only its heartbeats to us are lost (one-way loss).
+            let silent = self
+                .last_heard
+                .map(|t| format!("for {} ms", now.saturating_since(t).as_millis()))
+                .unwrap_or_else(|| "since it was first expected".into());
             self.report(
                 Level::Warn,
-                "peer out of service: every heartbeat path is silent".into(),
+                format!(
+                    "peer out of service: no heartbeat from the peer on any path {silent} (it is down, or its heartbeats to this node are lost)"
+                ),
             );
             self.record_event(now, Reason::PeerOutOfService);
         }
@@ -894,6 +968,8 @@ impl Node {
         }
         slot.last_seq = Some(id);
         slot.last_rx = Some(now);
+        self.last_heard = Some(now);
+        self.early = None;
         let recovered = std::mem::take(&mut slot.warned);
         self.counters.heartbeats_received += 1;
         let previous = self.peer;
@@ -920,6 +996,13 @@ impl Node {
             None => {
                 self.report(Level::Info, format!("peer heard on the {path:?} path"));
                 self.record_event(now, Reason::PeerHeard);
+                // A heal: whatever the peer now says, it may have held the
+                // resource (and answered clients' ARP) while it could not
+                // hear us. The holder re-announces once the peer does not
+                // hold (at once if it already yielded).
+                if self.holds {
+                    self.reannounce = true;
+                }
                 // Answer at once: after a partition both may hold, and the
                 // sooner the peer hears us, the shorter the double holding.
                 if self.phase == Phase::Running {
@@ -1109,11 +1192,19 @@ impl Node {
         }
         match want {
             Want::Keep => {
-                if self.in_conflict && self.peer.is_some_and(|p| !p.holds()) {
-                    // The peer yielded: re-announce so clients come back to us.
+                if (self.in_conflict || self.reannounce) && self.peer.is_some_and(|p| !p.holds()) {
+                    // The peer yielded (or was heard again after a silence
+                    // already yielding): re-announce so clients come back.
+                    if self.in_conflict {
+                        self.record_event(now, Reason::Conflict);
+                    }
                     self.in_conflict = false;
+                    self.reannounce = false;
                     self.schedule_garps(now);
-                    self.record_event(now, Reason::Conflict);
+                    self.report(
+                        Level::Info,
+                        "re-announcing the resource after hearing the peer again".into(),
+                    );
                 } else if self.in_conflict {
                     // No scheduled GARPs while a competing holder exists.
                     self.garp_due.clear();
@@ -1150,6 +1241,26 @@ impl Node {
             return;
         }
         self.probe_retry_at = None;
+        // The early probe's answer, if complete and taken within the last
+        // out-of-service time, decides at once (as a fresh probe would).
+        if let Some(e) = self.early.take()
+            && e.pending.is_empty()
+            && now.saturating_since(e.started) <= self.config.keepalive_out_of_service
+        {
+            let pending: Vec<Ipv4Addr> = self.config.resources.iter().map(|r| r.addr).collect();
+            self.probe = Some(Probe {
+                deadline: now + PROBE_TIMEOUT,
+                pending: pending.clone(),
+                reason,
+            });
+            for addr in pending {
+                self.on_probe_result(now, addr, &e.owners);
+                if self.probe.is_none() {
+                    break;
+                }
+            }
+            return;
+        }
         let pending: Vec<Ipv4Addr> = self.config.resources.iter().map(|r| r.addr).collect();
         for r in &self.config.resources {
             self.actions.push_back(Action::ArpProbe {
@@ -1166,6 +1277,12 @@ impl Node {
 
     fn on_probe_result(&mut self, now: Instant, addr: Ipv4Addr, owners: &[[u8; 6]]) {
         if self.probe.is_none() {
+            if let Some(e) = &mut self.early
+                && e.pending.contains(&addr)
+            {
+                e.pending.retain(|a| *a != addr);
+                e.owners.extend_from_slice(owners);
+            }
             return;
         }
         // The out-of-service peer's kernel may still hold the address its
@@ -1187,8 +1304,12 @@ impl Node {
             self.report(
                 Level::Warn,
                 format!(
-                    "{addr} is still answered by the out-of-service peer ({}); acquiring, its address expires within {} s",
+                    "{addr} is also answered by the out-of-service peer's MAC {} (no heartbeat from it {}); acquiring: a dead daemon's address expires within {} s; a peer that is alive but unheard keeps it until a heartbeat gets through and settles who holds",
                     fmt_mac(mac),
+                    self.last_heard.map_or_else(
+                        || "since it was first expected".to_string(),
+                        |t| format!("for {} ms", now.saturating_since(t).as_millis())
+                    ),
                     self.address_lifetime().as_secs()
                 ),
             );
@@ -1209,6 +1330,7 @@ impl Node {
             return;
         }
         self.holds = true;
+        self.early = None;
         self.handover = None;
         self.switch_request = None;
         self.epoch = self.epoch.max(self.peer_epoch) + 1;
@@ -1235,6 +1357,7 @@ impl Node {
         }
         self.holds = false;
         self.in_conflict = false;
+        self.reannounce = false;
         self.garp_due.clear();
         self.refresh_at = None;
         for r in self.config.resources.clone() {

@@ -11,6 +11,21 @@
 //! [`PathSocketConfig::max_age`] (by the kernel's receive time stamp) are dropped
 //! unread: after the daemon was frozen or stalled they are old news, and the core
 //! would take them for current (a handover request from before a freeze).
+//!
+//! Clock basis: Linux stamps a received datagram only with the wall clock
+//! (`SO_TIMESTAMPNS`; the software receive stamps of `SO_TIMESTAMPING` are the
+//! same `CLOCK_REALTIME`), so the age is wall clock now minus that stamp
+//! ([`queued_age`]); there is no monotonic stamp to use. What a step does:
+//! - forward by D: every datagram queued at that instant looks D older; if
+//!   that passes `max_age` it is dropped. The loop reads datagrams within
+//!   milliseconds, so that is at most the heartbeat in flight on each path,
+//!   one lost heartbeat for the core (far below the out-of-service time);
+//! - backward: datagrams queued before the step look younger (a negative age
+//!   counts as 0) and are read as fresh. Only a freeze that coincides with a
+//!   backward step lets old datagrams through, as if this filter did not
+//!   exist (the core still detects its own stall on the monotonic clock).
+//!
+//! Both cases are pinned by the unit tests below.
 
 use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -161,7 +176,7 @@ impl HeartbeatSocket {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
-        let age = stamp.map_or(Duration::ZERO, |t| now.saturating_sub(t));
+        let age = queued_age(stamp, now);
         if !max.is_zero() && age > max {
             self.stale.fetch_add(1, Ordering::Relaxed);
             return true;
@@ -212,4 +227,42 @@ fn is_transient(e: &io::Error) -> bool {
                 | libc::ENOBUFS
         )
     )
+}
+
+/// How long a datagram stamped `stamp` (wall clock, since the epoch) waited,
+/// at wall clock `now`: no stamp or a stamp in the future (the clock stepped
+/// back) is 0; a clock stepped forward adds the step.
+pub fn queued_age(stamp: Option<Duration>, now: Duration) -> Duration {
+    stamp.map_or(Duration::ZERO, |t| now.saturating_sub(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn queued_age_follows_the_wall_clock_including_its_steps() {
+        let stamp = Duration::from_secs(1_000);
+        // Read 5 ms later: fresh.
+        let age = queued_age(Some(stamp), stamp + Duration::from_millis(5));
+        assert_eq!(age, Duration::from_millis(5));
+        assert!(age <= MAX);
+        // The clock stepped forward by 10 s while it was queued: looks old, dropped.
+        let age = queued_age(
+            Some(stamp),
+            stamp + Duration::from_millis(5) + Duration::from_secs(10),
+        );
+        assert!(age > MAX);
+        // The clock stepped back by 10 s: a negative age counts as 0 (fresh),
+        // even if it really waited 3 s (a freeze at the same time).
+        let age = queued_age(
+            Some(stamp),
+            stamp + Duration::from_secs(3) - Duration::from_secs(10),
+        );
+        assert_eq!(age, Duration::ZERO);
+        // No stamp: fresh.
+        assert_eq!(queued_age(None, stamp), Duration::ZERO);
+    }
 }

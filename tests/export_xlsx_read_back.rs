@@ -414,3 +414,44 @@ fn xlsx_output_errors_are_export_errors() {
         }
     }
 }
+
+/// Issue 21: 1,050,000 calls do not fit one worksheet (Excel's last row is
+/// 1,048,576): the export continues on `Calls (2)`, which calamine reads
+/// with its header and the 1,425 rows that did not fit, in order.
+#[test]
+fn xlsx_past_excels_last_row_continues_on_a_second_sheet() {
+    const CALLS: u64 = 1_050_000;
+    let p = write_one("continued.xlsx", "Calls", None, |w| {
+        let ts = t0();
+        let mut id = String::new();
+        for i in 0..CALLS {
+            id.clear();
+            use std::fmt::Write as _;
+            let _ = write!(id, "call-{i}");
+            w.push_row(
+                0,
+                &[
+                    Cell::Text(&id),
+                    Cell::Timestamp(ts),
+                    Cell::Duration(60),
+                    Cell::Integer(i as i64),
+                    Cell::Phone("201"),
+                    Cell::Empty,
+                ],
+            )
+            .unwrap();
+        }
+    });
+    let mut book: Xlsx<_> = open_workbook(&p).unwrap();
+    assert_eq!(book.sheet_names(), ["Calls", "Calls (2)"]);
+    let rest = book.worksheet_range("Calls (2)").unwrap();
+    let rows: Vec<_> = rest.rows().collect();
+    assert_eq!(rows[0][0], Data::String("UniqueID".into()), "header again");
+    assert_eq!(rows.len() as u64, 1 + CALLS - 1_048_575);
+    assert_eq!(rows[1][0], Data::String("call-1048575".into()));
+    assert_eq!(
+        rows.last().unwrap()[0],
+        Data::String(format!("call-{}", CALLS - 1))
+    );
+    let _ = std::fs::remove_file(&p);
+}

@@ -11,17 +11,23 @@
 //! * Timestamps are real date cells (`yyyy-mm-dd hh:mm:ss`, local time in
 //!   [`Options::tz`]); durations are time values with format `[h]:mm:ss`; integers
 //!   are numbers (Excel keeps 15 significant digits).
-//! * More than 1,048,575 data rows in one sheet → [`ExportError::Xlsx`].
+//! * A sheet of more than 1,048,575 data rows (Excel's last row is 1,048,576)
+//!   continues on further worksheets, `calls`, `calls (2)`, `calls (3)` …, each
+//!   with the header row, its own filter and row numbers from 2; only beyond
+//!   [`MAX_PARTS`] worksheets per sheet is it an [`ExportError::Xlsx`].
 //!
 //! # Streaming
 //! The output needs only `Write + Send`: zip entries carry data descriptors, and
 //! the `<dimension>` element, which would need the row count up front, is left out.
-//! Sheet 0's entry is open while rows are pushed, and its rows go straight into it.
+//! Sheet 0's entry is open while rows are pushed, and its rows go straight into it;
+//! when it is full, it is closed and its continuation opened.
 //! Rows of the other sheets, which may be interleaved with sheet 0's (legs after
 //! their call), wait in a [`spill::Spill`] (64 KiB in memory, then an unlinked file
 //! in [`XlsxOptions::tempdir`]) and are copied into their entries by
-//! [`XlsxWriter::finish`], which also writes the workbook (it names the filter
-//! ranges, so it needs the row counts). Memory does not grow with rows.
+//! [`XlsxWriter::finish`], which also writes the workbook, its relationships and
+//! the content types (they name every worksheet and filter range, so they need the
+//! row counts; a package's parts may come in any order). Memory does not grow with
+//! rows.
 
 mod output;
 mod parts;
@@ -48,6 +54,8 @@ pub struct XlsxOptions {
 
 /// Excel's last row is 1,048,576; row 1 is the header.
 const MAX_DATA_ROWS: u32 = 1_048_575;
+/// Worksheets one sheet may take (67 million rows at Excel's limit).
+pub const MAX_PARTS: u32 = 64;
 /// A row buffer grown past this by a huge row is shrunk back after it.
 const ROW_BUFFER: usize = 64 * 1024;
 
@@ -66,10 +74,11 @@ fn zip_error(e: ZipError) -> ExportError {
 
 struct SheetState {
     name: String,
-    /// Data rows written so far.
-    rows: u32,
-    /// Rows waiting for the sheet's entry (unused for sheet 0).
-    spill: Spill,
+    /// Data rows written so far, over all its worksheets.
+    rows: u64,
+    /// Rows waiting for the entries of the sheet's worksheets, one per
+    /// worksheet (unused for sheet 0).
+    spills: Vec<Spill>,
 }
 
 pub struct XlsxWriter<W: Write + Send> {
@@ -106,12 +115,11 @@ impl<W: Write + Send> XlsxWriter<W> {
         let n = spec.sheets.len();
         let cut = Cut::default();
         let mut zip = ZipWriter::new_stream(Output::new(out, &cut));
+        let _ = n;
         let fixed = [
-            ("[Content_Types].xml", parts::content_types(n)),
             ("_rels/.rels", parts::ROOT_RELS.to_owned()),
             ("docProps/app.xml", parts::APP.to_owned()),
             ("docProps/core.xml", parts::CORE.to_owned()),
-            ("xl/_rels/workbook.xml.rels", parts::workbook_rels(n)),
             ("xl/styles.xml", parts::STYLES.to_owned()),
         ];
         for (name, body) in fixed {
@@ -129,7 +137,7 @@ impl<W: Write + Send> XlsxWriter<W> {
             .map(|name| SheetState {
                 name,
                 rows: 0,
-                spill: Spill::default(),
+                spills: Vec::new(),
             })
             .collect();
         Ok(XlsxWriter {
@@ -145,38 +153,108 @@ impl<W: Write + Send> XlsxWriter<W> {
         })
     }
 
-    /// Closes sheet 0, writes the other sheets and the workbook, and returns the
-    /// output writer, flushed.
+    /// Worksheets sheet `i` takes with its rows so far (at least one).
+    fn parts_of(&self, rows: u64) -> u32 {
+        let limit = u64::from(self.row_limit);
+        u32::try_from(rows.div_ceil(limit).max(1)).unwrap_or(u32::MAX)
+    }
+
+    /// Data rows in worksheet `part` of a sheet of `rows` rows.
+    fn rows_in(&self, rows: u64, part: u32) -> u32 {
+        let limit = u64::from(self.row_limit);
+        let before = u64::from(part) * limit;
+        u32::try_from(rows.saturating_sub(before).min(limit)).unwrap_or(self.row_limit)
+    }
+
+    /// Closes sheet 0, writes the other sheets, the workbook, its relationships
+    /// and the content types, and returns the output writer, flushed.
     pub fn finish(mut self) -> Result<W, ExportError> {
         self.cut.check()?;
         let mut buf = String::new();
-        for (i, (sheet, state)) in self.spec.sheets.iter().zip(&mut self.sheets).enumerate() {
-            if i > 0 {
-                let name = format!("xl/worksheets/sheet{}.xml", i + 1);
-                self.zip
-                    .start_file(name, entry_options())
-                    .map_err(zip_error)?;
-                buf.clear();
-                parts::sheet_head(&mut buf, sheet, false);
-                self.zip.write_all(buf.as_bytes())?;
-                state.spill.copy_to(&mut self.zip)?;
+        // Sheet 0's last worksheet is open.
+        let last0 = self.parts_of(self.sheets[0].rows) - 1;
+        buf.clear();
+        parts::sheet_tail(
+            &mut buf,
+            &self.spec.sheets[0],
+            self.rows_in(self.sheets[0].rows, last0),
+        );
+        self.zip.write_all(buf.as_bytes())?;
+        // Worksheets in workbook order: every sheet's parts, in turn.
+        let mut names: Vec<String> = Vec::new();
+        let mut specs: Vec<crate::export::Sheet> = Vec::new();
+        let mut counts: Vec<u32> = Vec::new();
+        let mut file = 0usize;
+        for i in 0..self.sheets.len() {
+            let rows = self.sheets[i].rows;
+            for part in 0..self.parts_of(rows) {
+                file += 1;
+                let name = self.part_name(&names, i, part)?;
+                let in_part = self.rows_in(rows, part);
+                if i > 0 {
+                    let entry = format!("xl/worksheets/sheet{file}.xml");
+                    self.zip
+                        .start_file(entry, entry_options())
+                        .map_err(zip_error)?;
+                    buf.clear();
+                    parts::sheet_head(&mut buf, &self.spec.sheets[i], false);
+                    self.zip.write_all(buf.as_bytes())?;
+                    if let Some(spill) = self.sheets[i].spills.get_mut(part as usize) {
+                        spill.copy_to(&mut self.zip)?;
+                    }
+                    buf.clear();
+                    parts::sheet_tail(&mut buf, &self.spec.sheets[i], in_part);
+                    self.zip.write_all(buf.as_bytes())?;
+                }
+                names.push(name);
+                specs.push(self.spec.sheets[i].clone());
+                counts.push(in_part);
             }
-            buf.clear();
-            parts::sheet_tail(&mut buf, sheet, state.rows);
-            self.zip.write_all(buf.as_bytes())?;
         }
-        let names: Vec<String> = self.sheets.iter().map(|s| s.name.clone()).collect();
-        let rows: Vec<u32> = self.sheets.iter().map(|s| s.rows).collect();
-        self.zip
-            .start_file("xl/workbook.xml", entry_options())
-            .map_err(zip_error)?;
-        let workbook = parts::workbook(&names, &self.spec.sheets, &rows);
-        self.zip.write_all(workbook.as_bytes())?;
+        let n = names.len();
+        let tail = [
+            ("xl/workbook.xml", parts::workbook(&names, &specs, &counts)),
+            ("xl/_rels/workbook.xml.rels", parts::workbook_rels(n)),
+            ("[Content_Types].xml", parts::content_types(n)),
+        ];
+        for (name, body) in tail {
+            self.zip
+                .start_file(name, entry_options())
+                .map_err(zip_error)?;
+            self.zip.write_all(body.as_bytes())?;
+        }
         let out = self.zip.finish().map_err(zip_error)?.into_inner();
         self.cut.check()?;
         let mut out = out.into_inner();
         out.flush()?;
         Ok(out)
+    }
+
+    /// The worksheet name of part `part` of sheet `i`: the sheet's own name,
+    /// then `name (2)`, `name (3)` … within Excel's 31 characters, unique
+    /// among `taken` (case-insensitively, as Excel compares).
+    fn part_name(&self, taken: &[String], i: usize, part: u32) -> Result<String, ExportError> {
+        let base = &self.sheets[i].name;
+        if part == 0 {
+            return Ok(base.clone());
+        }
+        let others: Vec<String> = self.sheets.iter().map(|s| s.name.to_lowercase()).collect();
+        let used = |n: &str| {
+            let n = n.to_lowercase();
+            taken.iter().any(|t| t.to_lowercase() == n) || others.contains(&n)
+        };
+        for k in (part + 1)..(part + 1 + MAX_PARTS + 16) {
+            let suffix = format!(" ({k})");
+            let keep = 31usize.saturating_sub(suffix.len());
+            let name = base.chars().take(keep).collect::<String>() + &suffix;
+            if !used(&name) {
+                return Ok(name);
+            }
+        }
+        Err(ExportError::Xlsx(format!(
+            "no unique worksheet name for part {} of sheet {base:?}",
+            part + 1
+        )))
     }
 
     /// Appends row `r` (1-based) of `cells` to `self.row`.
@@ -238,18 +316,41 @@ impl<W: Write + Send> RowSink for XlsxWriter<W> {
             Some(state) => state.rows,
             None => return Err(ExportError::Schema(format!("no sheet {sheet}"))),
         };
-        if rows >= self.row_limit {
+        let limit = u64::from(self.row_limit);
+        let part = rows / limit;
+        if part >= u64::from(MAX_PARTS) {
             return Err(ExportError::Xlsx(format!(
-                "sheet {:?}: more than {} rows",
-                self.spec.sheets[sheet].id, self.row_limit
+                "sheet {:?}: more than {} rows ({} worksheets of {})",
+                self.spec.sheets[sheet].id,
+                u64::from(MAX_PARTS) * limit,
+                MAX_PARTS,
+                self.row_limit
             )));
         }
+        if sheet == 0 && rows > 0 && rows % limit == 0 {
+            // Sheet 0's worksheet is full: close it, open its continuation.
+            let mut buf = String::new();
+            parts::sheet_tail(&mut buf, &self.spec.sheets[0], self.row_limit);
+            self.zip.write_all(buf.as_bytes())?;
+            let entry = format!("xl/worksheets/sheet{}.xml", part + 1);
+            self.zip
+                .start_file(entry, entry_options())
+                .map_err(zip_error)?;
+            buf.clear();
+            parts::sheet_head(&mut buf, &self.spec.sheets[0], false);
+            self.zip.write_all(buf.as_bytes())?;
+        }
         self.row.clear();
-        self.render(u64::from(rows) + 2, cells);
+        self.render(rows % limit + 2, cells);
         if sheet == 0 {
             self.zip.write_all(self.row.as_bytes())?;
         } else if let Some(state) = self.sheets.get_mut(sheet) {
-            state.spill.write(self.row.as_bytes(), &self.tempdir)?;
+            if state.spills.len() as u64 <= part {
+                state.spills.push(Spill::default());
+            }
+            if let Some(spill) = state.spills.last_mut() {
+                spill.write(self.row.as_bytes(), &self.tempdir)?;
+            }
         }
         if let Some(state) = self.sheets.get_mut(sheet) {
             state.rows += 1;
@@ -278,8 +379,17 @@ mod tests {
         }
     }
 
+    fn entry(zip: &mut ::zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> String {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    }
+
+    /// Issue 21: a sheet past Excel's rows continues on `calls (2)`, … each
+    /// with its header, its own filter and row numbers from 2; the other
+    /// sheets too.
     #[test]
-    fn row_limit_is_an_error_per_sheet() {
+    fn a_full_sheet_continues_on_another() {
         let mut w = XlsxWriter::new(
             Vec::new(),
             spec(),
@@ -288,32 +398,82 @@ mod tests {
         )
         .unwrap();
         w.row_limit = 3;
-        for i in 0..3 {
+        for i in 0..7 {
             w.push_row(0, &[Cell::Integer(i)]).unwrap();
+            if i < 4 {
+                w.push_row(1, &[Cell::Integer(100 + i)]).unwrap();
+            }
         }
-        let err = w.push_row(0, &[Cell::Integer(3)]).unwrap_err();
-        assert!(
-            matches!(&err, ExportError::Xlsx(m) if m.contains("\"calls\": more than 3 rows")),
-            "{err}"
-        );
-        // The other sheet has its own count, and the refused row left no trace.
-        for i in 0..3 {
-            w.push_row(1, &[Cell::Integer(i)]).unwrap();
-        }
-        assert!(matches!(
-            w.push_row(1, &[Cell::Integer(3)]),
-            Err(ExportError::Xlsx(_))
-        ));
         let bytes = w.finish().unwrap();
         let mut zip = ::zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-        let mut sheet = String::new();
-        std::io::Read::read_to_string(
-            &mut zip.by_name("xl/worksheets/sheet1.xml").unwrap(),
-            &mut sheet,
+        let book = entry(&mut zip, "xl/workbook.xml");
+        let names: Vec<&str> = book
+            .split("<sheet name=\"")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["calls", "calls (2)", "calls (3)", "legs", "legs (2)"]
+        );
+        assert!(book.contains("'calls (3)'!$A$1:$A$2<"), "{book}");
+        let expect = [
+            (
+                1,
+                "<row r=\"4\"><c r=\"A4\"><v>2</v></c></row></sheetData>",
+                "A1:A4",
+            ),
+            (2, "<row r=\"2\"><c r=\"A2\"><v>3</v></c></row>", "A1:A4"),
+            (
+                3,
+                "<row r=\"2\"><c r=\"A2\"><v>6</v></c></row></sheetData>",
+                "A1:A2",
+            ),
+            (
+                4,
+                "<row r=\"4\"><c r=\"A4\"><v>102</v></c></row></sheetData>",
+                "A1:A4",
+            ),
+            (
+                5,
+                "<row r=\"2\"><c r=\"A2\"><v>103</v></c></row></sheetData>",
+                "A1:A2",
+            ),
+        ];
+        for (n, row, filter) in expect {
+            let sheet = entry(&mut zip, &format!("xl/worksheets/sheet{n}.xml"));
+            assert!(sheet.contains(row), "sheet{n}: {sheet}");
+            assert!(sheet.contains("<row r=\"1\">"), "header in sheet{n}");
+            assert!(
+                sheet.contains(&format!("<autoFilter ref=\"{filter}\"/>")),
+                "sheet{n}: {sheet}"
+            );
+        }
+        let types = entry(&mut zip, "[Content_Types].xml");
+        assert_eq!(types.matches("worksheet+xml").count(), 5);
+        let rels = entry(&mut zip, "xl/_rels/workbook.xml.rels");
+        assert!(rels.contains("Target=\"worksheets/sheet5.xml\""));
+    }
+
+    #[test]
+    fn beyond_the_worksheets_a_sheet_may_take_is_an_error() {
+        let mut w = XlsxWriter::new(
+            Vec::new(),
+            spec(),
+            Options::default(),
+            XlsxOptions::default(),
         )
         .unwrap();
-        assert!(sheet.contains("<row r=\"4\"><c r=\"A4\"><v>2</v></c></row></sheetData>"));
-        assert!(sheet.contains("<autoFilter ref=\"A1:A4\"/>"));
+        w.row_limit = 1;
+        for i in 0..MAX_PARTS {
+            w.push_row(0, &[Cell::Integer(i64::from(i))]).unwrap();
+        }
+        let err = w.push_row(0, &[Cell::Integer(0)]).unwrap_err();
+        assert!(
+            matches!(&err, ExportError::Xlsx(m) if m.contains("\"calls\"")),
+            "{err}"
+        );
+        assert!(w.finish().is_ok(), "what fits is still a workbook");
     }
 
     /// A `Vec` shared with the test, to look at after the writer is gone.

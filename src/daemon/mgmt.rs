@@ -28,7 +28,7 @@ use smol::channel::Sender;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::{Async, LocalExecutor};
 
-use super::workers::HashPool;
+use super::workers::{HashPool, Lane};
 use super::{Daemon, Event};
 use crate::auth::api::{self, ApiCall, ApiError};
 use crate::auth::session::{self, SessionRecord};
@@ -258,12 +258,21 @@ fn on_step_inner(
                 .unwrap_or(u32::MAX);
             let lock_us =
                 setting_num(daemon, SettingKey::ApiLockoutSeconds).saturating_mul(1_000_000);
+            let hash = match daemon.store.get(Kind::User, &user)? {
+                Some(Object::User(u)) => Some(u.password_hash),
+                _ => None,
+            };
             // The lockout decision and the count are one step: the
             // reservation counts as a failure until the result comes.
-            let reserved = daemon
-                .lockout
-                .borrow_mut()
-                .reserve(&user, peer, now, limit, lock_us);
+            // Accounts are counted apart from names nobody has.
+            let reserved = daemon.lockout.borrow_mut().reserve(
+                &user,
+                peer,
+                hash.is_some(),
+                now,
+                limit,
+                lock_us,
+            );
             let ticket = match reserved {
                 Ok(t) => t,
                 Err(secs) => {
@@ -274,17 +283,7 @@ fn on_step_inner(
                     return Ok(locked(secs));
                 }
             };
-            let hash = match daemon.store.get(Kind::User, &user) {
-                Ok(Some(Object::User(u))) if !u.password_hash.is_empty() => Some(u.password_hash),
-                Ok(_) => None,
-                Err(e) => {
-                    daemon
-                        .lockout
-                        .borrow_mut()
-                        .finish(ticket, None, now, limit, lock_us);
-                    return Err(e);
-                }
-            };
+            let hash = hash.filter(|h| !h.is_empty());
             Ok(StepReply::Hash(hash, ticket))
         }
         StepCall::LoginResult { user, ticket, ok } => {
@@ -735,8 +734,16 @@ async fn run(
                 Some(StepReply::Response { status, body }) => return Answer::new(status, body),
                 Some(StepReply::Routed) | None => return unavailable(),
             };
+            // A login from an address this user logged in from before
+            // waits in the first lane: a flood of strangers' logins fills
+            // only the other one.
+            let lane = if ticket.known() {
+                Lane::First
+            } else {
+                Lane::Other
+            };
             let verified = pool
-                .run(move || match hash {
+                .run(lane, move || match hash {
                     Some(h) => password::verify(&password, &h),
                     None => {
                         let _ = password::verify(&password, dummy_hash());

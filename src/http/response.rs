@@ -346,8 +346,12 @@ pub fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
         413 => "Content Too Large",
         416 => "Range Not Satisfiable",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -545,6 +549,18 @@ pub fn write_error_with(
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn every_status_we_send_has_its_reason_phrase() {
+        // RFC 9110 section 15 (429: RFC 6585 section 4); the management API
+        // answered "429 Unknown" to a lockout.
+        for status in [
+            200, 206, 304, 400, 401, 403, 404, 405, 408, 409, 411, 413, 416, 422, 429, 431, 500,
+            503,
+        ] {
+            assert_ne!(reason(status), "Unknown", "{status}");
+        }
+    }
 
     fn e(len: u64) -> Entity<'static> {
         Entity {

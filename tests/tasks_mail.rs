@@ -639,3 +639,118 @@ fn call_center_reports_reach_every_supervisor() {
             .starts_with("[kpbx] Send Call Center CDR \"Queues\"")
     );
 }
+
+/// Issue 21: a busy call center's month is more than Excel's 1,048,575 data
+/// rows. 1,050,000 calls imported from a `Master.csv`, exported as XLSX by a
+/// task run and mailed through a real SMTP server: the workbook arrives, and
+/// calamine (an independent reader) finds every call, the ones past the
+/// first sheet's last row on a second sheet named after the first.
+#[test]
+fn a_month_past_excels_last_row_is_mailed_as_one_workbook() {
+    const CALLS: u64 = 1_050_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let master = tmp.path().join("Master.csv");
+    {
+        use std::io::Write as _;
+        let start: jiff::civil::DateTime = "2026-03-01T00:00:00".parse().unwrap();
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&master).unwrap());
+        for i in 0..CALLS {
+            // Two seconds apart: 24 days of March.
+            let at = start
+                .checked_add(jiff::SignedDuration::from_secs(2 * i as i64))
+                .unwrap();
+            let end = at.checked_add(jiff::SignedDuration::from_secs(61)).unwrap();
+            let (at, end) = (at.strftime("%F %T"), end.strftime("%F %T"));
+            writeln!(
+                w,
+                "\"\",\"201\",\"{dst}\",\"from-internal\",\"\"\"Mario Rossi\"\" <201>\",\
+                 \"PJSIP/201-{i:08x}\",\"PJSIP/202-{i:08x}\",\"Dial\",\"PJSIP/202,30,tT\",\
+                 \"{at}\",\"{at}\",\"{end}\",61,61,\"ANSWERED\",\"DOCUMENTATION\",\
+                 \"1772323200.{i}\",\"\",\"\",\"1772323200.{i}\",{i}",
+                dst = 200 + i % 50,
+            )
+            .unwrap();
+        }
+        w.flush().unwrap();
+    }
+    let port = free_port();
+    let sink = Sink::start(tmp.path(), port, &["--max-mb", "512"]);
+    // A million calls take more than the test profile's small store.
+    let offset = offset_to_april().to_string();
+    let mut d = Daemon::with(
+        tmp.path(),
+        &[("clock_offset", &offset), ("store_max_mb", "2048")],
+    );
+    d.start();
+    d.ok(&["system", "set", "cdr_master_csv=off", "cdr_queue_log=off"]);
+    d.ok(&["cdr", "import", master.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&master);
+    d.ok(&[
+        "mail",
+        "configure",
+        "server=127.0.0.1",
+        &format!("port={port}"),
+        "security=none",
+        "sender=pbx@example.com",
+    ]);
+    d.ok(&[
+        "task",
+        "add",
+        "name=Busy month",
+        "type=send_cdr",
+        "schedule=monthly",
+        "day_of_month=15",
+        "interval=previous_month",
+        "format=xlsx",
+        "zip_over_mb=never",
+        "recipients=ops@example.com",
+    ]);
+    d.ok(&["task", "run", "1"]);
+    wait_for("the busy month to be mailed", 900, || {
+        let h = history(&d, "1");
+        h.len() == 1 && all_settled(&h)
+    });
+    let h = history(&d, "1");
+    assert_eq!(h[0]["state"], "done", "{h:?}");
+    assert_eq!(h[0]["records"].as_u64(), Some(CALLS), "{h:?}");
+    assert_eq!(h[0]["deliveries"][0]["status"], "sent", "{h:?}");
+
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 1, "one recipient");
+    let att = &msgs[0]["attachments"][0];
+    assert_eq!(
+        att["filename"], "cdr-2026-03-01_2026-03-31.xlsx",
+        "{}",
+        att["filename"]
+    );
+    let book_path = tmp.path().join("received.xlsx");
+    std::fs::write(&book_path, b64(att["data_b64"].as_str().unwrap())).unwrap();
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&book_path).unwrap();
+    use calamine::Reader as _;
+    let names = book.sheet_names();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names[1], format!("{} (2)", names[0]));
+    let mut calls = 0u64;
+    let mut last = None;
+    for name in &names {
+        let range = book.worksheet_range(name).unwrap();
+        let mut rows = range.rows();
+        let header = rows.next().expect("a header on every sheet");
+        assert!(!header.is_empty());
+        for row in rows {
+            calls += 1;
+            last = Some(
+                row.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+    }
+    assert_eq!(calls, CALLS, "every call, over both sheets");
+    let last = last.unwrap();
+    assert!(
+        last.contains(&format!("1772323200.{}", CALLS - 1)),
+        "{last}"
+    );
+}

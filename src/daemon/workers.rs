@@ -16,8 +16,9 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Jobs waiting in the [`Lane::Other`] queue beyond the ones being hashed.
 pub const QUEUE: usize = 64;
-/// Jobs waiting in the [`Lane::First`] queue.
-pub const FIRST_QUEUE: usize = 16;
+/// Jobs waiting in the [`Lane::First`] queue (as many: the console and the
+/// API's password changes had the whole queue before there were lanes).
+pub const FIRST_QUEUE: usize = 64;
 
 /// Which queue a job waits in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 //! Endpoints (docs/openapi.yaml):
 //! - `POST /api/v1/login` `{"user": "...", "password": "..."}` → a token.
 //! - `POST /api/v1/logout` (bearer token).
+//! - `GET /api/v1/session`: the token's user, role and permissions.
 //! - `POST /api/v1/command` with a [`Command`] as JSON, as `kpbx` sends it.
 //! - REST aliases: `GET /api/v1/status`, `GET /api/v1/settings`,
 //!   `GET /api/v1/audit` (query: month, day, user, type, action, page,
@@ -82,6 +83,9 @@ pub struct Head {
     pub content_length: usize,
     /// Bytes of the head, blank line included.
     pub len: usize,
+    /// The headers `http::Server` interprets (validators, Range,
+    /// Accept-Encoding), for the console's files (`http::assets`).
+    pub headers: crate::http::Headers,
 }
 
 /// Parses a head; `Ok(None)` when more bytes are needed.
@@ -110,7 +114,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ApiError> {
     };
     let mut token = None;
     let mut content_length: Option<usize> = None;
+    let mut headers = crate::http::Headers::default();
     for h in req.headers.iter() {
+        headers
+            .add(h.name, h.value)
+            .map_err(|e| err(400, format!("malformed request: {e}")))?;
         if h.name.eq_ignore_ascii_case("content-length") {
             let n = std::str::from_utf8(h.value)
                 .ok()
@@ -152,14 +160,20 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ApiError> {
         token,
         content_length,
         len,
+        headers,
     }))
 }
 
 /// What a request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiCall {
-    Login { user: String, password: String },
+    Login {
+        user: String,
+        password: String,
+    },
     Logout,
+    /// Who the bearer token is: user, role, permissions, tenant.
+    Session,
     Run(Command),
 }
 
@@ -210,6 +224,7 @@ pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
             })
         }
         ("POST", ["logout"]) => no_body(body).map(|()| ApiCall::Logout),
+        ("GET", ["session"]) => no_body(body).map(|()| ApiCall::Session),
         ("POST", ["command"]) => {
             let command = json::<Command>(body)?;
             if console_only(&command) {
@@ -255,7 +270,7 @@ pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
         (_, ["login" | "logout" | "command"]) | (_, ["audit", _, "restore"]) => {
             Err(not_allowed(method, "POST"))
         }
-        (_, ["status" | "settings" | "users" | "roles" | "audit"])
+        (_, ["status" | "settings" | "users" | "roles" | "audit" | "session"])
         | (_, ["audit", "verify" | _]) => Err(not_allowed(method, "GET")),
         _ => Err(err(404, "unknown endpoint")),
     }
@@ -412,6 +427,10 @@ mod tests {
                 columns: vec!["txid".into(), "user".into()],
                 ..AuditQuery::default()
             }))
+        );
+        assert_eq!(
+            req("GET /api/v1/session HTTP/1.1\r\n\r\n").unwrap(),
+            ApiCall::Session
         );
         assert_eq!(
             req(&post("/api/v1/audit/7/restore?force=true", "")).unwrap(),

@@ -424,6 +424,20 @@ pub enum Conn {
 
 /// Writes the head of a successful (2xx/304/416) response for entity `e` under plan `p`.
 pub fn write_entity_head(out: &mut Vec<u8>, p: &Plan, e: &Entity<'_>, date: &str, conn: Conn) {
+    write_entity_head_with(out, p, e, date, conn, &[]);
+}
+
+/// [`write_entity_head`] with extra header lines (`Content-Encoding`,
+/// security headers); `extra` holds `(name, value)` pairs the caller
+/// built, never client text.
+pub fn write_entity_head_with(
+    out: &mut Vec<u8>,
+    p: &Plan,
+    e: &Entity<'_>,
+    date: &str,
+    conn: Conn,
+    extra: &[(&str, &str)],
+) {
     // Room for the whole head at once, and few, large pieces: each line's CRLF goes with
     // the next line's name.
     out.reserve(384);
@@ -479,6 +493,12 @@ pub fn write_entity_head(out: &mut Vec<u8>, p: &Plan, e: &Entity<'_>, date: &str
             out.extend_from_slice(b"\r\nContent-Length: ");
             push_u64(out, p.body_len());
         }
+    }
+    for (name, value) in extra {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
     }
     out.extend_from_slice(match conn {
         Conn::KeepAlive11 => b"\r\n\r\n",

@@ -1,0 +1,244 @@
+//! The web console's files, built into the binary (pure: request in,
+//! response bytes out).
+//!
+//! `build.rs` gzips every file of `web/` at build time; each is kept only
+//! in that form. A client that accepts gzip (every browser) gets those
+//! bytes with `Content-Encoding: gzip`; any other gets them inflated here.
+//! Both representations carry their own strong entity-tag, so `304` and
+//! `Range` work as for provisioning files (the same [`response::plan`]).
+//! Every answer carries the console's security headers
+//! ([`SECURITY_HEADERS`]): a strict Content-Security-Policy (only this
+//! origin's own files; no inline script or style; no framing), `nosniff`,
+//! no referrer.
+
+use std::borrow::Cow;
+use std::io::Read as _;
+
+use super::request::{Headers, Method};
+use super::response::{self, Conn, Entity};
+
+/// One built-in file.
+#[derive(Debug)]
+pub struct Asset {
+    /// Where it is served: `/` for `index.html`, `/name` for the rest.
+    pub path: &'static str,
+    pub content_type: &'static str,
+    /// The file, gzipped (level 9, no name, no time).
+    pub gzip: &'static [u8],
+    /// Length of the file before compression.
+    pub plain_len: usize,
+    /// Hash of the file's bytes (16 hex digits), for the entity-tags.
+    pub tag: &'static str,
+}
+
+/// Every file of `web/`, sorted by name.
+pub static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
+
+/// The policy: this origin's own scripts, styles, images and API only;
+/// nothing inline, no plugins, no `<base>`, forms post only here, and no
+/// page may frame the console.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+/// Headers on every console answer (API answers carry the last three).
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("Content-Security-Policy", CSP),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+];
+
+/// The asset served at `path`, if any.
+pub fn find(path: &str) -> Option<&'static Asset> {
+    ASSETS.iter().find(|a| a.path == path)
+}
+
+/// Sum of the gzipped sizes (what the binary holds).
+pub fn gzip_total() -> usize {
+    ASSETS.iter().map(|a| a.gzip.len()).sum()
+}
+
+/// A whole response: head bytes and the body to send after it.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub head: Vec<u8>,
+    pub body: Cow<'static, [u8]>,
+}
+
+/// The answer to `method` on `path` (already without its query). `date`
+/// is the `Date` value ([`response::http_date_bytes`]). The connection
+/// closes after it (the management listener takes one request per
+/// connection).
+pub fn respond(method: Method, path: &str, h: &Headers, date: &str) -> Response {
+    let Some(asset) = find(path) else {
+        return error(404, method, date, &[]);
+    };
+    if method == Method::Other {
+        return error(405, method, date, &[]);
+    }
+    let (bytes, etag, encoded): (Cow<'static, [u8]>, String, bool) = if h.accepts_gzip {
+        (
+            Cow::Borrowed(asset.gzip),
+            format!("\"{}-gz\"", asset.tag),
+            true,
+        )
+    } else {
+        let mut plain = Vec::with_capacity(asset.plain_len);
+        let inflated = flate2::read::GzDecoder::new(asset.gzip)
+            .take(asset.plain_len as u64 + 1)
+            .read_to_end(&mut plain);
+        if inflated.is_err() || plain.len() != asset.plain_len {
+            // Cannot happen with build.rs's output; answer, never panic.
+            return error(500, method, date, &[]);
+        }
+        (Cow::Owned(plain), format!("\"{}\"", asset.tag), false)
+    };
+    let entity = Entity {
+        len: bytes.len() as u64,
+        etag: Some(&etag),
+        mtime: None,
+        content_type: asset.content_type,
+    };
+    let plan = response::plan(method, h, &entity);
+    let mut extra: Vec<(&str, &str)> = Vec::with_capacity(8);
+    if encoded {
+        extra.push(("Content-Encoding", "gzip"));
+    }
+    // Revalidate every time (the names carry no version); a 304 costs one
+    // round trip and no body.
+    extra.push(("Cache-Control", "no-cache"));
+    extra.push(("Vary", "Accept-Encoding"));
+    extra.extend_from_slice(SECURITY_HEADERS);
+    let mut head = Vec::with_capacity(768);
+    response::write_entity_head_with(&mut head, &plan, &entity, date, Conn::Close, &extra);
+    let body = if plan.send_body {
+        let (start, end) = (plan.start as usize, plan.end as usize);
+        match bytes {
+            Cow::Borrowed(b) => Cow::Borrowed(b.get(start..end).unwrap_or_default()),
+            Cow::Owned(v) => Cow::Owned(v.get(start..end).unwrap_or_default().to_vec()),
+        }
+    } else {
+        Cow::Borrowed(&[][..])
+    };
+    Response {
+        status: plan.status,
+        head,
+        body,
+    }
+}
+
+fn error(status: u16, method: Method, date: &str, extra: &[(&str, &str)]) -> Response {
+    let mut all: Vec<(&str, &str)> = extra.to_vec();
+    all.extend_from_slice(SECURITY_HEADERS);
+    let mut head = Vec::with_capacity(512);
+    let head_only = method == Method::Head;
+    response::write_error_with(&mut head, status, date, Conn::Close, true, &all);
+    Response {
+        status,
+        head,
+        body: if head_only {
+            Cow::Borrowed(&[][..])
+        } else {
+            Cow::Borrowed(response::error_body(status))
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::request::{Status, parse_head};
+
+    fn get(text: &str) -> (String, Vec<u8>) {
+        let Ok(Status::Complete(req)) = parse_head(text.as_bytes()) else {
+            panic!("{text:?}");
+        };
+        let path = text.split(' ').nth(1).unwrap();
+        let r = respond(
+            req.method,
+            path,
+            &req.headers,
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+        );
+        (String::from_utf8(r.head).unwrap(), r.body.into_owned())
+    }
+
+    fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+        head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+    }
+
+    #[test]
+    fn index_is_served_gzipped_with_the_policy() {
+        let (head, body) = get("GET / HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(header(&head, "content-encoding"), Some("gzip"));
+        assert_eq!(header(&head, "content-security-policy"), Some(CSP));
+        assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"));
+        assert_eq!(header(&head, "vary"), Some("Accept-Encoding"));
+        assert!(
+            header(&head, "content-type")
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut plain)
+            .unwrap();
+        assert!(plain.contains("<!doctype html>"), "{plain}");
+        // No inline script or style: the policy would refuse them.
+        assert!(
+            !plain.contains("<script>") && !plain.contains("<style") && !plain.contains(" style=")
+        );
+        let tag = header(&head, "etag").unwrap().to_string();
+        let (head, body) = get(&format!(
+            "GET / HTTP/1.1\r\nAccept-Encoding: gzip\r\nIf-None-Match: {tag}\r\n\r\n"
+        ));
+        assert!(head.starts_with("HTTP/1.1 304"), "{head}");
+        assert!(body.is_empty());
+    }
+
+    #[test]
+    fn identity_for_clients_without_gzip() {
+        let (head, body) = get("GET / HTTP/1.1\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(header(&head, "content-encoding"), None);
+        assert_eq!(body.len(), find("/").unwrap().plain_len);
+        let (gz_head, _) = get("GET / HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n");
+        assert_ne!(
+            header(&head, "etag"),
+            header(&gz_head, "etag"),
+            "one tag per representation"
+        );
+        let (head, body) = get("HEAD /app.js HTTP/1.1\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(body.is_empty());
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        let (head, body) = get("GET /etc/passwd HTTP/1.1\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+        assert_eq!(body, b"Not Found\n");
+        assert_eq!(header(&head, "content-security-policy"), Some(CSP));
+        let (head, _) = get("DELETE / HTTP/1.1\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+        assert_eq!(header(&head, "allow"), Some("GET, HEAD"));
+    }
+
+    #[test]
+    fn every_asset_inflates_to_its_length() {
+        assert!(ASSETS.len() >= 3, "index, script, style");
+        for a in ASSETS {
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(a.gzip)
+                .read_to_end(&mut plain)
+                .unwrap();
+            assert_eq!(plain.len(), a.plain_len, "{}", a.path);
+        }
+    }
+}

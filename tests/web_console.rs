@@ -1,0 +1,378 @@
+//! The web console against the real daemon: its files as served (curl:
+//! gzip, validators, Content-Security-Policy), and the console itself in a
+//! real headless Chromium (Debian's `chromium` + `chromium-driver`, driven
+//! over W3C WebDriver by `webkit/`): sign-in, menus by role with the
+//! server refusing the rest, a device added in the browser and its file
+//! fetched over HTTP with curl, the audit log by day with chosen columns,
+//! restore with its conflict, both languages, and no console errors (a
+//! CSP violation is one).
+//!
+//! `WEB_SCREENSHOTS=DIR` also saves a screenshot of every panel in both
+//! languages into DIR (`make screenshots` uses docs/screenshots).
+
+#![allow(clippy::unwrap_used)] // Test helpers may panic: that is how they fail.
+
+mod common;
+mod webkit;
+
+use std::process::Command;
+
+use common::{Daemon, add_user};
+use serde_json::{Value, json};
+use webkit::Driver;
+
+fn start(dir: &std::path::Path) -> (Daemon, String, u16) {
+    let mut d = Daemon::with(
+        dir,
+        &[
+            ("mgmt_listen", "127.0.0.1:0"),
+            ("http_listen", "127.0.0.1:0"),
+        ],
+    );
+    d.start();
+    let base = format!("https://127.0.0.1:{}", d.listen("mgmt").port());
+    let http = d.listen("http").port();
+    (d, base, http)
+}
+
+/// curl's status, lower-cased head and body.
+fn curl(args: &[&str]) -> (u16, String, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-sk", "--max-time", "10", "-D", "-"])
+        .args(args)
+        .output()
+        .expect("curl is missing: apt-get install curl");
+    let raw = out.stdout;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head, raw[split + 4..].to_vec())
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        (n == name).then_some(v.trim())
+    })
+}
+
+#[test]
+fn console_files_are_gzipped_revalidated_and_under_a_strict_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_d, base, _) = start(dir.path());
+    let (status, head, gz) = curl(&["-H", "Accept-Encoding: gzip", &format!("{base}/")]);
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(header(&head, "content-encoding"), Some("gzip"));
+    let csp = header(&head, "content-security-policy").unwrap();
+    for part in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("http"),
+        "{csp}"
+    );
+    assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(header(&head, "referrer-policy"), Some("no-referrer"));
+    assert_eq!(header(&head, "cache-control"), Some("no-cache"));
+    let etag = header(&head, "etag").unwrap().to_string();
+    // The same bytes, inflated by curl, as a client without gzip gets them.
+    let (status, head_plain, plain) = curl(&[&format!("{base}/")]);
+    assert_eq!(status, 200);
+    assert_eq!(header(&head_plain, "content-encoding"), None);
+    let text = String::from_utf8(plain.clone()).unwrap();
+    assert!(text.starts_with("<!doctype html>"), "{text}");
+    assert!(gz.len() < plain.len(), "{} vs {}", gz.len(), plain.len());
+    let (_, _, inflated) = curl(&["--compressed", &format!("{base}/")]);
+    assert_eq!(inflated, plain);
+    // Revalidation: 304, no body.
+    let (status, _, body) = curl(&[
+        "-H",
+        "Accept-Encoding: gzip",
+        "-H",
+        &format!("If-None-Match: {etag}"),
+        &format!("{base}/"),
+    ]);
+    assert_eq!((status, body.len()), (304, 0));
+    // Scripts and styles with their types; nothing else is there.
+    for (path, ty) in [
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+        ("/i18n.js", "text/javascript"),
+    ] {
+        let (status, head, _) = curl(&["--compressed", &format!("{base}{path}")]);
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            header(&head, "content-type").unwrap().starts_with(ty),
+            "{path}: {head}"
+        );
+    }
+    let (status, head, _) = curl(&[&format!("{base}/../etc/passwd")]);
+    assert_eq!(status, 404, "{head}");
+    assert!(header(&head, "content-security-policy").is_some());
+    let (status, _, _) = curl(&["-X", "POST", &format!("{base}/")]);
+    assert_eq!(status, 405);
+    // The API is where it was, with its JSON 404.
+    let (status, head, body) = curl(&[&format!("{base}/api/v1/nowhere")]);
+    assert_eq!(status, 404);
+    assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["code"], "not_found");
+}
+
+/// Signs in through the form and waits for the menu.
+fn sign_in(b: &Driver, base: &str, user: &str, password: &str) {
+    b.goto(&format!("{base}/"));
+    b.type_into("#user", user);
+    b.type_into("#password", password);
+    b.click("#login-submit");
+    b.find("nav a");
+}
+
+fn nav_ids(b: &Driver) -> Vec<String> {
+    let v = b.exec(
+        "return [...document.querySelectorAll('nav a')].map(a => a.id);",
+        json!([]),
+    );
+    serde_json::from_value(v).unwrap()
+}
+
+/// A call from the page with the page's session token: (status, JSON).
+fn fetch_in_page(b: &Driver, method: &str, path: &str, body: Option<Value>) -> (u64, Value) {
+    let r = b.exec_async(
+        "const [method, path, body, done] = arguments;
+         fetch(path, {method, headers: {Authorization: 'Bearer ' + sessionStorage.getItem('kpbx.token'),
+           'Content-Type': 'application/json'}, body: body === null ? undefined : JSON.stringify(body)})
+           .then(async r => done([r.status, await r.json()]))
+           .catch(e => done([0, String(e)]));",
+        json!([method, path, body]),
+    );
+    (r[0].as_u64().unwrap(), r[1].clone())
+}
+
+#[test]
+fn provisioning_clerk_sees_only_devices_and_adds_one_fetched_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, base, http) = start(dir.path());
+    d.ok(&[
+        "prov",
+        "account",
+        "add",
+        "extension=201",
+        "sip_password=s3cret",
+        "display_name=Anna Rossi",
+    ]);
+    d.ok(&["role", "add", "clerk", "permissions=provisioning:write"]);
+    add_user(&d, "webclerk", "clerk", "clerk-pass-1");
+    let b = Driver::start();
+    sign_in(&b, &base, "webclerk", "clerk-pass-1");
+    assert_eq!(nav_ids(&b), ["nav-devices"], "only provisioning is offered");
+    b.find("#dev-form");
+    b.assert_clean_console("after sign-in");
+
+    // The server refuses the rest whatever the page shows.
+    let (status, v) = fetch_in_page(&b, "GET", "/api/v1/status", None);
+    assert_eq!(status, 403, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("lacks system:read"),
+        "{v}"
+    );
+    let (status, v) = fetch_in_page(&b, "POST", "/api/v1/command", Some(json!("HaSwitch")));
+    assert_eq!(status, 403, "{v}");
+    let (status, v) = fetch_in_page(&b, "GET", "/api/v1/audit", None);
+    assert_eq!(status, 403, "{v}");
+    b.console(); // the three refusals above are logged as failed loads
+
+    // A malformed MAC is refused at the field, before any request.
+    b.type_into("#dev-mac", "00:15:65:AB");
+    b.click("#dev-save");
+    b.wait_text("#dev-mac-error", "AA:BB:CC:DD:EE:FF");
+    // Each of the three formats is accepted.
+    for (i, mac) in ["00-15-65-ab-cd-01", "001565ABCD02", "00:15:65:AB:CD:03"]
+        .iter()
+        .enumerate()
+    {
+        b.type_into("#dev-mac", mac);
+        b.set_value("#dev-model", "Yealink-T4x");
+        b.set_value("#dev-template", "yealink-t4x");
+        b.set_value("#dev-account", "201");
+        b.click("#dev-save");
+        b.wait_text("#dev-out", &format!("001565ABCD0{}", i + 1));
+        b.wait_text("#dev-count", &format!("{}", i + 1));
+    }
+    // Search narrows the list.
+    b.type_into("#dev-search", "abcd02");
+    b.wait_text("#dev-count", "1");
+    assert!(b.text("#dev-table tbody").contains("001565ABCD02"));
+    b.assert_clean_console("after adding devices");
+
+    // The phone's file, over plain HTTP, with curl.
+    let files = d.json(&["prov", "files"]);
+    let name = files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["device"] == "001565ABCD01" && f["path"].as_str().unwrap().ends_with(".cfg"))
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no file for the device: {files}"));
+    let (status, _, body) = curl(&[&format!("http://127.0.0.1:{http}/provisioning/{name}")]);
+    assert_eq!(status, 200, "{name}");
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("201"),
+        "the account's extension is in the file: {text}"
+    );
+}
+
+#[test]
+fn admin_browses_the_audit_log_by_day_chooses_columns_restores_in_both_languages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, base, _) = start(dir.path());
+    add_user(&d, "webadmin", "admin", "admin-pass-1");
+    d.ok(&["prov", "account", "add", "extension=301", "sip_password=a"]);
+    d.ok(&["prov", "account", "set", "301", "display_name=Before"]);
+    let changed = d.json(&["prov", "account", "set", "301", "display_name=Later"]);
+    let set_txid = changed["txid"].as_u64().unwrap() - 1;
+    let entries = d.json(&["audit", "list"]);
+    let today = entries["entries"][0]["day"].as_u64().unwrap();
+    let other = if today == 1 { 2 } else { today - 1 };
+
+    let b = Driver::start();
+    sign_in(&b, &base, "webadmin", "admin-pass-1");
+    assert_eq!(
+        nav_ids(&b),
+        [
+            "nav-dashboard",
+            "nav-audit",
+            "nav-devices",
+            "nav-tasks",
+            "nav-ha"
+        ]
+    );
+    b.wait_text("main", "mgmt");
+    b.find("#dash-ha");
+
+    // The catalogue: the same keys in both languages.
+    let keys = b.exec_async(
+        "const done = arguments[0]; import('/i18n.js').then(m => \
+         done([Object.keys(m.STRINGS.en).sort(), Object.keys(m.STRINGS.it).sort()]));",
+        json!([]),
+    );
+    assert_eq!(keys[0], keys[1], "every key in English and Italian");
+    assert!(keys[0].as_array().unwrap().len() > 100);
+
+    // The audit log of today, then of a day without entries.
+    b.click("#nav-audit");
+    b.find("#audit-results table");
+    b.set_value("#audit-day", &today.to_string());
+    b.wait_text("#audit-results", "updated account 301");
+    b.set_value("#audit-day", &other.to_string());
+    b.wait_text("#audit-results", "No entries.");
+    b.set_value("#audit-day", &today.to_string());
+    b.find("#audit-results table");
+
+    // Columns: drop Address, add Object; remembered for this user.
+    let headers = |b: &Driver| -> Vec<String> {
+        serde_json::from_value(b.exec(
+            "return [...document.querySelectorAll('#audit-results th')].map(t => t.innerText);",
+            json!([]),
+        ))
+        .unwrap()
+    };
+    assert!(headers(&b).contains(&"Address".to_string()));
+    b.exec(
+        "document.querySelector('#audit-columns').closest('details').open = true;",
+        json!([]),
+    );
+    b.click("#col-ip");
+    b.click("#col-object_id");
+    b.wait_for(
+        "the chosen columns",
+        "const h = [...document.querySelectorAll('#audit-results th')].map(t => t.innerText); \
+         return h.includes('Object') && !h.includes('Address');",
+        json!([]),
+    );
+    b.goto(&format!("{base}/#/audit"));
+    b.find("#audit-results table");
+    let h = headers(&b);
+    assert!(
+        h.contains(&"Object".to_string()) && !h.contains(&"Address".to_string()),
+        "{h:?}"
+    );
+
+    // The diff of a transaction, and its restore: conflict, then forced.
+    b.set_value("#audit-day", &today.to_string());
+    b.wait_for(
+        "the row of the first display_name change",
+        "return [...document.querySelectorAll('#audit-results tbody tr')] \
+         .some(r => r.cells[0].innerText === String(arguments[0]));",
+        json!([set_txid]),
+    );
+    b.exec(
+        "[...document.querySelectorAll('#audit-results tbody tr')] \
+         .find(r => r.cells[0].innerText === String(arguments[0])).focus();",
+        json!([set_txid]),
+    );
+    b.keys("\u{E007}"); // Enter on the focused row
+    b.wait_text("#audit-detail", "Before");
+    b.click("#audit-restore");
+    b.wait_text("#restore-out", "Conflict");
+    b.click("#audit-restore-force");
+    b.wait_text("#restore-out", "Restored as transaction");
+    let account = d.json(&["prov", "account", "show", "301"]);
+    assert_eq!(account[0]["display_name"], "", "{account}");
+    b.console(); // the 409 of the first restore is logged as a failed load
+
+    // Italian, remembered for this user across a reload.
+    b.set_value("#lang", "it");
+    b.wait_text("nav", "Registro delle modifiche");
+    b.goto(&format!("{base}/#/dashboard"));
+    b.wait_text("nav", "Cruscotto");
+    b.wait_text("main", "Servizi");
+    b.assert_clean_console("after browsing");
+
+    if let Ok(out) = std::env::var("WEB_SCREENSHOTS") {
+        let out = std::path::PathBuf::from(out);
+        std::fs::create_dir_all(&out).unwrap();
+        for lang in ["en", "it"] {
+            b.set_value("#lang", lang);
+            for panel in ["dashboard", "audit", "devices", "tasks", "ha"] {
+                b.goto(&format!("{base}/#/{panel}"));
+                b.find(&format!("main[data-panel='{panel}'] h1"));
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                b.screenshot(&out.join(format!("{panel}-{lang}.png")));
+            }
+        }
+        b.click("#logout");
+        b.find("#login");
+        b.screenshot(&out.join("login.png"));
+    }
+
+    // Sign out ends the session on the server too.
+    let token = b
+        .exec("return sessionStorage.getItem('kpbx.token');", json!([]))
+        .as_str()
+        .map(str::to_string);
+    if let Some(token) = token {
+        b.click("#logout");
+        b.find("#login");
+        let (status, _, _) = curl(&[
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            &format!("{base}/api/v1/session"),
+        ]);
+        assert_eq!(status, 401, "the token is gone after signing out");
+    }
+    b.assert_clean_console("at the end");
+}

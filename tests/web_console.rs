@@ -4,7 +4,8 @@
 //! over W3C WebDriver by `webkit/`): sign-in, menus by role with the
 //! server refusing the rest, a device added in the browser and its file
 //! fetched over HTTP with curl, the audit log by day with chosen columns,
-//! restore with its conflict, both languages, and no console errors (a
+//! exported in the four formats (the XLSX read back by calamine), restore
+//! with its conflict, both languages, and no console errors (a
 //! CSP violation is one).
 //!
 //! `WEB_SCREENSHOTS=DIR` also saves a screenshot of every panel in both
@@ -192,7 +193,13 @@ fn provisioning_clerk_sees_only_devices_and_adds_one_fetched_over_http() {
     assert_eq!(status, 403, "{v}");
     let (status, v) = fetch_in_page(&b, "GET", "/api/v1/audit", None);
     assert_eq!(status, 403, "{v}");
-    b.console(); // the three refusals above are logged as failed loads
+    let (status, v) = fetch_in_page(&b, "GET", "/api/v1/audit/export?format=csv", None);
+    assert_eq!(status, 403, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("lacks audit:read"),
+        "{v}"
+    );
+    b.console(); // the refusals above are logged as failed loads
 
     // A malformed MAC is refused at the field, before any request.
     b.type_into("#dev-mac", "00:15:65:AB");
@@ -310,6 +317,61 @@ fn admin_browses_the_audit_log_by_day_chooses_columns_restores_in_both_languages
         h.contains(&"Object".to_string()) && !h.contains(&"Address".to_string()),
         "{h:?}"
     );
+
+    // Export of the day shown, with the columns shown, in the four formats:
+    // the daemon's exporter streamed by GET /api/v1/audit/export.
+    b.set_value("#audit-day", &today.to_string());
+    b.find("#audit-results table");
+    for f in ["csv", "xlsx", "json", "xml"] {
+        b.click(&format!("#export-{f}"));
+        b.wait_text("#audit-export-out", &format!(".{f} ("));
+    }
+    let saved = b.text("#audit-export-out");
+    assert!(saved.starts_with("Saved audit-"), "{saved}");
+    let token = b
+        .exec("return sessionStorage.getItem('kpbx.token');", json!([]))
+        .as_str()
+        .unwrap()
+        .to_string();
+    let month = entries["month"].as_str().unwrap();
+    let (status, head, xlsx) = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &format!(
+            "{base}/api/v1/audit/export?format=xlsx&month={month}&day={today}&columns=txid,user,object_type,description"
+        ),
+    ]);
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(header(&head, "transfer-encoding"), Some("chunked"));
+    assert!(
+        header(&head, "content-disposition")
+            .unwrap()
+            .contains(&format!("audit-{month}-{today:02}.xlsx"))
+    );
+    let path = dir.path().join("audit.xlsx");
+    std::fs::write(&path, &xlsx).unwrap();
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&path).unwrap();
+    let sheet = calamine::Reader::sheet_names(&wb)[0].clone();
+    let range = calamine::Reader::worksheet_range(&mut wb, &sheet).unwrap();
+    let rows: Vec<String> = range
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    assert!(
+        rows[0].contains("Object type") && !rows[0].contains("IP"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("updated account 301")),
+        "{rows:?}"
+    );
+    let (status, _, _) = curl(&[&format!("{base}/api/v1/audit/export?format=csv")]);
+    assert_eq!(status, 401, "no token, no export");
 
     // The diff of a transaction, and its restore: conflict, then forced.
     b.set_value("#audit-day", &today.to_string());

@@ -4,7 +4,7 @@
 // checks again.
 
 import { t } from "/i18n.js";
-import { api, command, h, field, table, fmt, notice, prefs, ApiError } from "/ui.js";
+import { api, command, h, field, table, fmt, notice, prefs, session, ApiError } from "/ui.js";
 
 function errorText(err) {
   return err instanceof ApiError && err.status === 403 ? t("denied", err.message) : t("error", err.message);
@@ -92,15 +92,55 @@ async function audit(main, { me, can }) {
     page = 1;
     load();
   });
-  main.append(form, h("details", {}, h("summary", {}, t("audit.columns")), chooser), results, detail);
+  const exportOut = h("span", { id: "audit-export-out" });
+  const exports = h("div", { class: "exports", role: "group", "aria-label": t("audit.export") },
+    h("span", {}, t("audit.export")),
+    ["xlsx", "csv", "json", "xml"].map((f) => h("button", { type: "button", id: "export-" + f, onclick: () => exportAs(f) }, f.toUpperCase())),
+    exportOut);
+  main.append(form, h("details", {}, h("summary", {}, t("audit.columns")), chooser), exports, results, detail);
 
-  async function load() {
-    const q = new URLSearchParams({ page: String(page), page_size: "50" });
+  function filters(q) {
     if (month.value) q.set("month", month.value);
     if (day.value) q.set("day", day.value);
     if (user.value) q.set("user", user.value);
     if (type.value) q.set("type", type.value);
     if (action.value) q.set("action", action.value);
+    return q;
+  }
+
+  // The daemon's own exporter, streamed by GET /api/v1/audit/export with
+  // the filters and columns shown; saved as a download.
+  async function exportAs(format) {
+    const q = filters(new URLSearchParams({ format }));
+    // The exporter's columns: `object_type` brings `object_id` beside it.
+    const cols = columns.filter((c) => c !== "object_id");
+    if (columns.includes("object_id") && !cols.includes("object_type")) cols.push("object_type");
+    q.set("columns", cols.join(","));
+    exportOut.replaceChildren(t("loading"));
+    try {
+      const res = await fetch("/api/v1/audit/export?" + q, {
+        headers: { Authorization: "Bearer " + session.token() }, cache: "no-store", credentials: "omit",
+      });
+      if (!res.ok) {
+        const e = await res.json().catch(() => ({}));
+        throw new ApiError(res.status, e.code, e.message || res.statusText);
+      }
+      const blob = await res.blob();
+      const name = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "")?.[1] || "audit." + format;
+      const url = URL.createObjectURL(blob);
+      const a = h("a", { href: url, download: name, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      exportOut.replaceChildren(t("audit.exported", name, blob.size));
+    } catch (err) {
+      exportOut.replaceChildren(notice("error", errorText(err)));
+    }
+  }
+
+  async function load() {
+    const q = filters(new URLSearchParams({ page: String(page), page_size: "50" }));
     results.replaceChildren(notice("info", t("loading")));
     try {
       const r = await api("GET", "audit?" + q);

@@ -13,6 +13,7 @@
 //!   `GET /api/v1/audit` (query: month, day, user, type, action, page,
 //!   page_size, columns), `GET /api/v1/audit/{txid}`,
 //!   `POST /api/v1/audit/{txid}/restore[?force=true]`, `GET /api/v1/audit/verify`,
+//!   `GET /api/v1/audit/export?format=xlsx|csv|json|xml` (+ the filters; chunked),
 //!   `GET /api/v1/users`, `GET /api/v1/roles`.
 
 use serde::Deserialize;
@@ -174,6 +175,15 @@ pub enum ApiCall {
     Logout,
     /// Who the bearer token is: user, role, permissions, tenant.
     Session,
+    /// `AuditExport`, streamed back as a file (chunked).
+    Export {
+        command: Command,
+        /// `Content-Type` of the file.
+        content_type: &'static str,
+        /// `Content-Disposition` file name (built here, never client text
+        /// beyond a checked month).
+        file_name: String,
+    },
     Run(Command),
 }
 
@@ -244,6 +254,10 @@ pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
         ("GET", ["users"]) => no_body(body).and_then(|()| run(Command::UserList)),
         ("GET", ["roles"]) => no_body(body).and_then(|()| run(Command::RoleList)),
         ("GET", ["audit", "verify"]) => no_body(body).and_then(|()| run(Command::AuditVerify)),
+        ("GET", ["audit", "export"]) => {
+            no_body(body)?;
+            audit_export(&head.query)
+        }
         ("GET", ["audit"]) => {
             no_body(body)?;
             run(Command::AuditQuery(audit_query(&head.query)?))
@@ -329,6 +343,49 @@ fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
             Ok((unpercent(k)?, unpercent(v)?))
         })
         .collect()
+}
+
+/// `GET /api/v1/audit/export?format=F` plus `audit`'s filters.
+fn audit_export(query: &str) -> Result<ApiCall, ApiError> {
+    let mut format = None;
+    let mut rest = Vec::new();
+    for p in query.split('&').filter(|p| !p.is_empty()) {
+        match p.strip_prefix("format=") {
+            Some(f) => format = Some(unpercent(f)?),
+            None => rest.push(p),
+        }
+    }
+    let format = format.ok_or_else(|| err(400, "format is required: xlsx, csv, json or xml"))?;
+    let (content_type, ext) = match format.as_str() {
+        "xlsx" => (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        "csv" => ("text/csv; charset=utf-8", "csv"),
+        "json" => ("application/json", "json"),
+        "xml" => ("application/xml", "xml"),
+        other => {
+            return Err(err(
+                400,
+                format!("unknown format {other:?}; formats are xlsx, csv, json, xml"),
+            ));
+        }
+    };
+    let query = audit_query(&rest.join("&"))?;
+    let month = query
+        .month
+        .as_deref()
+        .filter(|m| m.len() == 7 && m.bytes().all(|b| b.is_ascii_digit() || b == b'-'));
+    let file_name = match (month, query.day) {
+        (Some(m), Some(d)) => format!("audit-{m}-{d:02}.{ext}"),
+        (Some(m), None) => format!("audit-{m}.{ext}"),
+        _ => format!("audit.{ext}"),
+    };
+    Ok(ApiCall::Export {
+        command: Command::AuditExport { query, format },
+        content_type,
+        file_name,
+    })
 }
 
 fn audit_query(query: &str) -> Result<AuditQuery, ApiError> {
@@ -432,6 +489,43 @@ mod tests {
             req("GET /api/v1/session HTTP/1.1\r\n\r\n").unwrap(),
             ApiCall::Session
         );
+        match req(
+            "GET /api/v1/audit/export?month=2026-11&day=3&format=csv&user=ann HTTP/1.1\r\n\r\n",
+        )
+        .unwrap()
+        {
+            ApiCall::Export {
+                command: Command::AuditExport { query, format },
+                content_type,
+                file_name,
+            } => {
+                assert_eq!(
+                    (format.as_str(), content_type),
+                    ("csv", "text/csv; charset=utf-8")
+                );
+                assert_eq!(file_name, "audit-2026-11-03.csv");
+                assert_eq!(query.user.as_deref(), Some("ann"));
+                assert_eq!(query.day, Some(3));
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            "",
+            "?format=pdf",
+            "?format=csv&bogus=1",
+            "?month=x%22&format=csv",
+        ] {
+            let r = req(&format!("GET /api/v1/audit/export{bad} HTTP/1.1\r\n\r\n"));
+            match r {
+                Err(e) => assert_eq!(e.status, 400, "{bad}"),
+                // A month that is not YYYY-MM never reaches the file name
+                // (the daemon refuses it later, with its own message).
+                Ok(ApiCall::Export { file_name, .. }) => {
+                    assert_eq!(file_name, "audit.csv", "{bad}")
+                }
+                Ok(other) => panic!("{bad}: {other:?}"),
+            }
+        }
         assert_eq!(
             req(&post("/api/v1/audit/7/restore?force=true", "")).unwrap(),
             ApiCall::Run(Command::AuditRestore {

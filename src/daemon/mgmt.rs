@@ -658,6 +658,18 @@ async fn serve(
                 allow: e.allow,
                 ..Answer::error(e.status, e.code, &e.message)
             },
+            Ok(ApiCall::Export {
+                command,
+                content_type,
+                file_name,
+            }) => {
+                token_sent = head.token.is_some();
+                let file = (content_type, file_name.as_str());
+                match export(command, file, head.token, peer, &events, &mut tls).await {
+                    Some(refused) => refused,
+                    None => return,
+                }
+            }
             Ok(call) => {
                 token_sent = head.token.is_some();
                 run(call, head.token, peer, &events, &pool).await
@@ -666,6 +678,90 @@ async fn serve(
     };
     let head = head_of(&answer, token_sent);
     write_and_close(&mut tls, head.as_bytes(), answer.body.as_bytes()).await;
+}
+
+/// Runs a streamed command (`AuditExport`) and writes its chunks as they
+/// come, `Transfer-Encoding: chunked` (memory stays at the channel's four
+/// chunks whatever the export's size). `None`: answered (a failure after
+/// the first chunk ends the connection without the last chunk, so the
+/// client sees a cut transfer, not a short file). `Some`: the refusal to
+/// answer instead (no session, no permission, bad filter).
+async fn export<S: AsyncRead + AsyncWrite + Unpin>(
+    command: Command,
+    (content_type, file_name): (&str, &str),
+    token: Option<String>,
+    peer: IpAddr,
+    events: &Sender<Event>,
+    tls: &mut S,
+) -> Option<Answer> {
+    let unavailable = || Answer::error(503, "unavailable", "daemon did not answer");
+    let (answer, replies) = smol::channel::bounded(4);
+    match step(
+        events,
+        StepCall::Run {
+            token,
+            command,
+            answer,
+        },
+        peer,
+    )
+    .await
+    {
+        Some(StepReply::Routed) => {}
+        Some(StepReply::Response { status, body }) => return Some(Answer::new(status, body)),
+        Some(StepReply::Hash(..)) | None => return Some(unavailable()),
+    }
+    let mut first = true;
+    loop {
+        let Some(Ok(reply)) = timeout(REPLY_TIMEOUT, replies.recv()).await else {
+            return if first { Some(unavailable()) } else { None };
+        };
+        let bytes = match reply {
+            Reply::Error(e) if first => {
+                let status = api::status_of(e.code);
+                let out =
+                    crate::cli::render::render(&Reply::Error(e), true, &jiff::tz::TimeZone::UTC);
+                return Some(Answer::new(status, out.stdout));
+            }
+            Reply::Chunk(b) => b,
+            Reply::StreamEnd(_) => Vec::new(),
+            // An error mid-stream, or anything else: cut the transfer.
+            _ => return None,
+        };
+        let mut out = Vec::with_capacity(bytes.len() + 1024);
+        if first {
+            first = false;
+            out.extend_from_slice(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\
+                     Content-Disposition: attachment; filename=\"{file_name}\"\r\n\
+                     Transfer-Encoding: chunked\r\nCache-Control: no-store\r\n\
+                     X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        let last = bytes.is_empty();
+        if !last {
+            out.extend_from_slice(format!("{:x}\r\n", bytes.len()).as_bytes());
+            out.extend_from_slice(&bytes);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+        let wrote = timeout(WRITE_TIMEOUT, async {
+            tls.write_all(&out).await?;
+            tls.flush().await
+        })
+        .await;
+        if !matches!(wrote, Some(Ok(()))) {
+            return None;
+        }
+        if last {
+            let _ = timeout(WRITE_TIMEOUT, tls.close()).await;
+            return None;
+        }
+    }
 }
 
 /// Writes one response and closes the connection.
@@ -831,6 +927,8 @@ async fn run(
         }
         ApiCall::Logout => step(events, StepCall::Logout { token }, peer).await,
         ApiCall::Session => step(events, StepCall::Session { token }, peer).await,
+        // Streamed by `export` before it gets here.
+        ApiCall::Export { .. } => return Answer::error(500, "internal", "export not streamed"),
         ApiCall::Run(command) => {
             let (answer, replies) = smol::channel::bounded(4);
             match step(

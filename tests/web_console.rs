@@ -504,3 +504,150 @@ fn ten_thousand_devices_list_search_sort_and_page_fast() {
     assert!(load < std::time::Duration::from_secs(15), "{load:?}");
     b.assert_clean_console("with 10,000 devices");
 }
+
+/// The SMTP server of tests/tasks_mail.rs (python3-aiosmtpd,
+/// tests/fixtures/mail/smtp_sink.py), plain SMTP on loopback; killed by
+/// PID on drop.
+struct Sink {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sink {
+    fn start(dir: &std::path::Path) -> (Sink, u16) {
+        use std::io::BufRead;
+        let ok = Command::new("/usr/bin/python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "python3-aiosmtpd is required (make test-deps)");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = dir.join("sink");
+        std::fs::create_dir_all(&out).unwrap();
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/mail/smtp_sink.py"
+            ))
+            .args(["--port", &port.to_string(), "--out", out.to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(15));
+        let sink = Sink { child, out };
+        assert_eq!(got.as_deref().map(str::trim), Ok("READY"), "SMTP sink");
+        (sink, port)
+    }
+
+    fn recipients(&self) -> Vec<String> {
+        std::fs::read_dir(&self.out)
+            .unwrap()
+            .filter_map(|e| std::fs::read(e.unwrap().path()).ok())
+            .filter_map(|b| serde_json::from_slice::<Value>(&b).ok())
+            .map(|m| m.to_string())
+            .collect()
+    }
+}
+
+#[test]
+fn weekly_task_from_the_form_runs_now_and_its_delivery_shows_keyboard_only_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, base, _) = start(dir.path());
+    let (sink, smtp) = Sink::start(dir.path());
+    add_user(&d, "webadmin", "admin", "admin-pass-1");
+    d.ok(&[
+        "mail",
+        "configure",
+        "server=127.0.0.1",
+        &format!("port={smtp}"),
+        "security=none",
+        "sender=pbx@example.org",
+    ]);
+    let b = Driver::start();
+    // Sign in with the keyboard alone: the user field has the focus.
+    b.goto(&format!("{base}/"));
+    b.find("#user");
+    b.keys("webadmin\u{E004}admin-pass-1\u{E007}");
+    b.find("#nav-dashboard");
+    b.goto(&format!("{base}/#/tasks"));
+    b.find("#task-form");
+    let shown = |b: &Driver, id: &str| -> bool {
+        b.exec(
+            "return !document.getElementById(arguments[0]).closest('.field').hidden;",
+            json!([id]),
+        )
+        .as_bool()
+        .unwrap()
+    };
+    // The fields follow the schedule, the type and the format.
+    assert!(!shown(&b, "task-weekday") && !shown(&b, "task-day_of_month"));
+    b.set_value("#task-schedule", "monthly");
+    assert!(!shown(&b, "task-weekday") && shown(&b, "task-day_of_month"));
+    b.set_value("#task-schedule", "weekly");
+    assert!(shown(&b, "task-weekday") && !shown(&b, "task-day_of_month"));
+    assert!(!shown(&b, "task-notify_supervisors") && !shown(&b, "task-operator_events"));
+    b.set_value("#task-type", "send_callcenter_cdr");
+    assert!(shown(&b, "task-notify_supervisors") && !shown(&b, "task-operator_events"));
+    b.set_value("#task-format", "csv_detailed");
+    assert!(shown(&b, "task-operator_events"));
+    b.set_value("#task-type", "send_cdr");
+    b.set_value("#task-format", "csv");
+    assert!(!shown(&b, "task-operator_events") && !shown(&b, "task-notify_supervisors"));
+    // Recipients or supervisors: refused at the form.
+    b.type_into("#task-name", "weekly calls");
+    b.set_value("#task-weekday", "friday");
+    b.set_value("#task-time", "06:30");
+    b.click("#task-save");
+    b.wait_text("#task-form-out", "needs recipients");
+    b.type_into("#task-recipients", "ops@example.org");
+    b.click("#task-save");
+    b.wait_text("#task-form-out", "Task created");
+    b.wait_text("#task-list", "weekly calls");
+    assert!(
+        b.text("#task-list").contains("06:30"),
+        "{}",
+        b.text("#task-list")
+    );
+    let tasks = d.json(&["task", "list"]);
+    assert_eq!(tasks[0]["weekday"], "friday", "{tasks}");
+    assert_eq!(tasks[0]["schedule"], "weekly", "{tasks}");
+    assert_eq!(tasks[0]["format"], "csv", "{tasks}");
+    // Run now; the run and its delivery show in the history.
+    b.click("#task-list button.run");
+    b.wait_text("#task-out", "started");
+    let start = std::time::Instant::now();
+    while !b.text("#task-history").contains("ops@example.org: sent") {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no delivery shown: {}",
+            b.text("#task-history")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        b.click("#task-history-refresh");
+    }
+    let got = sink.recipients();
+    assert!(
+        got.iter().any(|m| m.contains("ops@example.org")),
+        "the SMTP server got it: {got:?}"
+    );
+    b.assert_clean_console("after the task");
+}

@@ -321,7 +321,8 @@ async function tasks(main, { can }) {
   main.append(h("h1", {}, t("nav.tasks")));
   const out = h("div", { id: "task-out" });
   const list = h("div", { id: "task-list" });
-  main.append(section(t("task.list"), list), out);
+  const hist = h("div", { id: "task-history" });
+  main.append(section(t("task.list"), list), out, hist);
 
   async function load() {
     const rows = await command("TaskList");
@@ -331,12 +332,35 @@ async function tasks(main, { can }) {
       { key: "type", label: t("task.type") },
       { key: "schedule", label: t("task.schedule"), render: (r) => fmt(r.schedule?.kind ?? r.schedule) },
       { key: "next_run", label: t("task.next_run") },
-      { key: "running", label: t("task.running"), render: (r) => (r.running ? t("yes") : t("no")) },
+      { key: "running", label: t("task.running"), render: (r) => (r.running === "yes" ? t("yes") : t("no")) },
     ];
     if (can("tasks", "write")) {
-      cols.push({ key: "run", label: "", render: (r) => h("button", { type: "button", class: "run", dataset: { id: r.id }, onclick: () => run(r.id) }, t("task.run")) });
+      cols.push({ key: "run", label: "", render: (r) => h("button", { type: "button", class: "run", dataset: { id: r.id }, onclick: (e) => { e.stopPropagation(); run(r.id); }, onkeydown: (e) => e.stopPropagation() }, t("task.run")) });
     }
-    list.replaceChildren(rows.length ? table(cols, rows) : notice("info", t("task.empty")));
+    list.replaceChildren(rows.length ? table(cols, rows, (r) => history(r.id)) : notice("info", t("task.empty")));
+  }
+
+  // The task's runs, newest first, with the delivery to each recipient.
+  async function history(id) {
+    try {
+      const runs = await command({ TaskHistory: { id: Number(id), limit: 10 } });
+      const when = (us) => (us ? new Date(us / 1000).toISOString().replace("T", " ").slice(0, 19) : "");
+      hist.replaceChildren(h("h2", { id: "task-history-title", tabindex: "-1" }, t("task.history", id)),
+        h("button", { type: "button", id: "task-history-refresh", onclick: () => history(id) }, t("refresh")),
+        runs.length ? table([
+          { key: "run", label: t("task.run_no") },
+          { key: "trigger", label: t("task.trigger") },
+          { key: "started_us", label: t("task.started_at"), render: (r) => when(r.started_us) },
+          { key: "state", label: t("dash.state") },
+          { key: "records", label: t("task.records") },
+          { key: "file_name", label: t("task.file") },
+          { key: "deliveries", label: t("task.deliveries"), render: (r) => h("ul", { class: "plain" }, r.deliveries.map((d) => h("li", {}, `${d.recipient}: ${d.status}${d.detail ? " (" + d.detail + ")" : ""}`))) },
+          { key: "error", label: t("task.error") },
+        ], runs) : notice("info", t("task.no_runs")));
+      document.getElementById("task-history-title").focus();
+    } catch (err) {
+      hist.replaceChildren(notice("error", errorText(err)));
+    }
   }
 
   async function run(id) {
@@ -344,6 +368,7 @@ async function tasks(main, { can }) {
       await command({ TaskRun: { id: Number(id) } });
       out.replaceChildren(notice("ok", t("task.started", id)));
       await load();
+      await history(id);
     } catch (err) {
       out.replaceChildren(notice("error", errorText(err)));
     }

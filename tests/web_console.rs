@@ -407,6 +407,32 @@ fn admin_browses_the_audit_log_by_day_chooses_columns_restores_in_both_languages
     if let Ok(out) = std::env::var("WEB_SCREENSHOTS") {
         let out = std::path::PathBuf::from(out);
         std::fs::create_dir_all(&out).unwrap();
+        // Something to show on the devices and tasks panels.
+        for (mac, notes) in [
+            ("00:15:65:12:34:56", "reception"),
+            ("00:15:65:12:34:57", "office 2"),
+        ] {
+            d.ok(&[
+                "prov",
+                "device",
+                "add",
+                &format!("mac={mac}"),
+                "model=Yealink-T4x",
+                "template=yealink-t4x",
+                "account=301",
+                &format!("notes={notes}"),
+            ]);
+        }
+        d.ok(&[
+            "task",
+            "add",
+            "name=weekly calls",
+            "type=send_cdr",
+            "schedule=weekly",
+            "weekday=monday",
+            "time=06:30",
+            "recipients=ops@example.org",
+        ]);
         for lang in ["en", "it"] {
             b.set_value("#lang", lang);
             for panel in ["dashboard", "audit", "devices", "tasks", "ha"] {

@@ -16,13 +16,25 @@ function section(title, ...children) {
 
 // ------------------------------------------------------------ dashboard
 
+function duration(secs) {
+  if (secs === undefined || secs === null) return "";
+  const d = Math.floor(secs / 86400), hh = Math.floor((secs % 86400) / 3600), m = Math.floor((secs % 3600) / 60);
+  return t("dash.duration", d, hh, m);
+}
+
+// An audit time (UTC, RFC 3339 with microseconds) as `YYYY-MM-DD HH:MM:SS`.
+function utc(text) {
+  return typeof text === "string" ? text.slice(0, 19).replace("T", " ") : fmt(text);
+}
+
 async function dashboard(main, { can }) {
   main.append(h("h1", {}, t("nav.dashboard")));
   const st = await api("GET", "status");
   main.append(section(t("dash.store"),
     h("dl", { class: "facts" },
       h("dt", {}, t("dash.version")), h("dd", {}, fmt(st.version)),
-      h("dt", {}, t("dash.uptime")), h("dd", {}, fmt(st.uptime ?? st.uptime_s)),
+      h("dt", {}, t("dash.uptime")), h("dd", {}, duration(st.uptime_secs)),
+      h("dt", {}, t("dash.store_size")), h("dd", {}, t("dash.mb", ((st.store_bytes || 0) / 1e6).toFixed(1))),
       h("dt", {}, t("dash.objects")), h("dd", { id: "dash-objects" }, fmt(st.objects)),
       h("dt", {}, t("dash.audit_entries")), h("dd", {}, fmt(st.audit_entries)),
       h("dt", {}, t("dash.last_txid")), h("dd", {}, fmt(st.last_txid)))));
@@ -45,7 +57,7 @@ const AUDIT_COLUMNS = ["txid", "day", "time", "user", "ip", "action", "object_ty
 const DEFAULT_COLUMNS = ["txid", "day", "time", "user", "ip", "action", "object_type", "description"];
 
 function auditTable(entries, columns, onRow) {
-  return table(columns.map((c) => ({ key: c, label: t("col." + c) })), entries, onRow);
+  return table(columns.map((c) => ({ key: c, label: t("col." + c), render: c === "time" ? (e) => utc(e.time) : undefined })), entries, onRow);
 }
 
 function currentMonth() {

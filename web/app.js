@@ -102,8 +102,16 @@ function render() {
     return;
   }
   main.dataset.panel = panel.id;
-  panel.show(main, { me, can }).catch((err) => main.append(notice("error", t("error", err.message))));
+  panel.show(main, { me, can })
+    .catch((err) => main.append(notice("error", t("error", err.message))))
+    .finally(() => {
+      // After a menu choice, the keyboard starts in the panel.
+      if (moved) main.focus();
+      moved = false;
+    });
 }
+
+let moved = false;
 
 async function start() {
   try {
@@ -121,7 +129,10 @@ whenUnauthorized(() => {
   me = null;
   loginView();
 });
-window.addEventListener("hashchange", () => me && render());
+window.addEventListener("hashchange", () => {
+  moved = true;
+  if (me) render();
+});
 setLang(initialLang());
 if (session.token()) start();
 else loginView();

@@ -499,10 +499,67 @@ async function ha(main, { can }) {
   }
 }
 
+// ------------------------------------------------------------ users
+
+async function users(main, { can }) {
+  main.append(h("h1", {}, t("nav.users")));
+  const out = h("div", { id: "user-out" });
+  const list = h("div", { id: "user-list" });
+  const roleList = h("div", { id: "role-list" });
+  let roles = [];
+
+  async function load() {
+    const [us, rs] = await Promise.all([command("UserList"), command("RoleList")]);
+    roles = rs;
+    list.replaceChildren(table([
+      { key: "name", label: t("user.name") },
+      { key: "role", label: t("user.role") },
+      { key: "tenant", label: t("user.tenant") },
+      { key: "email", label: t("user.email") },
+    ], us));
+    roleList.replaceChildren(table([
+      { key: "name", label: t("role.name") },
+      { key: "builtin", label: t("role.builtin"), render: (r) => (r.builtin ? t("yes") : t("no")) },
+      { key: "permissions", label: t("role.permissions") },
+    ], rs));
+  }
+
+  main.append(section(t("user.list"), list), section(t("role.list"), roleList));
+  await load();
+  if (can("users", "write")) main.append(userForm());
+  main.append(out);
+
+  function userForm() {
+    const name = h("input", { id: "user-name", required: true, maxlength: 64, autocomplete: "off" });
+    const role = h("select", { id: "user-role" }, roles.map((r) => h("option", { value: r.name }, r.name)));
+    const email = h("input", { id: "user-email", type: "email" });
+    const password = h("input", { id: "user-password", type: "password", autocomplete: "new-password", required: true });
+    const form = h("form", { id: "user-form", class: "grid" },
+      field(t("user.name"), name), field(t("user.role"), role), field(t("user.email"), email),
+      field(t("login.password"), password),
+      h("button", { type: "submit", id: "user-save" }, t("user.add")));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const fields = [["name", name.value], ["role", role.value], ["password", password.value]];
+      if (email.value) fields.push(["email", email.value]);
+      try {
+        const r = await command({ UserAdd: { fields } });
+        out.replaceChildren(notice("ok", t("saved", r.txid ?? "")));
+        form.reset();
+        await load();
+      } catch (err) {
+        out.replaceChildren(notice("error", errorText(err)));
+      }
+    });
+    return section(t("user.add"), form);
+  }
+}
+
 export const PANELS = [
   { id: "dashboard", area: "system", title: "nav.dashboard", show: dashboard },
   { id: "audit", area: "audit", title: "nav.audit", show: audit },
   { id: "devices", area: "provisioning", title: "nav.devices", show: devices },
   { id: "tasks", area: "tasks", title: "nav.tasks", show: tasks },
   { id: "ha", area: "ha", title: "nav.ha", show: ha },
+  { id: "users", area: "users", title: "nav.users", show: users },
 ];

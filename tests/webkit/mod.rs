@@ -269,6 +269,25 @@ impl Driver {
         self.session_call("DELETE", "/actions", None);
     }
 
+    /// Accepts the open `confirm()`/`alert()` dialog, waiting up to 10 s
+    /// for it; its text.
+    pub fn accept_alert(&self) -> String {
+        let start = Instant::now();
+        loop {
+            let path = format!("/session/{}/alert/text", self.session);
+            let r = self.raw("GET", &path, None).expect("chromedriver");
+            if let Some(text) = r["value"].as_str() {
+                self.session_call("POST", "/alert/accept", Some(json!({})));
+                return text.to_string();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no dialog after 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The element's visible text (`textContent` of the first match).
     pub fn text(&self, css: &str) -> String {
         self.exec(

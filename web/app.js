@@ -64,15 +64,18 @@ function loginView(message) {
 }
 
 async function logout() {
-  try {
-    await api("POST", "logout");
-  } catch {
-    // The session may be gone already; signing out locally is what counts.
-  }
+  // Forget the token first: a reload while the server is answering must
+  // not use it again.
+  const token = session.token();
   session.clear();
   me = null;
   location.hash = "";
   loginView();
+  try {
+    await api("POST", "logout", undefined, token);
+  } catch {
+    // The session may be gone already; signing out locally is what counts.
+  }
 }
 
 function allowed() {

@@ -48,9 +48,8 @@ export function whenUnauthorized(f) {
 }
 
 // One API call: JSON in and out; a 401 ends the session in the UI.
-export async function api(method, path, body) {
+export async function api(method, path, body, token = session.token()) {
   const headers = { Accept: "application/json" };
-  const token = session.token();
   if (token) headers.Authorization = "Bearer " + token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch("/api/v1/" + path, {

@@ -650,7 +650,7 @@ async fn serve(
                 &head.headers,
                 std::str::from_utf8(&date).unwrap_or_default(),
             );
-            write_and_close(&mut tls, &r.head, &r.body).await;
+            write_and_close(&mut tls, &r.head, r.body).await;
             return;
         }
         Ok((head, body)) => match api::decode(&head, &body) {

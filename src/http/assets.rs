@@ -2,17 +2,15 @@
 //! response bytes out).
 //!
 //! `build.rs` gzips every file of `web/` at build time; each is kept only
-//! in that form. A client that accepts gzip (every browser) gets those
-//! bytes with `Content-Encoding: gzip`; any other gets them inflated here.
-//! Both representations carry their own strong entity-tag, so `304` and
-//! `Range` work as for provisioning files (the same [`response::plan`]).
+//! in that form and served with `Content-Encoding: gzip` (every browser
+//! accepts it; no `Accept-Encoding` means any coding will do). A client
+//! that refuses gzip outright gets 406: no inflater and no second copy in
+//! the binary. A strong entity-tag per file makes `304` and `Range` work
+//! as for provisioning files (the same [`response::plan`]).
 //! Every answer carries the console's security headers
 //! ([`SECURITY_HEADERS`]): a strict Content-Security-Policy (only this
 //! origin's own files; no inline script or style; no framing), `nosniff`,
 //! no referrer.
-
-use std::borrow::Cow;
-use std::io::Read as _;
 
 use super::request::{Headers, Method};
 use super::response::{self, Conn, Entity};
@@ -64,7 +62,7 @@ pub fn gzip_total() -> usize {
 pub struct Response {
     pub status: u16,
     pub head: Vec<u8>,
-    pub body: Cow<'static, [u8]>,
+    pub body: &'static [u8],
 }
 
 /// The answer to `method` on `path` (already without its query). `date`
@@ -78,34 +76,23 @@ pub fn respond(method: Method, path: &str, h: &Headers, date: &str) -> Response 
     if method == Method::Other {
         return error(405, method, date, &[]);
     }
-    let (bytes, etag, encoded): (Cow<'static, [u8]>, String, bool) = if h.accepts_gzip {
-        (
-            Cow::Borrowed(asset.gzip),
-            format!("\"{}-gz\"", asset.tag),
-            true,
-        )
-    } else {
-        let mut plain = Vec::with_capacity(asset.plain_len);
-        let inflated = flate2::read::GzDecoder::new(asset.gzip)
-            .take(asset.plain_len as u64 + 1)
-            .read_to_end(&mut plain);
-        if inflated.is_err() || plain.len() != asset.plain_len {
-            // Cannot happen with build.rs's output; answer, never panic.
-            return error(500, method, date, &[]);
-        }
-        (Cow::Owned(plain), format!("\"{}\"", asset.tag), false)
-    };
+    if !h.accepts_gzip() {
+        // Only a client that refuses gzip outright gets here (no
+        // Accept-Encoding means any coding will do, RFC 9110 12.5.3);
+        // every browser accepts gzip, and keeping an inflater or a second
+        // copy of each file in the binary for none is not worth its size.
+        return error(406, method, date, &[("Vary", "Accept-Encoding")]);
+    }
+    let etag = format!("\"{}-gz\"", asset.tag);
     let entity = Entity {
-        len: bytes.len() as u64,
+        len: asset.gzip.len() as u64,
         etag: Some(&etag),
         mtime: None,
         content_type: asset.content_type,
     };
     let plan = response::plan(method, h, &entity);
     let mut extra: Vec<(&str, &str)> = Vec::with_capacity(8);
-    if encoded {
-        extra.push(("Content-Encoding", "gzip"));
-    }
+    extra.push(("Content-Encoding", "gzip"));
     // Revalidate every time (the names carry no version); a 304 costs one
     // round trip and no body.
     extra.push(("Cache-Control", "no-cache"));
@@ -114,13 +101,12 @@ pub fn respond(method: Method, path: &str, h: &Headers, date: &str) -> Response 
     let mut head = Vec::with_capacity(768);
     response::write_entity_head_with(&mut head, &plan, &entity, date, Conn::Close, &extra);
     let body = if plan.send_body {
-        let (start, end) = (plan.start as usize, plan.end as usize);
-        match bytes {
-            Cow::Borrowed(b) => Cow::Borrowed(b.get(start..end).unwrap_or_default()),
-            Cow::Owned(v) => Cow::Owned(v.get(start..end).unwrap_or_default().to_vec()),
-        }
+        asset
+            .gzip
+            .get(plan.start as usize..plan.end as usize)
+            .unwrap_or_default()
     } else {
-        Cow::Borrowed(&[][..])
+        &[]
     };
     Response {
         status: plan.status,
@@ -139,9 +125,9 @@ fn error(status: u16, method: Method, date: &str, extra: &[(&str, &str)]) -> Res
         status,
         head,
         body: if head_only {
-            Cow::Borrowed(&[][..])
+            &[]
         } else {
-            Cow::Borrowed(response::error_body(status))
+            response::error_body(status)
         },
     }
 }
@@ -150,6 +136,7 @@ fn error(status: u16, method: Method, date: &str, extra: &[(&str, &str)]) -> Res
 mod tests {
     use super::*;
     use crate::http::request::{Status, parse_head};
+    use std::io::Read as _;
 
     fn get(text: &str) -> (String, Vec<u8>) {
         let Ok(Status::Complete(req)) = parse_head(text.as_bytes()) else {
@@ -162,7 +149,7 @@ mod tests {
             &req.headers,
             "Thu, 01 Jan 1970 00:00:00 GMT",
         );
-        (String::from_utf8(r.head).unwrap(), r.body.into_owned())
+        (String::from_utf8(r.head).unwrap(), r.body.to_vec())
     }
 
     fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
@@ -203,20 +190,25 @@ mod tests {
     }
 
     #[test]
-    fn identity_for_clients_without_gzip() {
+    fn no_accept_encoding_gets_gzip_a_refusal_gets_406() {
         let (head, body) = get("GET / HTTP/1.1\r\n\r\n");
         assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
-        assert_eq!(header(&head, "content-encoding"), None);
-        assert_eq!(body.len(), find("/").unwrap().plain_len);
-        let (gz_head, _) = get("GET / HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n");
-        assert_ne!(
-            header(&head, "etag"),
-            header(&gz_head, "etag"),
-            "one tag per representation"
-        );
+        assert_eq!(header(&head, "content-encoding"), Some("gzip"));
+        assert_eq!(body, find("/").unwrap().gzip);
+        for refusal in ["identity", "", "gzip;q=0, br"] {
+            let (head, body) = get(&format!(
+                "GET / HTTP/1.1\r\nAccept-Encoding: {refusal}\r\n\r\n"
+            ));
+            assert!(head.starts_with("HTTP/1.1 406"), "{refusal}: {head}");
+            assert_eq!(header(&head, "content-security-policy"), Some(CSP));
+            assert!(!body.is_empty());
+        }
         let (head, body) = get("HEAD /app.js HTTP/1.1\r\n\r\n");
         assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
         assert!(body.is_empty());
+        let (head, body) = get("GET /app.js HTTP/1.1\r\nRange: bytes=0-9\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+        assert_eq!(body, &find("/app.js").unwrap().gzip[..10]);
     }
 
     #[test]

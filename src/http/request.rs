@@ -71,9 +71,10 @@ pub struct Headers {
     pub conn_keep_alive: bool,
     /// Content-Length of the request body (0 when absent).
     pub content_length: u64,
-    /// `Accept-Encoding` accepts gzip (RFC 9110 12.5.3: `gzip`, `x-gzip`
-    /// or `*` with a q-value above 0).
-    pub accepts_gzip: bool,
+    /// An `Accept-Encoding` field was sent.
+    accept_encoding: bool,
+    /// One of them accepts gzip (`gzip`, `x-gzip` or `*` with q > 0).
+    gzip_named: bool,
 }
 
 impl Headers {
@@ -112,6 +113,13 @@ impl Headers {
     /// challenged).
     pub fn authorization(&self) -> Option<&str> {
         self.get(self.authorization)
+    }
+
+    /// Whether gzip content coding is acceptable (RFC 9110 12.5.3): no
+    /// `Accept-Encoding` at all means any coding is; otherwise one field
+    /// must accept gzip.
+    pub fn accepts_gzip(&self) -> bool {
+        !self.accept_encoding || self.gzip_named
     }
 
     /// Forgets everything, keeping the allocation.
@@ -177,7 +185,8 @@ impl Headers {
         } else if name.eq_ignore_ascii_case("if-modified-since") {
             self.if_modified_since = Some(self.kept(v));
         } else if name.eq_ignore_ascii_case("accept-encoding") {
-            self.accepts_gzip |= accepts_gzip(v);
+            self.accept_encoding = true;
+            self.gzip_named |= accepts_gzip(v);
         }
         Ok(())
     }
@@ -432,8 +441,22 @@ mod tests {
         assert!(!yes("*, gzip;q=0"), "named beats the wildcard");
         assert!(!yes("deflate, *;q=0"));
         let r = complete("GET / HTTP/1.1\r\nAccept-Encoding: br\r\nAccept-Encoding: gzip\r\n\r\n");
-        assert!(r.headers.accepts_gzip, "fields combine");
-        assert!(!complete("GET / HTTP/1.1\r\n\r\n").headers.accepts_gzip);
+        assert!(r.headers.accepts_gzip(), "fields combine");
+        assert!(
+            complete("GET / HTTP/1.1\r\n\r\n").headers.accepts_gzip(),
+            "no field: any coding"
+        );
+        assert!(
+            !complete("GET / HTTP/1.1\r\nAccept-Encoding: identity\r\n\r\n")
+                .headers
+                .accepts_gzip()
+        );
+        assert!(
+            !complete("GET / HTTP/1.1\r\nAccept-Encoding:\r\n\r\n")
+                .headers
+                .accepts_gzip(),
+            "empty: none"
+        );
     }
 
     fn complete(s: &str) -> Request {

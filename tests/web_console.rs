@@ -229,6 +229,26 @@ fn provisioning_clerk_sees_only_devices_and_adds_one_fetched_over_http() {
     assert!(b.text("#dev-table tbody").contains("001565ABCD02"));
     b.assert_clean_console("after adding devices");
 
+    // The policy holds in the browser, and the console check sees a
+    // violation: an injected inline script and style are refused.
+    b.exec(
+        "const s = document.createElement('script'); s.textContent = 'window.pwned = 1'; \
+         document.body.append(s); const st = document.createElement('style'); \
+         st.textContent = 'body { display: none }'; document.head.append(st);",
+        json!([]),
+    );
+    assert_eq!(
+        b.exec("return window.pwned === undefined;", json!([])),
+        json!(true)
+    );
+    let seen = b.console();
+    assert!(
+        seen.iter().any(|(level, m)| level == "SEVERE"
+            && m.contains("Content Security Policy")
+            && m.contains("inline script")),
+        "{seen:#?}"
+    );
+
     // The phone's file, over plain HTTP, with curl.
     let files = d.json(&["prov", "files"]);
     let name = files["files"]

@@ -630,13 +630,14 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let seeds: [&[u8]; 3] = [
+        let seeds: [&[u8]; 4] = [
             b"POST /api/v1/command HTTP/1.1\r\nContent-Length: 24\r\n\r\n{\"AuditShow\":{\"txid\":3}}",
             b"GET /api/v1/audit?month=2026-11&columns=txid HTTP/1.1\r\n\r\n",
             b"POST /api/v1/login HTTP/1.1\r\nContent-Length: 27\r\n\r\n{\"user\":\"a\",\"password\":\"b\"}",
+            b"GET /api/v1/audit/export?format=xlsx&month=2026-11&day=3&columns=txid HTTP/1.1\r\nAccept-Encoding: gzip;q=0\r\n\r\n",
         ];
         for i in 0..20_000u32 {
-            let mut data = seeds[(i % 3) as usize].to_vec();
+            let mut data = seeds[(i % 4) as usize].to_vec();
             for _ in 0..(next() % 4 + 1) {
                 let len = data.len() as u64;
                 let pos = (next() % len.max(1)) as usize;

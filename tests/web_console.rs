@@ -249,6 +249,18 @@ fn provisioning_clerk_sees_only_devices_and_adds_one_fetched_over_http() {
         "{seen:#?}"
     );
 
+    // Its generated files in the browser: Enter on the row, then a file.
+    b.type_into("#dev-search", "abcd01");
+    b.wait_text("#dev-table tbody", "001565ABCD01");
+    b.exec(
+        "document.querySelector('#dev-table tbody tr').focus();",
+        json!([]),
+    );
+    b.keys("\u{E007}");
+    b.wait_text("#dev-files", "001565abcd01.cfg");
+    b.click("#dev-files button[data-path$='.cfg']");
+    b.wait_text("#dev-file", "account.1.user_name = 201");
+
     // The phone's file, over plain HTTP, with curl.
     let files = d.json(&["prov", "files"]);
     let name = files["files"]

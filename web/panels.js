@@ -252,7 +252,17 @@ async function devices(main, { can }) {
     const head = h("tr", {}, cols.map((c) => h("th", { scope: "col", "aria-sort": c === sortKey ? (asc ? "ascending" : "descending") : false },
       h("button", { type: "button", class: "sort", id: "sort-" + c, onclick: () => { asc = c === sortKey ? !asc : true; sortKey = c; draw(); } },
         t(labels[c]), c === sortKey ? (asc ? " ▲" : " ▼") : ""))));
-    const body = slice.map((d) => h("tr", {}, cols.map((c) => h("td", {}, fmt(d[c])))));
+    const body = slice.map((d) => {
+      const tr = h("tr", { tabindex: 0, class: "clickable", dataset: { mac: d.mac } }, cols.map((c) => h("td", {}, fmt(d[c]))));
+      tr.addEventListener("click", () => showFiles(d));
+      tr.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          showFiles(d);
+        }
+      });
+      return tr;
+    });
     listBox.replaceChildren(
       h("p", { id: "dev-count" }, t("dev.count", rows.length)),
       h("table", { id: "dev-table" }, h("thead", {}, head), h("tbody", {}, body)),
@@ -264,10 +274,38 @@ async function devices(main, { can }) {
 
   async function load() {
     all = await command({ ProvList: { kind: "device" } });
+    files = null;
     draw();
   }
 
-  main.append(section(t("dev.list"), search, listBox));
+  // The generated files of a device, and a viewer (text only: the content
+  // is never parsed as markup).
+  let files = null;
+  const filesBox = h("div", { id: "dev-files" });
+  async function showFiles(d) {
+    try {
+      files = files || (await command("ProvFiles")).files;
+      const mine = files.filter((f) => f.device === d.mac);
+      const viewer = h("pre", { id: "dev-file", class: "file" });
+      filesBox.replaceChildren(
+        h("h2", { id: "dev-files-title", tabindex: "-1" }, t("dev.files", d.mac)),
+        mine.length ? h("ul", { class: "plain" }, mine.map((f) => h("li", {},
+          h("button", { type: "button", class: "link", dataset: { path: f.path }, onclick: async () => {
+            try {
+              const r = await command({ ProvFile: { path: f.path } });
+              viewer.textContent = (Array.isArray(r) ? r[0]?.content : r.content) ?? "";
+            } catch (err) {
+              viewer.textContent = errorText(err);
+            }
+          } }, `${f.path} (${f.size} B)`)))) : notice("info", t("dev.no_files")),
+        viewer);
+      document.getElementById("dev-files-title").focus();
+    } catch (err) {
+      filesBox.replaceChildren(notice("error", errorText(err)));
+    }
+  }
+
+  main.append(section(t("dev.list"), search, listBox), filesBox);
   if (can("provisioning", "write")) main.append(await addForm());
   main.append(out);
   await load();

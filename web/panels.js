@@ -426,6 +426,67 @@ async function tasks(main, { can }) {
 
   if (can("tasks", "write")) main.append(taskForm());
   await load();
+  main.append(await mailSection());
+
+  // The SMTP settings the tasks mail through, and "send test".
+  async function mailSection() {
+    let cur = {};
+    try {
+      const r = await command("MailShow");
+      cur = (Array.isArray(r) ? r[0] : r) || {};
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
+    }
+    const write = can("tasks", "write");
+    const input = (k, attrs = {}) => h("input", { id: "mail-" + k, value: cur[k] ?? "", disabled: !write, ...attrs });
+    const inputs = {
+      server: input("server"),
+      port: input("port", { type: "number", min: 0, max: 65535, value: cur.port ?? "0" }),
+      security: h("select", { id: "mail-security", disabled: !write },
+        ["none", "starttls", "tls"].map((v) => h("option", { value: v, selected: v === (cur.security || "starttls") }, v))),
+      user: input("user", { autocomplete: "off" }),
+      password: input("password", { type: "password", value: "", autocomplete: "new-password", placeholder: cur.password ? "********" : "" }),
+      sender: input("sender", { type: "email" }),
+      retry_minutes: input("retry_minutes", { type: "number", min: 1, value: cur.retry_minutes ?? "1440" }),
+    };
+    const msg = h("div", { id: "mail-out" });
+    const form = h("form", { id: "mail-form", class: "grid" },
+      Object.entries(inputs).map(([k, el]) => field(t("mail." + k), el)),
+      write ? h("button", { type: "submit", id: "mail-save" }, t("mail.save")) : null);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const fields = [];
+      for (const [k, el] of Object.entries(inputs)) {
+        if (k === "password" && el.value === "") continue;
+        fields.push([k, el.value]);
+      }
+      try {
+        const r = await command({ MailConfigure: { fields } });
+        msg.replaceChildren(notice("ok", t("saved", r.txid ?? "")));
+      } catch (err) {
+        msg.replaceChildren(notice("error", errorText(err)));
+      }
+    });
+    const parts = [form, msg];
+    if (write) {
+      const to = h("input", { id: "mail-test-to", type: "email", size: 30 });
+      const out = h("div", { id: "mail-test-out" });
+      const test = h("form", { id: "mail-test", class: "grid" }, field(t("mail.test_to"), to),
+        h("button", { type: "submit", id: "mail-test-send" }, t("mail.test")), out);
+      test.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        out.replaceChildren(notice("info", t("loading")));
+        try {
+          const r = await command({ MailTest: { address: to.value } });
+          out.replaceChildren(notice(r.delivered ? "ok" : "error", r.delivered ? t("mail.delivered", r.address, r.detail) : t("mail.not_delivered", r.address, r.detail)));
+        } catch (err) {
+          out.replaceChildren(notice("error", errorText(err)));
+        }
+      });
+      parts.push(test);
+    }
+    return section(t("mail.title"), ...parts);
+  }
 
   function taskForm() {
     const sel = (id, values, value) => h("select", { id }, values.map((v) => h("option", { value: v, selected: v === value }, v)));

@@ -14,13 +14,14 @@
 CARGO ?= cargo
 # Debian packages the test suite needs; `make test-deps` installs the
 # missing ones when run as root and fails loudly otherwise.
-TEST_DEBS ?= procps python3 python3-openpyxl python3-aiosmtpd iproute2 curl atftp tftp-hpa
+# chromium + chromium-driver: the web console's browser tests (tests/web_console.rs).
+TEST_DEBS ?= procps python3 python3-openpyxl python3-aiosmtpd iproute2 curl atftp tftp-hpa chromium chromium-driver
 # What the x86_64 boot test needs (board/image.mk has the full list for
 # both architectures and Buildroot: make image-deps).
 IMG_TEST_DEBS ?= qemu-system-x86 busybox-static musl-tools cpio kmod e2fsprogs file xz-utils tzdata
 FUZZ_SECONDS ?= 30
 
-.PHONY: all build run test test-deps lint bench fuzz clean
+.PHONY: all build run test test-deps lint bench fuzz clean screenshots
 
 all: build
 
@@ -58,6 +59,11 @@ bench: build
 
 fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)
+
+# Screenshots of every console panel in English and Italian (headless
+# Chromium at 1280x800) into docs/screenshots/.
+screenshots: test-deps
+	WEB_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CARGO) test --locked --test web_console admin_browses
 
 clean:
 	$(CARGO) clean

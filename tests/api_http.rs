@@ -396,6 +396,89 @@ fn rfc_6750_and_9110_details() {
 }
 
 #[test]
+fn session_endpoint_says_who_the_token_is_and_what_it_may_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    d.ok(&[
+        "role",
+        "add",
+        "clerk",
+        "permissions=provisioning:write,audit:read",
+    ]);
+    add_user(&d, "clerk1", "clerk", "clerk-pass-1");
+    add_user(&d, "boss1", "admin", "boss-pass-1");
+    let api = Api::new(&d);
+    let a = api.call("127.0.0.1", "GET", "/api/v1/session", &[], None);
+    assert_eq!(
+        (a.status, a.body["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let bearer = |t: &str| format!("Authorization: Bearer {t}");
+    let clerk = api.token("clerk1", "clerk-pass-1");
+    let a = api.call(
+        "127.0.0.1",
+        "GET",
+        "/api/v1/session",
+        &[&bearer(&clerk)],
+        None,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["user"], "clerk1");
+    assert_eq!(a.body["role"], "clerk");
+    assert_eq!(
+        a.body["permissions"],
+        serde_json::json!(["provisioning:write", "audit:read"])
+    );
+    assert_eq!(a.header("Cache-Control").as_deref(), Some("no-store"));
+    let boss = api.token("boss1", "boss-pass-1");
+    let a = api.call(
+        "127.0.0.1",
+        "GET",
+        "/api/v1/session",
+        &[&bearer(&boss)],
+        None,
+    );
+    assert_eq!(a.body["role"], "admin");
+    assert_eq!(
+        a.body["permissions"].as_array().unwrap().len(),
+        7,
+        "{}",
+        a.body
+    );
+    // Reading it is no permission of its own: the clerk still gets 403
+    // for what the role lacks.
+    let a = api.call(
+        "127.0.0.1",
+        "GET",
+        "/api/v1/status",
+        &[&bearer(&clerk)],
+        None,
+    );
+    assert_eq!(a.status, 403);
+    // A role change ends the session, as for every call.
+    d.ok(&["user", "set", "clerk1", "role=supervisor"]);
+    let a = api.call(
+        "127.0.0.1",
+        "GET",
+        "/api/v1/session",
+        &[&bearer(&clerk)],
+        None,
+    );
+    assert_eq!(
+        (a.status, a.body["code"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    let a = api.call(
+        "127.0.0.1",
+        "POST",
+        "/api/v1/session",
+        &[&bearer(&boss)],
+        Some(""),
+    );
+    assert_eq!((a.status, a.header("Allow").as_deref()), (405, Some("GET")));
+}
+
+#[test]
 fn audit_paging_has_the_clis_rule() {
     let dir = tempfile::tempdir().unwrap();
     let d = start(dir.path());

@@ -7,11 +7,13 @@
 //! Endpoints (docs/openapi.yaml):
 //! - `POST /api/v1/login` `{"user": "...", "password": "..."}` → a token.
 //! - `POST /api/v1/logout` (bearer token).
+//! - `GET /api/v1/session`: the token's user, role and permissions.
 //! - `POST /api/v1/command` with a [`Command`] as JSON, as `kpbx` sends it.
 //! - REST aliases: `GET /api/v1/status`, `GET /api/v1/settings`,
 //!   `GET /api/v1/audit` (query: month, day, user, type, action, page,
 //!   page_size, columns), `GET /api/v1/audit/{txid}`,
 //!   `POST /api/v1/audit/{txid}/restore[?force=true]`, `GET /api/v1/audit/verify`,
+//!   `GET /api/v1/audit/export?format=xlsx|csv|json|xml` (+ the filters; chunked),
 //!   `GET /api/v1/users`, `GET /api/v1/roles`.
 
 use serde::Deserialize;
@@ -82,6 +84,9 @@ pub struct Head {
     pub content_length: usize,
     /// Bytes of the head, blank line included.
     pub len: usize,
+    /// The headers `http::Server` interprets (validators, Range,
+    /// Accept-Encoding), for the console's files (`http::assets`).
+    pub headers: crate::http::Headers,
 }
 
 /// Parses a head; `Ok(None)` when more bytes are needed.
@@ -110,7 +115,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ApiError> {
     };
     let mut token = None;
     let mut content_length: Option<usize> = None;
+    let mut headers = crate::http::Headers::default();
     for h in req.headers.iter() {
+        headers
+            .add(h.name, h.value)
+            .map_err(|e| err(400, format!("malformed request: {e}")))?;
         if h.name.eq_ignore_ascii_case("content-length") {
             let n = std::str::from_utf8(h.value)
                 .ok()
@@ -152,14 +161,29 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ApiError> {
         token,
         content_length,
         len,
+        headers,
     }))
 }
 
 /// What a request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiCall {
-    Login { user: String, password: String },
+    Login {
+        user: String,
+        password: String,
+    },
     Logout,
+    /// Who the bearer token is: user, role, permissions, tenant.
+    Session,
+    /// `AuditExport`, streamed back as a file (chunked).
+    Export {
+        command: Command,
+        /// `Content-Type` of the file.
+        content_type: &'static str,
+        /// `Content-Disposition` file name (built here, never client text
+        /// beyond a checked month).
+        file_name: String,
+    },
     Run(Command),
 }
 
@@ -210,6 +234,7 @@ pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
             })
         }
         ("POST", ["logout"]) => no_body(body).map(|()| ApiCall::Logout),
+        ("GET", ["session"]) => no_body(body).map(|()| ApiCall::Session),
         ("POST", ["command"]) => {
             let command = json::<Command>(body)?;
             if console_only(&command) {
@@ -229,6 +254,10 @@ pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
         ("GET", ["users"]) => no_body(body).and_then(|()| run(Command::UserList)),
         ("GET", ["roles"]) => no_body(body).and_then(|()| run(Command::RoleList)),
         ("GET", ["audit", "verify"]) => no_body(body).and_then(|()| run(Command::AuditVerify)),
+        ("GET", ["audit", "export"]) => {
+            no_body(body)?;
+            audit_export(&head.query)
+        }
         ("GET", ["audit"]) => {
             no_body(body)?;
             run(Command::AuditQuery(audit_query(&head.query)?))
@@ -255,7 +284,7 @@ pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
         (_, ["login" | "logout" | "command"]) | (_, ["audit", _, "restore"]) => {
             Err(not_allowed(method, "POST"))
         }
-        (_, ["status" | "settings" | "users" | "roles" | "audit"])
+        (_, ["status" | "settings" | "users" | "roles" | "audit" | "session"])
         | (_, ["audit", "verify" | _]) => Err(not_allowed(method, "GET")),
         _ => Err(err(404, "unknown endpoint")),
     }
@@ -314,6 +343,49 @@ fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
             Ok((unpercent(k)?, unpercent(v)?))
         })
         .collect()
+}
+
+/// `GET /api/v1/audit/export?format=F` plus `audit`'s filters.
+fn audit_export(query: &str) -> Result<ApiCall, ApiError> {
+    let mut format = None;
+    let mut rest = Vec::new();
+    for p in query.split('&').filter(|p| !p.is_empty()) {
+        match p.strip_prefix("format=") {
+            Some(f) => format = Some(unpercent(f)?),
+            None => rest.push(p),
+        }
+    }
+    let format = format.ok_or_else(|| err(400, "format is required: xlsx, csv, json or xml"))?;
+    let (content_type, ext) = match format.as_str() {
+        "xlsx" => (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        "csv" => ("text/csv; charset=utf-8", "csv"),
+        "json" => ("application/json", "json"),
+        "xml" => ("application/xml", "xml"),
+        other => {
+            return Err(err(
+                400,
+                format!("unknown format {other:?}; formats are xlsx, csv, json, xml"),
+            ));
+        }
+    };
+    let query = audit_query(&rest.join("&"))?;
+    let month = query
+        .month
+        .as_deref()
+        .filter(|m| m.len() == 7 && m.bytes().all(|b| b.is_ascii_digit() || b == b'-'));
+    let file_name = match (month, query.day) {
+        (Some(m), Some(d)) => format!("audit-{m}-{d:02}.{ext}"),
+        (Some(m), None) => format!("audit-{m}.{ext}"),
+        _ => format!("audit.{ext}"),
+    };
+    Ok(ApiCall::Export {
+        command: Command::AuditExport { query, format },
+        content_type,
+        file_name,
+    })
 }
 
 fn audit_query(query: &str) -> Result<AuditQuery, ApiError> {
@@ -413,6 +485,47 @@ mod tests {
                 ..AuditQuery::default()
             }))
         );
+        assert_eq!(
+            req("GET /api/v1/session HTTP/1.1\r\n\r\n").unwrap(),
+            ApiCall::Session
+        );
+        match req(
+            "GET /api/v1/audit/export?month=2026-11&day=3&format=csv&user=ann HTTP/1.1\r\n\r\n",
+        )
+        .unwrap()
+        {
+            ApiCall::Export {
+                command: Command::AuditExport { query, format },
+                content_type,
+                file_name,
+            } => {
+                assert_eq!(
+                    (format.as_str(), content_type),
+                    ("csv", "text/csv; charset=utf-8")
+                );
+                assert_eq!(file_name, "audit-2026-11-03.csv");
+                assert_eq!(query.user.as_deref(), Some("ann"));
+                assert_eq!(query.day, Some(3));
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            "",
+            "?format=pdf",
+            "?format=csv&bogus=1",
+            "?month=x%22&format=csv",
+        ] {
+            let r = req(&format!("GET /api/v1/audit/export{bad} HTTP/1.1\r\n\r\n"));
+            match r {
+                Err(e) => assert_eq!(e.status, 400, "{bad}"),
+                // A month that is not YYYY-MM never reaches the file name
+                // (the daemon refuses it later, with its own message).
+                Ok(ApiCall::Export { file_name, .. }) => {
+                    assert_eq!(file_name, "audit.csv", "{bad}")
+                }
+                Ok(other) => panic!("{bad}: {other:?}"),
+            }
+        }
         assert_eq!(
             req(&post("/api/v1/audit/7/restore?force=true", "")).unwrap(),
             ApiCall::Run(Command::AuditRestore {
@@ -517,13 +630,14 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let seeds: [&[u8]; 3] = [
+        let seeds: [&[u8]; 4] = [
             b"POST /api/v1/command HTTP/1.1\r\nContent-Length: 24\r\n\r\n{\"AuditShow\":{\"txid\":3}}",
             b"GET /api/v1/audit?month=2026-11&columns=txid HTTP/1.1\r\n\r\n",
             b"POST /api/v1/login HTTP/1.1\r\nContent-Length: 27\r\n\r\n{\"user\":\"a\",\"password\":\"b\"}",
+            b"GET /api/v1/audit/export?format=xlsx&month=2026-11&day=3&columns=txid HTTP/1.1\r\nAccept-Encoding: gzip;q=0\r\n\r\n",
         ];
         for i in 0..20_000u32 {
-            let mut data = seeds[(i % 3) as usize].to_vec();
+            let mut data = seeds[(i % 4) as usize].to_vec();
             for _ in 0..(next() % 4 + 1) {
                 let len = data.len() as u64;
                 let pos = (next() % len.max(1)) as usize;

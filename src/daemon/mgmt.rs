@@ -70,6 +70,10 @@ pub enum StepCall {
     Logout {
         token: Option<String>,
     },
+    /// Who the session is: user, role, permissions, tenant scope.
+    Session {
+        token: Option<String>,
+    },
     /// Check the session, then run `command` as the console would; the
     /// command's answer comes on `answer`.
     Run {
@@ -216,7 +220,7 @@ pub(super) fn unconfirmed(why: &str) -> StepReply {
 
 pub(super) fn on_step(daemon: &Daemon, call: StepCall, peer: IpAddr) -> StepReply {
     // Sessions are data the active node writes: log in there.
-    if daemon.is_replica() && !matches!(call, StepCall::Run { .. }) {
+    if daemon.is_replica() && !matches!(call, StepCall::Run { .. } | StepCall::Session { .. }) {
         let why = super::sync::may_change(daemon)
             .err()
             .unwrap_or_else(|| "this node is the HA passive node".to_string());
@@ -389,6 +393,32 @@ fn on_step_inner(
                     "invalid or expired session token",
                 ))
             }
+        }
+        StepCall::Session { token } => {
+            let origin = match session(daemon, token.as_deref(), peer) {
+                Ok(o) => o,
+                Err(refused) => return Ok(refused),
+            };
+            let caller = match super::users::caller(daemon, &origin) {
+                Ok(c) => c,
+                Err(e) => return Ok(respond(api::status_of(e.code), "denied", &e.message)),
+            };
+            let permissions: Vec<String> = caller
+                .role
+                .permissions
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            Ok(StepReply::Response {
+                status: 200,
+                body: serde_json::json!({
+                    "user": origin.user,
+                    "role": caller.role.name,
+                    "permissions": permissions,
+                    "tenant": caller.scope,
+                })
+                .to_string(),
+            })
         }
         // Routed by `on_event` before it gets here.
         StepCall::Run { answer, .. } => {
@@ -563,6 +593,11 @@ fn head_of(answer: &Answer, token_sent: bool) -> String {
          Cache-Control: no-store\r\nConnection: close\r\n",
         answer.body.len()
     );
+    // JSON is never a page: nothing may run or frame it.
+    head.push_str(
+        "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n\
+         X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n",
+    );
     if status == 401 {
         // RFC 9110 15.5.2 / RFC 6750 3: every 401 names the scheme.
         head.push_str("WWW-Authenticate: Bearer realm=\"kpbx\"");
@@ -592,20 +627,148 @@ async fn serve(
         return;
     };
     let mut token_sent = false;
-    let answer = match read_call(&mut tls).await {
+    let answer = match read_request(&mut tls).await {
         Err(e) => Answer {
             allow: e.allow,
             ..Answer::error(e.status, e.code, &e.message)
         },
-        Ok((head, call)) => {
-            token_sent = head.token.is_some();
-            run(call, head.token, peer, &events, &pool).await
+        Ok((head, _)) if !head.path.starts_with("/api/") => {
+            // The web console's files: the same response code as
+            // provisioning's `http::Server` (plan, validators, heads).
+            let method = match head.method.as_str() {
+                "GET" => crate::http::Method::Get,
+                "HEAD" => crate::http::Method::Head,
+                _ => crate::http::Method::Other,
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let date = crate::http::response::http_date_bytes(now);
+            let r = crate::http::assets::respond(
+                method,
+                &head.path,
+                &head.headers,
+                std::str::from_utf8(&date).unwrap_or_default(),
+            );
+            write_and_close(&mut tls, &r.head, r.body).await;
+            return;
         }
+        Ok((head, body)) => match api::decode(&head, &body) {
+            Err(e) => Answer {
+                allow: e.allow,
+                ..Answer::error(e.status, e.code, &e.message)
+            },
+            Ok(ApiCall::Export {
+                command,
+                content_type,
+                file_name,
+            }) => {
+                token_sent = head.token.is_some();
+                let file = (content_type, file_name.as_str());
+                match export(command, file, head.token, peer, &events, &mut tls).await {
+                    Some(refused) => refused,
+                    None => return,
+                }
+            }
+            Ok(call) => {
+                token_sent = head.token.is_some();
+                run(call, head.token, peer, &events, &pool).await
+            }
+        },
     };
     let head = head_of(&answer, token_sent);
+    write_and_close(&mut tls, head.as_bytes(), answer.body.as_bytes()).await;
+}
+
+/// Runs a streamed command (`AuditExport`) and writes its chunks as they
+/// come, `Transfer-Encoding: chunked` (memory stays at the channel's four
+/// chunks whatever the export's size). `None`: answered (a failure after
+/// the first chunk ends the connection without the last chunk, so the
+/// client sees a cut transfer, not a short file). `Some`: the refusal to
+/// answer instead (no session, no permission, bad filter).
+async fn export<S: AsyncRead + AsyncWrite + Unpin>(
+    command: Command,
+    (content_type, file_name): (&str, &str),
+    token: Option<String>,
+    peer: IpAddr,
+    events: &Sender<Event>,
+    tls: &mut S,
+) -> Option<Answer> {
+    let unavailable = || Answer::error(503, "unavailable", "daemon did not answer");
+    let (answer, replies) = smol::channel::bounded(4);
+    match step(
+        events,
+        StepCall::Run {
+            token,
+            command,
+            answer,
+        },
+        peer,
+    )
+    .await
+    {
+        Some(StepReply::Routed) => {}
+        Some(StepReply::Response { status, body }) => return Some(Answer::new(status, body)),
+        Some(StepReply::Hash(..)) | None => return Some(unavailable()),
+    }
+    let mut first = true;
+    loop {
+        let Some(Ok(reply)) = timeout(REPLY_TIMEOUT, replies.recv()).await else {
+            return if first { Some(unavailable()) } else { None };
+        };
+        let bytes = match reply {
+            Reply::Error(e) if first => {
+                let status = api::status_of(e.code);
+                let out =
+                    crate::cli::render::render(&Reply::Error(e), true, &jiff::tz::TimeZone::UTC);
+                return Some(Answer::new(status, out.stdout));
+            }
+            Reply::Chunk(b) => b,
+            Reply::StreamEnd(_) => Vec::new(),
+            // An error mid-stream, or anything else: cut the transfer.
+            _ => return None,
+        };
+        let mut out = Vec::with_capacity(bytes.len() + 1024);
+        if first {
+            first = false;
+            out.extend_from_slice(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\
+                     Content-Disposition: attachment; filename=\"{file_name}\"\r\n\
+                     Transfer-Encoding: chunked\r\nCache-Control: no-store\r\n\
+                     X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        let last = bytes.is_empty();
+        if !last {
+            out.extend_from_slice(format!("{:x}\r\n", bytes.len()).as_bytes());
+            out.extend_from_slice(&bytes);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+        let wrote = timeout(WRITE_TIMEOUT, async {
+            tls.write_all(&out).await?;
+            tls.flush().await
+        })
+        .await;
+        if !matches!(wrote, Some(Ok(()))) {
+            return None;
+        }
+        if last {
+            let _ = timeout(WRITE_TIMEOUT, tls.close()).await;
+            return None;
+        }
+    }
+}
+
+/// Writes one response and closes the connection.
+async fn write_and_close<S: AsyncRead + AsyncWrite + Unpin>(tls: &mut S, head: &[u8], body: &[u8]) {
     let write = async {
-        tls.write_all(head.as_bytes()).await?;
-        tls.write_all(answer.body.as_bytes()).await?;
+        tls.write_all(head).await?;
+        tls.write_all(body).await?;
         tls.flush().await?;
         tls.close().await
     };
@@ -659,9 +822,9 @@ async fn read_more<S: AsyncRead + Unpin>(
 
 /// Reads one request: the head within [`HEAD_TIMEOUT`], the body within
 /// [`BODY_TIMEOUT`] after it.
-async fn read_call<S: AsyncRead + AsyncWrite + Unpin>(
+async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
-) -> Result<(api::Head, ApiCall), ApiError> {
+) -> Result<(api::Head, Vec<u8>), ApiError> {
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 4096];
     let read_head = async {
@@ -691,9 +854,8 @@ async fn read_call<S: AsyncRead + AsyncWrite + Unpin>(
     timeout(BODY_TIMEOUT, read_body)
         .await
         .ok_or_else(|| read_error(408, "request body not received in time".to_string()))??;
-    let body = buf.get(head.len..want).unwrap_or(&[]);
-    let call = api::decode(&head, body)?;
-    Ok((head, call))
+    let body = buf.get(head.len..want).unwrap_or(&[]).to_vec();
+    Ok((head, body))
 }
 
 async fn step(events: &Sender<Event>, call: StepCall, peer: IpAddr) -> Option<StepReply> {
@@ -764,6 +926,9 @@ async fn run(
             .await
         }
         ApiCall::Logout => step(events, StepCall::Logout { token }, peer).await,
+        ApiCall::Session => step(events, StepCall::Session { token }, peer).await,
+        // Streamed by `export` before it gets here.
+        ApiCall::Export { .. } => return Answer::error(500, "internal", "export not streamed"),
         ApiCall::Run(command) => {
             let (answer, replies) = smol::channel::bounded(4);
             match step(

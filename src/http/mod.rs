@@ -7,6 +7,7 @@
 //! * [`Site`]: the seam to the file-serving policy; [`dir::DirSite`] serves a directory.
 //! * [`tls`]: rustls (ring) configuration from PEM files or a generated self-signed pair.
 
+pub mod assets;
 pub mod client;
 pub mod digest;
 pub mod dir;

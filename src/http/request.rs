@@ -71,6 +71,10 @@ pub struct Headers {
     pub conn_keep_alive: bool,
     /// Content-Length of the request body (0 when absent).
     pub content_length: u64,
+    /// An `Accept-Encoding` field was sent.
+    accept_encoding: bool,
+    /// One of them accepts gzip (`gzip`, `x-gzip` or `*` with q > 0).
+    gzip_named: bool,
 }
 
 impl Headers {
@@ -109,6 +113,13 @@ impl Headers {
     /// challenged).
     pub fn authorization(&self) -> Option<&str> {
         self.get(self.authorization)
+    }
+
+    /// Whether gzip content coding is acceptable (RFC 9110 12.5.3): no
+    /// `Accept-Encoding` at all means any coding is; otherwise one field
+    /// must accept gzip.
+    pub fn accepts_gzip(&self) -> bool {
+        !self.accept_encoding || self.gzip_named
     }
 
     /// Forgets everything, keeping the allocation.
@@ -173,9 +184,36 @@ impl Headers {
             });
         } else if name.eq_ignore_ascii_case("if-modified-since") {
             self.if_modified_since = Some(self.kept(v));
+        } else if name.eq_ignore_ascii_case("accept-encoding") {
+            self.accept_encoding = true;
+            self.gzip_named |= accepts_gzip(v);
         }
         Ok(())
     }
+}
+
+/// Whether one `Accept-Encoding` field accepts gzip: `gzip` or `x-gzip`
+/// with q > 0, or, when neither is named, `*` with q > 0.
+fn accepts_gzip(v: &[u8]) -> bool {
+    let mut named = None;
+    let mut star = false;
+    for item in v.split(|&b| b == b',') {
+        let mut parts = item.split(|&b| b == b';');
+        let coding = parts.next().unwrap_or_default().trim_ascii();
+        // q=0 (or 0.0, 0.00...) refuses; anything else accepts.
+        let refused = parts.any(|p| {
+            let p = p.trim_ascii();
+            p.len() >= 2
+                && p[..2].eq_ignore_ascii_case(b"q=")
+                && p[2..].iter().all(|&c| c == b'0' || c == b'.')
+        });
+        if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
+            named = Some(named.unwrap_or(false) || !refused);
+        } else if coding == b"*" {
+            star = !refused;
+        }
+    }
+    named.unwrap_or(star)
 }
 
 /// A parsed, validated request head.
@@ -387,6 +425,39 @@ fn check_path(p: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_encoding_gzip() {
+        let yes = |v: &str| accepts_gzip(v.as_bytes());
+        assert!(yes("gzip, deflate, br, zstd"), "Chromium's");
+        assert!(yes("GZIP"));
+        assert!(yes("x-gzip;q=0.5"));
+        assert!(yes("*"));
+        assert!(yes("br, *;q=0.1"));
+        assert!(!yes(""));
+        assert!(!yes("identity"));
+        assert!(!yes("gzip;q=0"));
+        assert!(!yes("gzip; q=0.000, br"));
+        assert!(!yes("*, gzip;q=0"), "named beats the wildcard");
+        assert!(!yes("deflate, *;q=0"));
+        let r = complete("GET / HTTP/1.1\r\nAccept-Encoding: br\r\nAccept-Encoding: gzip\r\n\r\n");
+        assert!(r.headers.accepts_gzip(), "fields combine");
+        assert!(
+            complete("GET / HTTP/1.1\r\n\r\n").headers.accepts_gzip(),
+            "no field: any coding"
+        );
+        assert!(
+            !complete("GET / HTTP/1.1\r\nAccept-Encoding: identity\r\n\r\n")
+                .headers
+                .accepts_gzip()
+        );
+        assert!(
+            !complete("GET / HTTP/1.1\r\nAccept-Encoding:\r\n\r\n")
+                .headers
+                .accepts_gzip(),
+            "empty: none"
+        );
+    }
 
     fn complete(s: &str) -> Request {
         match parse_head(s.as_bytes()) {

@@ -345,6 +345,7 @@ pub fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         408 => "Request Timeout",
         409 => "Conflict",
         411 => "Length Required",
@@ -424,6 +425,20 @@ pub enum Conn {
 
 /// Writes the head of a successful (2xx/304/416) response for entity `e` under plan `p`.
 pub fn write_entity_head(out: &mut Vec<u8>, p: &Plan, e: &Entity<'_>, date: &str, conn: Conn) {
+    write_entity_head_with(out, p, e, date, conn, &[]);
+}
+
+/// [`write_entity_head`] with extra header lines (`Content-Encoding`,
+/// security headers); `extra` holds `(name, value)` pairs the caller
+/// built, never client text.
+pub fn write_entity_head_with(
+    out: &mut Vec<u8>,
+    p: &Plan,
+    e: &Entity<'_>,
+    date: &str,
+    conn: Conn,
+    extra: &[(&str, &str)],
+) {
     // Room for the whole head at once, and few, large pieces: each line's CRLF goes with
     // the next line's name.
     out.reserve(384);
@@ -480,6 +495,12 @@ pub fn write_entity_head(out: &mut Vec<u8>, p: &Plan, e: &Entity<'_>, date: &str
             push_u64(out, p.body_len());
         }
     }
+    for (name, value) in extra {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+    }
     out.extend_from_slice(match conn {
         Conn::KeepAlive11 => b"\r\n\r\n",
         Conn::KeepAlive10 => b"\r\nConnection: keep-alive\r\n\r\n",
@@ -503,6 +524,7 @@ pub fn error_body(status: u16) -> &'static [u8] {
         403 => b"Forbidden\n",
         404 => b"Not Found\n",
         405 => b"Method Not Allowed\n",
+        406 => b"Not Acceptable: send Accept-Encoding: gzip\n",
         408 => b"Request Timeout\n",
         413 => b"Content Too Large\n",
         431 => b"Request Header Fields Too Large\n",

@@ -1,0 +1,393 @@
+//! A small W3C WebDriver client (plain HTTP/1.1 + JSON over std) driving
+//! Debian's `chromium` through `chromium-driver`, for the web console's
+//! tests. Chosen over python3-selenium: no second language or package in
+//! the test path, and the protocol is a handful of JSON requests
+//! (W3C WebDriver, https://www.w3.org/TR/webdriver2/).
+//!
+//! Every wait is bounded; chromedriver is killed by PID on drop (it ends
+//! its browsers with it); the browser profile is a temp dir.
+
+#![allow(dead_code)] // Each suite uses part of the kit.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// W3C's element reference key.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn require(program: &str, package: &str) {
+    let found = Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{program} is missing: apt-get install {package} (make test-deps installs it)"
+    );
+}
+
+/// A free loopback port (bound, then released for chromedriver).
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    l.local_addr().expect("address").port()
+}
+
+pub struct Driver {
+    child: Child,
+    port: u16,
+    session: String,
+    /// The browser's PID (`goog:processID`), killed on drop should
+    /// chromedriver not have ended it.
+    browser: Option<i32>,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.raw("DELETE", &format!("/session/{}", self.session), None);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(pid) = self.browser {
+            // SAFETY: kill(2) on a PID this test started (through chromedriver).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Driver {
+    /// Starts chromedriver and a headless Chromium at 1280x800 that
+    /// accepts the daemon's self-signed certificate.
+    pub fn start() -> Driver {
+        require("chromium", "chromium");
+        require("chromedriver", "chromium-driver");
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut d = Driver {
+            child,
+            port,
+            session: String::new(),
+            browser: None,
+            _profile: profile,
+        };
+        let start = Instant::now();
+        while d.raw("GET", "/status", None).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "chromedriver did not answer on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "acceptInsecureCerts": true,
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu",
+                    "--disable-dev-shm-usage", "--window-size=1280,800",
+                    "--no-first-run", "--lang=en-US",
+                    format!("--user-data-dir={}", d._profile.path().display()),
+                ],
+            },
+        }}});
+        let r = d.call("POST", "/session", Some(caps));
+        d.browser = r["value"]["capabilities"]["goog:processID"]
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok());
+        d.session = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {r}"))
+            .to_string();
+        d
+    }
+
+    /// One request to chromedriver; the parsed JSON body or the I/O error.
+    fn raw(&self, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<Value> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )?;
+        // chromedriver keeps the connection open: read the head, then
+        // Content-Length bytes.
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let head_end = loop {
+            if let Some(p) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = s.read(&mut chunk)?;
+            if n == 0 || out.len() > 1 << 20 {
+                return Err(std::io::Error::other("no response head"));
+            }
+            out.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&out[..head_end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while out.len() < head_end + len {
+            let n = s.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::Error::other("body shorter than Content-Length"));
+            }
+            out.extend_from_slice(&chunk[..n]);
+        }
+        let body = String::from_utf8_lossy(&out[head_end..head_end + len]);
+        serde_json::from_str(&body)
+            .map_err(|e| std::io::Error::other(format!("bad JSON from chromedriver ({e}): {body}")))
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let r = self
+            .raw(method, path, body.as_ref())
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        if let Some(err) = r["value"]["error"].as_str() {
+            panic!("{method} {path}: {err}: {}", r["value"]["message"]);
+        }
+        r
+    }
+
+    fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let path = format!("/session/{}{path}", self.session);
+        self.call(method, &path, body)["value"].clone()
+    }
+
+    pub fn goto(&self, url: &str) {
+        self.session_call("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    /// Runs `script` (a function body; `arguments` are `args`) in the page.
+    pub fn exec(&self, script: &str, args: Value) -> Value {
+        self.session_call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// Runs an async script: the last argument is the callback to call
+    /// with the result.
+    pub fn exec_async(&self, script: &str, args: Value) -> Value {
+        self.session_call(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// The element `css` selects, waiting up to 10 s for it to appear.
+    pub fn find(&self, css: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let path = format!("/session/{}/element", self.session);
+            let r = self
+                .raw(
+                    "POST",
+                    &path,
+                    Some(&json!({"using": "css selector", "value": css})),
+                )
+                .expect("chromedriver");
+            if let Some(id) = r["value"][ELEMENT].as_str() {
+                return id.to_string();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no element {css:?} after 10 s; page text: {}",
+                self.text("body")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether `css` selects something now.
+    pub fn exists(&self, css: &str) -> bool {
+        self.exec(
+            "return document.querySelector(arguments[0]) !== null;",
+            json!([css]),
+        )
+        .as_bool()
+        .unwrap_or(false)
+    }
+
+    pub fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.session_call("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    /// Types `text` into the element (as keystrokes).
+    pub fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css);
+        self.session_call("POST", &format!("/element/{id}/clear"), Some(json!({})));
+        self.session_call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    /// Sends keys to whatever has the focus (W3C key actions), e.g.
+    /// "\u{E004}" for Tab, "\u{E007}" for Enter.
+    pub fn keys(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|c| {
+                [
+                    json!({"type": "keyDown", "value": c.to_string()}),
+                    json!({"type": "keyUp", "value": c.to_string()}),
+                ]
+            })
+            .collect();
+        self.session_call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "kb", "actions": actions}]})),
+        );
+        self.session_call("DELETE", "/actions", None);
+    }
+
+    /// Accepts the open `confirm()`/`alert()` dialog, waiting up to 10 s
+    /// for it; its text.
+    pub fn accept_alert(&self) -> String {
+        let start = Instant::now();
+        loop {
+            let path = format!("/session/{}/alert/text", self.session);
+            let r = self.raw("GET", &path, None).expect("chromedriver");
+            if let Some(text) = r["value"].as_str() {
+                self.session_call("POST", "/alert/accept", Some(json!({})));
+                return text.to_string();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no dialog after 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The element's visible text (`textContent` of the first match).
+    pub fn text(&self, css: &str) -> String {
+        self.exec(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+            json!([css]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// Sets a `<select>` or `<input>`'s value and fires `change`.
+    pub fn set_value(&self, css: &str, value: &str) {
+        self.find(css);
+        self.exec(
+            "const e = document.querySelector(arguments[0]); e.value = arguments[1]; \
+             e.dispatchEvent(new Event('change', {bubbles: true}));",
+            json!([css, value]),
+        );
+    }
+
+    /// Polls `cond` (a script returning a boolean) for up to 10 s.
+    pub fn wait_for(&self, what: &str, cond: &str, args: Value) {
+        let start = Instant::now();
+        while !self.exec(cond, args.clone()).as_bool().unwrap_or(false) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "waited 10 s for {what}; page text: {}",
+                self.text("body")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `css`'s text contains `needle`.
+    pub fn wait_text(&self, css: &str, needle: &str) {
+        self.wait_for(
+            &format!("{css:?} to show {needle:?}"),
+            "const e = document.querySelector(arguments[0]); \
+             return !!e && e.innerText.includes(arguments[1]);",
+            json!([css, needle]),
+        );
+    }
+
+    /// The browser's console entries since the last call (level, message).
+    pub fn console(&self) -> Vec<(String, String)> {
+        let v = self.session_call("POST", "/se/log", Some(json!({"type": "browser"})));
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        (
+                            e["level"].as_str().unwrap_or_default().to_string(),
+                            e["message"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Fails on any console error or warning since the last call (a CSP
+    /// violation is one: "Refused to ... because it violates ...").
+    pub fn assert_clean_console(&self, when: &str) {
+        let bad: Vec<_> = self
+            .console()
+            .into_iter()
+            .filter(|(level, _)| level == "SEVERE" || level == "WARNING")
+            .collect();
+        assert!(bad.is_empty(), "console errors {when}: {bad:#?}");
+    }
+
+    /// A PNG screenshot of the viewport.
+    pub fn screenshot(&self, path: &std::path::Path) {
+        use std::io::Write as _;
+        let b64 = self.session_call("GET", "/screenshot", None);
+        let bytes = base64_decode(b64.as_str().unwrap_or_default());
+        let mut f = std::fs::File::create(path).expect("create screenshot");
+        f.write_all(&bytes).expect("write screenshot");
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for v in text.bytes().filter_map(val) {
+        acc = acc << 6 | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}

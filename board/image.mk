@@ -6,7 +6,8 @@
 #   make qemu-test    boot it under qemu-system and drive the serial console (acceptance)
 #   make qemu-run     boot it interactively (serial console on this terminal; Ctrl-a x quits)
 #   make sizes        stripped sizes and `file` output of the musl binaries (used by make bench)
-#   make br-image BUILDROOT=/path/to/buildroot [BOARD=qemu_x86_64]   full Buildroot image
+#   make br-image [BUILDROOT=/path/to/buildroot] [BOARD=qemu_x86_64]   Buildroot image
+#   make br-test      offline Buildroot image (BOARD qemu_x86_64_debian) + the qemu scenario
 #   make image-deps   apt-get install the Debian packages these targets need (root)
 
 # Including this file must not change the including Makefile's default goal.
@@ -51,7 +52,7 @@ IMG_DEBS := qemu-system-x86 qemu-system-arm busybox-static musl-tools gcc-aarch6
 	musl-dev:arm64 cpio kmod e2fsprogs file xz-utils
 
 .PHONY: cross cross-x86_64 cross-aarch64 image image-all image-x86_64 image-aarch64 \
-	qemu-test qemu-test-all qemu-test-x86_64 qemu-test-aarch64 qemu-run sizes br-image \
+	qemu-test qemu-test-all qemu-test-x86_64 qemu-test-aarch64 qemu-run sizes br-image br-test \
 	image-deps image-clean
 
 cross: $(addprefix cross-,$(IMG_ARCHES))
@@ -99,19 +100,53 @@ sizes: cross
 		rm -f "$$s"; \
 	done; done
 
-# Full Buildroot image from a Buildroot checkout (the release path: cargo-package, Buildroot's
-# toolchain and kernel). Output in target/br/$(BOARD). MAKEFLAGS and our command-line variables
-# (BUILDROOT, BOARD, which make also exports) are cleared so they do not leak into Buildroot.
+# Buildroot image from a Buildroot tree: `make -C $(BUILDROOT) O=$(BR_OUT) BR2_EXTERNAL=buildroot
+# pbx_$(BOARD)_defconfig`, then `make`. MAKEFLAGS and our command-line variables (BUILDROOT,
+# BOARD, which make also exports) are cleared so they do not leak into Buildroot.
+#  - BOARD qemu_x86_64, qemu_aarch64_virt, x86_64_appliance: the release path (Buildroot's
+#    toolchain and kernel), needs Buildroot's download sites;
+#  - BOARD qemu_x86_64_debian: the offline build from the Debian archive; its
+#    board/qemu-x86_64-debian/prepare.sh runs first (toolchain, source trees, kernel).
+# BUILDROOT unset: the Buildroot snapshot tarball in ../shared/buildroot (BR_TARBALL) is unpacked
+# in target/br/buildroot. Downloads go to BR_DL (kept across builds); Buildroot runs BR_JOBS jobs
+# per package under BR_NICE (2 shared cores here).
 BOARD ?= qemu_x86_64
+BR_OUT ?= $(IMG_TOP)/target/br/$(BOARD)
+BR_TARBALL ?= $(lastword $(sort $(wildcard $(IMG_TOP)/../shared/buildroot/buildroot-*.tar.xz)))
+BR_UNPACKED := $(IMG_TOP)/target/br/buildroot
+BR_TREE = $(or $(BUILDROOT),$(BR_UNPACKED))
+BR_DL ?= $(IMG_TOP)/target/br/dl
+BR_JOBS ?= 2
+BR_NICE ?= nice -n 19
+BR_PREPARE_qemu_x86_64_debian := $(IMG_BOARD_DIR)/qemu-x86_64-debian/prepare.sh
+# br-test boots the image of this board (an initramfs and Debian's kernel) with qemu-test.py
+BR_TEST_BOARD ?= qemu_x86_64_debian
+
 br-image:
-	@test -n "$(BUILDROOT)" || { echo "br-image: set BUILDROOT=/path/to/buildroot (a checkout)" >&2; exit 1; }
-	@test -f "$(BUILDROOT)/package/pkg-cargo.mk" || { echo "br-image: $(BUILDROOT) is not a Buildroot tree" >&2; exit 1; }
+	@if [ -z "$(BUILDROOT)" ]; then \
+		test -f "$(BR_UNPACKED)/package/pkg-cargo.mk" || { \
+			test -n "$(BR_TARBALL)" || { echo "br-image: set BUILDROOT=/path/to/buildroot (no snapshot in ../shared/buildroot)" >&2; exit 1; }; \
+			echo "br-image: unpacking $(BR_TARBALL) in $(BR_UNPACKED)"; \
+			rm -rf "$(BR_UNPACKED)" "$(BR_UNPACKED).tmp" && mkdir -p "$(BR_UNPACKED).tmp" && \
+			tar -xf "$(BR_TARBALL)" -C "$(BR_UNPACKED).tmp" && \
+			mv "$(BR_UNPACKED).tmp/buildroot" "$(BR_UNPACKED)" && rmdir "$(BR_UNPACKED).tmp"; }; \
+	fi
+	@test -f "$(BR_TREE)/package/pkg-cargo.mk" || { echo "br-image: $(BR_TREE) is not a Buildroot tree" >&2; exit 1; }
 	@test -f "$(IMG_TOP)/buildroot/configs/pbx_$(BOARD)_defconfig" || { echo "br-image: no buildroot/configs/pbx_$(BOARD)_defconfig; BOARD is one of:" \
 		$$(ls $(IMG_TOP)/buildroot/configs | sed 's/^pbx_//; s/_defconfig$$//') >&2; exit 1; }
+	$(if $(BR_PREPARE_$(BOARD)),$(BR_NICE) $(BR_PREPARE_$(BOARD)) $(BR_OUT) $(BR_DL))
 	unset MAKEFLAGS MFLAGS MAKEOVERRIDES BOARD BUILDROOT; \
-	$(MAKE) -C "$(BUILDROOT)" O=$(IMG_TOP)/target/br/$(BOARD) BR2_EXTERNAL=$(IMG_TOP)/buildroot pbx_$(BOARD)_defconfig && \
-	$(MAKE) -C "$(BUILDROOT)" O=$(IMG_TOP)/target/br/$(BOARD)
-	@echo "br-image: images in $(IMG_TOP)/target/br/$(BOARD)/images"
+	$(MAKE) -C "$(BR_TREE)" O=$(BR_OUT) BR2_EXTERNAL=$(IMG_TOP)/buildroot BR2_DL_DIR=$(BR_DL) pbx_$(BOARD)_defconfig && \
+	t0=$$(date +%s) && \
+	$(BR_NICE) $(MAKE) -C "$(BR_TREE)" O=$(BR_OUT) BR2_DL_DIR=$(BR_DL) BR2_JLEVEL=$(BR_JOBS) && \
+	echo "br-image: $(BOARD) built in $$(( $$(date +%s) - t0 )) s; images in $(BR_OUT)/images:" && \
+	ls -l $(BR_OUT)/images
+
+# Build the offline Buildroot image and run the qemu acceptance scenario on it.
+br-test: BOARD = $(BR_TEST_BOARD)
+br-test:
+	$(MAKE) --no-print-directory br-image BOARD=$(BOARD) BR_OUT=$(BR_OUT)
+	$(IMG_PYTHON) $(IMG_BOARD_DIR)/scripts/qemu-test.py --arch x86_64 --image-dir $(BR_OUT)/images
 
 image-deps:
 	@test "$$(id -u)" = 0 || { echo "image-deps: run as root (apt-get install)" >&2; exit 1; }

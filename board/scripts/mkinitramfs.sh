@@ -7,14 +7,13 @@
 # usage: mkinitramfs.sh ARCH DLDIR OUTDIR KPBXD_BIN [KPBX_BIN]
 #   ARCH x86_64|aarch64; DLDIR as filled by fetch-debs.sh; KPBX_BIN missing -> kpbx is a
 #   symlink to kpbxd (multi-call layout).
-# env: IMG_MODULES   modules to load at boot (dependencies are added)
+# env: IMG_MODULES   modules to load at boot (dependencies are added; install-modules.sh)
 #      IMG_CONSOLE   serial port for getty (default ttyS0 / ttyAMA0)
 # result: OUTDIR/vmlinuz, OUTDIR/initrd.cpio.gz, OUTDIR/kernel.release, OUTDIR/rootfs/
 set -eu
 
 arch=${1:?usage}; dl=${2:?usage}; out=${3:?usage}; kpbxd=${4:?usage}; kpbx=${5:-}
 top=$(cd "$(dirname "$0")/../.." && pwd)
-modules=${IMG_MODULES:-virtio_pci virtio_blk virtio_net e1000 ext4}
 case "$arch" in
 	x86_64) console=${IMG_CONSOLE:-ttyS0} ;;
 	aarch64) console=${IMG_CONSOLE:-ttyAMA0} ;;
@@ -35,7 +34,6 @@ dl=$(realpath "$dl")
 kdir="$dl/$arch/kernel"
 krel=$(cat "$dl/$arch/kernel.release" 2>/dev/null) || die "run fetch-debs.sh $arch first"
 command -v cpio >/dev/null || die "cpio missing (apt-get install cpio)"
-command -v depmod >/dev/null || die "depmod missing (apt-get install kmod)"
 
 root="$out/rootfs"
 rm -rf "$root"
@@ -62,23 +60,8 @@ if [ -n "$kpbx" ]; then install -m 0755 "$kpbx" usr/bin/kpbx; else ln -sf kpbxd 
 # The serial getty on this board's port (Buildroot does the same from post-build.sh).
 "$top/board/scripts/set-getty.sh" . "$console" 115200
 
-# Modules in load order: modprobe resolves dependencies and softdeps from the unpacked deb.
-[ -f "$kdir/lib/modules/$krel/modules.dep" ] || depmod -b "$kdir" "$krel"
-: >lib/modules/load.list
-for m in $modules; do
-	modprobe -d "$kdir" -S "$krel" --show-depends "$m" ||
-		die "module $m not found in $krel"
-done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do
-	rel=${ko#"$kdir/lib/modules/$krel/"}
-	mkdir -p "lib/modules/$(dirname "$rel")"
-	case "$ko" in
-		*.xz) xz -dc "$ko" >"lib/modules/${rel%.xz}"; rel=${rel%.xz} ;;
-		*.zst) zstd -qdc "$ko" >"lib/modules/${rel%.zst}"; rel=${rel%.zst} ;;
-		*) cp "$ko" "lib/modules/$rel" ;;
-	esac
-	echo "$rel" >>lib/modules/load.list
-done
-[ -s lib/modules/load.list ] || die "no modules resolved"
+# Modules in load order (lib/modules/load.list, read by /init).
+"$top/board/scripts/install-modules.sh" "$kdir" "$krel" .
 
 find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -9n >"$out/initrd.cpio.gz"
 cp "$kdir/boot/vmlinuz-$krel" "$out/vmlinuz"

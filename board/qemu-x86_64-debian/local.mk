@@ -1,27 +1,44 @@
-# Package override file of pbx_qemu_x86_64_debian_defconfig (BR2_PACKAGE_OVERRIDE_FILE).
-# The source trees are Debian source packages unpacked by board/qemu-x86_64-debian/prepare.sh in
-# $(BASE_DIR)/debian/src: these machines reach the Debian archive, not the upstream sites.
-# Buildroot applies no patches of its own to an override tree (the prepare script applies
-# patchelf's, which adds an option Buildroot's RPATH fixing needs).
+################################################################################
+#
+# local: package override file of pbx_qemu_x86_64_debian_defconfig
+#
+################################################################################
 
+# BR2_PACKAGE_OVERRIDE_FILE of the offline build. The source trees are Debian source packages
+# unpacked by board/qemu-x86_64-debian/prepare.sh in $(BASE_DIR)/debian/src: these machines
+# reach the Debian archive, not the upstream sites. Buildroot applies no patches of its own to
+# an override tree (prepare.sh applies patches/, see there).
+# This file sets other packages' variables by design: each such line carries the marker that
+# tells utils/check-package so.
+
+# check-package TypoInPackageVariable
 BUSYBOX_OVERRIDE_SRCDIR = $(BASE_DIR)/debian/src/busybox
+# check-package TypoInPackageVariable
 HOST_TAR_OVERRIDE_SRCDIR = $(BASE_DIR)/debian/src/tar
+# check-package TypoInPackageVariable
 HOST_ACL_OVERRIDE_SRCDIR = $(BASE_DIR)/debian/src/acl
+# check-package TypoInPackageVariable
 HOST_ATTR_OVERRIDE_SRCDIR = $(BASE_DIR)/debian/src/attr
+# check-package TypoInPackageVariable
 HOST_PATCHELF_OVERRIDE_SRCDIR = $(BASE_DIR)/debian/src/patchelf
 
 # host-fakeroot: Debian's binary package (the archive serves no fakeroot source here), unpacked
-# by the prepare script. Set before package/fakeroot/fakeroot.mk is read, these win over the
-# autotools defaults: no autoreconf (so no host-autoconf/automake/libtool/m4), no configure or
-# build, and an install that points the fakeroot script at the copies in $(HOST_DIR).
+# by prepare.sh. Set before package/fakeroot/fakeroot.mk is read, these win over the autotools
+# defaults: no autoreconf (so no host-autoconf/automake/libtool/m4), no configure or build,
+# and an install that points the fakeroot script at the copies in $(HOST_DIR).
+# check-package TypoInPackageVariable
 HOST_FAKEROOT_OVERRIDE_SRCDIR = $(BASE_DIR)/debian/fakeroot-bin
+# check-package TypoInPackageVariable, UselessFlag
 HOST_FAKEROOT_AUTORECONF = NO
+# check-package TypoInPackageVariable
 define HOST_FAKEROOT_CONFIGURE_CMDS
 	test -x $(@D)/usr/bin/faked-sysv
 endef
+# check-package TypoInPackageVariable
 define HOST_FAKEROOT_BUILD_CMDS
 	test -r $(@D)/usr/lib/x86_64-linux-gnu/libfakeroot/libfakeroot-sysv.so
 endef
+# check-package TypoInPackageVariable
 define HOST_FAKEROOT_INSTALL_CMDS
 	$(INSTALL) -D -m 0755 $(@D)/usr/bin/faked-sysv $(HOST_DIR)/bin/faked
 	$(INSTALL) -D -m 0644 $(@D)/usr/lib/x86_64-linux-gnu/libfakeroot/libfakeroot-sysv.so \

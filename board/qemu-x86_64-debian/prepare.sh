@@ -27,6 +27,8 @@ board=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$board/../.." && pwd)
 die() { echo "prepare: $*" >&2; exit 1; }
 say() { echo "prepare: $*" >&2; }
+# latest FILE...: the last existing one of a sorted glob (empty when none)
+latest() { last=""; for f in "$@"; do [ -e "$f" ] && last=$f; done; echo "$last"; }
 
 [ "$(dpkg --print-architecture)" = amd64 ] || die "the Debian toolchain here is the native amd64 gcc: run on amd64"
 mkdir -p "$out" "$dl"
@@ -45,6 +47,7 @@ if [ -n "$missing" ]; then
 	[ "$(id -u)" = 0 ] || die "missing Debian packages:$missing (run as root to install them)"
 	say "apt-get install$missing"
 	apt-get update -qq
+	# shellcheck disable=SC2086 # a list of package names
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2
 fi
 command -v "$GCC" >/dev/null || die "$GCC not found"
@@ -68,15 +71,17 @@ fi
 # --- glibc sysroot and toolchain --------------------------------------------------------------
 # The target C library and kernel headers, at the versions the host's gcc 12 was built against.
 sysroot_debs="libc6 libc6-dev linux-libc-dev libcrypt1 libcrypt-dev libgcc-s1"
-stamp=""
-for p in $sysroot_debs; do
-	if ! ls "$cache/debs/${p}"_*_amd64.deb >/dev/null 2>&1; then
-		say "apt-get download $p"
-		(cd "$cache/debs" && apt-get -q -o APT::Sandbox::User=root download "$p:amd64" >&2) ||
-			die "apt-get download $p failed"
+# deb PKG: the file name of PKG's amd64 .deb in $cache/debs, downloaded the first time
+deb() {
+	if [ -z "$(latest "$cache/debs/$1"_*_amd64.deb)" ]; then
+		say "apt-get download $1"
+		(cd "$cache/debs" && apt-get -q -o APT::Sandbox::User=root download "$1:amd64" >&2) ||
+			die "apt-get download $1 failed"
 	fi
-	stamp="$stamp $(basename "$(ls "$cache/debs/${p}"_*_amd64.deb | tail -n 1)")"
-done
+	basename "$(latest "$cache/debs/$1"_*_amd64.deb)"
+}
+stamp=""
+for p in $sysroot_debs; do stamp="$stamp $(deb "$p")"; done
 if [ "$(cat "$work/sysroot.stamp" 2>/dev/null)" != "$stamp" ]; then
 	say "unpacking the sysroot:$stamp"
 	rm -rf "$work/sysroot"
@@ -91,23 +96,27 @@ fi
 # sysroot's library directories first, so `-print-file-name=libc.a` (how Buildroot finds the
 # sysroot) and the link use the sysroot's glibc. binutils are used as they are.
 tc="$work/toolchain/bin"
-rm -rf "$work/toolchain"
-mkdir -p "$tc"
-for t in gcc cpp; do
-	cat >"$tc/x86_64-linux-gnu-$t" <<EOF
+# (remade only when the sysroot changes: a running build may be using it)
+if [ "$(cat "$work/toolchain.stamp" 2>/dev/null)" != "$stamp" ]; then
+	rm -rf "$work/toolchain"
+	mkdir -p "$tc"
+	for t in gcc cpp; do
+		cat >"$tc/x86_64-linux-gnu-$t" <<EOF
 #!/bin/sh
 exec /usr/bin/x86_64-linux-gnu-$t-12 --sysroot=$work/sysroot \\
 	-B$work/sysroot/usr/lib/x86_64-linux-gnu/ -B$work/sysroot/lib/x86_64-linux-gnu/ "\$@"
 EOF
-	chmod +x "$tc/x86_64-linux-gnu-$t"
-done
-for t in addr2line ar as c++filt elfedit gprof ld ld.bfd nm objcopy objdump ranlib readelf size \
-	strings strip; do
-	ln -s "/usr/bin/x86_64-linux-gnu-$t" "$tc/x86_64-linux-gnu-$t"
-done
-for t in gcc-ar gcc-nm gcc-ranlib; do
-	ln -s "/usr/bin/x86_64-linux-gnu-$t-12" "$tc/x86_64-linux-gnu-$t"
-done
+		chmod +x "$tc/x86_64-linux-gnu-$t"
+	done
+	for t in addr2line ar as c++filt elfedit gprof ld ld.bfd nm objcopy objdump ranlib readelf size \
+		strings strip; do
+		ln -s "/usr/bin/x86_64-linux-gnu-$t" "$tc/x86_64-linux-gnu-$t"
+	done
+	for t in gcc-ar gcc-nm gcc-ranlib; do
+		ln -s "/usr/bin/x86_64-linux-gnu-$t-12" "$tc/x86_64-linux-gnu-$t"
+	done
+	echo "$stamp" >"$work/toolchain.stamp"
+fi
 "$tc/x86_64-linux-gnu-gcc" -print-file-name=libc.a | grep -q "^$work/sysroot/" ||
 	die "the wrapped gcc does not find libc.a in $work/sysroot"
 
@@ -118,12 +127,12 @@ done
 SRC_PKGS="busybox acl attr tar patchelf"
 AS_RELEASED="acl attr tar"
 for p in $SRC_PKGS; do
-	dsc=$(ls "$cache/src/${p}"_*.dsc 2>/dev/null | tail -n 1 || true)
+	dsc=$(latest "$cache/src/${p}"_*.dsc)
 	if [ -z "$dsc" ]; then
 		say "apt-get source $p"
 		(cd "$cache/src" && apt-get -q -o APT::Sandbox::User=root source --download-only "$p" >&2) ||
 			die "apt-get source $p failed"
-		dsc=$(ls "$cache/src/${p}"_*.dsc | tail -n 1)
+		dsc=$(latest "$cache/src/${p}"_*.dsc)
 	fi
 	if [ "$(cat "$work/src/$p.stamp" 2>/dev/null)" != "$(basename "$dsc")" ]; then
 		say "unpacking $(basename "$dsc")"
@@ -136,7 +145,7 @@ for p in $SRC_PKGS; do
 			*" $p "*) skip=--skip-patches ;;
 			*) skip= ;;
 		esac
-		dpkg-source --no-check -x $skip "$dsc" "$work/src/$p" >&2
+		dpkg-source --no-check -x ${skip:+"$skip"} "$dsc" "$work/src/$p" >&2
 		# OVERRIDE_SRCDIR skips Buildroot's patches: ours for these trees are applied here
 		# (patches/patchelf: the option Buildroot's RPATH fixing calls).
 		for pt in "$board/patches/$p"/*.patch; do
@@ -151,15 +160,7 @@ done
 # host-fakeroot: the archive this machine reaches lists fakeroot's source but serves none of its
 # tarballs (404 for bookworm's 1.31 and trixie's 1.37), so it is Debian's binary package,
 # unpacked; local.mk installs it in place of a build.
-fr=""
-for p in fakeroot libfakeroot; do
-	if ! ls "$cache/debs/${p}"_*_amd64.deb >/dev/null 2>&1; then
-		say "apt-get download $p"
-		(cd "$cache/debs" && apt-get -q -o APT::Sandbox::User=root download "$p:amd64" >&2) ||
-			die "apt-get download $p failed"
-	fi
-	fr="$fr $(basename "$(ls "$cache/debs/${p}"_*_amd64.deb | tail -n 1)")"
-done
+fr="$(deb fakeroot) $(deb libfakeroot)"
 if [ "$(cat "$work/fakeroot-bin.stamp" 2>/dev/null)" != "$fr" ]; then
 	rm -rf "$work/fakeroot-bin"
 	mkdir -p "$work/fakeroot-bin"
@@ -171,4 +172,4 @@ fi
 "$top/board/scripts/fetch-debs.sh" x86_64 "$cache/kernel" >&2
 ln -sfn "$cache/kernel/x86_64" "$work/kernel"
 
-say "ready: $work (toolchain, sysroot, src/{$(echo $SRC_PKGS | tr ' ' ,)}, fakeroot-bin, kernel $(cat "$work/kernel/kernel.release"))"
+say "ready: $work (toolchain, sysroot, src/{$(echo "$SRC_PKGS" | tr ' ' ,)}, fakeroot-bin, kernel $(cat "$work/kernel/kernel.release"))"

@@ -37,18 +37,21 @@ if [ -z "$kpkg" ]; then
 	[ -n "$kpkg" ] || die "cannot resolve linux-image-$debarch$suffix (apt-get update?)"
 fi
 
+# latest FILE...: the last existing one of a sorted glob (empty when none)
+latest() { last=""; for f in "$@"; do [ -e "$f" ] && last=$f; done; echo "$last"; }
+
 # download PKG: fetch PKG for the target arch into $out/debs unless already there
 download() {
-	if ! ls "$out/debs/$1"_*_"$debarch".deb >/dev/null 2>&1; then
+	if [ -z "$(latest "$out/debs/$1"_*_"$debarch".deb)" ]; then
 		echo "fetch-debs: apt-get download $1$suffix" >&2
 		(cd "$out/debs" && apt-get -q -o APT::Sandbox::User=root download "$1$suffix" >&2) ||
 			die "apt-get download $1$suffix failed"
 	fi
-	ls "$out/debs/$1"_*_"$debarch".deb | tail -n 1
+	latest "$out/debs/$1"_*_"$debarch".deb
 }
 
 unpack() { # unpack DEB DIR: (re)extract when the deb is newer than the stamp
-	if [ ! -f "$2/.stamp" ] || [ "$1" -nt "$2/.stamp" ]; then
+	if [ ! -f "$2/.stamp" ] || [ -n "$(find "$1" -newer "$2/.stamp")" ]; then
 		rm -rf "$2"; mkdir -p "$2"
 		dpkg-deb -x "$1" "$2"
 		touch "$2/.stamp"
@@ -58,7 +61,7 @@ unpack() { # unpack DEB DIR: (re)extract when the deb is newer than the stamp
 if [ "$(cat "$out/kernel.pkg" 2>/dev/null)" != "$kpkg" ]; then rm -rf "$out/kernel"; fi
 unpack "$(download "$kpkg")" "$out/kernel"
 echo "$kpkg" > "$out/kernel.pkg"
-ls "$out/kernel/lib/modules" | head -n 1 > "$out/kernel.release"
+basename "$(latest "$out/kernel/lib/modules"/*)" > "$out/kernel.release"
 unpack "$(download busybox-static)" "$out/busybox"
 [ -x "$out/busybox/bin/busybox" ] || die "busybox-static has no bin/busybox"
-echo "fetch-debs: $arch: $kpkg ($(cat "$out/kernel.release")), $(basename "$(ls "$out"/debs/busybox-static_*)")"
+echo "fetch-debs: $arch: $kpkg ($(cat "$out/kernel.release")), $(basename "$(latest "$out"/debs/busybox-static_*)")"

@@ -159,7 +159,7 @@ class Vm:
 
     def tail(self, n=25):
         lines = self.buf.decode(errors="replace").replace("\r", "").splitlines()
-        return "\n".join("    | " + l for l in lines[-n:])
+        return "\n".join("    | " + line for line in lines[-n:])
 
     def expect(self, pattern, timeout, what):
         """Wait for regex `pattern` (bytes) in new console output; return the match."""

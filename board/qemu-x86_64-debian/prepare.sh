@@ -70,7 +70,9 @@ fi
 
 # --- glibc sysroot and toolchain --------------------------------------------------------------
 # The target C library and kernel headers, at the versions the host's gcc 12 was built against.
-sysroot_debs="libc6 libc6-dev linux-libc-dev libcrypt1 libcrypt-dev libgcc-s1"
+# libstdc++-12-dev: without a libstdc++.a in the sysroot, Buildroot would copy gcc's whole
+# library directory (cc1, plugins: 120 MB) into staging as "support libraries".
+sysroot_debs="libc6 libc6-dev linux-libc-dev libcrypt1 libcrypt-dev libgcc-s1 libgomp1 libstdc++-12-dev"
 # deb PKG: the file name of PKG's amd64 .deb in $cache/debs, downloaded the first time
 deb() {
 	if [ -z "$(latest "$cache/debs/$1"_*_amd64.deb)" ]; then
@@ -87,6 +89,10 @@ if [ "$(cat "$work/sysroot.stamp" 2>/dev/null)" != "$stamp" ]; then
 	rm -rf "$work/sysroot"
 	mkdir -p "$work/sysroot"
 	for d in $stamp; do dpkg-deb -x "$cache/debs/$d" "$work/sysroot"; done
+	# Only libraries and headers: Buildroot copies the sysroot to staging and looks for
+	# libraries by name (etc/ld.so.conf.d matches its ld*.so.* and breaks the copy).
+	rm -rf "$work/sysroot/etc" "$work/sysroot/usr/share" "$work/sysroot/usr/bin" \
+		"$work/sysroot/usr/sbin" "$work/sysroot/sbin" "$work/sysroot/bin"
 	echo "$stamp" >"$work/sysroot.stamp"
 fi
 

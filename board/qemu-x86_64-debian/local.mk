@@ -22,6 +22,24 @@ HOST_ATTR_OVERRIDE_SRCDIR = $(BASE_DIR)/debian/src/attr
 # check-package TypoInPackageVariable
 HOST_PATCHELF_OVERRIDE_SRCDIR = $(BASE_DIR)/debian/src/patchelf
 
+# host-patchelf: Debian's orig tarball of patchelf is the git tree, without the generated
+# configure (Debian runs autoreconf). Rather than building host-autoconf, -automake, -libtool and
+# -m4 for it, compile its one source file the way its src/Makefile.am does.
+# check-package TypoInPackageVariable
+define HOST_PATCHELF_CONFIGURE_CMDS
+	test -f $(@D)/src/patchelf.cc
+endef
+# check-package TypoInPackageVariable
+define HOST_PATCHELF_BUILD_CMDS
+	$(HOST_MAKE_ENV) $(HOSTCXX) $(HOST_CXXFLAGS) -Wall -std=c++17 -D_FILE_OFFSET_BITS=64 \
+		-DPACKAGE_STRING='"patchelf $(shell cat $(@D)/version)"' \
+		$(HOST_LDFLAGS) -o $(@D)/src/patchelf $(@D)/src/patchelf.cc
+endef
+# check-package TypoInPackageVariable
+define HOST_PATCHELF_INSTALL_CMDS
+	$(INSTALL) -D -m 0755 $(@D)/src/patchelf $(HOST_DIR)/bin/patchelf
+endef
+
 # host-fakeroot: Debian's binary package (the archive serves no fakeroot source here), unpacked
 # by prepare.sh. Set before package/fakeroot/fakeroot.mk is read, these win over the autotools
 # defaults: no autoreconf (so no host-autoconf/automake/libtool/m4), no configure or build,

@@ -37,10 +37,10 @@ cache="$dl/pbx-debian"
 work="$out/debian"
 mkdir -p "$cache/debs" "$cache/src" "$work/src"
 
-# Build tools from the Debian archive: the compiler, dpkg-source, and what Buildroot's
-# dependency check asks for.
+# Build tools from the Debian archive: the compiler, dpkg-source, what Buildroot's
+# dependency check asks for, kmod (install-modules.sh) and tzdata (post-build.sh).
 GCC=x86_64-linux-gnu-gcc-12
-tools="gcc-12 dpkg-dev rsync bc cpio unzip file patch"
+tools="gcc-12 g++ dpkg-dev rsync bc cpio unzip file patch perl wget bzip2 kmod tzdata"
 missing=""
 for p in $tools; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

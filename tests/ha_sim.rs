@@ -795,6 +795,43 @@ fn lan_link_of_active_down_moves_the_resource_quickly() {
 }
 
 #[test]
+fn active_whose_event_loop_stops_answering_hands_over_at_once() {
+    let mut sim = Sim::booted(31, &MEMBERS);
+    assert_eq!(sim.holder(), Some(A));
+    // The daemon's HA thread finds the event loop wedged (issue 18, item 6).
+    sim.event(A, Event::ServiceLoop { answering: false });
+    assert!(!sim.holds(A), "A releases at once");
+    let took = sim.run_until_holds(B, secs(5)).expect("B takes over");
+    assert!(took < ms(50), "outage {took:?}");
+    assert!(sim.reported(A, "event loop stopped answering"));
+    // A wedged loop never acquires, even alone.
+    sim.kill(B);
+    sim.run_for(secs(20));
+    assert!(!sim.holds(A), "a node whose loop is wedged acquired");
+    // The loop answers again: A is eligible and takes over the dead B.
+    sim.event(A, Event::ServiceLoop { answering: true });
+    sim.run_until_holds(A, secs(10)).expect("A acquires again");
+    sim.assert_no_split_brain();
+}
+
+#[test]
+fn passive_whose_event_loop_stops_answering_stays_passive() {
+    let mut sim = Sim::booted(32, &MEMBERS);
+    sim.event(B, Event::ServiceLoop { answering: false });
+    sim.kill(A);
+    sim.run_for(secs(20));
+    assert_eq!(
+        sim.holder(),
+        None,
+        "B's loop is wedged: it must not acquire"
+    );
+    sim.event(B, Event::ServiceLoop { answering: true });
+    sim.run_until_holds(B, secs(10))
+        .expect("B acquires once its loop answers");
+    sim.assert_no_split_brain();
+}
+
+#[test]
 fn sync_link_cut_is_degraded_not_failover() {
     let mut sim = Sim::booted(8, &[]);
     sim.sync.up = false;

@@ -1,19 +1,45 @@
 //! The HA runtime: owns the [`ha::Node`], feeds it what the `net` adapters
-//! see and carries out its actions through them.
+//! see and carries out its actions through them, on a thread of its own.
 //!
 //! ```text
+//!            HA thread (own executor)                          event loop
 //!  heartbeat sockets (sync, lan) ─┐
-//!  netlink address + link watch  ─┤ tasks ── Event::Ha { generation, event } ──> event loop
-//!  pinger, ARP probes            ─┘                                                 │
-//!  kpbx ha ... (handlers) ──────────────── Admin / ConfigChanged ─────────────────> │
-//!  timer at node.poll_timeout() ─────────────────────────────────────────────────> │
-//!                                                     node.poll_action() <───────────┘
-//!      Send ─> heartbeat socket   Add/Refresh/RemoveAddress ─> netlink (lifetime)
+//!  netlink address + link watch  ─┤ tasks ── Msg::Ha ──> node ── Event::HaChanged ──> sync, roles
+//!  pinger, ARP probes            ─┘            ^  │                 (state changed)
+//!  timer at node.poll_timeout() ───────────────┘  │     <── Shared (mutex): status, sync view,
+//!      Send ─> heartbeat socket   Add/Refresh/RemoveAddress ─> netlink     admin, configure
 //!      SendGarp/ArpProbe ─> AF_PACKET   RunHook ─> hook worker (ordered, time-limited)
 //!      StoreClusterKey/ForgetClusterKey ─> data_dir/ha/cluster.key
-//!      StoreRoleDisabled ─> Store::commit (audited, user "kpbxd-ha")
+//!      StoreRoleDisabled ─> Event::HaRoleDisabled ─> Store::commit on the loop
 //!      RequestEntropy ─> /dev/urandom ─> Event::Entropy
+//!  loop watchdog: the loop stamps `alive` on every wake; silent past
+//!  max(out of service, 5 s) ─> Event::ServiceLoop { answering: false }
 //! ```
+//!
+//! Why a thread (issue 18, item 6): heartbeats are sent and read, and the
+//! decision to keep holding is taken, whatever the event loop is doing. A
+//! 40,000-account import, regenerating 10,000 devices' files or a snapshot
+//! install holds the loop for a second or more; on the loop, that was a
+//! heartbeat gap as long, and the peer took over a healthy node. The core
+//! stays pure; only its driver moved. Protocol with the loop:
+//! - The node lives in [`Shared`] behind one mutex. Every lock is short (a
+//!   core call or a copy), never held across I/O, an await or a store call.
+//! - The loop reads status and the sync view and hands in operator
+//!   commands and configuration through the mutex, then wakes the thread
+//!   ([`Msg::Kick`]) to carry out what the node queued.
+//! - The thread tells the loop when what the loop acts on changed (state,
+//!   holder, peer out of service, pairing, `sure_holder`):
+//!   [`Event::HaChanged`], coalesced; it never touches the store: storing
+//!   `role=disabled` is [`Event::HaRoleDisabled`], done by the loop.
+//! - A node must not claim health for services that are wedged: the loop
+//!   stamps `alive` each time it wakes (it wakes at least every second for
+//!   its tick). When the stamp is older than [`loop_limit`] (the
+//!   out-of-service time, at least [`LOOP_FLOOR`]), the thread tells the
+//!   core the loop stopped answering: the node is not eligible, releases
+//!   the resource (the peer takes it at once) and never acquires it until
+//!   the loop answers again. A pause of the whole process (both threads)
+//!   is no stalled loop: the measure restarts when the thread itself was
+//!   not run.
 //!
 //! Persistence: the configuration is the `ha` object in the store. The
 //! cluster key (derived state of a pairing, a secret) lives in
@@ -34,13 +60,15 @@ use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use smol::LocalExecutor;
-use smol::channel::Sender;
+use smol::channel::{Receiver, Sender};
 
 use super::{Daemon, Event};
-use crate::clock::{Clock, Instant};
+use crate::clock::{Clock, Instant, SystemClock};
 use crate::control::{HaCountersView, HaEventView, HaNodeView, HaPathView, HaStatusView};
 use crate::ha::{self, Action, AdminCommand, Hook, Identity, Level, Node, Path as HaPath, Role};
 use crate::model::{Change, HA_ID, HaSettings, Kind, Object, Origin, Source};
@@ -48,6 +76,7 @@ use crate::net::arp::ArpSocket;
 use crate::net::heartbeat::{HeartbeatSocket, PathSocketConfig};
 use crate::net::netlink::{AddressChange, AddressWatch, LinkWatch, Netlink};
 use crate::net::ping::Pinger;
+use crate::store::Store;
 
 /// UDP port of the heartbeat and pairing frames on both paths.
 pub const HEARTBEAT_PORT: u16 = 7410;
@@ -67,8 +96,22 @@ const HOOK_DRAIN: Duration = Duration::from_secs(10);
 const RETRY: Duration = Duration::from_secs(3);
 /// Most rounds of action execution after one event (entropy feeds back).
 const MAX_ROUNDS: usize = 16;
+/// The shortest time the event loop may be silent before the node stops
+/// claiming health for it: longer than any single step of the loop
+/// measured (`make bench`, heartbeat gaps: the largest is a snapshot
+/// install or a 40,000-account import, about a second in a release build).
+pub const LOOP_FLOOR: Duration = Duration::from_secs(5);
+/// How long the daemon waits for the HA thread to hand over and stop.
+const STOP_LIMIT: Duration = Duration::from_secs(20);
 
-/// Everything the loop needs to talk to the network for one node.
+/// How long the event loop may be silent before the node is told that it
+/// stopped answering: the out-of-service time (a wedged loop is then
+/// replaced about as fast as a dead node), at least [`LOOP_FLOOR`].
+pub fn loop_limit(out_of_service: Duration) -> Duration {
+    out_of_service.max(LOOP_FLOOR)
+}
+
+/// Everything the HA thread needs to talk to the network for one node.
 struct Io {
     netlink: Netlink,
     sync: HeartbeatSocket,
@@ -83,16 +126,51 @@ struct Io {
     peer_lan_ip: Ipv4Addr,
 }
 
-struct Instance {
+/// The running node, in [`Shared`].
+struct Running {
     node: Node,
     serial: String,
     settings: HaSettings,
+}
+
+/// What the HA thread holds for a running node (not shared: sockets,
+/// tasks).
+struct Plant {
     io: Rc<Io>,
     hooks: Sender<(Hook, ha::Reason)>,
     /// Runs the queued hooks in order; ends when `hooks` is dropped.
     hook_task: smol::Task<()>,
     /// Cancelled on drop.
     _tasks: Vec<smol::Task<()>>,
+}
+
+/// What the HA thread and the event loop share (one mutex, short locks).
+#[derive(Default)]
+struct Shared {
+    running: Option<Running>,
+    generation: u64,
+    /// Stored settings, as last read.
+    settings: Option<HaSettings>,
+    /// Why the runtime is not running although enabled.
+    failed: Option<String>,
+    /// Restart from the stored configuration at the next drive.
+    restart: bool,
+    /// Actions drained from the node, not yet carried out.
+    queued: VecDeque<Action>,
+    /// Events produced here (entropy, start-up dumps), fed before the next round.
+    pending: VecDeque<ha::Event>,
+    /// The core's last warning, for a switch that did not complete.
+    last_warning: Option<String>,
+}
+
+/// Messages to the HA thread.
+enum Msg {
+    /// Something an HA adapter task saw, for the runtime of `generation`.
+    Ha { generation: u64, event: ha::Event },
+    /// The loop changed something in [`Shared`]: drive the node.
+    Kick,
+    /// The daemon stops: hand over if possible, release, answer.
+    Shutdown(Sender<()>),
 }
 
 /// The pair as data sync sees it.
@@ -115,26 +193,17 @@ pub struct SyncView {
     pub sure: bool,
 }
 
-/// The HA part of the daemon's state (in `Daemon::ha`).
+/// The event loop's side of HA (in `Daemon::ha`): a handle on the HA
+/// thread and on the node it drives.
 pub struct HaRuntime {
     data_dir: PathBuf,
-    tx: Sender<Event>,
-    generation: u64,
-    instance: Option<Instance>,
-    /// Stored settings, as last read.
-    settings: Option<HaSettings>,
-    /// Why the runtime is not running although enabled.
-    failed: Option<String>,
-    retry_at: Option<Instant>,
-    restart: bool,
-    /// Actions drained from the node, not yet carried out.
-    queued: VecDeque<Action>,
-    /// Events produced here (entropy, start-up dumps), fed before the next round.
-    pending: VecDeque<ha::Event>,
+    shared: Arc<Mutex<Shared>>,
+    to_thread: Sender<Msg>,
+    /// When the event loop last woke (µs of the monotonic clock).
+    alive: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
     /// `kpbx ha switch` requests waiting for their outcome.
     switches: Vec<Switch>,
-    /// The core's last warning, for a switch that did not complete.
-    last_warning: Option<String>,
 }
 
 /// A switch in progress: it succeeds when the resource is where it was
@@ -146,22 +215,62 @@ struct Switch {
     reply: Sender<crate::control::Reply>,
 }
 
+fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl HaRuntime {
-    pub fn new(data_dir: &Path, tx: Sender<Event>) -> HaRuntime {
-        HaRuntime {
-            data_dir: data_dir.join("ha"),
-            tx,
-            generation: 0,
-            instance: None,
-            settings: None,
-            failed: None,
-            retry_at: None,
+    /// Starts the HA thread; it reads the stored configuration at once.
+    pub fn start(
+        data_dir: &Path,
+        store: Arc<Store>,
+        clock: SystemClock,
+        to_loop: Sender<Event>,
+    ) -> std::io::Result<HaRuntime> {
+        let shared = Arc::new(Mutex::new(Shared {
             restart: true,
-            queued: VecDeque::new(),
-            pending: VecDeque::new(),
+            ..Shared::default()
+        }));
+        let (to_thread, rx) = smol::channel::unbounded();
+        let alive = Arc::new(AtomicU64::new(clock.now().as_micros()));
+        let (dir, state, watched) = (data_dir.join("ha"), shared.clone(), alive.clone());
+        let tx = to_thread.clone();
+        let handle = std::thread::Builder::new()
+            .name("kpbxd-ha".into())
+            .spawn(move || {
+                HaThread {
+                    data_dir: dir,
+                    shared: state,
+                    store,
+                    clock,
+                    tx,
+                    to_loop,
+                    plant: None,
+                    retry_at: None,
+                    alive: watched,
+                    watch: Watch::default(),
+                    told: None,
+                }
+                .run(rx);
+            })?;
+        Ok(HaRuntime {
+            data_dir: data_dir.join("ha"),
+            shared,
+            to_thread,
+            alive,
+            thread: Some(handle),
             switches: Vec::new(),
-            last_warning: None,
-        }
+        })
+    }
+
+    /// The event loop woke: the HA thread's watchdog sees it answering.
+    pub fn loop_alive(&self, now: Instant) {
+        self.alive.store(now.as_micros(), Ordering::Relaxed);
+    }
+
+    /// Wakes the HA thread to carry out what the node queued.
+    fn kick(&self) {
+        let _ = self.to_thread.try_send(Msg::Kick);
     }
 
     /// Holds the reply of an accepted `kpbx ha switch` until the resource
@@ -174,10 +283,13 @@ impl HaRuntime {
         from_active: bool,
         reply: Sender<crate::control::Reply>,
     ) {
-        let limit = self.instance.as_ref().map_or(Duration::ZERO, |i| {
-            i.settings.config.keepalive_out_of_service * 2 + Duration::from_secs(1)
-        });
-        self.last_warning = None;
+        let limit = {
+            let mut s = lock(&self.shared);
+            s.last_warning = None;
+            s.running.as_ref().map_or(Duration::ZERO, |r| {
+                r.settings.config.keepalive_out_of_service * 2 + Duration::from_secs(1)
+            })
+        };
         self.switches.push(Switch {
             deadline: now + limit,
             from_active,
@@ -187,7 +299,10 @@ impl HaRuntime {
 
     /// Whether this node holds the resource.
     pub fn holds(&self) -> bool {
-        self.instance.as_ref().is_some_and(|i| i.node.holds())
+        lock(&self.shared)
+            .running
+            .as_ref()
+            .is_some_and(|r| r.node.holds())
     }
 
     /// Answers the switches whose outcome is known.
@@ -201,8 +316,10 @@ impl HaRuntime {
             "local" => !from_active,
             _ => false,
         };
-        let running = self.instance.is_some();
-        let warning = self.last_warning.clone();
+        let (running, warning) = {
+            let s = lock(&self.shared);
+            (s.running.is_some(), s.last_warning.clone())
+        };
         let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.switches)
             .into_iter()
             .partition(|w| moved(w.from_active) || !running || now >= w.deadline);
@@ -225,16 +342,19 @@ impl HaRuntime {
         }
     }
 
-    /// Ask for a restart from the stored configuration at the next drive.
+    /// Restart from the stored configuration (on the HA thread, now).
     pub fn request_restart(&mut self) {
-        self.restart = true;
+        lock(&self.shared).restart = true;
+        self.kick();
     }
 
     /// Applies a saved configuration to the running node without a restart
     /// when only what the core can take live changed (times and the
     /// default active node); returns `false` when a restart is needed.
     pub fn reconfigure(&mut self, now: Instant, next: &HaSettings) -> bool {
-        let Some(i) = &mut self.instance else {
+        let mut s = lock(&self.shared);
+        let s = &mut *s;
+        let Some(i) = &mut s.running else {
             return false;
         };
         let (old, new) = (&i.settings.config, &next.config);
@@ -256,10 +376,23 @@ impl HaRuntime {
         }
         i.node
             .handle_event(now, ha::Event::ConfigChanged(Box::new(new.clone())));
+        while let Some(a) = i.node.poll_action() {
+            s.queued.push_back(a);
+        }
         i.settings = next.clone();
-        self.settings = Some(next.clone());
+        s.settings = Some(next.clone());
         log::info!("ha: configuration applied without a restart");
+        self.kick();
         true
+    }
+
+    /// The loop stored `role=disabled` ([`Event::HaRoleDisabled`]).
+    pub fn role_disabled_stored(&mut self, next: &HaSettings) {
+        let mut s = lock(&self.shared);
+        s.settings = Some(next.clone());
+        if let Some(i) = &mut s.running {
+            i.settings = next.clone();
+        }
     }
 
     /// The cluster key belongs to one pairing: forget it when the pairing
@@ -268,47 +401,20 @@ impl HaRuntime {
         let _ = std::fs::remove_file(self.data_dir.join("cluster.key"));
     }
 
-    /// How long the loop may wait before it must call [`HaRuntime::on_timeout`].
+    /// How long the loop may wait before it must settle a switch.
     pub fn next_wait(&self, now: Instant) -> Option<Duration> {
-        let node = self
-            .instance
-            .as_ref()
-            .and_then(|i| i.node.poll_timeout())
-            .map(|t| t.saturating_since(now));
-        let retry = self.retry_at.map(|t| t.saturating_since(now));
-        let switch = self
-            .switches
+        self.switches
             .iter()
             .map(|w| w.deadline.saturating_since(now))
-            .min();
-        [node, retry, switch].into_iter().flatten().min()
-    }
-
-    pub fn on_timeout(&mut self, now: Instant) {
-        if self.retry_at.is_some_and(|t| now >= t) {
-            self.retry_at = None;
-            self.restart = true;
-        }
-        if let Some(i) = &mut self.instance
-            && i.node.poll_timeout().is_some_and(|t| now >= t)
-        {
-            i.node.handle_timeout(now);
-        }
-    }
-
-    pub fn on_event(&mut self, now: Instant, generation: u64, event: ha::Event) {
-        if generation != self.generation {
-            return;
-        }
-        if let Some(i) = &mut self.instance {
-            i.node.handle_event(now, event);
-        }
+            .min()
     }
 
     /// An operator command. Refusals the core reports are returned as errors.
     pub fn admin(&mut self, now: Instant, cmd: AdminCommand) -> Result<(), String> {
-        let Some(i) = &mut self.instance else {
-            return Err(match &self.failed {
+        let mut s = lock(&self.shared);
+        let s = &mut *s;
+        let Some(i) = &mut s.running else {
+            return Err(match &s.failed {
                 Some(why) => format!("HA is not running: {why}"),
                 None => "HA is not running (role disabled or not configured)".to_string(),
             });
@@ -324,30 +430,16 @@ impl HaRuntime {
             {
                 refused = Some(message.clone());
             }
-            self.queued.push_back(a);
+            s.queued.push_back(a);
         }
+        self.kick();
         refused.map_or(Ok(()), Err)
     }
 
     /// What data sync needs to know of the pair; `None` while HA is not
     /// running or the node is not paired.
     pub fn sync_view(&self, now: Instant) -> Option<SyncView> {
-        let i = self.instance.as_ref()?;
-        let key = *i.node.cluster_key()?;
-        let c = &i.settings.config;
-        let status = i.node.status(now);
-        Some(SyncView {
-            key,
-            local: c.sync.local_ip,
-            remote: c.sync.remote_ip,
-            remote_lan: c.lan.remote_ip,
-            state: i.node.state(),
-            peer_holds: matches!(status.holder, ha::Holder::Remote | ha::Holder::Both),
-            peer_out_of_service: status.peer_out_of_service,
-            ack_bound: c.keepalive_out_of_service,
-            coordinator: c.role == Role::Coordinator,
-            sure: i.node.sure_holder(now),
-        })
+        sync_view(&lock(&self.shared), now)
     }
 
     /// `running` state name for `kpbx status`, and a detail line.
@@ -372,7 +464,8 @@ impl HaRuntime {
     }
 
     pub fn status(&self, now: Instant) -> HaStatusView {
-        let settings = self.settings.clone().unwrap_or_default();
+        let s = lock(&self.shared);
+        let settings = s.settings.clone().unwrap_or_default();
         let c = &settings.config;
         let mut v = HaStatusView {
             role: settings.role_name().to_string(),
@@ -409,11 +502,11 @@ impl HaRuntime {
             counters: counters(ha::Counters::default()),
             sync: Default::default(),
         };
-        if let Some(why) = &self.failed {
+        if let Some(why) = &s.failed {
             v.state = "failed".to_string();
             v.detail = why.clone();
         }
-        let Some(i) = &self.instance else {
+        let Some(i) = &s.running else {
             return v;
         };
         let s = i.node.status(now);
@@ -449,7 +542,8 @@ impl HaRuntime {
 
     /// Transitions with wall times (`wall_now` is the wall time at `now`).
     pub fn events(&self, now: Instant, wall_now: i64) -> Vec<HaEventView> {
-        let Some(i) = &self.instance else {
+        let s = lock(&self.shared);
+        let Some(i) = &s.running else {
             return Vec::new();
         };
         i.node
@@ -463,6 +557,75 @@ impl HaRuntime {
                 }
             })
             .collect()
+    }
+
+    /// On daemon stop: the HA thread hands the resource over if the peer
+    /// is heard (the core's switch: release, then heartbeats with the
+    /// handover flag, so the peer takes it at once instead of after its
+    /// out-of-service time), removes whatever is still held and ends.
+    pub fn shutdown(&mut self) -> impl std::future::Future<Output = ()> + 'static {
+        let (done, finished) = smol::channel::bounded(1);
+        let asked = self.to_thread.try_send(Msg::Shutdown(done)).is_ok();
+        let thread = self.thread.take();
+        async move {
+            if asked {
+                let answered = smol::future::or(async { finished.recv().await.is_ok() }, async {
+                    smol::Timer::after(STOP_LIMIT).await;
+                    false
+                })
+                .await;
+                if !answered {
+                    log::warn!(
+                        "ha: the HA thread did not stop within {} s",
+                        STOP_LIMIT.as_secs()
+                    );
+                    return;
+                }
+            }
+            if let Some(t) = thread {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// The sync view from the shared state.
+fn sync_view(s: &Shared, now: Instant) -> Option<SyncView> {
+    let i = s.running.as_ref()?;
+    let key = *i.node.cluster_key()?;
+    let c = &i.settings.config;
+    let status = i.node.status(now);
+    Some(SyncView {
+        key,
+        local: c.sync.local_ip,
+        remote: c.sync.remote_ip,
+        remote_lan: c.lan.remote_ip,
+        state: i.node.state(),
+        peer_holds: matches!(status.holder, ha::Holder::Remote | ha::Holder::Both),
+        peer_out_of_service: status.peer_out_of_service,
+        ack_bound: c.keepalive_out_of_service,
+        coordinator: c.role == Role::Coordinator,
+        sure: i.node.sure_holder(now),
+    })
+}
+
+/// What the loop acts on: when it changes, the HA thread wakes the loop.
+#[derive(Clone, PartialEq, Eq)]
+struct Seen {
+    running: bool,
+    failed: bool,
+    view: Option<(ha::State, bool, bool, bool)>,
+    holder: Option<ha::Holder>,
+    state: Option<ha::State>,
+}
+
+fn seen(s: &Shared, now: Instant) -> Seen {
+    Seen {
+        running: s.running.is_some(),
+        failed: s.failed.is_some(),
+        view: sync_view(s, now).map(|v| (v.state, v.peer_holds, v.peer_out_of_service, v.sure)),
+        holder: s.running.as_ref().map(|r| r.node.status(now).holder),
+        state: s.running.as_ref().map(|r| r.node.state()),
     }
 }
 
@@ -497,210 +660,475 @@ fn path_name(p: HaPath) -> &'static str {
     }
 }
 
-// ---------------------------------------------------------------- driving
+// ---------------------------------------------------------------- the HA thread
 
-/// Restarts the runtime if asked, feeds pending events and carries out
-/// every action the node has, in order. Called by the loop after each event.
-pub async fn drive(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
-    let restart = std::mem::take(&mut daemon.ha.borrow_mut().restart);
-    if restart {
-        restart_runtime(daemon, ex).await;
+/// The loop watchdog's state (on the HA thread).
+#[derive(Default)]
+struct Watch {
+    /// The thread's last look; a long gap since is a pause of the process.
+    last_look: Option<Instant>,
+    /// Silence of the loop is counted from no earlier than this.
+    floor: Option<Instant>,
+    /// The loop was found silent past the limit (the core was told).
+    stalled: bool,
+    /// When the loop was last poked to answer.
+    poked: Option<Instant>,
+}
+
+/// The HA thread: owns the sockets, timers and tasks of the running node,
+/// drives it, and watches the event loop.
+struct HaThread {
+    data_dir: PathBuf,
+    shared: Arc<Mutex<Shared>>,
+    store: Arc<Store>,
+    clock: SystemClock,
+    /// For this thread's own adapter tasks.
+    tx: Sender<Msg>,
+    to_loop: Sender<Event>,
+    plant: Option<Plant>,
+    retry_at: Option<Instant>,
+    alive: Arc<AtomicU64>,
+    watch: Watch,
+    /// What the loop was last told about ([`Event::HaChanged`]).
+    told: Option<Seen>,
+}
+
+/// What woke the HA thread.
+enum Wake {
+    Msg(Msg),
+    Timer,
+    Closed,
+}
+
+impl HaThread {
+    fn run(mut self, rx: Receiver<Msg>) {
+        let ex = Rc::new(LocalExecutor::new());
+        smol::block_on(ex.run(async {
+            self.drive(&ex).await;
+            loop {
+                let now = self.clock.now();
+                let wait = self.next_wait(now);
+                let wake = smol::future::or(
+                    async {
+                        match rx.recv().await {
+                            Ok(m) => Wake::Msg(m),
+                            Err(_) => Wake::Closed,
+                        }
+                    },
+                    async {
+                        smol::Timer::after(wait).await;
+                        Wake::Timer
+                    },
+                )
+                .await;
+                let now = self.clock.now();
+                match wake {
+                    Wake::Msg(Msg::Ha { generation, event }) => {
+                        let mut s = lock(&self.shared);
+                        if generation == s.generation
+                            && let Some(i) = &mut s.running
+                        {
+                            i.node.handle_event(now, event);
+                        }
+                    }
+                    Wake::Msg(Msg::Kick) => {}
+                    Wake::Msg(Msg::Shutdown(done)) => {
+                        self.shutdown(&ex).await;
+                        let _ = done.try_send(());
+                        return;
+                    }
+                    Wake::Timer => self.on_timeout(now),
+                    Wake::Closed => return,
+                }
+                self.watch_loop(now);
+                self.drive(&ex).await;
+                self.tell_loop();
+            }
+        }));
     }
-    for _ in 0..MAX_ROUNDS {
-        let now = daemon.clock.now();
-        let (actions, ctx) = {
-            let mut rt = daemon.ha.borrow_mut();
-            let rt = &mut *rt;
-            let Some(i) = &mut rt.instance else {
-                rt.queued.clear();
-                rt.pending.clear();
-                return;
-            };
-            while let Some(e) = rt.pending.pop_front() {
-                i.node.handle_event(now, e);
-            }
-            while let Some(a) = i.node.poll_action() {
-                rt.queued.push_back(a);
-            }
-            if rt.queued.is_empty() {
-                return;
-            }
-            let actions: Vec<Action> = rt.queued.drain(..).collect();
-            let ctx = Ctx {
-                io: i.io.clone(),
-                hooks: i.hooks.clone(),
-                generation: rt.generation,
-                tx: rt.tx.clone(),
-            };
-            (actions, ctx)
-        };
-        for action in actions {
-            execute(daemon, ex, &ctx, action).await;
+
+    /// Until the next node deadline, retry, or look at the loop.
+    fn next_wait(&self, now: Instant) -> Duration {
+        let s = lock(&self.shared);
+        let node = s
+            .running
+            .as_ref()
+            .and_then(|i| i.node.poll_timeout())
+            .map(|t| t.saturating_since(now));
+        let retry = self.retry_at.map(|t| t.saturating_since(now));
+        // The watchdog looks at least four times per limit while a node runs.
+        let look = s
+            .running
+            .as_ref()
+            .map(|i| loop_limit(i.settings.config.keepalive_out_of_service) / 4);
+        [node, retry, look]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(Duration::from_secs(3600))
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
+        if self.retry_at.is_some_and(|t| now >= t) {
+            self.retry_at = None;
+            lock(&self.shared).restart = true;
+        }
+        let mut s = lock(&self.shared);
+        if let Some(i) = &mut s.running
+            && i.node.poll_timeout().is_some_and(|t| now >= t)
+        {
+            i.node.handle_timeout(now);
         }
     }
-    log::warn!("ha: actions still pending after {MAX_ROUNDS} rounds");
+
+    /// The loop watchdog: tells the core when the event loop has not woken
+    /// for [`loop_limit`], and when it answers again.
+    fn watch_loop(&mut self, now: Instant) {
+        let Some(oos) = lock(&self.shared)
+            .running
+            .as_ref()
+            .map(|i| i.settings.config.keepalive_out_of_service)
+        else {
+            self.watch = Watch::default();
+            return;
+        };
+        let limit = loop_limit(oos);
+        let w = &mut self.watch;
+        // This thread itself not run for a while (the whole process paused):
+        // the loop's silence in that gap proves nothing.
+        if w.last_look
+            .is_some_and(|l| now.saturating_since(l) > limit / 2)
+        {
+            w.floor = Some(now);
+        }
+        w.last_look = Some(now);
+        let alive = Instant::from_micros(self.alive.load(Ordering::Relaxed));
+        let since = w.floor.map_or(alive, |f| f.max(alive));
+        let silent = now.saturating_since(since);
+        let stalled = silent > limit;
+        if silent > limit / 2 && !stalled && w.poked.is_none_or(|p| p < since) {
+            // An idle loop wakes every second for its tick; ask anyway.
+            w.poked = Some(now);
+            let _ = self.to_loop.try_send(Event::HaChanged);
+        }
+        if stalled != w.stalled {
+            w.stalled = stalled;
+            if stalled {
+                log::error!(
+                    "ha: the event loop has not answered for {} ms (limit {} ms): this node stops claiming the resource",
+                    silent.as_millis(),
+                    limit.as_millis()
+                );
+            } else {
+                log::info!("ha: the event loop answers again");
+            }
+            if let Some(i) = &mut lock(&self.shared).running {
+                i.node.handle_event(
+                    now,
+                    ha::Event::ServiceLoop {
+                        answering: !stalled,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Wakes the loop when what it acts on changed.
+    fn tell_loop(&mut self) {
+        let now = self.clock.now();
+        let seen = seen(&lock(&self.shared), now);
+        if self.told.as_ref() != Some(&seen) && self.to_loop.try_send(Event::HaChanged).is_ok() {
+            self.told = Some(seen);
+        }
+    }
+
+    /// Restarts the runtime if asked, feeds pending events and carries out
+    /// every action the node has, in order.
+    async fn drive(&mut self, ex: &Rc<LocalExecutor<'static>>) {
+        let restart = std::mem::take(&mut lock(&self.shared).restart);
+        if restart {
+            self.restart_runtime(ex).await;
+        }
+        for _ in 0..MAX_ROUNDS {
+            let now = self.clock.now();
+            let (actions, generation) = {
+                let mut s = lock(&self.shared);
+                let s = &mut *s;
+                let Some(i) = &mut s.running else {
+                    s.queued.clear();
+                    s.pending.clear();
+                    return;
+                };
+                while let Some(e) = s.pending.pop_front() {
+                    i.node.handle_event(now, e);
+                }
+                while let Some(a) = i.node.poll_action() {
+                    s.queued.push_back(a);
+                }
+                if s.queued.is_empty() {
+                    return;
+                }
+                let actions: Vec<Action> = s.queued.drain(..).collect();
+                (actions, s.generation)
+            };
+            let Some(plant) = &self.plant else {
+                return;
+            };
+            let ctx = Ctx {
+                io: plant.io.clone(),
+                hooks: plant.hooks.clone(),
+                generation,
+                tx: self.tx.clone(),
+            };
+            for action in actions {
+                self.execute(ex, &ctx, action).await;
+            }
+        }
+        log::warn!("ha: actions still pending after {MAX_ROUNDS} rounds");
+    }
+
+    async fn execute(&self, ex: &Rc<LocalExecutor<'static>>, ctx: &Ctx, action: Action) {
+        let io = &ctx.io;
+        match action {
+            Action::Send { path, bytes } => {
+                let sock = match path {
+                    HaPath::Sync => &io.sync,
+                    HaPath::Lan => &io.lan,
+                };
+                // Errors are logged by the adapter; a lost datagram is normal.
+                let _ = sock.send(&bytes).await;
+            }
+            Action::AddAddress {
+                resource,
+                valid_for,
+            } => {
+                log::info!(
+                    "ha: adding {}/{} on {} (valid {} ms)",
+                    resource.addr,
+                    resource.prefix,
+                    resource.interface,
+                    valid_for.as_millis()
+                );
+                if let Err(e) = io
+                    .netlink
+                    .add_address(
+                        &resource.interface,
+                        resource.addr,
+                        resource.prefix,
+                        valid_for,
+                    )
+                    .await
+                {
+                    log::error!("ha: add {}: {e}", resource.addr);
+                }
+            }
+            Action::RefreshAddress {
+                resource,
+                valid_for,
+            } => {
+                if let Err(e) = io
+                    .netlink
+                    .refresh_address(
+                        &resource.interface,
+                        resource.addr,
+                        resource.prefix,
+                        valid_for,
+                    )
+                    .await
+                {
+                    log::error!("ha: refresh {}: {e}", resource.addr);
+                }
+            }
+            Action::RemoveAddress { resource } => {
+                log::info!("ha: removing {} from {}", resource.addr, resource.interface);
+                if let Err(e) = io
+                    .netlink
+                    .remove_address(&resource.interface, resource.addr, resource.prefix)
+                    .await
+                {
+                    log::error!("ha: remove {}: {e}", resource.addr);
+                }
+            }
+            Action::SendGarp { resource } => {
+                let sent = match ArpSocket::open(io.lan_index, io.lan_mac) {
+                    Ok(sock) => sock.send_garp(resource.addr).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = sent {
+                    log::warn!("ha: gratuitous ARP for {}: {e}", resource.addr);
+                }
+            }
+            Action::ArpProbe { addr, .. } => {
+                let tx = ctx.tx.clone();
+                let generation = ctx.generation;
+                let (index, mac, peer_ip) = (io.lan_index, io.lan_mac, io.peer_lan_ip);
+                ex.spawn(async move {
+                    let sock = ArpSocket::open(index, mac);
+                    let probed = match &sock {
+                        Ok(sock) => sock.probe_all(addr, PROBE_WAIT, PROBE_LINGER).await,
+                        Err(e) => {
+                            log::warn!("ha: ARP socket for the probe of {addr}: {e}");
+                            Ok(Vec::new())
+                        }
+                    };
+                    let owners = probed.unwrap_or_else(|e| {
+                        log::warn!("ha: ARP probe for {addr}: {e}");
+                        Vec::new()
+                    });
+                    // Someone answers: tell the core which MAC the peer's LAN
+                    // address has now, so that it can tell the dead peer's
+                    // stale address from a third holder.
+                    if let (false, Ok(sock)) = (owners.is_empty(), &sock) {
+                        match sock.probe(peer_ip, PROBE_WAIT).await {
+                            Ok(Some(peer_mac)) => {
+                                let _ = tx
+                                    .send(Msg::Ha {
+                                        generation,
+                                        event: ha::Event::PeerLanMac { mac: peer_mac },
+                                    })
+                                    .await;
+                            }
+                            Ok(None) => {}
+                            Err(e) => log::warn!("ha: ARP probe for {peer_ip}: {e}"),
+                        }
+                    }
+                    let _ = tx
+                        .send(Msg::Ha {
+                            generation,
+                            event: ha::Event::ArpProbeAnswers { addr, owners },
+                        })
+                        .await;
+                })
+                .detach();
+            }
+            Action::RunHook { hook, reason } => {
+                if ctx.hooks.try_send((hook, reason)).is_err() {
+                    log::error!("ha: hook queue full; {hook:?} hook for {reason} not run");
+                }
+            }
+            Action::StoreClusterKey(key) => {
+                match write_private(&self.data_dir, "cluster.key", &hex(&key.0)) {
+                    Ok(()) => log::info!("ha: cluster key stored"),
+                    Err(e) => log::error!("ha: cannot store the cluster key: {e}"),
+                }
+            }
+            Action::ForgetClusterKey => {
+                let _ = std::fs::remove_file(self.data_dir.join("cluster.key"));
+                log::info!("ha: cluster key forgotten");
+            }
+            // The store is written by the loop alone.
+            Action::StoreRoleDisabled => {
+                if self.to_loop.send(Event::HaRoleDisabled).await.is_err() {
+                    log::error!("ha: cannot store role disabled: the event loop is gone");
+                }
+            }
+            Action::RequestEntropy { len } => match entropy(len) {
+                Ok(bytes) => lock(&self.shared)
+                    .pending
+                    .push_back(ha::Event::Entropy(bytes)),
+                Err(e) => log::error!("ha: /dev/urandom: {e}"),
+            },
+            Action::Report { level, message } => {
+                match level {
+                    Level::Info => log::info!("ha: {message}"),
+                    Level::Warn => log::warn!("ha: {message}"),
+                    Level::Error => log::error!("ha: {message}"),
+                }
+                if level != Level::Info {
+                    lock(&self.shared).last_warning = Some(message);
+                }
+            }
+        }
+    }
+
+    async fn restart_runtime(&mut self, ex: &Rc<LocalExecutor<'static>>) {
+        let old = {
+            let mut s = lock(&self.shared);
+            s.generation += 1;
+            s.failed = None;
+            s.queued.clear();
+            s.pending.clear();
+            s.running.take()
+        };
+        self.retry_at = None;
+        self.watch = Watch::default();
+        if let Some(old) = old {
+            stop(old, self.plant.take()).await;
+        }
+        let settings = match self.store.get(Kind::Ha, HA_ID) {
+            Ok(Some(Object::Ha(h))) => Some(h),
+            Ok(_) => None,
+            Err(e) => {
+                log::error!("ha: cannot read the configuration: {e}");
+                None
+            }
+        };
+        lock(&self.shared).settings = settings.clone();
+        let Some(settings) = settings.filter(|s| s.config.role != Role::Disabled) else {
+            log::info!("ha: disabled");
+            return;
+        };
+        let generation = lock(&self.shared).generation;
+        match start_node(self, ex, generation, settings).await {
+            Ok((running, plant)) => {
+                log::info!(
+                    "ha: started as {} (serial {}), state {}",
+                    running.settings.role_name(),
+                    running.serial,
+                    state_name(running.node.state())
+                );
+                lock(&self.shared).running = Some(running);
+                self.plant = Some(plant);
+            }
+            Err(why) => {
+                log::error!("ha: not started: {why}; retrying in {} s", RETRY.as_secs());
+                lock(&self.shared).failed = Some(why);
+                self.retry_at = Some(self.clock.now() + RETRY);
+            }
+        }
+    }
+
+    /// On daemon stop: an active node whose peer is heard hands the
+    /// resource over; whatever is still held is removed.
+    async fn shutdown(&mut self, ex: &Rc<LocalExecutor<'static>>) {
+        let handed_over = {
+            let now = self.clock.now();
+            let mut s = lock(&self.shared);
+            match &mut s.running {
+                Some(i) if i.node.holds() => {
+                    let st = i.node.status(now);
+                    // `peer_ping_seen` is known exactly while the peer is heard.
+                    let heard = st.state == ha::State::Active && st.peer_ping_seen.is_some();
+                    if heard {
+                        i.node
+                            .handle_event(now, ha::Event::Admin(AdminCommand::Switch));
+                    }
+                    heard
+                }
+                _ => false,
+            }
+        };
+        if handed_over {
+            log::info!("ha: stopping: handing the resource over to the peer");
+            self.drive(ex).await;
+        }
+        let old = lock(&self.shared).running.take();
+        if let Some(old) = old {
+            stop(old, self.plant.take()).await;
+        }
+    }
 }
 
 struct Ctx {
     io: Rc<Io>,
     hooks: Sender<(Hook, ha::Reason)>,
     generation: u64,
-    tx: Sender<Event>,
+    tx: Sender<Msg>,
 }
 
-async fn execute(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, ctx: &Ctx, action: Action) {
-    let io = &ctx.io;
-    match action {
-        Action::Send { path, bytes } => {
-            let sock = match path {
-                HaPath::Sync => &io.sync,
-                HaPath::Lan => &io.lan,
-            };
-            // Errors are logged by the adapter; a lost datagram is normal.
-            let _ = sock.send(&bytes).await;
-        }
-        Action::AddAddress {
-            resource,
-            valid_for,
-        } => {
-            log::info!(
-                "ha: adding {}/{} on {} (valid {} ms)",
-                resource.addr,
-                resource.prefix,
-                resource.interface,
-                valid_for.as_millis()
-            );
-            if let Err(e) = io
-                .netlink
-                .add_address(
-                    &resource.interface,
-                    resource.addr,
-                    resource.prefix,
-                    valid_for,
-                )
-                .await
-            {
-                log::error!("ha: add {}: {e}", resource.addr);
-            }
-        }
-        Action::RefreshAddress {
-            resource,
-            valid_for,
-        } => {
-            if let Err(e) = io
-                .netlink
-                .refresh_address(
-                    &resource.interface,
-                    resource.addr,
-                    resource.prefix,
-                    valid_for,
-                )
-                .await
-            {
-                log::error!("ha: refresh {}: {e}", resource.addr);
-            }
-        }
-        Action::RemoveAddress { resource } => {
-            log::info!("ha: removing {} from {}", resource.addr, resource.interface);
-            if let Err(e) = io
-                .netlink
-                .remove_address(&resource.interface, resource.addr, resource.prefix)
-                .await
-            {
-                log::error!("ha: remove {}: {e}", resource.addr);
-            }
-        }
-        Action::SendGarp { resource } => {
-            let sent = match ArpSocket::open(io.lan_index, io.lan_mac) {
-                Ok(sock) => sock.send_garp(resource.addr).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = sent {
-                log::warn!("ha: gratuitous ARP for {}: {e}", resource.addr);
-            }
-        }
-        Action::ArpProbe { addr, .. } => {
-            let tx = ctx.tx.clone();
-            let generation = ctx.generation;
-            let (index, mac, peer_ip) = (io.lan_index, io.lan_mac, io.peer_lan_ip);
-            ex.spawn(async move {
-                let sock = ArpSocket::open(index, mac);
-                let probed = match &sock {
-                    Ok(sock) => sock.probe_all(addr, PROBE_WAIT, PROBE_LINGER).await,
-                    Err(e) => {
-                        log::warn!("ha: ARP socket for the probe of {addr}: {e}");
-                        Ok(Vec::new())
-                    }
-                };
-                let owners = probed.unwrap_or_else(|e| {
-                    log::warn!("ha: ARP probe for {addr}: {e}");
-                    Vec::new()
-                });
-                // Someone answers: tell the core which MAC the peer's LAN
-                // address has now, so that it can tell the dead peer's
-                // stale address from a third holder.
-                if let (false, Ok(sock)) = (owners.is_empty(), &sock) {
-                    match sock.probe(peer_ip, PROBE_WAIT).await {
-                        Ok(Some(peer_mac)) => {
-                            let _ = tx
-                                .send(Event::Ha {
-                                    generation,
-                                    event: ha::Event::PeerLanMac { mac: peer_mac },
-                                })
-                                .await;
-                        }
-                        Ok(None) => {}
-                        Err(e) => log::warn!("ha: ARP probe for {peer_ip}: {e}"),
-                    }
-                }
-                let _ = tx
-                    .send(Event::Ha {
-                        generation,
-                        event: ha::Event::ArpProbeAnswers { addr, owners },
-                    })
-                    .await;
-            })
-            .detach();
-        }
-        Action::RunHook { hook, reason } => {
-            if ctx.hooks.try_send((hook, reason)).is_err() {
-                log::error!("ha: hook queue full; {hook:?} hook for {reason} not run");
-            }
-        }
-        Action::StoreClusterKey(key) => {
-            let dir = daemon.ha.borrow().data_dir.clone();
-            match write_private(&dir, "cluster.key", &hex(&key.0)) {
-                Ok(()) => log::info!("ha: cluster key stored"),
-                Err(e) => log::error!("ha: cannot store the cluster key: {e}"),
-            }
-        }
-        Action::ForgetClusterKey => {
-            daemon.ha.borrow().forget_key();
-            log::info!("ha: cluster key forgotten");
-        }
-        Action::StoreRoleDisabled => store_role_disabled(daemon),
-        Action::RequestEntropy { len } => match entropy(len) {
-            Ok(bytes) => daemon
-                .ha
-                .borrow_mut()
-                .pending
-                .push_back(ha::Event::Entropy(bytes)),
-            Err(e) => log::error!("ha: /dev/urandom: {e}"),
-        },
-        Action::Report { level, message } => {
-            match level {
-                Level::Info => log::info!("ha: {message}"),
-                Level::Warn => log::warn!("ha: {message}"),
-                Level::Error => log::error!("ha: {message}"),
-            }
-            if level != Level::Info {
-                daemon.ha.borrow_mut().last_warning = Some(message);
-            }
-        }
-    }
-}
-
-fn store_role_disabled(daemon: &Daemon) {
+/// The loop stores `role=disabled`, asked by the core
+/// ([`Action::StoreRoleDisabled`] via [`Event::HaRoleDisabled`]).
+pub fn store_role_disabled(daemon: &Daemon) {
     let prev = match daemon.store.get(Kind::Ha, HA_ID) {
         Ok(Some(Object::Ha(h))) => h,
         Ok(_) => return,
@@ -725,108 +1153,26 @@ fn store_role_disabled(daemon: &Daemon) {
     ) {
         Ok(r) => {
             log::info!("ha: role disabled stored (txid {:?})", r.txid);
-            let mut rt = daemon.ha.borrow_mut();
-            rt.settings = Some(next.clone());
-            if let Some(i) = &mut rt.instance {
-                i.settings = next;
-            }
+            daemon.ha.borrow_mut().role_disabled_stored(&next);
         }
         Err(e) => log::error!("ha: cannot store role disabled: {e}"),
     }
 }
 
-async fn restart_runtime(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
-    let old = {
-        let mut rt = daemon.ha.borrow_mut();
-        rt.generation += 1;
-        rt.failed = None;
-        rt.retry_at = None;
-        rt.queued.clear();
-        rt.pending.clear();
-        rt.instance.take()
-    };
-    if let Some(old) = old {
-        stop(old).await;
-    }
-    let settings = match daemon.store.get(Kind::Ha, HA_ID) {
-        Ok(Some(Object::Ha(h))) => Some(h),
-        Ok(_) => None,
-        Err(e) => {
-            log::error!("ha: cannot read the configuration: {e}");
-            None
-        }
-    };
-    daemon.ha.borrow_mut().settings = settings.clone();
-    let Some(settings) = settings.filter(|s| s.config.role != Role::Disabled) else {
-        log::info!("ha: disabled");
-        return;
-    };
-    let (data_dir, tx, generation) = {
-        let rt = daemon.ha.borrow();
-        (rt.data_dir.clone(), rt.tx.clone(), rt.generation)
-    };
-    match start(daemon, ex, &data_dir, tx, generation, settings).await {
-        Ok(instance) => {
-            log::info!(
-                "ha: started as {} (serial {}), state {}",
-                instance.settings.role_name(),
-                instance.serial,
-                state_name(instance.node.state())
-            );
-            daemon.ha.borrow_mut().instance = Some(instance);
-        }
-        Err(why) => {
-            log::error!("ha: not started: {why}; retrying in {} s", RETRY.as_secs());
-            let mut rt = daemon.ha.borrow_mut();
-            rt.failed = Some(why);
-            rt.retry_at = Some(daemon.clock.now() + RETRY);
-        }
-    }
-}
-
-/// On daemon stop: an active node whose peer is heard hands the resource
-/// over (the core's switch: release, then heartbeats with the handover
-/// flag), so the peer takes it at once instead of after its out-of-service
-/// time; whatever is still held is removed.
-pub async fn shutdown(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>) {
-    let handed_over = {
-        let now = daemon.clock.now();
-        let mut rt = daemon.ha.borrow_mut();
-        match &mut rt.instance {
-            Some(i) if i.node.holds() => {
-                let s = i.node.status(now);
-                // `peer_ping_seen` is known exactly while the peer is heard.
-                let heard = s.state == ha::State::Active && s.peer_ping_seen.is_some();
-                if heard {
-                    i.node
-                        .handle_event(now, ha::Event::Admin(AdminCommand::Switch));
-                }
-                heard
-            }
-            _ => false,
-        }
-    };
-    if handed_over {
-        log::info!("ha: stopping: handing the resource over to the peer");
-        drive(daemon, ex).await;
-    }
-    let old = daemon.ha.borrow_mut().instance.take();
-    if let Some(old) = old {
-        stop(old).await;
-    }
-}
-
 /// Releases what the old node held, then cancels its tasks (on drop).
-async fn stop(old: Instance) {
-    let Instance {
-        mut node,
-        settings,
+async fn stop(old: Running, plant: Option<Plant>) {
+    let Running {
+        mut node, settings, ..
+    } = old;
+    let Some(Plant {
         io,
         hooks,
         hook_task,
         _tasks,
-        ..
-    } = old;
+    }) = plant
+    else {
+        return;
+    };
     if node.holds() {
         for r in &settings.config.resources {
             log::info!("ha: runtime stop: removing {}", r.addr);
@@ -862,14 +1208,15 @@ async fn stop(old: Instance) {
     }
 }
 
-async fn start(
-    daemon: &Daemon,
+/// Opens the sockets and watches of a node and builds it.
+async fn start_node(
+    t: &HaThread,
     ex: &Rc<LocalExecutor<'static>>,
-    data_dir: &Path,
-    tx: Sender<Event>,
     generation: u64,
     settings: HaSettings,
-) -> Result<Instance, String> {
+) -> Result<(Running, Plant), String> {
+    let data_dir = &t.data_dir;
+    let tx = t.tx.clone();
     let c = settings.config.clone();
     let source = settings.serial_source.path().to_string();
     let serial = read_serial(Path::new(&source))
@@ -932,7 +1279,7 @@ async fn start(
         incarnation,
         cluster_key,
     };
-    let node = Node::new(c.clone(), identity, daemon.clock.now()).map_err(|e| e.to_string())?;
+    let node = Node::new(c.clone(), identity, t.clock.now()).map_err(|e| e.to_string())?;
     let io = Rc::new(Io {
         netlink,
         sync,
@@ -941,9 +1288,9 @@ async fn start(
         lan_mac: mac,
         peer_lan_ip: c.lan.remote_ip,
     });
-    let send = move |tx: &Sender<Event>, event: ha::Event| {
+    let send = move |tx: &Sender<Msg>, event: ha::Event| {
         let tx = tx.clone();
-        async move { tx.send(Event::Ha { generation, event }).await.is_ok() }
+        async move { tx.send(Msg::Ha { generation, event }).await.is_ok() }
     };
 
     for path in HaPath::ALL {
@@ -1066,7 +1413,7 @@ async fn start(
     });
 
     // What is true already: carrier and a resource address left behind.
-    let mut rt = daemon.ha.borrow_mut();
+    let mut rt = lock(&t.shared);
     for (link, path) in [(&lan_link, HaPath::Lan), (&sync_link, HaPath::Sync)] {
         if !link.lower_up {
             rt.pending
@@ -1077,15 +1424,19 @@ async fn start(
         rt.pending
             .push_back(ha::Event::AddressPresent { addr: a.addr });
     }
-    Ok(Instance {
-        node,
-        serial,
-        settings,
-        io,
-        hooks,
-        hook_task,
-        _tasks: tasks,
-    })
+    Ok((
+        Running {
+            node,
+            serial,
+            settings,
+        },
+        Plant {
+            io,
+            hooks,
+            hook_task,
+            _tasks: tasks,
+        },
+    ))
 }
 
 // ---------------------------------------------------------------- files

@@ -60,11 +60,11 @@ pub enum Event {
     Stop(&'static str),
     /// Time to look at interface addresses (dynamic placeholders).
     CheckInterfaces,
-    /// Something an HA adapter saw, for the HA runtime of `generation`.
-    Ha {
-        generation: u64,
-        event: crate::ha::Event,
-    },
+    /// The HA thread: what the loop acts on (state, holder, sync view)
+    /// changed, or it asks whether the loop answers.
+    HaChanged,
+    /// The HA core asks to store `role=disabled` (the peer disabled HA).
+    HaRoleDisabled,
     /// A redirection-server operation finished.
     Redirect(redirect::Done),
     /// Time to look at the CDR files.
@@ -356,13 +356,16 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let (tx, rx) = smol::channel::bounded::<Event>(64);
     let tasks = tasks::Tasks::new(&store, &config.data_dir, clock.wall().to_timestamp());
     let mail = mail::Mail::new(&store, config.ca_bundle.clone());
+    let store = std::sync::Arc::new(store);
+    let ha = ha::HaRuntime::start(&config.data_dir, store.clone(), clock.clone(), tx.clone())
+        .map_err(|e| DaemonError::Runtime(format!("cannot start the HA thread: {e}")))?;
     let hash = workers::HashPool::start(workers::HashPool::workers_for_this_box())
         .map_err(|e| DaemonError::Runtime(format!("cannot start the hashing threads: {e}")))?;
     let daemon = Daemon {
         hash: hash.clone(),
         lockout: Default::default(),
         sip_pnp: sip_pnp_state,
-        ha: std::cell::RefCell::new(ha::HaRuntime::new(&config.data_dir, tx.clone())),
+        ha: std::cell::RefCell::new(ha),
         sync: std::cell::RefCell::new(sync::SyncRuntime::new(&config.data_dir, tx.clone())),
         redirect: std::cell::RefCell::new(redirect::Runtime::new(tx.clone())),
         started: clock.wall(),
@@ -375,7 +378,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         mgmt: mgmt.as_ref().map(|(addr, ..)| *addr),
         prune: std::cell::Cell::new(None),
         clock,
-        store: std::sync::Arc::new(store),
+        store,
         config,
         cdr: std::cell::RefCell::new(cdr::Cdr::default()),
         tasks: std::cell::RefCell::new(tasks),
@@ -474,7 +477,8 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             })
             .collect();
         let result = event_loop(&daemon, &ex, rx).await;
-        ha::shutdown(&daemon, &ex).await;
+        let ha_stopped = daemon.ha.borrow_mut().shutdown();
+        ha_stopped.await;
         drop(web_tasks);
         drop(acceptor);
         drop(stopper);
@@ -705,7 +709,7 @@ fn after_takeover(daemon: &Daemon) {
 /// permission, then the thread offloads (exports, imports, mail tests,
 /// password hashing), then the loop handlers; `ha switch` is answered once
 /// the resource has moved, a change once the HA peer holds it. The loop's
-/// tail (`ha::drive`, `sync::drive`) runs after every event.
+/// tail (`sync::drive`, the HA role) runs after every event.
 fn route(
     daemon: &Daemon,
     origin: &Origin,
@@ -759,7 +763,6 @@ async fn event_loop(
     ex: &Rc<LocalExecutor<'static>>,
     rx: Receiver<Event>,
 ) -> Result<(), DaemonError> {
-    ha::drive(daemon, ex).await;
     sync::drive(daemon, ex);
     redirect::drive(daemon, ex);
     loop {
@@ -787,12 +790,12 @@ async fn event_loop(
                 .await
             }
         };
+        daemon.ha.borrow().loop_alive(daemon.clock.now());
         let event = match wake {
             Wake::Event(e) => *e,
             Wake::HaTimer => {
-                daemon.ha.borrow_mut().on_timeout(daemon.clock.now());
+                daemon.ha.borrow().loop_alive(daemon.clock.now());
                 sync::on_timer(daemon);
-                ha::drive(daemon, ex).await;
                 sync::drive(daemon, ex);
                 daemon.follow_ha_role();
                 continue;
@@ -800,12 +803,9 @@ async fn event_loop(
             Wake::Closed => break,
         };
         match event {
-            Event::Ha { generation, event } => {
-                daemon
-                    .ha
-                    .borrow_mut()
-                    .on_event(daemon.clock.now(), generation, event);
-            }
+            // The tail below follows what changed.
+            Event::HaChanged => {}
+            Event::HaRoleDisabled => ha::store_role_disabled(daemon),
             Event::Request {
                 request,
                 origin,
@@ -889,7 +889,6 @@ async fn event_loop(
             }
             Event::Redirect(done) => redirect::on_done(daemon, done),
         }
-        ha::drive(daemon, ex).await;
         sync::drive(daemon, ex);
         daemon.follow_ha_role();
         if !daemon.is_replica() {

@@ -104,6 +104,14 @@ pub enum Event {
     ConfigChanged(Box<Config>),
     /// Random bytes, answering [`Action::RequestEntropy`].
     Entropy(Vec<u8>),
+    /// Whether the daemon's event loop, which runs the services this node
+    /// fronts, answers within the daemon's bound. While it does not (a
+    /// wedged loop), the node is not eligible: it releases the resource,
+    /// never acquires it, and its heartbeats say so, so that the peer
+    /// takes over at once instead of this node claiming health forever.
+    ServiceLoop {
+        answering: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,6 +208,7 @@ pub enum Reason {
     PathSilent,
     PathRecovered,
     LocalStall,
+    LoopStalled,
 }
 
 impl fmt::Display for Reason {
@@ -230,6 +239,7 @@ impl fmt::Display for Reason {
             Reason::PathSilent => "heartbeat path silent past the warning threshold",
             Reason::PathRecovered => "heartbeat path recovered",
             Reason::LocalStall => "this node was not scheduled for a long time",
+            Reason::LoopStalled => "the daemon's event loop stopped answering",
         };
         f.write_str(s)
     }
@@ -402,6 +412,8 @@ pub struct Node {
     last_stall: Option<Instant>,
     ping: PingGroup,
     lan_up: bool,
+    /// The daemon's event loop answers ([`Event::ServiceLoop`]).
+    loop_ok: bool,
     probe: Option<Probe>,
     probe_retry_at: Option<Instant>,
     /// The probe started once every path was silent past the warning time,
@@ -456,6 +468,7 @@ impl Node {
             last_stall: None,
             ping,
             lan_up: true,
+            loop_ok: true,
             probe: None,
             probe_retry_at: None,
             early: None,
@@ -555,6 +568,21 @@ impl Node {
             }
             Event::Admin(cmd) => self.on_admin(now, cmd),
             Event::ConfigChanged(config) => self.on_config(now, *config),
+            Event::ServiceLoop { answering } => {
+                if self.loop_ok != answering {
+                    self.loop_ok = answering;
+                    if answering {
+                        self.report(Level::Info, "the daemon's event loop answers again".into());
+                    } else {
+                        self.report(
+                            Level::Error,
+                            "the daemon's event loop stopped answering: not eligible for the resource"
+                                .into(),
+                        );
+                        self.record_event(now, Reason::LoopStalled);
+                    }
+                }
+            }
             Event::Entropy(bytes) => {
                 self.entropy.supply(&bytes);
                 if self.phase == Phase::Pairing {
@@ -1037,7 +1065,7 @@ impl Node {
     }
 
     fn eligible(&self) -> bool {
-        self.lan_up && (self.ping.is_empty() || self.ping.effective_count() > 0)
+        self.loop_ok && self.lan_up && (self.ping.is_empty() || self.ping.effective_count() > 0)
     }
 
     /// Whether this node wins a tie that nothing else decides.
@@ -1066,7 +1094,9 @@ impl Node {
     fn want(&mut self, now: Instant) -> Want {
         let eligible = self.eligible();
         if self.holds && !eligible {
-            let reason = if self.lan_up {
+            let reason = if !self.loop_ok {
+                Reason::LoopStalled
+            } else if self.lan_up {
                 Reason::NoPingMember
             } else {
                 Reason::LanDown

@@ -421,3 +421,160 @@ impl Prober {
         worst.saturating_sub(PROBE_PERIOD)
     }
 }
+
+/// The heartbeats one node sends on a path, as the receiving namespace sees
+/// them: a thread inside `ns` reads every IPv4 frame arriving on `dev`
+/// (an `AF_PACKET` socket, so it coexists with the daemon bound to port
+/// 7410 there) and keeps the kernel's receive stamp of each UDP datagram
+/// from `from` to [`HA_PORT`]. Stamps are the kernel's (`SIOCGSTAMPNS`,
+/// wall clock), so a busy reader thread does not bend the gaps.
+pub struct HeartbeatLog {
+    arrivals: Arc<Mutex<Vec<Duration>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Now on the heartbeat log's time base (since the Unix epoch).
+pub fn wall_now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+impl HeartbeatLog {
+    pub fn start(lab: &Lab, ns: &str, dev: &str, from: Ipv4Addr) -> HeartbeatLog {
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (log, flag) = (arrivals.clone(), stop.clone());
+        let dev = dev.to_string();
+        let (ready, opened) = std::sync::mpsc::channel();
+        let thread = lab.spawn_in(ns, move || async move {
+            let fd = open_packet_socket(&dev);
+            let _ = ready.send(());
+            let mut buf = [0u8; 2048];
+            // Bounded: the socket times out every 100 ms; at most an hour.
+            for _ in 0..36_000_000u64 {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                // SAFETY: a plain read into a buffer we own.
+                let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+                let Ok(n) = usize::try_from(n) else { continue };
+                if !is_heartbeat(&buf[..n], from) {
+                    continue;
+                }
+                let mut ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SIOCGSTAMPNS: the kernel's receive stamp of the last datagram.
+                // SAFETY: the ioctl writes one timespec we own.
+                let stamped = unsafe { libc::ioctl(fd, 0x8907, &mut ts) } == 0;
+                let at = if stamped {
+                    Duration::new(
+                        u64::try_from(ts.tv_sec).unwrap_or(0),
+                        u32::try_from(ts.tv_nsec).unwrap_or(0),
+                    )
+                } else {
+                    wall_now()
+                };
+                lock(&log).push(at);
+            }
+            // SAFETY: our descriptor, closed once.
+            unsafe { libc::close(fd) };
+        });
+        opened
+            .recv_timeout(Duration::from_secs(5))
+            .expect("heartbeat capture thread did not start");
+        HeartbeatLog {
+            arrivals,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Receive stamps so far, in order.
+    pub fn arrivals(&self) -> Vec<Duration> {
+        let mut v = lock(&self.arrivals).clone();
+        v.sort();
+        v
+    }
+
+    /// The longest gap between consecutive heartbeats that overlaps
+    /// `[from, to]` (the last one before `from` and the first after `to`
+    /// count, so a silence spanning the window's edges is seen whole); a
+    /// window with no heartbeat at all after `from` counts up to `to`.
+    pub fn max_gap(&self, from: Duration, to: Duration) -> Duration {
+        let a = self.arrivals();
+        let start = a.iter().rposition(|t| *t <= from).unwrap_or(0);
+        let end = a.iter().position(|t| *t >= to).unwrap_or(a.len());
+        let span = &a[start..(end + 1).min(a.len())];
+        let mut worst = span
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+            .max()
+            .unwrap_or_default();
+        if end == a.len() {
+            let last = span.last().copied().unwrap_or(from);
+            worst = worst.max(to.saturating_sub(last));
+        }
+        worst
+    }
+}
+
+impl Drop for HeartbeatLog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An `AF_PACKET` datagram socket for IPv4 on `dev`, reads time out after 100 ms.
+fn open_packet_socket(dev: &str) -> libc::c_int {
+    let proto = (libc::ETH_P_IP as u16).to_be();
+    // SAFETY: plain socket calls on values we own; errors are checked.
+    unsafe {
+        let fd = libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, libc::c_int::from(proto));
+        assert!(
+            fd >= 0,
+            "AF_PACKET socket: {}",
+            std::io::Error::last_os_error()
+        );
+        let name = std::ffi::CString::new(dev).expect("interface name");
+        let index = libc::if_nametoindex(name.as_ptr());
+        assert!(index != 0, "no interface {dev}");
+        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto;
+        sll.sll_ifindex = i32::try_from(index).expect("index");
+        let rc = libc::bind(
+            fd,
+            std::ptr::addr_of!(sll).cast(),
+            u32::try_from(std::mem::size_of::<libc::sockaddr_ll>()).expect("size"),
+        );
+        assert!(rc == 0, "bind {dev}: {}", std::io::Error::last_os_error());
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 100_000,
+        };
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            std::ptr::addr_of!(tv).cast(),
+            u32::try_from(std::mem::size_of::<libc::timeval>()).expect("size"),
+        );
+        fd
+    }
+}
+
+/// An IPv4 UDP datagram from `from` to the heartbeat port.
+fn is_heartbeat(ip: &[u8], from: Ipv4Addr) -> bool {
+    if ip.len() < 20 || ip[0] >> 4 != 4 || ip[9] != 17 || ip[12..16] != from.octets() {
+        return false;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    ip.len() >= ihl + 8 && u16::from_be_bytes([ip[ihl + 2], ip[ihl + 3]]) == HA_PORT
+}

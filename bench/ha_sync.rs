@@ -42,7 +42,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kpbxd::clock::{Clock, SystemClock};
-use kpbxd::control::{Command as Cmd, HaStatusView, Reply};
+use kpbxd::control::{Command as Cmd, HaStatusView};
 use kpbxd::model::{Account, Change, Object, Origin, Setting, Source};
 use kpbxd::store::Store;
 use lab::{Lab, wait_until};
@@ -667,15 +667,6 @@ fn origin() -> Origin {
     Origin {
         user: "bench".into(),
         source: Source::Console,
-    }
-}
-
-impl Client {
-    fn ha(&mut self) -> HaStatusView {
-        match self.request(Cmd::HaStatus) {
-            Reply::HaStatus(v) => *v,
-            other => panic!("unexpected reply {other:?}"),
-        }
     }
 }
 

@@ -6,6 +6,9 @@
 #   audit      1,000,000-entry audit log: first page of a month, month export (time, peak RSS), verify
 #   ha_sync    HA data sync: commit latency with/without a connected peer, fresh secondary
 #              in sync with 100,000 objects (time, records/s, peak RSS); root, netns
+#   ha_heartbeat  largest heartbeat gap per heavy operation (40,000-account import, 10,000
+#              devices' files, CDR backlog, 50 API password changes, snapshot install on the
+#              passive) at default, fast and fastest settings, vs the warning time; root, netns
 #   http.sh    kpbxd vs nginx serving provisioning files      (shared/bench rig)
 #   tftp.sh    kpbxd vs tftpd-hpa, firmware and a phone storm (shared/bench rig)
 #   https.sh   kpbxd vs nginx+OpenSSL over HTTPS: boot storm, resumption, keep-alive,
@@ -23,6 +26,8 @@ cargo bench --locked --bench cdr
 cargo bench --locked --bench audit
 echo
 cargo bench --locked --bench ha_sync
+echo
+cargo bench --locked --bench ha_heartbeat
 echo
 if [ "${RIGS:-1}" != 0 ]; then
   rigs=${SHARED_BENCH:-$top/../shared/bench}

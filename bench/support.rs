@@ -103,6 +103,16 @@ pub struct Client {
 }
 
 impl Client {
+    /// `kpbx ha status`.
+    pub fn ha(&mut self) -> kpbxd::control::HaStatusView {
+        match self.request(Cmd::HaStatus) {
+            Reply::HaStatus(v) => *v,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+}
+
+impl Client {
     /// Connects, waiting (at most 10 s) for the daemon to create its socket.
     pub fn connect(socket: &Path) -> Client {
         let deadline = Instant::now() + Duration::from_secs(10);

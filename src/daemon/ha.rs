@@ -13,7 +13,7 @@
 //!      StoreRoleDisabled ─> Event::HaRoleDisabled ─> Store::commit on the loop
 //!      RequestEntropy ─> /dev/urandom ─> Event::Entropy
 //!  loop watchdog: the loop stamps `alive` on every wake; silent past
-//!  max(out of service, 5 s) ─> Event::ServiceLoop { answering: false }
+//!  max(out of service, 30 s) ─> Event::ServiceLoop { answering: false }
 //! ```
 //!
 //! Why a thread (issue 18, item 6): heartbeats are sent and read, and the
@@ -33,8 +33,8 @@
 //!   `role=disabled` is [`Event::HaRoleDisabled`], done by the loop.
 //! - A node must not claim health for services that are wedged: the loop
 //!   stamps `alive` each time it wakes (it wakes at least every second for
-//!   its tick). When the stamp is older than [`loop_limit`] (the
-//!   out-of-service time, at least [`LOOP_FLOOR`]), the thread tells the
+//!   its tick). When the stamp is older than [`loop_limit`] ([`LOOP_FLOOR`],
+//!   30 s, or the out-of-service time if longer), the thread tells the
 //!   core the loop stopped answering: the node is not eligible, releases
 //!   the resource (the peer takes it at once) and never acquires it until
 //!   the loop answers again. A pause of the whole process (both threads)
@@ -97,16 +97,19 @@ const RETRY: Duration = Duration::from_secs(3);
 /// Most rounds of action execution after one event (entropy feeds back).
 const MAX_ROUNDS: usize = 16;
 /// The shortest time the event loop may be silent before the node stops
-/// claiming health for it: longer than any single step of the loop
-/// measured (`make bench`, heartbeat gaps: the largest is a snapshot
-/// install or a 40,000-account import, about a second in a release build).
-pub const LOOP_FLOOR: Duration = Duration::from_secs(5);
+/// claiming health for it. Far above any single step of the loop measured
+/// (`make bench`, heartbeat gaps: about a second in a release build, a few
+/// seconds in a debug build on a loaded box), because a failover is not
+/// free: it drops the calls in progress, which Asterisk, outside this
+/// loop, may be carrying fine while an import runs. A loop wedged for good
+/// is replaced after this (plus one heartbeat).
+pub const LOOP_FLOOR: Duration = Duration::from_secs(30);
 /// How long the daemon waits for the HA thread to hand over and stop.
 const STOP_LIMIT: Duration = Duration::from_secs(20);
 
 /// How long the event loop may be silent before the node is told that it
-/// stopped answering: the out-of-service time (a wedged loop is then
-/// replaced about as fast as a dead node), at least [`LOOP_FLOOR`].
+/// stopped answering: [`LOOP_FLOOR`], or the out-of-service time if that
+/// is longer (a wedged loop is never replaced faster than a dead node).
 pub fn loop_limit(out_of_service: Duration) -> Duration {
     out_of_service.max(LOOP_FLOOR)
 }

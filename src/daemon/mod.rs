@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Invariants:
-//! - Only this module spawns tasks, and all of them run on one thread.
+//! - Only this module spawns tasks, and all of them run on one thread; the
+//!   HA node alone is driven on a thread of its own (`ha.rs`), so that
+//!   heartbeats never wait for the loop's heavy work.
 //! - Every request is executed by the loop, one at a time, so handlers see a
 //!   consistent store and never race each other.
 //! - Adapters turn I/O into [`Event`]s; they never touch the store.

@@ -44,6 +44,10 @@
 //!   sees it holding, while clients still have the loser's MAC.
 //! - A gap between calls longer than half the out-of-service time is a
 //!   local stall: the peer then gets a full out-of-service period again.
+//! - A node whose daemon reports its event loop wedged
+//!   (`Event::ServiceLoop { answering: false }`) is not eligible, like one
+//!   whose LAN is down: it releases and never acquires until the loop
+//!   answers again, so it never claims health for services that are stuck.
 //!
 //! Adapter contract (beyond the obvious):
 //! - Ping: the adapter pings every ping-group member each `ping_interval`

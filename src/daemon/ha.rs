@@ -1132,31 +1132,56 @@ impl HaThread {
 /// real-time throttling still leaves 5 % to others. Children (hooks) start
 /// with the ordinary policy (`SCHED_RESET_ON_FORK`). Without the privilege:
 /// nice -10, else as is (logged).
+///
+/// The same for the reactor thread ("async-io"): timers and sockets of
+/// every thread are polled by whichever thread holds the one reactor, often
+/// that one, and the HA thread waits for its wake-up. Its work is an
+/// `epoll_wait` and wake-ups.
 fn raise_priority() {
-    const SCHED_RR: libc::c_long = 2;
-    const SCHED_RESET_ON_FORK: libc::c_long = 0x4000_0000;
-    let param = libc::sched_param { sched_priority: 1 };
-    // The raw system call: musl's wrapper always fails (ENOSYS). Thread id
-    // 0 is the calling thread.
-    // SAFETY: the kernel reads one `sched_param` that outlives the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_sched_setscheduler,
-            0 as libc::c_long,
-            SCHED_RR | SCHED_RESET_ON_FORK,
-            std::ptr::addr_of!(param),
-        )
-    };
-    if rc == 0 {
+    // The reactor thread exists once a `block_on` has run.
+    smol::block_on(async {});
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let tid = t.file_name().to_string_lossy().parse::<libc::c_long>().ok();
+            if let (Some(tid), "async-io") = (tid, comm.trim())
+                && let Err(e) = real_time(tid)
+            {
+                log::warn!("ha: reactor thread at ordinary priority (real-time refused: {e})");
+            }
+        }
+    }
+    let Err(why) = real_time(0) else {
         log::info!("ha: heartbeat thread at real-time priority (SCHED_RR 1)");
         return;
-    }
-    let why = std::io::Error::last_os_error();
+    };
     match rustix::process::setpriority_process(None, -10) {
         Ok(()) => log::info!("ha: heartbeat thread at nice -10 (real-time refused: {why})"),
         Err(e) => log::warn!(
             "ha: heartbeat thread at ordinary priority (real-time refused: {why}; nice -10: {e})"
         ),
+    }
+}
+
+/// `SCHED_RR` 1 with `SCHED_RESET_ON_FORK` for thread `tid` (0: this one).
+fn real_time(tid: libc::c_long) -> std::io::Result<()> {
+    const SCHED_RR: libc::c_long = 2;
+    const SCHED_RESET_ON_FORK: libc::c_long = 0x4000_0000;
+    let param = libc::sched_param { sched_priority: 1 };
+    // The raw system call: musl's wrapper always fails (ENOSYS).
+    // SAFETY: the kernel reads one `sched_param` that outlives the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setscheduler,
+            tid,
+            SCHED_RR | SCHED_RESET_ON_FORK,
+            std::ptr::addr_of!(param),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -5,7 +5,8 @@
 #   make image        bootable test image (Debian kernel + initramfs) for IMG_ARCH
 #   make qemu-test    boot it under qemu-system and drive the serial console (acceptance)
 #   make qemu-run     boot it interactively (serial console on this terminal; Ctrl-a x quits)
-#   make sizes        stripped sizes and `file` output of the musl binaries (used by make bench)
+#   make sizes        stripped sizes and `file` output of the musl binaries (used by make bench);
+#                     fails when one is over its size budget (IMG_SIZE_BUDGET_<arch>)
 #   make br-image [BUILDROOT=/path/to/buildroot] [BOARD=qemu_x86_64]   Buildroot image
 #   make br-test      offline Buildroot image (BOARD qemu_x86_64_debian) + the qemu scenario
 #   make image-deps   apt-get install the Debian packages these targets need (root)
@@ -43,6 +44,26 @@ IMG_STRIP_aarch64 := aarch64-linux-gnu-strip
 
 img_bin = $(IMG_CARGO_TARGET_DIR)/$(IMG_TRIPLE_$(1))/release/$(2)
 
+# Size budget of each stripped binary, in bytes (MB = 10^6), per arch. Every `make cross-<arch>`
+# (so the QEMU boot test of `make test`, i.e. CI, without an extra build) and `make sizes` fail
+# when a binary is over it. IMG_SIZE_BUDGET_<arch>= (empty) turns the check off for an experiment.
+IMG_SIZE_BUDGET_x86_64 ?= 5000000
+IMG_SIZE_BUDGET_aarch64 ?= 5000000
+# `make sizes` prints its whole table first, then fails; cross-<arch> checks when this is yes.
+IMG_CROSS_SIZE_CHECK ?= yes
+
+# $(call img_size_check,arch): non-zero exit, naming budget and size, when a stripped binary of
+# arch is over IMG_SIZE_BUDGET_arch.
+img_size_check = rc=0; budget='$(IMG_SIZE_BUDGET_$(1))'; \
+	for b in $(IMG_BINS); do \
+		s=$$(mktemp); cp "$(call img_bin,$(1),$$b)" "$$s"; $(IMG_STRIP_$(1)) "$$s"; \
+		n=$$(wc -c <"$$s"); rm -f "$$s"; \
+		if [ -n "$$budget" ] && [ "$$n" -gt "$$budget" ]; then \
+			echo "size budget exceeded: $(1)/$$b is $$n bytes stripped, over the budget of $$budget bytes by $$((n - budget)) (IMG_SIZE_BUDGET_$(1))" >&2; \
+			rc=1; \
+		fi; \
+	done; exit $$rc
+
 # Use prebuilt binaries instead of `make cross` (e.g. a stand-in while the daemon is in flux):
 # make image IMG_KPBXD_BIN=/path/kpbxd IMG_KPBX_BIN=/path/kpbx
 IMG_KPBXD_BIN ?=
@@ -66,6 +87,7 @@ cross-x86_64 cross-aarch64: cross-%:
 		file -b "$$f" | grep -Eq 'static-pie linked|statically linked' || \
 			{ echo "cross: $$f is not statically linked: $$(file -b "$$f")" >&2; exit 1; }; \
 	done
+	@$(if $(filter yes,$(IMG_CROSS_SIZE_CHECK)),$(call img_size_check,$*))
 
 image: image-$(IMG_ARCH)
 image-all: $(addprefix image-,$(IMG_ARCHES))
@@ -85,20 +107,26 @@ qemu-test-x86_64 qemu-test-aarch64: qemu-test-%: image-%
 qemu-run: image-$(IMG_ARCH)
 	$(IMG_BOARD_DIR)/scripts/qemu-run.sh $(IMG_ARCH) $(IMG_OUT)/$(IMG_ARCH)
 
-# Stripped size (bytes and MB = 10^6), gzip -9 / xz -9 sizes, and `file`, per arch and binary.
+# Stripped size (bytes and MB = 10^6), gzip -9 / xz -9 sizes, and `file`, per arch and binary;
+# then the budget check of each arch (the table is printed even when one is over).
+sizes: IMG_CROSS_SIZE_CHECK = no
 sizes: cross
-	@printf '%-34s %10s %8s %8s %8s\n' "binary (stripped)" bytes MB gzip-MB xz-MB
+	@printf '%-34s %10s %8s %8s %8s %10s\n' "binary (stripped)" bytes MB gzip-MB xz-MB budget-MB
 	@for a in $(IMG_ARCHES); do for b in $(IMG_BINS); do \
 		f=$(IMG_CARGO_TARGET_DIR)/$$(case $$a in x86_64) echo $(IMG_TRIPLE_x86_64);; \
 			aarch64) echo $(IMG_TRIPLE_aarch64);; esac)/release/$$b; \
 		s=$$(mktemp); cp "$$f" "$$s"; \
 		case $$a in x86_64) $(IMG_STRIP_x86_64) "$$s";; aarch64) $(IMG_STRIP_aarch64) "$$s";; esac; \
 		n=$$(wc -c <"$$s"); gz=$$(gzip -9c "$$s" | wc -c); xz=$$(xz -9c "$$s" | wc -c); \
-		printf '%-34s %10d %8.2f %8.2f %8.2f\n' "$$a/$$b" $$n \
-			$$(echo "$$n $$gz $$xz" | awk '{ printf "%f %f %f", $$1/1e6, $$2/1e6, $$3/1e6 }'); \
+		budget=$$(case $$a in x86_64) echo '$(IMG_SIZE_BUDGET_x86_64)';; \
+			aarch64) echo '$(IMG_SIZE_BUDGET_aarch64)';; esac); \
+		printf '%-34s %10d %8.2f %8.2f %8.2f %10s\n' "$$a/$$b" $$n \
+			$$(echo "$$n $$gz $$xz" | awk '{ printf "%f %f %f", $$1/1e6, $$2/1e6, $$3/1e6 }') \
+			$$(if [ -n "$$budget" ]; then echo "$$budget" | awk '{ printf "%.2f", $$1/1e6 }'; else echo none; fi); \
 		printf '    %s\n' "$$(file -b "$$f")"; \
 		rm -f "$$s"; \
 	done; done
+	@rc=0; $(foreach a,$(IMG_ARCHES),( $(call img_size_check,$(a)) ) || rc=1;) exit $$rc
 
 # Buildroot image from a Buildroot tree: `make -C $(BUILDROOT) O=$(BR_OUT) BR2_EXTERNAL=buildroot
 # pbx_$(BOARD)_defconfig`, then `make`. MAKEFLAGS and our command-line variables (BUILDROOT,

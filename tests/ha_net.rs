@@ -29,9 +29,7 @@ fn single(tag: &str) -> (Lab, String) {
 }
 
 async fn netlink() -> Netlink {
-    let (nl, conn) = Netlink::connect().expect("netlink socket");
-    smol::spawn(conn).detach();
-    nl
+    Netlink::connect().expect("netlink socket")
 }
 
 fn valid_lft(lab: &Lab, ns: &str) -> Option<u64> {
@@ -95,8 +93,7 @@ fn address_expires_without_refresh() {
     let (lab, ns) = single("exp");
     let started = Instant::now();
     let change = lab.run_in(&ns, || async {
-        let (mut watch, conn) = AddressWatch::subscribe().expect("subscribe");
-        smol::spawn(conn).detach();
+        let mut watch = AddressWatch::subscribe().expect("subscribe");
         netlink()
             .await
             .add_address("lan0", VIP, 24, 2 * SEC)
@@ -157,8 +154,7 @@ fn watch_reports_external_changes() {
     let (lab, ns) = single("watch");
     let ns2 = ns.clone();
     let seen = lab.run_in(&ns, move || async move {
-        let (mut watch, conn) = AddressWatch::subscribe().expect("subscribe");
-        smol::spawn(conn).detach();
+        let mut watch = AddressWatch::subscribe().expect("subscribe");
         let ip = |args: &str| {
             lab::run(
                 "ip",
@@ -660,8 +656,7 @@ fn link_watch_reports_carrier() {
     let (lab, a, _b) = Lab::pair("carrier");
     let sw = lab.name("sw");
     let seen = lab.run_in(&a, move || async move {
-        let (mut watch, conn) = LinkWatch::subscribe().expect("subscribe");
-        smol::spawn(conn).detach();
+        let mut watch = LinkWatch::subscribe().expect("subscribe");
         let mut seen = Vec::new();
         for (state, want) in [("down", false), ("up", true)] {
             lab::run("ip", &["-n", &sw, "link", "set", "pa", state]);

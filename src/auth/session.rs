@@ -6,7 +6,6 @@
 //! stolen store does not give live tokens.
 
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 /// `Table::Session`, key = SHA-256(token).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -44,21 +43,23 @@ impl SessionRecord {
 /// deleted and re-created user differs too), role and tenant. Any change
 /// ends its sessions.
 pub fn fingerprint(user: &crate::model::User) -> Vec<u8> {
-    let mut h = sha2::Sha256::new();
+    let mut h = ring::digest::Context::new(&ring::digest::SHA256);
     for part in [
         user.name.as_str(),
         user.password_hash.as_str(),
         user.role.as_str(),
         user.tenant.as_deref().unwrap_or(""),
     ] {
-        h.update((part.len() as u64).to_be_bytes());
+        h.update(&(part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
-    h.finalize().to_vec()
+    h.finish().as_ref().to_vec()
 }
 
 pub fn session_key(token: &str) -> Vec<u8> {
-    sha2::Sha256::digest(token.as_bytes()).to_vec()
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 pub fn encode<T: Serialize>(r: &T) -> Vec<u8> {

@@ -11,7 +11,6 @@
 //! file again overwrites instead of duplicating.
 
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 use super::call::{CallRow, Direction};
 use super::master_csv::{CdrRecord, Disposition};
@@ -315,9 +314,12 @@ impl OperatorEventRecord {
     /// The table key: time, then 8 bytes of the record's SHA-256.
     pub fn key(&self) -> Vec<u8> {
         let OperatorEventRecord::V1(o) = self;
-        let digest = sha2::Sha256::digest(crate::store::records::to_bytes(self));
+        let digest = ring::digest::digest(
+            &ring::digest::SHA256,
+            &crate::store::records::to_bytes(self),
+        );
         let mut k = time_key(o.time_us).to_vec();
-        k.extend_from_slice(&digest[..8]);
+        k.extend_from_slice(&digest.as_ref()[..8]);
         k
     }
 }

@@ -1297,8 +1297,8 @@ async fn start_node(
     })?;
     let cluster_key = read_key(data_dir);
 
-    let (netlink, conn) = Netlink::connect().map_err(|e| e.to_string())?;
-    let mut tasks = vec![ex.spawn(conn)];
+    let netlink = Netlink::connect().map_err(|e| e.to_string())?;
+    let mut tasks = Vec::new();
     let lan_link = netlink
         .link(&c.lan.interface)
         .await
@@ -1331,10 +1331,8 @@ async fn start_node(
     };
     let sync = bind(&c.sync)?;
     let lan = bind(&c.lan)?;
-    let (addr_watch, addr_conn) = AddressWatch::subscribe().map_err(|e| e.to_string())?;
-    tasks.push(ex.spawn(addr_conn));
-    let (link_watch, link_conn) = LinkWatch::subscribe().map_err(|e| e.to_string())?;
-    tasks.push(ex.spawn(link_conn));
+    let addr_watch = AddressWatch::subscribe().map_err(|e| e.to_string())?;
+    let link_watch = LinkWatch::subscribe().map_err(|e| e.to_string())?;
     let present = netlink
         .ipv4_addresses(lan_link.index)
         .await

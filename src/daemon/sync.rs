@@ -559,8 +559,7 @@ pub fn on_report(daemon: &Daemon, ex: &Rc<LocalExecutor<'static>>, report: Repor
 
 /// The mark of the pairing whose history this node holds.
 fn fingerprint(key: &Key) -> String {
-    use sha2::Digest;
-    crate::auth::password::hex(&sha2::Sha256::digest(key.0))
+    crate::auth::password::hex(ring::digest::digest(&ring::digest::SHA256, &key.0).as_ref())
 }
 
 fn joined(data_dir: &std::path::Path, key: &Key) -> bool {

@@ -10,12 +10,7 @@
 //! least 8 characters) is the stronger choice. A PAKE would remove the
 //! offline guess and is future work.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-
 use super::wire::{self, Frame, KEY_LEN, Nonce, TAG_LEN};
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// A 32-byte symmetric key (the pairing secret or the cluster key).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -28,24 +23,20 @@ impl std::fmt::Debug for Key {
 }
 
 fn mac(key: &Key, parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this never fails.
-    let Ok(mut m) = HmacSha256::new_from_slice(&key.0) else {
-        return [0; 32];
-    };
+    let mut m =
+        ring::hmac::Context::with_key(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key.0));
     for p in parts {
         m.update(p);
     }
-    m.finalize().into_bytes().into()
+    let mut out = [0; 32];
+    out.copy_from_slice(m.sign().as_ref());
+    out
 }
 
+/// Constant-time check of `tag` (ring's `hmac::verify`).
 fn verify(key: &Key, parts: &[&[u8]], tag: &[u8]) -> bool {
-    let Ok(mut m) = HmacSha256::new_from_slice(&key.0) else {
-        return false;
-    };
-    for p in parts {
-        m.update(p);
-    }
-    m.verify_slice(tag).is_ok()
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key.0);
+    ring::hmac::verify(&key, &parts.concat(), tag).is_ok()
 }
 
 /// The secret both nodes derive for pairing; it never crosses the wire.

@@ -22,10 +22,8 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use super::auth::Key;
 use crate::clock::Instant;
@@ -64,14 +62,14 @@ pub enum FrameError {
 
 /// Derives the session key from the cluster key and both randoms.
 pub fn session_key(cluster: &Key, primary_random: &[u8; 16], secondary_random: &[u8; 16]) -> Key {
-    // HMAC takes keys of any length.
-    let Ok(mut m) = <Hmac<Sha256> as KeyInit>::new_from_slice(&cluster.0) else {
-        return Key([0; 32]);
-    };
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &cluster.0);
+    let mut m = ring::hmac::Context::with_key(&key);
     m.update(b"kpbx-ha sync v1\0");
     m.update(primary_random);
     m.update(secondary_random);
-    Key(m.finalize().into_bytes().into())
+    let mut out = [0; 32];
+    out.copy_from_slice(m.sign().as_ref());
+    Key(out)
 }
 
 /// One direction of a session: seals what this side sends, or opens what

@@ -15,9 +15,6 @@
 //!   for one file does not open another.
 //! * Comparisons of secrets take constant time.
 
-use hmac::{KeyInit, Mac};
-use sha2::{Digest, Sha256};
-
 /// How long a nonce is accepted, in seconds.
 pub const NONCE_LIFETIME: u64 = 300;
 
@@ -40,8 +37,8 @@ impl Algorithm {
 
     fn hash(self, data: &[u8]) -> String {
         match self {
-            Algorithm::Md5 => hex(&md5::Md5::digest(data)),
-            Algorithm::Sha256 => hex(&Sha256::digest(data)),
+            Algorithm::Md5 => hex(&<md5::Md5 as md5::Digest>::digest(data)),
+            Algorithm::Sha256 => hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref()),
         }
     }
 }
@@ -181,11 +178,11 @@ impl Verifier {
     }
 
     fn nonce_mac(&self, time: u64, client: &str) -> String {
-        let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
-            .expect("HMAC takes any key length");
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.secret);
+        let mut m = ring::hmac::Context::with_key(&key);
         m.update(&time.to_be_bytes());
         m.update(client.as_bytes());
-        hex(&m.finalize().into_bytes()[..16])
+        hex(&m.sign().as_ref()[..16])
     }
 
     /// A nonce for `client` (its address) at `now` (Unix seconds).

@@ -10,7 +10,8 @@
 //!
 //! Every adapter is usable from a single-threaded `smol::LocalExecutor`;
 //! every wait is bounded by a timeout or by the socket becoming readable.
-//! Pure codecs (`arp::Repr`, `ping::EchoRepr`) never panic on input.
+//! Pure codecs (`arp::Repr`, `ping::EchoRepr`, `netlink::messages`) never
+//! panic on input.
 
 pub mod arp;
 pub mod heartbeat;

@@ -71,13 +71,12 @@ impl Session {
 
 /// A memo's key: a digest, so that the session holds no secret.
 fn memo_key(api: RedirectApi, base: &str, id: &str, secret: &str) -> String {
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
+    let mut h = ring::digest::Context::new(&ring::digest::SHA256);
     for part in [api.as_str(), base, id, secret] {
         h.update(part.as_bytes());
-        h.update([0]);
+        h.update(&[0]);
     }
-    super::base64(&h.finalize())
+    super::base64(h.finish().as_ref())
 }
 
 /// What an operation needs besides the transport.

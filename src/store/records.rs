@@ -894,12 +894,13 @@ pub fn split_audit_key(key: &[u8]) -> Option<(u64, u32)> {
 /// The chain hash of an entry: SHA-256 over a domain tag, the previous
 /// entry's hash and the body's encoding.
 pub fn chain_hash(prev: &[u8; 32], body: &AuditBodyV1) -> [u8; 32] {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
+    let mut h = ring::digest::Context::new(&ring::digest::SHA256);
     h.update(b"kpbxd-audit-v1\0");
     h.update(prev);
-    h.update(to_bytes(body));
-    h.finalize().into()
+    h.update(&to_bytes(body));
+    let mut out = [0; 32];
+    out.copy_from_slice(h.finish().as_ref());
+    out
 }
 
 pub fn encode_audit(record: &AuditRecord) -> Vec<u8> {

@@ -106,14 +106,15 @@ pub enum ReplRecord {
 }
 
 fn entry_hash(prev: &[u8; 32], seq: u64, time_us: i64, ops: &[OpV1]) -> [u8; 32] {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
+    let mut h = ring::digest::Context::new(&ring::digest::SHA256);
     h.update(b"kpbxd-repl-v1\0");
     h.update(prev);
-    h.update(seq.to_be_bytes());
-    h.update(time_us.to_be_bytes());
-    h.update(to_bytes(&ops));
-    h.finalize().into()
+    h.update(&seq.to_be_bytes());
+    h.update(&time_us.to_be_bytes());
+    h.update(&to_bytes(&ops));
+    let mut out = [0; 32];
+    out.copy_from_slice(h.finish().as_ref());
+    out
 }
 
 impl ReplRecord {

@@ -99,7 +99,7 @@ impl VipLog {
         let log = events.clone();
         let thread = lab.spawn_in(ns, move || async move {
             let vip: Ipv4Addr = VIP.parse().expect("vip");
-            let (mut watch, conn) = AddressWatch::subscribe().expect("netlink address watch");
+            let mut watch = AddressWatch::subscribe().expect("netlink address watch");
             let _ = ready.send(());
             let read = async {
                 // Bounded: a test's scenario sees a few hundred changes.
@@ -116,7 +116,7 @@ impl VipLog {
                     }
                 }
             };
-            smol::future::or(read, conn).await;
+            read.await;
         });
         subscribed
             .recv_timeout(Duration::from_secs(5))

@@ -51,15 +51,21 @@ IMG_SIZE_BUDGET_x86_64 ?= 5000000
 IMG_SIZE_BUDGET_aarch64 ?= 5000000
 # `make sizes` prints its whole table first, then fails; cross-<arch> checks when this is yes.
 IMG_CROSS_SIZE_CHECK ?= yes
+# Until the binaries are back under the budget (issue 23: 5,446,128 bytes x86_64 after the first
+# cuts, the web console on top), every `make cross-<arch>` (so CI) holds them under a ceiling
+# that only goes down: growth fails CI at once, while `make sizes` keeps failing on the budget.
+# Lower it with every cut; drop it (= budget) once under.
+IMG_SIZE_CEILING_x86_64 ?= 5600000
+IMG_SIZE_CEILING_aarch64 ?= 5600000
 
 # $(call img_size_check,arch): non-zero exit, naming budget and size, when a stripped binary of
 # arch is over IMG_SIZE_BUDGET_arch.
-img_size_check = rc=0; budget='$(IMG_SIZE_BUDGET_$(1))'; \
+img_size_check = rc=0; budget='$(or $(2),$(IMG_SIZE_BUDGET_$(1)))'; \
 	for b in $(IMG_BINS); do \
 		s=$$(mktemp); cp "$(call img_bin,$(1),$$b)" "$$s"; $(IMG_STRIP_$(1)) "$$s"; \
 		n=$$(wc -c <"$$s"); rm -f "$$s"; \
 		if [ -n "$$budget" ] && [ "$$n" -gt "$$budget" ]; then \
-			echo "size budget exceeded: $(1)/$$b is $$n bytes stripped, over the budget of $$budget bytes by $$((n - budget)) (IMG_SIZE_BUDGET_$(1))" >&2; \
+			echo "size budget exceeded: $(1)/$$b is $$n bytes stripped, over the limit of $$budget bytes by $$((n - budget)) ($(if $(2),ceiling IMG_SIZE_CEILING_$(1); budget $(IMG_SIZE_BUDGET_$(1)),IMG_SIZE_BUDGET_$(1)))" >&2; \
 			rc=1; \
 		fi; \
 	done; exit $$rc
@@ -87,7 +93,7 @@ cross-x86_64 cross-aarch64: cross-%:
 		file -b "$$f" | grep -Eq 'static-pie linked|statically linked' || \
 			{ echo "cross: $$f is not statically linked: $$(file -b "$$f")" >&2; exit 1; }; \
 	done
-	@$(if $(filter yes,$(IMG_CROSS_SIZE_CHECK)),$(call img_size_check,$*))
+	@$(if $(filter yes,$(IMG_CROSS_SIZE_CHECK)),$(call img_size_check,$*,$(IMG_SIZE_CEILING_$*)))
 
 image: image-$(IMG_ARCH)
 image-all: $(addprefix image-,$(IMG_ARCHES))

@@ -286,6 +286,9 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         );
     }
     let store = Store::open(&config.data_dir, config.store_max_mb, clock.wall())?;
+    // Stamps in the box's zone from the first line on: the HA thread logs
+    // as soon as it starts, before the first regeneration.
+    logging::set_zone(box_tz(&store));
     // Login failures are counted in memory (`auth::lockout`): drop what
     // older versions stored, one record per made-up user name and address.
     let had_failures = store

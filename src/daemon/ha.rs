@@ -1167,9 +1167,12 @@ fn raise_priority() {
 fn real_time(tid: libc::c_long) -> std::io::Result<()> {
     const SCHED_RR: libc::c_long = 2;
     const SCHED_RESET_ON_FORK: libc::c_long = 0x4000_0000;
-    let param = libc::sched_param { sched_priority: 1 };
+    // The kernel's `struct sched_param` is one int, the priority (musl's
+    // libc type carries more fields, for its own SCHED_SPORADIC).
+    let param: libc::c_int = 1;
     // The raw system call: musl's wrapper always fails (ENOSYS).
-    // SAFETY: the kernel reads one `sched_param` that outlives the call.
+    // SAFETY: the kernel reads one int (`struct sched_param`) that outlives
+    // the call.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_sched_setscheduler,

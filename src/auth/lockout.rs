@@ -168,9 +168,8 @@ pub struct Ticket {
     account: bool,
     /// Shared slots the reservation counts on: pair, user, address.
     shared: [Option<usize>; 3],
-    /// The account's own user slot counts (not for a known pair).
-    account_user: bool,
-    /// The pair logged in before.
+    /// The pair logged in before: its own count only (not the account's
+    /// user slot, not the shared address slot).
     known: bool,
 }
 
@@ -278,7 +277,6 @@ impl Lockout {
             address,
             account,
             shared: [None; 3],
-            account_user: false,
             known: false,
         };
         let mut wait = 0u64;
@@ -301,7 +299,6 @@ impl Lockout {
             wait = wait.max(pair.slot.wait(now_us, limits[0], lock_us));
             if !known {
                 wait = wait.max(acc.user.wait(now_us, limits[1], lock_us));
-                ticket.account_user = true;
             }
         } else {
             let (i, w) = self.shared_wait(0, Some(user), Some(address), now_us, limits[0], lock_us);
@@ -324,7 +321,7 @@ impl Lockout {
             if let Some(p) = acc.pairs.get_mut(&address) {
                 p.slot.reserve(now_us);
             }
-            if ticket.account_user {
+            if !ticket.known {
                 acc.user.reserve(now_us);
             }
         }
@@ -358,7 +355,7 @@ impl Lockout {
                     p.known_until_us = now_us.saturating_add(KNOWN_US);
                 }
             }
-            if ticket.account_user {
+            if !ticket.known {
                 acc.user.finish(outcome, false, now_us, limits[1], lock_us);
             }
             if outcome == Some(true) {

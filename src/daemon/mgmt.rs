@@ -695,22 +695,10 @@ async fn export<S: AsyncRead + AsyncWrite + Unpin>(
     tls: &mut S,
 ) -> Option<Answer> {
     let unavailable = || Answer::error(503, "unavailable", "daemon did not answer");
-    let (answer, replies) = smol::channel::bounded(4);
-    match step(
-        events,
-        StepCall::Run {
-            token,
-            command,
-            answer,
-        },
-        peer,
-    )
-    .await
-    {
-        Some(StepReply::Routed) => {}
-        Some(StepReply::Response { status, body }) => return Some(Answer::new(status, body)),
-        Some(StepReply::Hash(..)) | None => return Some(unavailable()),
-    }
+    let replies = match route(events, token, command, peer).await {
+        Ok(replies) => replies,
+        Err(refused) => return Some(refused),
+    };
     let mut first = true;
     loop {
         let Some(Ok(reply)) = timeout(REPLY_TIMEOUT, replies.recv()).await else {
@@ -871,6 +859,35 @@ async fn step(events: &Sender<Event>, call: StepCall, peer: IpAddr) -> Option<St
     timeout(REPLY_TIMEOUT, rx.recv()).await?.ok()
 }
 
+/// Checks the session and hands `command` to the loop's one route; its
+/// answer (or its chunks) come on the receiver. `Err`: the answer to send
+/// instead (no session, no permission, or the daemon did not answer).
+async fn route(
+    events: &Sender<Event>,
+    token: Option<String>,
+    command: Command,
+    peer: IpAddr,
+) -> Result<smol::channel::Receiver<Reply>, Answer> {
+    let (answer, replies) = smol::channel::bounded(4);
+    match step(
+        events,
+        StepCall::Run {
+            token,
+            command,
+            answer,
+        },
+        peer,
+    )
+    .await
+    {
+        Some(StepReply::Routed) => Ok(replies),
+        Some(StepReply::Response { status, body }) => Err(Answer::new(status, body)),
+        Some(StepReply::Hash(..)) | None => {
+            Err(Answer::error(503, "unavailable", "daemon did not answer"))
+        }
+    }
+}
+
 /// A valid hash to verify against when the user does not exist, so that
 /// the answer takes as long either way.
 fn dummy_hash() -> &'static str {
@@ -930,22 +947,10 @@ async fn run(
         // Streamed by `export` before it gets here.
         ApiCall::Export { .. } => return Answer::error(500, "internal", "export not streamed"),
         ApiCall::Run(command) => {
-            let (answer, replies) = smol::channel::bounded(4);
-            match step(
-                events,
-                StepCall::Run {
-                    token,
-                    command,
-                    answer,
-                },
-                peer,
-            )
-            .await
-            {
-                Some(StepReply::Routed) => {}
-                Some(StepReply::Response { status, body }) => return Answer::new(status, body),
-                Some(StepReply::Hash(..)) | None => return unavailable(),
-            }
+            let replies = match route(events, token, command, peer).await {
+                Ok(replies) => replies,
+                Err(refused) => return refused,
+            };
             let Some(Ok(reply)) = timeout(REPLY_TIMEOUT, replies.recv()).await else {
                 return unavailable();
             };

@@ -655,7 +655,12 @@ fn a_month_past_excels_last_row_is_mailed_as_one_workbook() {
         let start: jiff::civil::DateTime = "2026-03-01T00:00:00".parse().unwrap();
         let mut w = std::io::BufWriter::new(std::fs::File::create(&master).unwrap());
         for i in 0..CALLS {
-            // Two seconds apart: 24 days of March.
+            // Asterisk's `cdr_csv` column order (cdr/cdr_csv.c, the
+            // `cdr_columns` default; src/cdr/columns.rs): accountcode, src,
+            // dst, dcontext, clid, channel, dstchannel, lastapp, lastdata,
+            // start, answer, end, duration, billsec, disposition, amaflags,
+            // uniqueid, userfield, peeraccount, linkedid, sequence; shaped
+            // like the fixture's first row. Two seconds apart: 24 days.
             let at = start
                 .checked_add(jiff::SignedDuration::from_secs(2 * i as i64))
                 .unwrap();

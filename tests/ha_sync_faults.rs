@@ -614,3 +614,66 @@ fn frozen_active_never_confirms_a_change_it_then_loses() {
         rig.logs()
     );
 }
+
+/// A read on the passive node is never taken for a write. The loop decided
+/// "this request wrote" by comparing the log's sequence before and after
+/// the handler, while the sync session applies the peer's entries on
+/// another thread: a `kpbx ha status` answered in that moment waited for
+/// the peer like a change and, on the passive node, got the "may be lost"
+/// error (seen in CI during the frozen-active test).
+#[test]
+fn a_read_on_the_passive_is_never_taken_for_a_write() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _g = one_at_a_time();
+    let rig = Rig::up("haxrd");
+    wait_in_sync(&rig);
+    let (active, passive) = if status(&rig.a)["state"] == "active" {
+        (&rig.a, &rig.b)
+    } else {
+        (&rig.b, &rig.a)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let socket = active.socket.clone();
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            // Bounded: at most 20,000 changes.
+            while n < 20_000 && !flag.load(Ordering::Relaxed) {
+                n += 1;
+                let value = format!("location=r{n}");
+                let out = common::kpbx_at(&socket, &["system", "set", &value]);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            n
+        })
+    };
+    let started = std::time::Instant::now();
+    let mut reads = 0u32;
+    let mut wrong = Vec::new();
+    while started.elapsed() < Duration::from_secs(8) {
+        reads += 1;
+        let out = common::kpbx_at(&passive.socket, &["ha", "status", "--json"]);
+        if !out.status.success() {
+            wrong.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let writes = lab::join(writer);
+    eprintln!("passive reads: {reads} during {writes} changes on the active node");
+    assert!(
+        writes > 50 && reads > 50,
+        "too little traffic: {writes} changes, {reads} reads"
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} of {reads} reads failed, e.g. {}",
+        wrong.len(),
+        wrong[0]
+    );
+}

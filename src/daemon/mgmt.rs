@@ -130,12 +130,11 @@ pub(super) fn on_event(daemon: &Daemon, step: Step) {
         }
         return;
     }
-    let before = daemon.store.repl_seq().unwrap_or(0);
+    let mark = crate::store::repl::WriteMark::now();
     let answer = on_step(daemon, call, peer);
-    let change = daemon.store.repl_seq().unwrap_or(0) > before;
     super::sync::answer(
         daemon,
-        change,
+        mark.wrote(),
         Box::new(move |lost| {
             let _ = reply.try_send(match lost {
                 None => answer,

@@ -740,7 +740,7 @@ fn route(
     };
     let switch = matches!(command, crate::control::Command::HaSwitch);
     let held = daemon.ha.borrow().holds();
-    let before = daemon.store.repl_seq().unwrap_or(0);
+    let mark = crate::store::repl::WriteMark::now();
     let answer = handlers::handle_authorized(daemon, origin, scope, command);
     if switch && !matches!(answer, Reply::Error(_)) {
         // Answered once the resource has moved, or not.
@@ -752,8 +752,7 @@ fn route(
     }
     // Only a request that wrote waits for the HA peer; the client may
     // have gone by then, that is its business.
-    let change = daemon.store.repl_seq().unwrap_or(0) > before;
-    sync::answer(daemon, change, sync::to_client(reply, answer));
+    sync::answer(daemon, mark.wrote(), sync::to_client(reply, answer));
 }
 
 /// What woke the loop.
@@ -831,10 +830,9 @@ async fn event_loop(
                 hash,
                 reply,
             } => {
-                let before = daemon.store.repl_seq().unwrap_or(0);
+                let mark = crate::store::repl::WriteMark::now();
                 let answer = users::handle_prehashed(daemon, &origin, command, hash);
-                let change = daemon.store.repl_seq().unwrap_or(0) > before;
-                sync::answer(daemon, change, sync::to_client(reply, answer));
+                sync::answer(daemon, mark.wrote(), sync::to_client(reply, answer));
             }
             Event::Sync(report) => sync::on_report(daemon, ex, report),
             Event::Answer {

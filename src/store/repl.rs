@@ -36,6 +36,31 @@ pub const KEEP: u64 = 10_000;
 pub(super) const META_REPL_SEQ: &[u8] = b"repl_seq";
 const META_REPL_HEAD: &[u8] = b"repl_head";
 
+thread_local! {
+    /// Local commits ([`Store::finish`]) made on this thread.
+    static THREAD_COMMITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the code run on this thread since [`WriteMark::now`] committed
+/// a change of its own.
+///
+/// The loop asks this of each request, to know whether its answer must wait
+/// for the HA peer. Comparing the log's sequence before and after does not
+/// tell: a sync session applies the peer's entries on another thread
+/// meanwhile, and a read answered in that moment was taken for a write
+/// (and, on a passive node, answered "may be lost").
+pub struct WriteMark(u64);
+
+impl WriteMark {
+    pub fn now() -> WriteMark {
+        WriteMark(THREAD_COMMITS.with(std::cell::Cell::get))
+    }
+
+    pub fn wrote(&self) -> bool {
+        THREAD_COMMITS.with(std::cell::Cell::get) > self.0
+    }
+}
+
 /// A replicated database.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -398,6 +423,7 @@ impl Store {
         let record = ReplRecord::new(seq, time_us, ops, prev);
         self.log(&mut txn, &record)?;
         txn.commit()?;
+        THREAD_COMMITS.with(|n| n.set(n.get() + 1));
         Ok(Some(seq))
     }
 

@@ -467,3 +467,33 @@ fn redirection_servers_are_checked_in_the_commit() {
         )
         .unwrap();
 }
+
+/// A commit made on another thread (a sync session applying the peer's
+/// entries, say) is not this thread's write.
+#[test]
+fn a_write_mark_counts_only_this_threads_commits() {
+    use super::repl::WriteMark;
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(dir.path()));
+    let mark = WriteMark::now();
+    let other = std::sync::Arc::clone(&store);
+    std::thread::spawn(move || {
+        other
+            .commit(&origin(), t(1), &[put("hostname", "a")])
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    assert!(store.repl_seq().unwrap() > 0);
+    assert!(!mark.wrote(), "another thread's commit counted as ours");
+    store
+        .commit(&origin(), t(2), &[put("hostname", "b")])
+        .unwrap();
+    assert!(mark.wrote());
+    // A commit that changes nothing writes no entry.
+    let mark = WriteMark::now();
+    store
+        .commit(&origin(), t(3), &[put("hostname", "b")])
+        .unwrap();
+    assert_eq!(mark.wrote(), store.repl_seq().unwrap() > 2);
+}

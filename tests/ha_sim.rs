@@ -1008,6 +1008,58 @@ fn switch_is_refused_when_the_peer_sees_fewer_members() {
     assert!(sim.reported(A, "switch refused"));
 }
 
+// ---- daemon stop --------------------------------------------------------------------
+
+/// A stopping holder hands over even to a peer that sees fewer ping-group
+/// members (an administrative switch would refuse): it will hold nothing
+/// either way. And it never takes the resource back.
+#[test]
+fn a_stopping_holder_hands_over_whatever_the_peer_sees() {
+    let mut sim = Sim::booted(40, &MEMBERS);
+    sim.hosts[B].sees = [true, true, false];
+    sim.run_for(secs(10));
+    assert_eq!(sim.holder(), Some(A));
+    sim.event(A, Event::Stopping);
+    assert!(!sim.holds(A), "released at once");
+    let took = sim.run_until_holds(B, secs(2)).expect("B takes over");
+    assert!(took < ms(250), "outage {took:?}");
+    sim.run_for(secs(30));
+    assert_eq!(
+        sim.holder(),
+        Some(B),
+        "the stopping node never takes it back"
+    );
+    sim.assert_no_split_brain();
+}
+
+/// A peer that cannot take the resource yet (no ping-group member seen)
+/// takes it as handed over the moment it can (its ping group's dampening),
+/// while the stopping node still sends heartbeats.
+#[test]
+fn a_stopping_holder_hands_over_once_the_peer_can_take_it() {
+    let mut sim = Sim::booted(41, &MEMBERS);
+    sim.hosts[B].sees = [false, false, false];
+    sim.run_for(secs(10));
+    assert_eq!(sim.holder(), Some(A));
+    sim.event(A, Event::Stopping);
+    sim.run_for(secs(1));
+    assert!(!sim.holds(A) && !sim.holds(B));
+    sim.hosts[B].sees = [true, true, true];
+    let took = sim.run_until_holds(B, secs(10)).expect("B takes over");
+    assert!(
+        took < Config::DEFAULT_PING_DAMPEN + secs(1),
+        "took {took:?}"
+    );
+    assert!(
+        sim.reported(B, "acquiring the resource: peer handed the resource over"),
+        "{:?}",
+        sim.hosts[B].reports
+    );
+    sim.run_for(secs(30));
+    assert_eq!(sim.holder(), Some(B));
+    sim.assert_no_split_brain();
+}
+
 // ---- ping group ------------------------------------------------------------------------
 
 #[test]

@@ -106,6 +106,9 @@ const MAX_ROUNDS: usize = 16;
 pub const LOOP_FLOOR: Duration = Duration::from_secs(30);
 /// How long the daemon waits for the HA thread to hand over and stop.
 const STOP_LIMIT: Duration = Duration::from_secs(20);
+/// The longest a stopping holder waits for its peer to take the resource
+/// (well inside [`STOP_LIMIT`]); at most the out-of-service time.
+const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// How long the event loop may be silent before the node is told that it
 /// stopped answering: [`LOOP_FLOOR`], or the out-of-service time if that
@@ -253,6 +256,7 @@ impl HaRuntime {
                     alive: watched,
                     watch: Watch::default(),
                     told: None,
+                    stopping: None,
                 }
                 .run(rx);
             })?;
@@ -562,10 +566,10 @@ impl HaRuntime {
             .collect()
     }
 
-    /// On daemon stop: the HA thread hands the resource over if the peer
-    /// is heard (the core's switch: release, then heartbeats with the
-    /// handover flag, so the peer takes it at once instead of after its
-    /// out-of-service time), removes whatever is still held and ends.
+    /// On daemon stop: the HA thread tells the core ([`ha::Event::Stopping`]:
+    /// release, then heartbeats with the handover flag, so the peer takes
+    /// it at once instead of after its out-of-service time), waits for the
+    /// peer to hold it (bounded), removes whatever is still held and ends.
     pub fn shutdown(&mut self) -> impl std::future::Future<Output = ()> + 'static {
         let (done, finished) = smol::channel::bounded(1);
         let asked = self.to_thread.try_send(Msg::Shutdown(done)).is_ok();
@@ -694,6 +698,9 @@ struct HaThread {
     watch: Watch,
     /// What the loop was last told about ([`Event::HaChanged`]).
     told: Option<Seen>,
+    /// A stop under way: whom to tell when done, and until when to wait
+    /// for the peer to take the resource ([`HaThread::begin_stop`]).
+    stopping: Option<(Sender<()>, Instant)>,
 }
 
 /// What woke the HA thread.
@@ -737,22 +744,38 @@ impl HaThread {
                     }
                     Wake::Msg(Msg::Kick) => {}
                     Wake::Msg(Msg::Shutdown(done)) => {
-                        self.shutdown(&ex).await;
-                        let _ = done.try_send(());
-                        return;
+                        let until = self.begin_stop(now);
+                        self.stopping = Some((done, until));
                     }
                     Wake::Timer => self.on_timeout(now),
                     Wake::Closed => return,
                 }
-                self.watch_loop(now);
+                if self.stopping.is_none() {
+                    // The loop has ended once a stop begins: its silence
+                    // then means nothing.
+                    self.watch_loop(now);
+                }
                 self.drive(&ex).await;
                 self.tell_loop();
+                if let Some((done, until)) = &self.stopping
+                    && self.stop_may_end(self.clock.now(), *until)
+                {
+                    let done = done.clone();
+                    let old = lock(&self.shared).running.take();
+                    if let Some(old) = old {
+                        stop(old, self.plant.take()).await;
+                    }
+                    let _ = done.try_send(());
+                    return;
+                }
             }
         }));
     }
 
-    /// Until the next node deadline, retry, or look at the loop.
+    /// Until the next node deadline, retry, look at the loop, or the end
+    /// of a stop's wait.
     fn next_wait(&self, now: Instant) -> Duration {
+        let stop = self.stopping.as_ref().map(|(_, t)| t.saturating_since(now));
         let s = lock(&self.shared);
         let node = s
             .running
@@ -765,7 +788,7 @@ impl HaThread {
             .running
             .as_ref()
             .map(|i| loop_limit(i.settings.config.keepalive_out_of_service) / 4);
-        [node, retry, look]
+        [node, retry, look, stop]
             .into_iter()
             .flatten()
             .min()
@@ -1092,34 +1115,47 @@ impl HaThread {
         }
     }
 
-    /// On daemon stop: an active node whose peer is heard hands the
-    /// resource over; whatever is still held is removed.
-    async fn shutdown(&mut self, ex: &Rc<LocalExecutor<'static>>) {
-        let handed_over = {
-            let now = self.clock.now();
-            let mut s = lock(&self.shared);
-            match &mut s.running {
-                Some(i) if i.node.holds() => {
-                    let st = i.node.status(now);
-                    // `peer_ping_seen` is known exactly while the peer is heard.
-                    let heard = st.state == ha::State::Active && st.peer_ping_seen.is_some();
-                    if heard {
-                        i.node
-                            .handle_event(now, ha::Event::Admin(AdminCommand::Switch));
-                    }
-                    heard
-                }
-                _ => false,
-            }
+    /// On daemon stop: the core is told ([`ha::Event::Stopping`]), so a
+    /// holder whose peer is heard releases and hands the resource over.
+    /// Returns until when the thread waits for the peer to take it: the
+    /// out-of-service time (after which the peer would take it anyway), at
+    /// most [`STOP_WAIT`].
+    /// Waiting (heartbeats sent and read meanwhile) instead of ending at
+    /// once lets a peer that is not eligible yet (its first ping round
+    /// still out, just restarted) take over the moment it is, and a lost
+    /// handover heartbeat be repeated.
+    fn begin_stop(&mut self, now: Instant) -> Instant {
+        let mut s = lock(&self.shared);
+        let Some(i) = &mut s.running else {
+            return now;
         };
-        if handed_over {
-            log::info!("ha: stopping: handing the resource over to the peer");
-            self.drive(ex).await;
+        let st = i.node.status(now);
+        // `peer_ping_seen` is known exactly while the peer is heard.
+        let hand_over = st.holds && st.peer_ping_seen.is_some();
+        i.node.handle_event(now, ha::Event::Stopping);
+        if !hand_over {
+            return now;
         }
-        let old = lock(&self.shared).running.take();
-        if let Some(old) = old {
-            stop(old, self.plant.take()).await;
+        log::info!("ha: stopping: handing the resource over to the peer");
+        now + i.settings.config.keepalive_out_of_service.min(STOP_WAIT)
+    }
+
+    /// Whether a stop may end: the peer holds the resource, is no longer
+    /// heard, or the wait is over.
+    fn stop_may_end(&self, now: Instant, until: Instant) -> bool {
+        if now >= until {
+            return true;
         }
+        let s = lock(&self.shared);
+        let Some(i) = &s.running else {
+            return true;
+        };
+        let st = i.node.status(now);
+        let done = st.holder == ha::Holder::Remote || st.peer_ping_seen.is_none();
+        if done && st.holder == ha::Holder::Remote {
+            log::info!("ha: stopping: the peer holds the resource");
+        }
+        done
     }
 }
 

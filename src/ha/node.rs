@@ -112,6 +112,12 @@ pub enum Event {
     ServiceLoop {
         answering: bool,
     },
+    /// The daemon is stopping. From now on the node is not eligible: a
+    /// holder releases and hands over to a heard peer (with the
+    /// `HANDOVER` flag, or a grant once the peer can take it), and the node
+    /// never acquires again. Unlike an administrative switch this does not
+    /// compare ping groups: this node will hold nothing either way.
+    Stopping,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,6 +215,7 @@ pub enum Reason {
     PathRecovered,
     LocalStall,
     LoopStalled,
+    Stopping,
 }
 
 impl fmt::Display for Reason {
@@ -240,6 +247,7 @@ impl fmt::Display for Reason {
             Reason::PathRecovered => "heartbeat path recovered",
             Reason::LocalStall => "this node was not scheduled for a long time",
             Reason::LoopStalled => "the daemon's event loop stopped answering",
+            Reason::Stopping => "the daemon is stopping",
         };
         f.write_str(s)
     }
@@ -414,6 +422,8 @@ pub struct Node {
     lan_up: bool,
     /// The daemon's event loop answers ([`Event::ServiceLoop`]).
     loop_ok: bool,
+    /// The daemon is stopping ([`Event::Stopping`]).
+    stopping: bool,
     probe: Option<Probe>,
     probe_retry_at: Option<Instant>,
     /// The probe started once every path was silent past the warning time,
@@ -469,6 +479,7 @@ impl Node {
             ping,
             lan_up: true,
             loop_ok: true,
+            stopping: false,
             probe: None,
             probe_retry_at: None,
             early: None,
@@ -568,6 +579,17 @@ impl Node {
             }
             Event::Admin(cmd) => self.on_admin(now, cmd),
             Event::ConfigChanged(config) => self.on_config(now, *config),
+            Event::Stopping => {
+                if !self.stopping {
+                    self.stopping = true;
+                    self.report(
+                        Level::Info,
+                        "stopping: not eligible for the resource".into(),
+                    );
+                    self.evaluate(now);
+                    self.send_now(now);
+                }
+            }
             Event::ServiceLoop { answering } => {
                 if self.loop_ok != answering {
                     self.loop_ok = answering;
@@ -1065,7 +1087,10 @@ impl Node {
     }
 
     fn eligible(&self) -> bool {
-        self.loop_ok && self.lan_up && (self.ping.is_empty() || self.ping.effective_count() > 0)
+        !self.stopping
+            && self.loop_ok
+            && self.lan_up
+            && (self.ping.is_empty() || self.ping.effective_count() > 0)
     }
 
     /// Whether this node wins a tie that nothing else decides.
@@ -1094,7 +1119,9 @@ impl Node {
     fn want(&mut self, now: Instant) -> Want {
         let eligible = self.eligible();
         if self.holds && !eligible {
-            let reason = if !self.loop_ok {
+            let reason = if self.stopping {
+                Reason::Stopping
+            } else if !self.loop_ok {
                 Reason::LoopStalled
             } else if self.lan_up {
                 Reason::NoPingMember

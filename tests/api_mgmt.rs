@@ -250,7 +250,7 @@ fn lockout_and_session_expiry() {
         "set",
         "api_lockout_failures=3",
         "api_lockout_seconds=60",
-        "api_session_seconds=2",
+        "api_session_seconds=4",
     ]);
 
     for _ in 0..3 {
@@ -285,7 +285,9 @@ fn lockout_and_session_expiry() {
         &[],
     );
     assert_eq!(s, 200);
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // A 4 s session: 2 s left the status call above answered 401 when a
+    // loaded box (load average 12) took that long between the login and it.
+    std::thread::sleep(std::time::Duration::from_millis(4500));
     let (s, e) = api.call_from(
         "127.0.0.2",
         "GET",

@@ -8,12 +8,19 @@
 //! with its conflict, both languages, and no console errors (a
 //! CSP violation is one).
 //!
+//! The HA status of a real pair: two daemons in network namespaces
+//! (tests/lab, names prefixed `wb`), the browser inside the active node's
+//! namespace, the switch pressed there and the holder seen moving.
+//!
 //! `WEB_SCREENSHOTS=DIR` also saves a screenshot of every panel in both
 //! languages into DIR (`make screenshots` uses docs/screenshots).
 
 #![allow(clippy::unwrap_used)] // Test helpers may panic: that is how they fail.
 
 mod common;
+mod lab;
+#[path = "lab/rig.rs"]
+mod rig;
 mod webkit;
 
 use std::process::Command;
@@ -183,7 +190,11 @@ fn provisioning_clerk_sees_only_devices_and_adds_one_fetched_over_http() {
     add_user(&d, "webclerk", "clerk", "clerk-pass-1");
     let b = Driver::start();
     sign_in(&b, &base, "webclerk", "clerk-pass-1");
-    assert_eq!(nav_ids(&b), ["nav-devices"], "only provisioning is offered");
+    assert_eq!(
+        nav_ids(&b),
+        ["nav-devices", "nav-templates", "nav-models", "nav-files"],
+        "only provisioning is offered"
+    );
     b.find("#dev-form");
     b.assert_clean_console("after sign-in");
 
@@ -300,8 +311,12 @@ fn admin_browses_the_audit_log_by_day_chooses_columns_restores_in_both_languages
             "nav-dashboard",
             "nav-audit",
             "nav-devices",
+            "nav-templates",
+            "nav-models",
+            "nav-files",
             "nav-tasks",
             "nav-ha",
+            "nav-ha-config",
             "nav-users"
         ]
     );
@@ -537,18 +552,18 @@ fn ten_thousand_devices_list_search_sort_and_page_fast() {
     sign_in(&b, &base, "webadmin", "admin-pass-1");
     let t = std::time::Instant::now();
     b.goto(&format!("{base}/#/devices"));
-    b.wait_text("#dev-count", "10000 devices");
+    b.wait_text("#dev-count", "10000 entries");
     let load = t.elapsed();
     // Sorting and paging redraw synchronously in the click handler: time
     // them in the page.
     let ms = |script: &str| b.exec(script, json!([])).as_f64().unwrap();
     let sort = ms(
-        "const t = performance.now(); document.getElementById('sort-notes').click(); \
+        "const t = performance.now(); document.getElementById('dev-sort-notes').click(); \
                    return performance.now() - t;",
     );
     assert!(b.text("#dev-table tbody").contains("phone 0"));
     let sort_back = ms(
-        "const t = performance.now(); document.getElementById('sort-notes').click(); \
+        "const t = performance.now(); document.getElementById('dev-sort-notes').click(); \
                         return performance.now() - t;",
     );
     assert!(b.text("#dev-table tbody").contains("phone 9999"));
@@ -567,7 +582,7 @@ fn ten_thousand_devices_list_search_sort_and_page_fast() {
          s.value = '00150010270F'; s.dispatchEvent(new Event('input'));",
         json!([]),
     );
-    b.wait_text("#dev-count", "1 devices");
+    b.wait_text("#dev-count", "1 entries");
     let search = ms("return performance.now() - window.searchStart;");
     println!(
         "FIGURE 10,000 devices: panel shown {load:?} after navigation (ProvList over the API, \
@@ -781,4 +796,54 @@ fn ha_switch_is_confirmed_and_its_refusal_shown_users_added_see_their_role() {
         "no audit entries without audit:read"
     );
     b.assert_clean_console("as supervisor");
+}
+
+#[test]
+fn ha_status_of_a_pair_in_namespaces_and_the_switch_pressed_in_the_browser() {
+    let _one = rig::one_at_a_time();
+    let rig = rig::Rig::up_in(lab::Lab::prefixed("wb", "ha"), |_, _| {}, false);
+    add_user(&rig.a, "webadmin", "admin", "admin-pass-1");
+    // The console of the active node, on its management port inside its
+    // namespace; the browser runs in that namespace too.
+    let base = format!("https://127.0.0.1:{}", rig.a.listen("mgmt").port());
+    let b = Driver::start_in(Some(&rig.a_ns));
+    sign_in(&b, &base, "webadmin", "admin-pass-1");
+    b.click("#nav-ha");
+    b.wait_text("#ha-state", "active");
+    b.wait_text("#ha-role", "coordinator");
+    b.wait_text("#ha-paired", "yes");
+    b.wait_text("#ha-holder", "This node (KP-SCN-A)");
+    let nodes = b.text("#ha-nodes");
+    for seen in [
+        "This node",
+        "KP-SCN-A",
+        "198.51.100.1",
+        "192.0.2.1",
+        "Peer",
+        "KP-SCN-B",
+        "198.51.100.2",
+        "192.0.2.2",
+    ] {
+        assert!(nodes.contains(seen), "{seen} in {nodes}");
+    }
+    b.wait_text("#ha-facts", "198.51.100.10");
+    b.find("#ha-events");
+    b.assert_clean_console("on the HA status of a pair");
+
+    // The switch, asked for and confirmed; answered once the resource has
+    // moved, and the page shows the new holder.
+    b.click("#ha-switch");
+    let asked = b.accept_alert();
+    assert!(asked.contains("other node"), "{asked}");
+    b.wait_text("#ha-out", "Switch done.");
+    b.wait_text("#ha-holder", "Peer (KP-SCN-B)");
+    b.wait_text("#ha-state", "passive");
+    assert!(
+        rig.sole(&rig.b_ns),
+        "b should hold the resource alone\n{}",
+        rig.logs()
+    );
+    assert_eq!(rig::status(&rig.b)["holder"], "local");
+    b.wait_text("#ha-events", "passive");
+    b.assert_clean_console("after the switch");
 }

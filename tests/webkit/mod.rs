@@ -45,6 +45,9 @@ pub struct Driver {
     /// The browser's PID (`goog:processID`), killed on drop should
     /// chromedriver not have ended it.
     browser: Option<i32>,
+    /// The network namespace chromedriver and the browser run in (the
+    /// test's connections to chromedriver are made from inside it).
+    netns: Option<String>,
     _profile: tempfile::TempDir,
 }
 
@@ -66,10 +69,25 @@ impl Driver {
     /// Starts chromedriver and a headless Chromium at 1280x800 that
     /// accepts the daemon's self-signed certificate.
     pub fn start() -> Driver {
+        Driver::start_in(None)
+    }
+
+    /// [`Driver::start`] inside the network namespace `netns` (`ip netns
+    /// exec`, which execs: the PID is chromedriver's), so the browser
+    /// reaches what listens on that namespace's loopback.
+    pub fn start_in(netns: Option<&str>) -> Driver {
         require("chromium", "chromium");
         require("chromedriver", "chromium-driver");
         let port = free_port();
-        let child = Command::new("chromedriver")
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "chromedriver"]);
+                c
+            }
+            None => Command::new("chromedriver"),
+        };
+        let child = command
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -82,6 +100,7 @@ impl Driver {
             port,
             session: String::new(),
             browser: None,
+            netns: netns.map(str::to_string),
             _profile: profile,
         };
         let start = Instant::now();
@@ -119,7 +138,7 @@ impl Driver {
 
     /// One request to chromedriver; the parsed JSON body or the I/O error.
     fn raw(&self, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<Value> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        let mut s = self.connect()?;
         s.set_read_timeout(Some(Duration::from_secs(60)))?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         write!(
@@ -159,6 +178,25 @@ impl Driver {
         let body = String::from_utf8_lossy(&out[head_end..head_end + len]);
         serde_json::from_str(&body)
             .map_err(|e| std::io::Error::other(format!("bad JSON from chromedriver ({e}): {body}")))
+    }
+
+    /// A connection to chromedriver: from a short-lived thread that enters
+    /// the namespace first when there is one (a socket stays in the
+    /// namespace it was made in; the test's own threads stay where they are).
+    fn connect(&self) -> std::io::Result<TcpStream> {
+        let port = self.port;
+        let Some(ns) = &self.netns else {
+            return TcpStream::connect(("127.0.0.1", port));
+        };
+        let path = format!("/run/netns/{ns}");
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(&path)?;
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(std::io::Error::from)?;
+            TcpStream::connect(("127.0.0.1", port))
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {

@@ -847,3 +847,253 @@ fn ha_status_of_a_pair_in_namespaces_and_the_switch_pressed_in_the_browser() {
     b.wait_text("#ha-events", "passive");
     b.assert_clean_console("after the switch");
 }
+
+/// Opens the first row of a paged list after searching it for `what`.
+fn open_row(b: &Driver, list: &str, what: &str) {
+    b.type_into(&format!("#{list}-search"), what);
+    b.wait_for(
+        "the searched row alone",
+        "const rows = document.querySelectorAll(`#${arguments[0]}-table tbody tr`); \
+         return rows.length === 1 && rows[0].innerText.includes(arguments[1]);",
+        json!([list, what]),
+    );
+    b.click(&format!("#{list}-table tbody tr"));
+    b.wait_text(&format!("#{list}-detail h2"), what);
+}
+
+/// The console messages since the last look, all of them the failed loads
+/// of refusals the test asked for (the browser logs every 4xx answer).
+fn only_refusals(b: &Driver, status: u16) {
+    let seen = b.console();
+    assert!(
+        seen.iter()
+            .filter(|(level, _)| level == "SEVERE" || level == "WARNING")
+            .all(|(_, m)| m.contains("/api/v1/command")
+                && m.contains(&format!("status of {status}"))),
+        "{seen:#?}"
+    );
+}
+
+#[test]
+fn admin_edits_templates_models_devices_roles_and_ha_settings_with_errors_at_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, base, http) = start(dir.path());
+    add_user(&d, "webadmin", "admin", "admin-pass-1");
+    d.ok(&["prov", "account", "add", "extension=401", "sip_password=p"]);
+    for mac in ["001565AA0001", "001565AA0002"] {
+        d.ok(&[
+            "prov",
+            "device",
+            "add",
+            &format!("mac={mac}"),
+            "model=Yealink-T4x",
+            "template=yealink-t4x",
+            "account=401",
+        ]);
+    }
+    // One fetch by a known phone, one by a phone nobody configured.
+    let (status, _, _) = curl(&[&format!(
+        "http://127.0.0.1:{http}/provisioning/001565aa0001.cfg"
+    )]);
+    assert_eq!(status, 200);
+    let (status, _, _) = curl(&[&format!(
+        "http://127.0.0.1:{http}/provisioning/001565bb0009.cfg"
+    )]);
+    assert_eq!(status, 404);
+
+    let b = Driver::start();
+    sign_in(&b, &base, "webadmin", "admin-pass-1");
+
+    // Templates: a copy of the built-in one, an unknown placeholder refused
+    // with its line and column (the caret goes there), then fixed, then a
+    // preview for a device that uses it.
+    b.click("#nav-templates");
+    b.find("#tpl-table");
+    b.set_value("#tpl-new-from", "yealink-t4x");
+    b.type_into("#tpl-new-name", "wb-mine");
+    b.click("#tpl-new-save");
+    b.wait_text("#tpl-detail h2", "wb-mine");
+    let original = b
+        .exec(
+            "return document.getElementById('tpl-e-content').value;",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = original.lines().next().unwrap().to_string();
+    b.exec(
+        "const a = document.getElementById('tpl-e-content'); \
+         a.value = arguments[0] + '\\n## wb  %%NOPE%% here\\n' + arguments[1];",
+        json!([first, original[first.len() + 1..]]),
+    );
+    b.click("#tpl-e-save");
+    b.wait_text("#tpl-e-content-error", "Line 2, column 8");
+    assert!(b.text("#tpl-e-content-error").contains("%%NOPE%%"));
+    let caret = b.exec(
+        "const a = document.getElementById('tpl-e-content'); \
+         return [document.activeElement === a, a.selectionStart];",
+        json!([]),
+    );
+    assert_eq!(
+        caret,
+        json!([true, first.chars().count() + 1 + 7]),
+        "the caret at line 2, column 8"
+    );
+    assert_eq!(
+        b.exec(
+            "return document.getElementById('tpl-e-content').getAttribute('aria-invalid');",
+            json!([])
+        ),
+        json!("true")
+    );
+    only_refusals(&b, 422);
+    b.exec(
+        "const a = document.getElementById('tpl-e-content'); \
+         a.value = arguments[0] + '\\n## wb-marker %%MAC%%\\n' + arguments[1];",
+        json!([first, original[first.len() + 1..]]),
+    );
+    b.click("#tpl-e-save");
+    b.wait_text("#tpl-e-out", "Saved");
+    d.ok(&["prov", "device", "set", "001565AA0002", "template=wb-mine"]);
+    b.goto(&format!("{base}/#/files"));
+    b.goto(&format!("{base}/#/templates"));
+    open_row(&b, "tpl", "wb-mine");
+    b.set_value("#tpl-preview-device", "001565AA0002");
+    b.click("#tpl-render");
+    b.click("#tpl-preview button[data-path$='.cfg']");
+    b.wait_text("#tpl-render-file", "## wb-marker 001565AA0002");
+    b.assert_clean_console("in the template editor");
+
+    // Models: a file-name rule refused at its field, then a good one; a
+    // custom placeholder; the redirection status.
+    b.click("#nav-models");
+    b.find("#model-f-form");
+    b.type_into("#model-f-name", "wb-phone");
+    b.set_value("#model-f-brand", "Yealink");
+    b.type_into("#model-f-files", "{nope}.cfg");
+    b.click("#model-f-save");
+    b.wait_text("#model-f-files-error", "MAC format \"nope\"");
+    only_refusals(&b, 422);
+    b.type_into("#model-f-files", "wb-{aabbccddeeff}.cfg");
+    b.click("#model-f-save");
+    b.wait_text("#model-f-out", "Saved");
+    b.wait_text("#model-table", "wb-phone");
+    assert_eq!(
+        d.json(&["prov", "model", "show", "wb-phone"])[0]["files"],
+        "wb-{aabbccddeeff}.cfg"
+    );
+    b.type_into("#ph-f-name", "SITE");
+    b.type_into("#ph-f-value", "Roma");
+    b.click("#ph-f-save");
+    b.wait_text("#ph-table", "%%_SITE%%");
+    b.set_value("#ph-f-type", "interface");
+    b.type_into("#ph-f-name", "LANIP");
+    b.type_into("#ph-f-value", "eth0");
+    b.click("#ph-f-save");
+    b.wait_text("#ph-table", "%%_LANIP%%");
+    let ph = d.json(&["prov", "placeholder", "list"]);
+    assert!(ph.to_string().contains("\"interface\""), "{ph}");
+    b.wait_text("#rs-status", "No device uses a redirection server");
+    b.assert_clean_console("on the models panel");
+
+    // Generated files with a viewer, the fetch log, the unassigned phone.
+    b.click("#nav-files");
+    open_row_plain(&b, "files", "001565aa0001.cfg");
+    b.wait_text("#files-view", "account.1.user_name = 401");
+    b.wait_text("#log-table", "001565aa0001.cfg");
+    assert!(b.text("#log-table").contains("curl"));
+    b.wait_text("#unknown-table", "001565BB0009");
+    b.assert_clean_console("on the files panel");
+
+    // Devices: edit one, delete the other.
+    b.click("#nav-devices");
+    open_row(&b, "dev", "001565AA0001");
+    b.type_into("#dev-e-notes", "front desk");
+    b.click("#dev-e-save");
+    b.wait_text("#dev-e-out", "Saved");
+    b.wait_text("#dev-table", "front desk");
+    b.wait_text("#dev-detail", "Fetches of 001565AA0001");
+    open_row(&b, "dev", "001565AA0002");
+    b.click("#dev-delete");
+    assert!(b.accept_alert().contains("001565AA0002"));
+    b.wait_text("#dev-msg", "001565AA0002 deleted");
+    b.wait_text("#dev-count", "1 entries");
+    assert_eq!(
+        d.json(&["prov", "device", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    b.assert_clean_console("on the devices panel");
+
+    // A role defined in the browser.
+    b.click("#nav-users");
+    b.type_into("#role-name", "wbprov");
+    b.set_value("#role-area-provisioning", "write");
+    b.set_value("#role-area-audit", "read");
+    b.click("#role-save");
+    b.wait_text("#role-list", "wbprov");
+    let role = d.json(&["role", "show", "wbprov"]);
+    assert!(
+        role.to_string().contains("provisioning:write") && role.to_string().contains("audit:read"),
+        "{role}"
+    );
+    b.assert_clean_console("on the users panel");
+
+    // HA configuration: the daemon's rules, shown at the field they name.
+    b.click("#nav-ha-config");
+    b.find("#hacfg-form");
+    b.set_value("#hacfg-role", "coordinator");
+    for (id, v) in [
+        ("interface", "lan0"),
+        ("local_ip", "198.51.100.1"),
+        ("remote_ip", "198.51.100.2"),
+        ("sync_interface", "sync0"),
+        ("sync_local_ip", "192.0.2.1"),
+        ("sync_remote_ip", "192.0.2.2"),
+        ("resources", "198.51.100.10"),
+    ] {
+        b.type_into(&format!("#hacfg-{id}"), v);
+    }
+    b.click("#hacfg-save");
+    b.wait_text("#hacfg-remote_serial-error", "remote serial number");
+    b.wait_text("#hacfg-out", "Remote serial number");
+    b.type_into("#hacfg-remote_serial", "KP-WB-B");
+    b.type_into("#hacfg-sync_remote_ip", "192.0.3.2");
+    b.click("#hacfg-save");
+    b.wait_text("#hacfg-sync_remote_ip-error", "not in the local subnet");
+    assert_eq!(b.text("#hacfg-remote_serial-error"), "");
+    b.type_into("#hacfg-sync_remote_ip", "192.0.2.2");
+    b.type_into("#hacfg-keepalive_warning", "9");
+    b.click("#hacfg-save");
+    b.wait_text("#hacfg-keepalive_warning-error", "warning threshold");
+    b.type_into("#hacfg-local_ip", "198.51.100");
+    b.click("#hacfg-save");
+    b.wait_text("#hacfg-local_ip-error", "is not an IPv4 address");
+    only_refusals(&b, 422);
+    // Nothing was saved; a setting saved with HA left disabled.
+    assert_eq!(d.json(&["ha", "show"])[0]["role"], "disabled");
+    b.click("#nav-dashboard");
+    b.find("#dash-objects");
+    b.click("#nav-ha-config");
+    b.find("#hacfg-form");
+    b.type_into("#hacfg-heartbeat_interval", "0.5");
+    b.click("#hacfg-save");
+    b.wait_text("#hacfg-out", "Saved");
+    assert_eq!(d.json(&["ha", "show"])[0]["heartbeat_interval"], "0.5");
+    b.assert_clean_console("on the HA configuration");
+}
+
+/// Opens a row of a list whose rows open no detail box (the files list).
+fn open_row_plain(b: &Driver, list: &str, what: &str) {
+    b.type_into(&format!("#{list}-search"), what);
+    b.wait_for(
+        "the searched row alone",
+        "const rows = document.querySelectorAll(`#${arguments[0]}-table tbody tr`); \
+         return rows.length === 1 && rows[0].innerText.includes(arguments[1]);",
+        json!([list, what]),
+    );
+    b.click(&format!("#{list}-table tbody tr"));
+}

@@ -16,7 +16,7 @@ const yesNo = (v) => word("v", v);
 // The field a refusal names: messages start with the field's key
 // (`mac is required`, `file rule ...`, `ip "x" is not ...`).
 function fieldOf(message, keys) {
-  const m = /^(?:[a-z_ ]+: )?([a-z_]+)/.exec(message)?.[1];
+  const m = /^(?:[a-z_]+ [^ :]+: )?([a-z_]+)/.exec(message)?.[1];
   if (message.startsWith("file rule")) return keys.includes("files") ? "files" : null;
   if (/placeholder name/.test(message)) return "name";
   return keys.includes(m) ? m : null;
@@ -25,7 +25,7 @@ function fieldOf(message, keys) {
 // A form for one object of `kind`: new (`id` null: ProvAdd with the
 // non-empty fields) or existing (ProvSet with the changed ones). `spec`:
 // [{key, type: text|select|yesno|password|code, options?: [[value, label]]}].
-function objectForm(kind, prefix, spec, cur, id, done, { readOnly = false } = {}) {
+function objectForm(kind, prefix, spec, cur, id, done, { readOnly = false, toFields = (f) => f } = {}) {
   const inputs = {};
   const errors = {};
   const wraps = spec.map((f) => {
@@ -76,7 +76,8 @@ function objectForm(kind, prefix, spec, cur, id, done, { readOnly = false } = {}
       return;
     }
     try {
-      const r = await command(id === null ? { ProvAdd: { kind, fields } } : { ProvSet: { kind, id, fields } });
+      const sent = toFields(fields, inputs);
+      const r = await command(id === null ? { ProvAdd: { kind, fields: sent } } : { ProvSet: { kind, id, fields: sent } });
       msg.replaceChildren(notice("ok", t("saved", r.txid ?? "")));
       for (const [k, v] of fields) cur[k] = v;
       await done(r);
@@ -97,7 +98,7 @@ function objectForm(kind, prefix, spec, cur, id, done, { readOnly = false } = {}
 
 // A kind's list, its add form and, for a chosen object, its edit form,
 // delete button and `extra(obj, box)` (files, preview...).
-function kindManager(main, { kind, id, title, addTitle, cols, spec, can, extra, rows }) {
+function kindManager(main, { kind, id, title, addTitle, cols, spec, can, extra, rows, toFields }) {
   const write = can("provisioning", "write");
   const detail = h("div", { id: id + "-detail" });
   const out = h("div", { id: id + "-msg" });
@@ -110,7 +111,7 @@ function kindManager(main, { kind, id, title, addTitle, cols, spec, can, extra, 
   async function open(r) {
     const obj = (await command({ ProvShow: { kind, id: r.id } }))[0] || r;
     const ro = !write || obj.builtin;
-    const f = objectForm(kind, id + "-e", spec, { ...obj }, obj.id, async () => { await load(); }, { readOnly: ro });
+    const f = objectForm(kind, id + "-e", spec, { ...obj }, obj.id, async () => { await load(); }, { readOnly: ro, toFields });
     const parts = [h("h2", { id: id + "-detail-title", tabindex: "-1" }, t("object.title", word("kind", kind), obj.id)),
       obj.builtin ? notice("info", t("object.builtin")) : null, f.form];
     if (write && !obj.builtin) {
@@ -128,9 +129,10 @@ function kindManager(main, { kind, id, title, addTitle, cols, spec, can, extra, 
         },
       }, t("delete")));
     }
-    detail.replaceChildren(...parts);
-    if (extra) await extra(obj, detail, f);
+    detail.replaceChildren(...parts.filter(Boolean));
+    // The keyboard moves to the object first; its extras load after.
     document.getElementById(id + "-detail-title").focus();
+    if (extra) await extra(obj, detail, f);
   }
   const sec = section(title, pl.el, out, detail);
   main.append(sec);
@@ -138,7 +140,7 @@ function kindManager(main, { kind, id, title, addTitle, cols, spec, can, extra, 
     const f = objectForm(kind, id + "-f", spec, {}, null, async () => {
       f.form.reset();
       await load();
-    });
+    }, { toFields });
     main.append(section(t(addTitle), f.form));
   }
   return { load, open, all: () => current };
@@ -319,6 +321,7 @@ export async function templates(main, { can }) {
         const pos = position(err.message);
         if (pos) {
           f.errors.content.textContent = t("tpl.error_at", pos.line, pos.column, err.message);
+          area.setAttribute("aria-invalid", "true");
           caretAt(area, pos);
         }
       });
@@ -419,6 +422,13 @@ export async function models(main, { can }) {
       { key: "type", type: "select", options: [["static", t("ph.static")], ["interface", t("ph.interface")]], label: "ph.type" },
       { key: "value", label: "ph.value", size: 40 },
     ],
+    // The daemon takes `value` (fixed text) or `interface` (its address,
+    // read live); the form shows one field and a type.
+    toFields: (fields, inputs) => {
+      const rest = fields.filter(([k]) => k !== "type" && k !== "value");
+      const key = inputs.type.value === "interface" ? "interface" : "value";
+      return [...rest, [key, inputs.value.value]];
+    },
   });
   const rs = kindManager(main, {
     kind: "redirect_server", id: "rs", title: t("rs.list"), addTitle: "rs.add", can,

@@ -495,12 +495,32 @@ fn admin_browses_the_audit_log_by_day_chooses_columns_restores_in_both_languages
         ]);
         for lang in ["en", "it"] {
             b.set_value("#lang", lang);
-            for panel in ["dashboard", "audit", "devices", "tasks", "ha", "users"] {
+            for panel in [
+                "dashboard",
+                "audit",
+                "devices",
+                "templates",
+                "models",
+                "files",
+                "tasks",
+                "ha",
+                "ha-config",
+                "users",
+            ] {
+                b.goto(&format!("{base}/#/dashboard"));
+                b.find("main[data-panel='dashboard'] h1");
                 b.goto(&format!("{base}/#/{panel}"));
                 b.find(&format!("main[data-panel='{panel}'] h1"));
                 std::thread::sleep(std::time::Duration::from_millis(300));
+                b.exec("window.scrollTo(0, 0);", json!([]));
                 b.screenshot(&out.join(format!("{panel}-{lang}.png")));
             }
+            // The template editor, open on a built-in template.
+            b.goto(&format!("{base}/#/templates"));
+            open_row(&b, "tpl", "yealink-t4x");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            b.exec("document.getElementById('tpl-detail').scrollIntoView();", json!([]));
+            b.screenshot(&out.join(format!("template-editor-{lang}.png")));
         }
         b.click("#logout");
         b.find("#login");
@@ -829,6 +849,17 @@ fn ha_status_of_a_pair_in_namespaces_and_the_switch_pressed_in_the_browser() {
     b.wait_text("#ha-facts", "198.51.100.10");
     b.find("#ha-events");
     b.assert_clean_console("on the HA status of a pair");
+    if let Ok(out) = std::env::var("WEB_SCREENSHOTS") {
+        let out = std::path::PathBuf::from(out);
+        std::fs::create_dir_all(&out).unwrap();
+        for lang in ["it", "en"] {
+            b.set_value("#lang", lang);
+            b.find("#ha-nodes");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            b.screenshot(&out.join(format!("ha-pair-{lang}.png")));
+        }
+        b.wait_text("#ha-holder", "This node (KP-SCN-A)");
+    }
 
     // The switch, asked for and confirmed; answered once the resource has
     // moved, and the page shows the new holder.
@@ -848,16 +879,18 @@ fn ha_status_of_a_pair_in_namespaces_and_the_switch_pressed_in_the_browser() {
     b.assert_clean_console("after the switch");
 }
 
-/// Opens the first row of a paged list after searching it for `what`.
+/// Opens the row of a paged list whose first cell is `what`, after
+/// searching the list for it.
 fn open_row(b: &Driver, list: &str, what: &str) {
     b.type_into(&format!("#{list}-search"), what);
     b.wait_for(
-        "the searched row alone",
-        "const rows = document.querySelectorAll(`#${arguments[0]}-table tbody tr`); \
-         return rows.length === 1 && rows[0].innerText.includes(arguments[1]);",
+        "the searched row",
+        "const rows = [...document.querySelectorAll(`#${arguments[0]}-table tbody tr`)]; \
+         const row = rows.find(r => r.cells[0].innerText === arguments[1]); \
+         if (row) row.dataset.pick = '1'; return !!row;",
         json!([list, what]),
     );
-    b.click(&format!("#{list}-table tbody tr"));
+    b.click(&format!("#{list}-table tbody tr[data-pick]"));
     b.wait_text(&format!("#{list}-detail h2"), what);
 }
 

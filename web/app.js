@@ -109,7 +109,7 @@ function render() {
     .catch((err) => main.append(notice("error", t("error", err.message))))
     .finally(() => {
       // After a menu choice, the keyboard starts in the panel.
-      if (moved) main.focus();
+      if (moved) main.focus({ preventScroll: true });
       moved = false;
     });
 }

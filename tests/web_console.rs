@@ -519,7 +519,10 @@ fn admin_browses_the_audit_log_by_day_chooses_columns_restores_in_both_languages
             b.goto(&format!("{base}/#/templates"));
             open_row(&b, "tpl", "yealink-t4x");
             std::thread::sleep(std::time::Duration::from_millis(300));
-            b.exec("document.getElementById('tpl-detail').scrollIntoView();", json!([]));
+            b.exec(
+                "document.getElementById('tpl-detail').scrollIntoView();",
+                json!([]),
+            );
             b.screenshot(&out.join(format!("template-editor-{lang}.png")));
         }
         b.click("#logout");
@@ -775,6 +778,36 @@ fn mail_settings_and_test_then_a_weekly_task_from_the_form_runs_now_and_its_deli
         "the SMTP server got it: {got:?}"
     );
     b.assert_clean_console("after the task");
+
+    // Edited in the same form (its fields follow the stored schedule),
+    // then deleted.
+    b.click("#task-list button.edit");
+    b.wait_text("#task-form-title", "Task weekly calls");
+    assert!(shown(&b, "task-weekday") && !shown(&b, "task-day_of_month"));
+    assert_eq!(
+        b.exec(
+            "return document.getElementById('task-weekday').value;",
+            json!([])
+        ),
+        json!("friday")
+    );
+    b.set_value("#task-time", "07:15");
+    b.set_value("#task-schedule", "monthly");
+    b.type_into("#task-day_of_month", "3");
+    b.click("#task-save");
+    b.wait_text("#task-form-out", "Saved");
+    b.wait_text("#task-list", "07:15");
+    let tasks = d.json(&["task", "list"]);
+    assert_eq!(tasks.as_array().unwrap().len(), 1, "{tasks}");
+    assert_eq!(tasks[0]["time"], "07:15", "{tasks}");
+    assert_eq!(tasks[0]["schedule"], "monthly", "{tasks}");
+    assert_eq!(tasks[0]["day_of_month"], "3", "{tasks}");
+    b.click("#task-list button.delete");
+    assert!(b.accept_alert().contains("weekly calls"));
+    b.wait_text("#task-out", "deleted");
+    b.wait_text("#task-list", "No tasks.");
+    assert_eq!(d.json(&["task", "list"]), json!([]));
+    b.assert_clean_console("after editing and deleting the task");
 }
 
 #[test]
@@ -1060,6 +1093,18 @@ fn admin_edits_templates_models_devices_roles_and_ha_settings_with_errors_at_the
         1
     );
     b.assert_clean_console("on the devices panel");
+
+    // An account added in the browser.
+    b.type_into("#acc-f-extension", "402");
+    b.type_into("#acc-f-display_name", "Bruno Verdi");
+    b.type_into("#acc-f-sip_password", "s3cret-402");
+    b.click("#acc-f-save");
+    b.wait_text("#acc-table", "Bruno Verdi");
+    assert_eq!(
+        d.json(&["prov", "account", "show", "402"])[0]["sip_user"],
+        "402"
+    );
+    b.assert_clean_console("on the accounts list");
 
     // A role defined in the browser.
     b.click("#nav-users");

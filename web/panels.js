@@ -221,13 +221,19 @@ async function tasks(main, { can }) {
     const cols = [
       { key: "id", label: t("task.id") },
       { key: "name", label: t("task.name") },
-      { key: "type", label: t("task.type") },
-      { key: "schedule", label: t("task.schedule"), render: (r) => fmt(r.schedule?.kind ?? r.schedule) },
+      { key: "type", label: t("task.type"), render: (r) => word("task.type", r.type) },
+      { key: "schedule", label: t("task.schedule"), render: (r) => word("task.schedule", r.schedule?.kind ?? r.schedule) },
       { key: "next_run", label: t("task.next_run") },
       { key: "running", label: t("task.running"), render: (r) => (r.running === "yes" ? t("yes") : t("no")) },
     ];
     if (can("tasks", "write")) {
-      cols.push({ key: "run", label: "", render: (r) => h("button", { type: "button", class: "run", dataset: { id: r.id }, onclick: (e) => { e.stopPropagation(); run(r.id); }, onkeydown: (e) => e.stopPropagation() }, t("task.run")) });
+      // Buttons in a row act on their own (a click or Enter on them does
+      // not also open the row's history).
+      const btn = (cls, label, f) => (r) => h("button", { type: "button", class: cls, dataset: { id: r.id }, onclick: (e) => { e.stopPropagation(); f(r); }, onkeydown: (e) => e.stopPropagation() }, t(label));
+      cols.push({ key: "run", label: "", render: (r) => h("span", { class: "row-actions" },
+        btn("run", "task.run", (x) => run(x.id))(r),
+        btn("edit secondary small", "task.edit", (x) => editor.edit(x))(r),
+        btn("delete danger small", "delete", (x) => remove(x))(r)) });
     }
     list.replaceChildren(rows.length ? table(cols, rows, (r) => history(r.id)) : notice("info", t("task.empty")));
   }
@@ -255,6 +261,18 @@ async function tasks(main, { can }) {
     }
   }
 
+  async function remove(r) {
+    if (!confirmed(t("task.delete_confirm", r.name))) return;
+    try {
+      await command({ TaskDelete: { ids: [Number(r.id)] } });
+      out.replaceChildren(notice("ok", t("object.deleted", r.name)));
+      hist.replaceChildren();
+      await load();
+    } catch (err) {
+      out.replaceChildren(notice("error", errorText(err)));
+    }
+  }
+
   async function run(id) {
     try {
       await command({ TaskRun: { id: Number(id) } });
@@ -266,7 +284,8 @@ async function tasks(main, { can }) {
     }
   }
 
-  if (can("tasks", "write")) main.append(taskForm());
+  const editor = can("tasks", "write") ? taskForm() : null;
+  if (editor) main.append(editor.el);
   await load();
   main.append(await mailSection());
 
@@ -331,7 +350,7 @@ async function tasks(main, { can }) {
   }
 
   function taskForm() {
-    const sel = (id, values, value) => h("select", { id }, values.map((v) => h("option", { value: v, selected: v === value }, v)));
+    const sel = (id, values, value) => h("select", { id }, values.map((v) => h("option", { value: v, selected: v === value }, word(id.replace("-", "."), v))));
     const inputs = {
       name: h("input", { id: "task-name", required: true }),
       type: sel("task-type", ["send_cdr", "send_callcenter_cdr"]),
@@ -348,10 +367,7 @@ async function tasks(main, { can }) {
       recipients: h("input", { id: "task-recipients", size: 40 }),
     };
     const wraps = {};
-    for (const [k, el] of Object.entries(inputs)) wraps[k] = field(t("task." + k) === "task." + k ? k : t("task." + k), el);
-    wraps.name = field(t("task.name"), inputs.name);
-    wraps.type = field(t("task.type"), inputs.type);
-    wraps.schedule = field(t("task.schedule"), inputs.schedule);
+    for (const [k, el] of Object.entries(inputs)) wraps[k] = field(t("task." + k), el);
     // Which fields the chosen type, schedule and format take (the CLI's rules).
     const sync = () => {
       const sched = inputs.schedule.value;
@@ -367,8 +383,33 @@ async function tasks(main, { can }) {
     inputs.format.addEventListener("change", sync);
     sync();
     const msg = h("div", { id: "task-form-out" });
-    const form = h("form", { id: "task-form", class: "grid" }, Object.values(wraps),
-      h("button", { type: "submit", id: "task-save" }, t("task.save")), msg);
+    // New task, or the task being edited (its id).
+    let editing = null;
+    const title = h("h2", { id: "task-form-title", tabindex: "-1" }, t("task.new"));
+    const save = h("button", { type: "submit", id: "task-save" }, t("task.save"));
+    const cancel = h("button", { type: "button", id: "task-cancel", class: "secondary", hidden: true, onclick: () => fresh() }, t("cancel"));
+    const form = h("form", { id: "task-form", class: "grid" }, Object.values(wraps), save, cancel, msg);
+    function fresh() {
+      editing = null;
+      form.reset();
+      sync();
+      title.textContent = t("task.new");
+      save.textContent = t("task.save");
+      cancel.hidden = true;
+    }
+    function edit(r) {
+      editing = r.id;
+      for (const [k, el] of Object.entries(inputs)) {
+        if (el.type === "checkbox") el.checked = r[k] === "yes";
+        else if (r[k] !== undefined && r[k] !== "") el.value = r[k];
+      }
+      sync();
+      title.textContent = t("task.edit_title", r.name);
+      save.textContent = t("save");
+      cancel.hidden = false;
+      msg.replaceChildren();
+      title.focus();
+    }
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const cc = inputs.type.value === "send_callcenter_cdr";
@@ -385,16 +426,15 @@ async function tasks(main, { can }) {
         else if (el.value !== "") fields.push([k, el.value]);
       }
       try {
-        const r = await command({ TaskAdd: { fields } });
-        msg.replaceChildren(notice("ok", t("task.created", r.txid ?? "")));
-        form.reset();
-        sync();
+        const r = await command(editing === null ? { TaskAdd: { fields } } : { TaskSet: { id: Number(editing), fields } });
+        msg.replaceChildren(notice("ok", editing === null ? t("task.created", r.txid ?? "") : t("saved", r.txid ?? "")));
+        fresh();
         await load();
       } catch (err) {
         msg.replaceChildren(notice("error", errorText(err)));
       }
     });
-    return section(t("task.new"), form);
+    return { el: h("section", {}, title, form), edit };
   }
 }
 

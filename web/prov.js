@@ -224,6 +224,26 @@ export async function devices(main, { can }) {
   const out = h("div", { id: "dev-out" });
   if (can("provisioning", "write")) main.append(addForm(), out);
   await mgr.load();
+  // The accounts (extensions) devices are bound to.
+  const acc = kindManager(main, {
+    kind: "account", id: "acc", title: t("acc.list"), addTitle: "acc.add", can,
+    cols: [
+      { key: "id", label: t("acc.extension") },
+      { key: "display_name", label: t("acc.display_name") },
+      { key: "sip_user", label: t("acc.sip_user") },
+      { key: "email", label: t("user.email") },
+    ],
+    spec: [
+      { key: "extension", label: "acc.extension", fixed: true },
+      { key: "display_name", label: "acc.display_name", size: 30 },
+      { key: "first_name", label: "acc.first_name" },
+      { key: "last_name", label: "acc.last_name" },
+      { key: "email", label: "user.email", size: 30 },
+      { key: "sip_user", label: "acc.sip_user", hint: "acc.sip_user_hint" },
+      { key: "sip_password", type: "password", label: "acc.sip_password" },
+    ],
+  });
+  await acc.load();
   const reload = async () => {
     files = null;
     await mgr.load();

@@ -151,9 +151,9 @@ async function audit(main, { me, can }) {
     try {
       const r = await api("GET", "audit?" + q);
       const nav = h("div", { class: "pager" },
-        h("button", { type: "button", disabled: page <= 1, onclick: () => { page--; load(); } }, t("prev")),
-        h("span", {}, t("page_n", r.page)),
-        h("button", { type: "button", disabled: !r.more, onclick: () => { page++; load(); } }, t("next")));
+        h("button", { type: "button", id: "audit-prev", disabled: page <= 1, onclick: () => { page--; load(); } }, t("prev")),
+        h("span", { id: "audit-page" }, t("page_n", r.page)),
+        h("button", { type: "button", id: "audit-next", disabled: !r.more, onclick: () => { page++; load(); } }, t("next")));
       results.replaceChildren(
         r.entries.length ? auditTable(r.entries, columns, (e) => show(e.txid)) : notice("info", t("audit.empty")),
         nav);

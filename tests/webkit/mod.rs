@@ -19,6 +19,10 @@ use serde_json::{Value, json};
 /// W3C's element reference key.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// How long a wait for the page lasts: the pages answer in well under a
+/// second; a CI machine shared by several suites can take many times that.
+pub const WAIT: Duration = Duration::from_secs(30);
+
 fn require(program: &str, package: &str) {
     let found = Command::new(program)
         .arg("--version")
@@ -237,7 +241,7 @@ impl Driver {
         )
     }
 
-    /// The element `css` selects, waiting up to 10 s for it to appear.
+    /// The element `css` selects, waiting up to [`WAIT`] for it to appear.
     pub fn find(&self, css: &str) -> String {
         let start = Instant::now();
         loop {
@@ -253,8 +257,8 @@ impl Driver {
                 return id.to_string();
             }
             assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "no element {css:?} after 10 s; page text: {}",
+                start.elapsed() < WAIT,
+                "no element {css:?} after {WAIT:?}; page text: {}",
                 self.text("body")
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -271,9 +275,24 @@ impl Driver {
         .unwrap_or(false)
     }
 
+    /// Clicks the element `css` selects; if the page replaced it between
+    /// finding and clicking (a list redrawn), finds it again (bounded).
     pub fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.session_call("POST", &format!("/element/{id}/click"), Some(json!({})));
+        let start = Instant::now();
+        loop {
+            let id = self.find(css);
+            let path = format!("/session/{}/element/{id}/click", self.session);
+            let r = self
+                .raw("POST", &path, Some(&json!({})))
+                .unwrap_or_else(|e| panic!("click {css}: {e}"));
+            match r["value"]["error"].as_str() {
+                None => return,
+                Some("stale element reference") if start.elapsed() < WAIT => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Some(err) => panic!("click {css}: {err}: {}", r["value"]["message"]),
+            }
+        }
     }
 
     /// Types `text` into the element (as keystrokes).
@@ -307,7 +326,7 @@ impl Driver {
         self.session_call("DELETE", "/actions", None);
     }
 
-    /// Accepts the open `confirm()`/`alert()` dialog, waiting up to 10 s
+    /// Accepts the open `confirm()`/`alert()` dialog, waiting up to [`WAIT`]
     /// for it; its text.
     pub fn accept_alert(&self) -> String {
         let start = Instant::now();
@@ -318,10 +337,7 @@ impl Driver {
                 self.session_call("POST", "/alert/accept", Some(json!({})));
                 return text.to_string();
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "no dialog after 10 s"
-            );
+            assert!(start.elapsed() < WAIT, "no dialog after {WAIT:?}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -347,13 +363,13 @@ impl Driver {
         );
     }
 
-    /// Polls `cond` (a script returning a boolean) for up to 10 s.
+    /// Polls `cond` (a script returning a boolean) for up to [`WAIT`].
     pub fn wait_for(&self, what: &str, cond: &str, args: Value) {
         let start = Instant::now();
         while !self.exec(cond, args.clone()).as_bool().unwrap_or(false) {
             assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "waited 10 s for {what}; page text: {}",
+                start.elapsed() < WAIT,
+                "waited {WAIT:?} for {what}; page text: {}",
                 self.text("body")
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -396,6 +412,15 @@ impl Driver {
             .filter(|(level, _)| level == "SEVERE" || level == "WARNING")
             .collect();
         assert!(bad.is_empty(), "console errors {when}: {bad:#?}");
+    }
+
+    /// Resizes the browser window (W3C Set Window Rect), e.g. to a tablet's.
+    pub fn set_window(&self, width: u32, height: u32) {
+        self.session_call(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        );
     }
 
     /// A PNG screenshot of the viewport.

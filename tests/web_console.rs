@@ -718,6 +718,7 @@ fn mail_settings_and_test_then_a_weekly_task_from_the_form_runs_now_and_its_deli
     b.type_into("#mail-test-to", "check@example.org");
     b.click("#mail-test-send");
     b.wait_text("#mail-test-out", "Accepted for check@example.org");
+    b.find("#mail-outbox");
     let shown = |b: &Driver, id: &str| -> bool {
         b.exec(
             "return !document.getElementById(arguments[0]).closest('.field').hidden;",
@@ -777,6 +778,11 @@ fn mail_settings_and_test_then_a_weekly_task_from_the_form_runs_now_and_its_deli
         got.iter().any(|m| m.contains("ops@example.org")),
         "the SMTP server got it: {got:?}"
     );
+    // The outbox shows the message and its delivery.
+    b.click("#mail-outbox-refresh");
+    b.wait_text("#mail-outbox", "ops@example.org: sent");
+    b.click("#mail-retry");
+    b.wait_text("#mail-retry-out", "due now");
     b.assert_clean_console("after the task");
 
     // Edited in the same form (its fields follow the stored schedule),

@@ -426,7 +426,14 @@ export const STRINGS = {
     "acc.sip_user": "SIP user",
     "acc.sip_user_hint": "Empty: the extension",
     "acc.sip_password": "SIP password",
-    "kind.account": "Account"
+    "kind.account": "Account",
+    "mail.outbox": "Outbox",
+    "mail.outbox_empty": "No message yet.",
+    "mail.message": "Message",
+    "mail.queued": "Queued",
+    "mail.subject": "Subject",
+    "mail.retry": "Retry pending deliveries now",
+    "mail.retried": "Pending deliveries are due now."
   },
   it: {
     "app.title": "Amministrazione kpbx",
@@ -851,7 +858,14 @@ export const STRINGS = {
     "acc.sip_user": "Utente SIP",
     "acc.sip_user_hint": "Vuoto: l'interno",
     "acc.sip_password": "Password SIP",
-    "kind.account": "Account"
+    "kind.account": "Account",
+    "mail.outbox": "Posta in uscita",
+    "mail.outbox_empty": "Nessun messaggio finora.",
+    "mail.message": "Messaggio",
+    "mail.queued": "In coda dal",
+    "mail.subject": "Oggetto",
+    "mail.retry": "Riprova ora le consegne in attesa",
+    "mail.retried": "Le consegne in attesa sono ripartite."
   }
 };
 

@@ -4,7 +4,7 @@
 // checks again.
 
 import { t } from "/i18n.js";
-import { api, command, h, field, table, fmt, notice, prefs, session, ApiError, errorText, section, word, confirmed } from "/ui.js";
+import { api, command, h, field, table, fmt, notice, prefs, session, ApiError, errorText, section, word, confirmed, usTime } from "/ui.js";
 import { haStatus, haConfig } from "/ha.js";
 import { devices, templates, models, provFiles } from "/prov.js";
 
@@ -346,6 +346,37 @@ async function tasks(main, { can }) {
       });
       parts.push(test);
     }
+    // The outbox: the newest messages and their delivery per recipient.
+    const box = h("div", { id: "mail-outbox" });
+    const retryOut = h("div", { id: "mail-retry-out" });
+    async function outbox() {
+      try {
+        const rows = await command({ MailOutbox: { limit: 20 } });
+        box.replaceChildren(rows.length ? table([
+          { key: "id", label: t("mail.message") },
+          { key: "queued_us", label: t("mail.queued"), render: (m) => usTime(m.queued_us) },
+          { key: "subject", label: t("mail.subject") },
+          { key: "run", label: t("task.run_no") },
+          { key: "deliveries", label: t("task.deliveries"), render: (m) => h("ul", { class: "plain" }, m.deliveries.map((d) => h("li", {}, `${d.recipient}: ${d.status}${d.detail ? " (" + d.detail + ")" : ""}`))) },
+        ], rows) : notice("info", t("mail.outbox_empty")));
+      } catch (err) {
+        box.replaceChildren(notice("error", errorText(err)));
+      }
+    }
+    parts.push(h("h3", {}, t("mail.outbox")), box,
+      h("button", { type: "button", id: "mail-outbox-refresh", class: "secondary", onclick: outbox }, t("refresh")));
+    if (write) {
+      parts.push(h("button", { type: "button", id: "mail-retry", onclick: async () => {
+        try {
+          await command("MailRetry");
+          retryOut.replaceChildren(notice("ok", t("mail.retried")));
+          await outbox();
+        } catch (err) {
+          retryOut.replaceChildren(notice("error", errorText(err)));
+        }
+      } }, t("mail.retry")), retryOut);
+    }
+    await outbox();
     return section(t("mail.title"), ...parts);
   }
 

@@ -179,9 +179,11 @@ export async function haConfig(main, { can }) {
   const write = can("ha", "write");
   const inputs = {};
   const errors = {};
+  // An address not set yet is stored as 0.0.0.0: shown empty.
+  const shown = (k) => (cur[k] === "0.0.0.0" ? "" : String(cur[k] ?? ""));
   const wraps = HA_FIELDS.map(([key, kind, options]) => {
     const id = "hacfg-" + key;
-    const value = cur[key] ?? "";
+    const value = shown(key);
     let el;
     if (kind === "select") {
       el = h("select", { id, disabled: !write }, options.map((o) => h("option", { value: o, selected: o === value }, word("hacfg." + key, o))));
@@ -212,7 +214,7 @@ export async function haConfig(main, { can }) {
     const fields = [];
     for (const k of KEYS) {
       const v = inputs[k].value;
-      if (k === "pairing_code" ? v !== "" : v !== String(cur[k] ?? "")) fields.push([k, v]);
+      if (k === "pairing_code" ? v !== "" : v !== shown(k)) fields.push([k, v]);
     }
     if (!fields.length) {
       msg.replaceChildren(notice("info", t("hacfg.unchanged")));

@@ -231,7 +231,7 @@ async function tasks(main, { can }) {
       // not also open the row's history).
       const btn = (cls, label, f) => (r) => h("button", { type: "button", class: cls, dataset: { id: r.id }, onclick: (e) => { e.stopPropagation(); f(r); }, onkeydown: (e) => e.stopPropagation() }, t(label));
       cols.push({ key: "run", label: "", render: (r) => h("span", { class: "row-actions" },
-        btn("run", "task.run", (x) => run(x.id))(r),
+        btn("run small", "task.run", (x) => run(x.id))(r),
         btn("edit secondary small", "task.edit", (x) => editor.edit(x))(r),
         btn("delete danger small", "delete", (x) => remove(x))(r)) });
     }

@@ -1297,20 +1297,35 @@ fn on_a_tablet_every_panel_fits_the_width_and_the_menu_stays_reachable() {
     assert!(width.as_u64().unwrap() <= 800, "{width}");
     let ids = nav_ids(&b);
     assert_eq!(ids.len(), 10, "{ids:?}");
-    for id in ids {
-        let panel = id.trim_start_matches("nav-").to_string();
-        // The menu is above the panel on a narrow screen: every entry is
-        // on screen and can be clicked.
-        b.click(&format!("#{id}"));
-        b.find(&format!("main[data-panel='{panel}'] h1"));
-        let fits = b.exec(
-            "return [document.documentElement.scrollWidth, window.innerWidth];",
-            json!([]),
-        );
-        assert!(
-            fits[0].as_u64().unwrap() <= fits[1].as_u64().unwrap(),
-            "{panel}: the page is wider than the screen: {fits}"
-        );
+    for lang in ["en", "it"] {
+        b.set_value("#lang", lang);
+        for id in &ids {
+            let panel = id.trim_start_matches("nav-").to_string();
+            // The menu is above the panel on a narrow screen: every entry
+            // is on screen and can be clicked.
+            b.click(&format!("#{id}"));
+            b.find(&format!("main[data-panel='{panel}'] h1"));
+            let fits = b.exec(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                json!([]),
+            );
+            assert!(
+                fits[0].as_u64().unwrap() <= fits[1].as_u64().unwrap(),
+                "{panel}: the page is wider than the screen: {fits}"
+            );
+            // Every string shown comes from the catalogue: no key shows
+            // itself (what `t` does for a key it lacks: any word shaped
+            // like the catalogue's keys), nor a `{0}`.
+            let raw = b.exec_async(
+                "const done = arguments[0]; import('/i18n.js').then(m => { \
+                   const text = document.body.innerText; \
+                   const heads = [...new Set(Object.keys(m.STRINGS.en).filter(k => k.includes('.')).map(k => k.split('.')[0]))]; \
+                   const re = new RegExp('(?:^|[^A-Za-z0-9_.@-])((?:' + heads.join('|') + ')[.][a-z_][a-z_.]*)', 'g'); \
+                   done([...[...text.matchAll(re)].map(x => x[1]), ...(/[{][0-9][}]/.test(text) ? ['{n}'] : [])]); });",
+                json!([]),
+            );
+            assert_eq!(raw, json!([]), "{panel} in {lang}: keys shown raw");
+        }
     }
     b.assert_clean_console("on a tablet");
 }

@@ -102,7 +102,7 @@ function kindManager(main, { kind, id, title, addTitle, cols, spec, can, extra, 
   const write = can("provisioning", "write");
   const detail = h("div", { id: id + "-detail" });
   const out = h("div", { id: id + "-msg" });
-  const pl = pagedList(id, cols, (r) => open(r), { countKey: "list.count" });
+  const pl = pagedList(id, cols, (r) => open(r).catch((err) => out.replaceChildren(notice("error", errorText(err)))), { countKey: "list.count" });
   let current = [];
   async function load() {
     current = rows ? await rows() : await list(kind);

@@ -513,3 +513,207 @@ fn sessions_end_when_the_user_changes() {
     add_user(&d, "ann", "supervisor", "another-password-2");
     assert!(ended(&t), "a re-created user inherited the old session");
 }
+
+/// curl against the API with raw request headers: the status.
+fn raw_status(api: &Api, method: &str, path: &str, headers: &[&str]) -> u16 {
+    let url = format!("https://localhost:{}{path}", api.port);
+    let resolve = format!("localhost:{}:127.0.0.1", api.port);
+    let mut c = std::process::Command::new("curl");
+    c.args([
+        "-sS",
+        "--max-time",
+        "30",
+        "--cacert",
+        &api.cert,
+        "--resolve",
+        &resolve,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        method,
+    ]);
+    for h in headers {
+        c.args(["-H", h]);
+    }
+    let out = c
+        .arg(url)
+        .output()
+        .expect("curl is missing: apt-get install curl");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// The endpoints the web console calls beside `POST /api/v1/command`
+/// (issue 23), each with the command it stands for.
+fn console_endpoints(restore_txid: u64) -> Vec<(&'static str, String, Command)> {
+    use kpbxd::control::AuditQuery;
+    let query = AuditQuery {
+        page_size: 5,
+        ..AuditQuery::default()
+    };
+    let export = |format: &str| Command::AuditExport {
+        query: AuditQuery::default(),
+        format: format.to_string(),
+    };
+    vec![
+        ("GET", "/api/v1/status".into(), Command::Status),
+        ("GET", "/api/v1/settings".into(), Command::SystemShow),
+        ("GET", "/api/v1/users".into(), Command::UserList),
+        ("GET", "/api/v1/roles".into(), Command::RoleList),
+        ("GET", "/api/v1/audit/verify".into(), Command::AuditVerify),
+        (
+            "GET",
+            "/api/v1/audit?page_size=5".into(),
+            Command::AuditQuery(query),
+        ),
+        (
+            "GET",
+            "/api/v1/audit/export?format=csv".into(),
+            export("csv"),
+        ),
+        (
+            "GET",
+            "/api/v1/audit/export?format=xlsx&columns=txid,user".into(),
+            export("xlsx"),
+        ),
+        (
+            "GET",
+            format!("/api/v1/audit/{restore_txid}"),
+            Command::AuditShow { txid: restore_txid },
+        ),
+        (
+            "POST",
+            format!("/api/v1/audit/{restore_txid}/restore"),
+            Command::AuditRestore {
+                txid: restore_txid,
+                force: false,
+            },
+        ),
+    ]
+}
+
+/// The console's own endpoints, adversarially: each against every kind of
+/// caller, refused exactly when the table (and the tenant scope: the audit
+/// log spans every tenant) refuses the command it stands for;
+/// `/api/v1/session` tells each caller its own identity and no one
+/// else's; and without a live session (no token, a made-up one, another
+/// scheme, the token in the query string or a cookie, a token signed out)
+/// every one of them is 401 and changes nothing.
+#[test]
+fn console_endpoints_against_every_caller_and_without_a_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_with_api(dir.path());
+    setup(&d);
+    // Something harmless to restore: a role made last.
+    let made = d.json(&["role", "add", "az-spare", "permissions=cdr:read"]);
+    let txid = made["txid"].as_u64().unwrap();
+    let api = Api::new(&d);
+    let endpoints = console_endpoints(txid);
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    let mut seen_users = std::collections::HashSet::new();
+    for c in callers() {
+        // The outside caller is the inside one again: these endpoints name
+        // no tenant's ids.
+        if !seen_users.insert(c.user.clone()) {
+            continue;
+        }
+        let token = api.token(&c.user, PASSWORD);
+        let (status, me) = api.call("GET", "/api/v1/session", Some(&token), None);
+        assert_eq!(status, 200, "{}: {me}", c.user);
+        let perms: Vec<String> = c.role.permissions.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            me,
+            serde_json::json!({
+                "user": c.user, "role": c.role.name, "permissions": perms, "tenant": c.tenant,
+            }),
+            "{}",
+            c.user
+        );
+        for (method, path, command) in &endpoints {
+            let (status, body) = api.call(method, path, Some(&token), None);
+            assert!(status >= 200, "{path}: no answer");
+            let denied = status == 403;
+            if denied {
+                assert_eq!(body["code"], "denied", "{path}: {body}");
+            }
+            assert_ne!(status, 401, "{} {path}: a live session", c.user);
+            let want = expected(&c, &c.user, command);
+            checked += 1;
+            if want == denied {
+                wrong.push(format!(
+                    "{} {method} {path}: table says {}, daemon answered {status} {body}",
+                    c.user,
+                    if want { "allowed" } else { "denied" },
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked}:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert!(checked >= 14 * endpoints.len(), "only {checked} checks");
+
+    // Without a live session.
+    let admin = api.token("az-admin", PASSWORD);
+    let gone = api.token("az-admin", PASSWORD);
+    let (status, _) = api.call("POST", "/api/v1/logout", Some(&gone), None);
+    assert_eq!(status, 200);
+    let before = d.json(&["audit", "list", "--limit", "1"])[0]["txid"].clone();
+    let basic = format!(
+        "Authorization: Basic {}",
+        "YXotYWRtaW46YXV0aHotcGFzc3dvcmQtMQ=="
+    );
+    let cookie = format!("Cookie: token={admin}; kpbx.token={admin}");
+    let made_up = format!("Authorization: Bearer {}", "A".repeat(43));
+    let signed_out = format!("Authorization: Bearer {gone}");
+    let lower = format!("Authorization: bearer{admin}");
+    let mut paths: Vec<(&str, String)> =
+        endpoints.iter().map(|(m, p, _)| (*m, p.clone())).collect();
+    paths.push(("GET", "/api/v1/session".into()));
+    let mut unauth = 0;
+    for (method, path) in &paths {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let in_query = format!("{path}{sep}token={admin}&access_token={admin}");
+        for (what, path, headers) in [
+            ("no token", path.as_str(), vec![]),
+            ("a made-up token", path.as_str(), vec![made_up.as_str()]),
+            ("another scheme", path.as_str(), vec![basic.as_str()]),
+            (
+                "no space after the scheme",
+                path.as_str(),
+                vec![lower.as_str()],
+            ),
+            ("a cookie", path.as_str(), vec![cookie.as_str()]),
+            ("the token in the query", in_query.as_str(), vec![]),
+            (
+                "a signed-out token",
+                path.as_str(),
+                vec![signed_out.as_str()],
+            ),
+        ] {
+            let status = raw_status(&api, method, path, &headers);
+            // The query string of the export is checked before the
+            // session: a stray `token` parameter is a 400 there, which
+            // refuses as well.
+            assert!(
+                status == 401 || (status == 400 && what == "the token in the query"),
+                "{method} {path} with {what}: {status}"
+            );
+            unauth += 1;
+        }
+    }
+    assert_eq!(
+        d.json(&["audit", "list", "--limit", "1"])[0]["txid"],
+        before,
+        "an unauthenticated call changed something"
+    );
+    // The admin's own session still works after all that.
+    let (status, _) = api.call("GET", "/api/v1/session", Some(&admin), None);
+    assert_eq!(status, 200);
+    eprintln!("api_authz: {checked} console endpoint x caller checks, {unauth} without a session");
+}

@@ -108,8 +108,10 @@ function render() {
   panel.show(main, { me, can })
     .catch((err) => main.append(notice("error", t("error", err.message))))
     .finally(() => {
-      // After a menu choice, the keyboard starts in the panel.
-      if (moved) main.focus();
+      // After a menu choice, the keyboard starts in the panel, unless
+      // the user is already in it (typing into a field that came first).
+      const at = document.activeElement;
+      if (moved && (!at || at === document.body || nav.contains(at))) main.focus({ preventScroll: true });
       moved = false;
     });
 }

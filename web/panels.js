@@ -4,15 +4,9 @@
 // checks again.
 
 import { t } from "/i18n.js";
-import { api, command, h, field, table, fmt, notice, prefs, session, ApiError } from "/ui.js";
-
-function errorText(err) {
-  return err instanceof ApiError && err.status === 403 ? t("denied", err.message) : t("error", err.message);
-}
-
-function section(title, ...children) {
-  return h("section", {}, h("h2", {}, title), ...children);
-}
+import { api, command, h, field, table, fmt, notice, prefs, session, ApiError, errorText, section, word, confirmed, usTime } from "/ui.js";
+import { haStatus, haConfig } from "/ha.js";
+import { devices, templates, models, provFiles } from "/prov.js";
 
 // ------------------------------------------------------------ dashboard
 
@@ -157,9 +151,9 @@ async function audit(main, { me, can }) {
     try {
       const r = await api("GET", "audit?" + q);
       const nav = h("div", { class: "pager" },
-        h("button", { type: "button", disabled: page <= 1, onclick: () => { page--; load(); } }, t("prev")),
-        h("span", {}, t("page_n", r.page)),
-        h("button", { type: "button", disabled: !r.more, onclick: () => { page++; load(); } }, t("next")));
+        h("button", { type: "button", id: "audit-prev", disabled: page <= 1, onclick: () => { page--; load(); } }, t("prev")),
+        h("span", { id: "audit-page" }, t("page_n", r.page)),
+        h("button", { type: "button", id: "audit-next", disabled: !r.more, onclick: () => { page++; load(); } }, t("next")));
       results.replaceChildren(
         r.entries.length ? auditTable(r.entries, columns, (e) => show(e.txid)) : notice("info", t("audit.empty")),
         nav);
@@ -211,158 +205,6 @@ async function audit(main, { me, can }) {
   await load();
 }
 
-// ------------------------------------------------------------ devices
-
-// The three MAC formats the daemon accepts (README: device fields).
-const MAC = /^([0-9a-f]{12}|[0-9a-f]{2}(:[0-9a-f]{2}){5}|[0-9a-f]{2}(-[0-9a-f]{2}){5})$/i;
-const PAGE = 50;
-
-async function devices(main, { can }) {
-  main.append(h("h1", {}, t("nav.devices")));
-  const out = h("div", { id: "dev-out" });
-  const listBox = h("div", { id: "dev-list" });
-  let all = [];
-  let query = "";
-  let sortKey = "mac";
-  let asc = true;
-  let page = 0;
-  const search = h("input", { type: "search", id: "dev-search", "aria-label": t("search"), placeholder: t("search") });
-  let timer = 0;
-  search.addEventListener("input", () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      query = search.value.trim().toLowerCase();
-      page = 0;
-      draw();
-    }, 120);
-  });
-  const cols = ["mac", "model", "template", "account", "enabled", "notes"];
-  const labels = { mac: "dev.mac", model: "dev.model", template: "dev.template", account: "dev.account", enabled: "dev.enabled", notes: "dev.notes" };
-
-  function draw() {
-    // Filter and sort the whole list in memory, build one page of rows.
-    const rows = query ? all.filter((d) => cols.some((c) => String(d[c] ?? "").toLowerCase().includes(query))) : all.slice();
-    rows.sort((a, b) => {
-      const x = String(a[sortKey] ?? ""), y = String(b[sortKey] ?? "");
-      return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
-    });
-    const pages = Math.max(1, Math.ceil(rows.length / PAGE));
-    page = Math.min(page, pages - 1);
-    const slice = rows.slice(page * PAGE, page * PAGE + PAGE);
-    const head = h("tr", {}, cols.map((c) => h("th", { scope: "col", "aria-sort": c === sortKey ? (asc ? "ascending" : "descending") : false },
-      h("button", { type: "button", class: "sort", id: "sort-" + c, onclick: () => { asc = c === sortKey ? !asc : true; sortKey = c; draw(); } },
-        t(labels[c]), c === sortKey ? (asc ? " ▲" : " ▼") : ""))));
-    const body = slice.map((d) => {
-      const tr = h("tr", { tabindex: 0, class: "clickable", dataset: { mac: d.mac } }, cols.map((c) => h("td", {}, fmt(d[c]))));
-      tr.addEventListener("click", () => showFiles(d));
-      tr.addEventListener("keydown", (e) => {
-        if (e.key === "Enter" || e.key === " ") {
-          e.preventDefault();
-          showFiles(d);
-        }
-      });
-      return tr;
-    });
-    listBox.replaceChildren(
-      h("p", { id: "dev-count" }, t("dev.count", rows.length)),
-      h("table", { id: "dev-table" }, h("thead", {}, head), h("tbody", {}, body)),
-      h("div", { class: "pager" },
-        h("button", { type: "button", id: "dev-prev", disabled: page === 0, onclick: () => { page--; draw(); } }, t("prev")),
-        h("span", { id: "dev-page" }, t("page", page + 1, pages)),
-        h("button", { type: "button", id: "dev-next", disabled: page >= pages - 1, onclick: () => { page++; draw(); } }, t("next"))));
-  }
-
-  async function load() {
-    all = await command({ ProvList: { kind: "device" } });
-    files = null;
-    draw();
-  }
-
-  // The generated files of a device, and a viewer (text only: the content
-  // is never parsed as markup).
-  let files = null;
-  const filesBox = h("div", { id: "dev-files" });
-  async function showFiles(d) {
-    try {
-      files = files || (await command("ProvFiles")).files;
-      const mine = files.filter((f) => f.device === d.mac);
-      const viewer = h("pre", { id: "dev-file", class: "file" });
-      filesBox.replaceChildren(
-        h("h2", { id: "dev-files-title", tabindex: "-1" }, t("dev.files", d.mac)),
-        mine.length ? h("ul", { class: "plain" }, mine.map((f) => h("li", {},
-          h("button", { type: "button", class: "link", dataset: { path: f.path }, onclick: async () => {
-            try {
-              const r = await command({ ProvFile: { path: f.path } });
-              viewer.textContent = (Array.isArray(r) ? r[0]?.content : r.content) ?? "";
-            } catch (err) {
-              viewer.textContent = errorText(err);
-            }
-          } }, `${f.path} (${f.size} B)`)))) : notice("info", t("dev.no_files")),
-        viewer);
-      document.getElementById("dev-files-title").focus();
-    } catch (err) {
-      filesBox.replaceChildren(notice("error", errorText(err)));
-    }
-  }
-
-  main.append(section(t("dev.list"), search, listBox), filesBox);
-  if (can("provisioning", "write")) main.append(await addForm());
-  main.append(out);
-  await load();
-
-  async function addForm() {
-    const [models, templates, accounts] = await Promise.all([
-      command({ ProvList: { kind: "model" } }),
-      command({ ProvList: { kind: "template" } }),
-      command({ ProvList: { kind: "account" } }),
-    ]);
-    const mac = h("input", { id: "dev-mac", required: true, autocomplete: "off", size: 20, "aria-describedby": "dev-mac-error" });
-    const macError = h("span", { id: "dev-mac-error", class: "field-error", "aria-live": "polite" });
-    const model = h("select", { id: "dev-model" }, models.map((m) => h("option", { value: m.id }, m.id)));
-    const template = h("select", { id: "dev-template" });
-    const fillTemplates = () => {
-      const fit = templates.filter((x) => !x.model || x.model === model.value);
-      template.replaceChildren(...fit.map((x) => h("option", { value: x.id }, x.id)));
-    };
-    model.addEventListener("change", fillTemplates);
-    fillTemplates();
-    const account = h("select", { id: "dev-account" }, h("option", { value: "" }, t("none")),
-      accounts.map((a) => h("option", { value: a.id }, `${a.id} ${a.display_name ?? ""}`)));
-    const notes = h("input", { id: "dev-notes", size: 30 });
-    const form = h("form", { id: "dev-form", class: "grid" },
-      field(t("dev.mac"), mac, t("dev.mac_hint")), macError,
-      field(t("dev.model"), model), field(t("dev.template"), template),
-      field(t("dev.account"), account), field(t("dev.notes"), notes),
-      h("button", { type: "submit", id: "dev-save" }, t("dev.save")));
-    form.addEventListener("submit", async (e) => {
-      e.preventDefault();
-      const m = mac.value.trim();
-      if (!MAC.test(m)) {
-        macError.textContent = t("dev.mac_bad");
-        mac.setAttribute("aria-invalid", "true");
-        mac.focus();
-        return;
-      }
-      macError.textContent = "";
-      mac.removeAttribute("aria-invalid");
-      const fields = [["mac", m], ["model", model.value], ["template", template.value]];
-      if (account.value) fields.push(["account", account.value]);
-      if (notes.value) fields.push(["notes", notes.value]);
-      try {
-        const r = await command({ ProvAdd: { kind: "device", fields } });
-        const id = r.changes?.[0]?.object_id ?? m;
-        out.replaceChildren(notice("ok", t("dev.created", id)));
-        form.reset();
-        fillTemplates();
-        await load();
-      } catch (err) {
-        out.replaceChildren(notice("error", errorText(err)));
-      }
-    });
-    return section(t("dev.add"), form);
-  }
-}
-
 // ------------------------------------------------------------ tasks
 
 const SCHEDULE_FIELDS = { daily: [], weekly: ["weekday"], monthly: ["day_of_month"] };
@@ -379,13 +221,19 @@ async function tasks(main, { can }) {
     const cols = [
       { key: "id", label: t("task.id") },
       { key: "name", label: t("task.name") },
-      { key: "type", label: t("task.type") },
-      { key: "schedule", label: t("task.schedule"), render: (r) => fmt(r.schedule?.kind ?? r.schedule) },
+      { key: "type", label: t("task.type"), render: (r) => word("task.type", r.type) },
+      { key: "schedule", label: t("task.schedule"), render: (r) => word("task.schedule", r.schedule?.kind ?? r.schedule) },
       { key: "next_run", label: t("task.next_run") },
       { key: "running", label: t("task.running"), render: (r) => (r.running === "yes" ? t("yes") : t("no")) },
     ];
     if (can("tasks", "write")) {
-      cols.push({ key: "run", label: "", render: (r) => h("button", { type: "button", class: "run", dataset: { id: r.id }, onclick: (e) => { e.stopPropagation(); run(r.id); }, onkeydown: (e) => e.stopPropagation() }, t("task.run")) });
+      // Buttons in a row act on their own (a click or Enter on them does
+      // not also open the row's history).
+      const btn = (cls, label, f) => (r) => h("button", { type: "button", class: cls, dataset: { id: r.id }, onclick: (e) => { e.stopPropagation(); f(r); }, onkeydown: (e) => e.stopPropagation() }, t(label));
+      cols.push({ key: "run", label: "", render: (r) => h("span", { class: "row-actions" },
+        btn("run small", "task.run", (x) => run(x.id))(r),
+        btn("edit secondary small", "task.edit", (x) => editor.edit(x))(r),
+        btn("delete danger small", "delete", (x) => remove(x))(r)) });
     }
     list.replaceChildren(rows.length ? table(cols, rows, (r) => history(r.id)) : notice("info", t("task.empty")));
   }
@@ -413,6 +261,18 @@ async function tasks(main, { can }) {
     }
   }
 
+  async function remove(r) {
+    if (!confirmed(t("task.delete_confirm", r.name))) return;
+    try {
+      await command({ TaskDelete: { ids: [Number(r.id)] } });
+      out.replaceChildren(notice("ok", t("object.deleted", r.name)));
+      hist.replaceChildren();
+      await load();
+    } catch (err) {
+      out.replaceChildren(notice("error", errorText(err)));
+    }
+  }
+
   async function run(id) {
     try {
       await command({ TaskRun: { id: Number(id) } });
@@ -424,7 +284,8 @@ async function tasks(main, { can }) {
     }
   }
 
-  if (can("tasks", "write")) main.append(taskForm());
+  const editor = can("tasks", "write") ? taskForm() : null;
+  if (editor) main.append(editor.el);
   await load();
   main.append(await mailSection());
 
@@ -485,11 +346,42 @@ async function tasks(main, { can }) {
       });
       parts.push(test);
     }
+    // The outbox: the newest messages and their delivery per recipient.
+    const box = h("div", { id: "mail-outbox" });
+    const retryOut = h("div", { id: "mail-retry-out" });
+    async function outbox() {
+      try {
+        const rows = await command({ MailOutbox: { limit: 20 } });
+        box.replaceChildren(rows.length ? table([
+          { key: "id", label: t("mail.message") },
+          { key: "queued_us", label: t("mail.queued"), render: (m) => usTime(m.queued_us) },
+          { key: "subject", label: t("mail.subject") },
+          { key: "run", label: t("task.run_no") },
+          { key: "deliveries", label: t("task.deliveries"), render: (m) => h("ul", { class: "plain" }, m.deliveries.map((d) => h("li", {}, `${d.recipient}: ${d.status}${d.detail ? " (" + d.detail + ")" : ""}`))) },
+        ], rows) : notice("info", t("mail.outbox_empty")));
+      } catch (err) {
+        box.replaceChildren(notice("error", errorText(err)));
+      }
+    }
+    parts.push(h("h3", {}, t("mail.outbox")), box,
+      h("button", { type: "button", id: "mail-outbox-refresh", class: "secondary", onclick: outbox }, t("refresh")));
+    if (write) {
+      parts.push(h("button", { type: "button", id: "mail-retry", onclick: async () => {
+        try {
+          await command("MailRetry");
+          retryOut.replaceChildren(notice("ok", t("mail.retried")));
+          await outbox();
+        } catch (err) {
+          retryOut.replaceChildren(notice("error", errorText(err)));
+        }
+      } }, t("mail.retry")), retryOut);
+    }
+    await outbox();
     return section(t("mail.title"), ...parts);
   }
 
   function taskForm() {
-    const sel = (id, values, value) => h("select", { id }, values.map((v) => h("option", { value: v, selected: v === value }, v)));
+    const sel = (id, values, value) => h("select", { id }, values.map((v) => h("option", { value: v, selected: v === value }, word(id.replace("-", "."), v))));
     const inputs = {
       name: h("input", { id: "task-name", required: true }),
       type: sel("task-type", ["send_cdr", "send_callcenter_cdr"]),
@@ -506,10 +398,7 @@ async function tasks(main, { can }) {
       recipients: h("input", { id: "task-recipients", size: 40 }),
     };
     const wraps = {};
-    for (const [k, el] of Object.entries(inputs)) wraps[k] = field(t("task." + k) === "task." + k ? k : t("task." + k), el);
-    wraps.name = field(t("task.name"), inputs.name);
-    wraps.type = field(t("task.type"), inputs.type);
-    wraps.schedule = field(t("task.schedule"), inputs.schedule);
+    for (const [k, el] of Object.entries(inputs)) wraps[k] = field(t("task." + k), el);
     // Which fields the chosen type, schedule and format take (the CLI's rules).
     const sync = () => {
       const sched = inputs.schedule.value;
@@ -525,8 +414,33 @@ async function tasks(main, { can }) {
     inputs.format.addEventListener("change", sync);
     sync();
     const msg = h("div", { id: "task-form-out" });
-    const form = h("form", { id: "task-form", class: "grid" }, Object.values(wraps),
-      h("button", { type: "submit", id: "task-save" }, t("task.save")), msg);
+    // New task, or the task being edited (its id).
+    let editing = null;
+    const title = h("h2", { id: "task-form-title", tabindex: "-1" }, t("task.new"));
+    const save = h("button", { type: "submit", id: "task-save" }, t("task.save"));
+    const cancel = h("button", { type: "button", id: "task-cancel", class: "secondary", hidden: true, onclick: () => fresh() }, t("cancel"));
+    const form = h("form", { id: "task-form", class: "grid" }, Object.values(wraps), save, cancel, msg);
+    function fresh() {
+      editing = null;
+      form.reset();
+      sync();
+      title.textContent = t("task.new");
+      save.textContent = t("task.save");
+      cancel.hidden = true;
+    }
+    function edit(r) {
+      editing = r.id;
+      for (const [k, el] of Object.entries(inputs)) {
+        if (el.type === "checkbox") el.checked = r[k] === "yes";
+        else if (r[k] !== undefined && r[k] !== "") el.value = r[k];
+      }
+      sync();
+      title.textContent = t("task.edit_title", r.name);
+      save.textContent = t("save");
+      cancel.hidden = false;
+      msg.replaceChildren();
+      title.focus();
+    }
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const cc = inputs.type.value === "send_callcenter_cdr";
@@ -543,94 +457,161 @@ async function tasks(main, { can }) {
         else if (el.value !== "") fields.push([k, el.value]);
       }
       try {
-        const r = await command({ TaskAdd: { fields } });
-        msg.replaceChildren(notice("ok", t("task.created", r.txid ?? "")));
-        form.reset();
-        sync();
+        const r = await command(editing === null ? { TaskAdd: { fields } } : { TaskSet: { id: Number(editing), fields } });
+        msg.replaceChildren(notice("ok", editing === null ? t("task.created", r.txid ?? "") : t("saved", r.txid ?? "")));
+        fresh();
         await load();
       } catch (err) {
         msg.replaceChildren(notice("error", errorText(err)));
       }
     });
-    return section(t("task.new"), form);
-  }
-}
-
-// ------------------------------------------------------------ HA
-
-async function ha(main, { can }) {
-  main.append(h("h1", {}, t("nav.ha")));
-  const st = await command("HaStatus");
-  const node = (n) => h("dl", { class: "facts" },
-    h("dt", {}, t("ha.serial")), h("dd", {}, fmt(n?.serial)),
-    h("dt", {}, t("ha.lan_ip")), h("dd", {}, fmt(n?.lan_ip)),
-    h("dt", {}, t("ha.sync_ip")), h("dd", {}, fmt(n?.sync_ip)));
-  main.append(section(t("ha.status"),
-    h("dl", { class: "facts", id: "ha-facts" },
-      h("dt", {}, t("ha.role")), h("dd", { id: "ha-role" }, fmt(st.role)),
-      h("dt", {}, t("ha.state")), h("dd", { id: "ha-state" }, fmt(st.state)),
-      h("dt", {}, t("ha.holder")), h("dd", { id: "ha-holder" }, fmt(st.holder)),
-      h("dt", {}, t("ha.paired")), h("dd", {}, st.paired ? t("yes") : t("no")),
-      h("dt", {}, t("ha.sync")), h("dd", {}, fmt(st.sync?.mode)))),
-  section(t("ha.local"), node(st.local)),
-  section(t("ha.remote"), node(st.remote)));
-  const out = h("div", { id: "ha-out" });
-  if (can("ha", "write")) {
-    main.append(h("button", {
-      type: "button", id: "ha-switch", onclick: async () => {
-        if (!window.confirm(t("ha.switch_confirm"))) return;
-        try {
-          await command("HaSwitch");
-          out.replaceChildren(notice("ok", t("ha.switched")));
-        } catch (err) {
-          out.replaceChildren(notice("error", errorText(err)));
-        }
-      },
-    }, t("ha.switch")));
-  }
-  main.append(out);
-  try {
-    const ev = await command("HaEvents");
-    const rows = Array.isArray(ev) ? ev : ev.events || [];
-    main.append(section(t("ha.events"), h("ul", { id: "ha-events" }, rows.slice(0, 20).map((e) => h("li", {}, typeof e === "string" ? e : fmt(e))))));
-  } catch {
-    // Events are a detail; the status above stands alone.
+    return { el: h("section", {}, title, form), edit };
   }
 }
 
 // ------------------------------------------------------------ users
+
+const AREAS = ["system", "ha", "provisioning", "tasks", "cdr", "audit", "users"];
 
 async function users(main, { can }) {
   main.append(h("h1", {}, t("nav.users")));
   const out = h("div", { id: "user-out" });
   const list = h("div", { id: "user-list" });
   const roleList = h("div", { id: "role-list" });
+  const write = can("users", "write");
   let roles = [];
+
+  // A delete button for a row (users; custom roles), asked first.
+  const del = (cmd, name) => h("button", {
+    type: "button", class: "danger small", dataset: { name }, "aria-label": t("delete_named", name),
+    onclick: async (e) => {
+      e.stopPropagation();
+      if (!confirmed(t("object.delete_confirm", name))) return;
+      try {
+        await command(cmd);
+        out.replaceChildren(notice("ok", t("object.deleted", name)));
+        await load();
+      } catch (err) {
+        out.replaceChildren(notice("error", errorText(err)));
+      }
+    },
+    onkeydown: (e) => e.stopPropagation(),
+  }, t("delete"));
 
   async function load() {
     const [us, rs] = await Promise.all([command("UserList"), command("RoleList")]);
     roles = rs;
-    list.replaceChildren(table([
+    const ucols = [
       { key: "name", label: t("user.name") },
       { key: "role", label: t("user.role") },
       { key: "tenant", label: t("user.tenant") },
       { key: "email", label: t("user.email") },
-    ], us));
-    roleList.replaceChildren(table([
+    ];
+    if (write) ucols.push({ key: "del", label: "", render: (u) => del({ UserDelete: { names: [u.name] } }, u.name) });
+    list.replaceChildren(table(ucols, us, write ? editUser : undefined));
+    const rcols = [
       { key: "name", label: t("role.name") },
       { key: "builtin", label: t("role.builtin"), render: (r) => (r.builtin ? t("yes") : t("no")) },
       { key: "permissions", label: t("role.permissions") },
-    ], rs));
+    ];
+    if (write) rcols.push({ key: "del", label: "", render: (r) => (r.builtin ? "" : del({ RoleDelete: { names: [r.name] } }, r.name)) });
+    roleList.replaceChildren(table(rcols, rs, write ? (r) => (r.builtin ? null : roleEditor.load(r)) : undefined));
+    roleSelects.forEach((sel) => {
+      const v = sel.value;
+      sel.replaceChildren(...roles.map((r) => h("option", { value: r.name, selected: r.name === v }, r.name)));
+    });
+  }
+  const roleSelects = [];
+  const editBox = h("div", { id: "user-edit" });
+
+  // A user's role and e-mail, changed in place (UserSet).
+  function editUser(u) {
+    const role = h("select", { id: "user-edit-role" }, roles.map((r) => h("option", { value: r.name, selected: r.name === u.role }, r.name)));
+    const email = h("input", { id: "user-edit-email", type: "email", value: u.email || "" });
+    const form = h("form", { id: "user-edit-form", class: "grid" },
+      h("h3", { id: "user-edit-title", tabindex: "-1" }, t("user.edit", u.name)),
+      field(t("user.role"), role), field(t("user.email"), email),
+      h("button", { type: "submit", id: "user-edit-save" }, t("save")));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const fields = [];
+      if (role.value !== u.role) fields.push(["role", role.value]);
+      if (email.value !== (u.email || "")) fields.push(["email", email.value]);
+      if (!fields.length) return out.replaceChildren(notice("info", t("unchanged")));
+      try {
+        const r = await command({ UserSet: { name: u.name, fields } });
+        out.replaceChildren(notice("ok", t("saved", r.txid ?? "")));
+        editBox.replaceChildren();
+        await load();
+      } catch (err) {
+        out.replaceChildren(notice("error", errorText(err)));
+      }
+    });
+    editBox.replaceChildren(form);
+    document.getElementById("user-edit-title").focus();
   }
 
-  main.append(section(t("user.list"), list), section(t("role.list"), roleList));
+  // Defining a role: a name and, per area, none, read or write.
+  const roleEditor = (() => {
+    const name = h("input", { id: "role-name", maxlength: 64, autocomplete: "off" });
+    let editing = null;
+    const picks = {};
+    const grid = h("fieldset", { class: "columns", id: "role-areas" }, h("legend", {}, t("role.permissions")),
+      AREAS.map((a) => {
+        picks[a] = h("select", { id: "role-area-" + a }, ["", "read", "write"].map((v) => h("option", { value: v }, v ? word("access", v) : t("role.no_access"))));
+        return field(word("area", a), picks[a]);
+      }));
+    const msg = h("div", { id: "role-out" });
+    const title = h("h2", {}, t("role.add"));
+    const save = h("button", { type: "submit", id: "role-save" }, t("role.add"));
+    const form = h("form", { id: "role-form", class: "grid" }, field(t("role.name"), name), grid, save, msg);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const perms = AREAS.filter((a) => picks[a].value).map((a) => `${a}:${picks[a].value}`).join(",");
+      try {
+        const r = editing
+          ? await command({ RoleSet: { name: editing, fields: [["permissions", perms]] } })
+          : await command({ RoleAdd: { fields: [["name", name.value], ["permissions", perms]] } });
+        msg.replaceChildren(notice("ok", t("saved", r.txid ?? "")));
+        reset();
+        await load();
+      } catch (err) {
+        msg.replaceChildren(notice("error", errorText(err)));
+      }
+    });
+    function reset() {
+      editing = null;
+      name.disabled = false;
+      name.value = "";
+      AREAS.forEach((a) => (picks[a].value = ""));
+      title.textContent = save.textContent = t("role.add");
+    }
+    return {
+      el: h("section", {}, title, form),
+      load(r) {
+        editing = r.name;
+        name.value = r.name;
+        name.disabled = true;
+        AREAS.forEach((a) => (picks[a].value = ""));
+        for (const p of String(r.permissions || "").split(",")) {
+          const [a, v] = p.split(":");
+          if (picks[a]) picks[a].value = v;
+        }
+        title.textContent = t("role.edit", r.name);
+        save.textContent = t("save");
+        name.closest("form").querySelector("select").focus();
+      },
+    };
+  })();
+
+  main.append(section(t("user.list"), list), editBox, section(t("role.list"), roleList), out);
   await load();
-  if (can("users", "write")) main.append(userForm());
-  main.append(out);
+  if (write) main.append(userForm(), roleEditor.el);
 
   function userForm() {
     const name = h("input", { id: "user-name", required: true, maxlength: 64, autocomplete: "off" });
     const role = h("select", { id: "user-role" }, roles.map((r) => h("option", { value: r.name }, r.name)));
+    roleSelects.push(role);
     const email = h("input", { id: "user-email", type: "email" });
     const password = h("input", { id: "user-password", type: "password", autocomplete: "new-password", required: true });
     const form = h("form", { id: "user-form", class: "grid" },
@@ -658,7 +639,11 @@ export const PANELS = [
   { id: "dashboard", area: "system", title: "nav.dashboard", show: dashboard },
   { id: "audit", area: "audit", title: "nav.audit", show: audit },
   { id: "devices", area: "provisioning", title: "nav.devices", show: devices },
+  { id: "templates", area: "provisioning", title: "nav.templates", show: templates },
+  { id: "models", area: "provisioning", title: "nav.models", show: models },
+  { id: "files", area: "provisioning", title: "nav.files", show: provFiles },
   { id: "tasks", area: "tasks", title: "nav.tasks", show: tasks },
-  { id: "ha", area: "ha", title: "nav.ha", show: ha },
+  { id: "ha", area: "ha", title: "nav.ha", show: haStatus },
+  { id: "ha-config", area: "ha", title: "nav.ha_config", show: haConfig },
   { id: "users", area: "users", title: "nav.users", show: users },
 ];

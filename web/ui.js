@@ -1,3 +1,5 @@
+import { t } from "/i18n.js";
+
 // Small helpers shared by the panels: element building (never innerHTML,
 // so no data is ever parsed as markup), the API client, per-user
 // preferences.
@@ -134,4 +136,101 @@ export function fmt(v) {
 // A status line for messages and errors (announced to screen readers).
 export function notice(kind, text) {
   return h("p", { class: "notice " + kind, role: kind === "error" ? "alert" : "status" }, text);
+}
+
+// An API error as the panels show it: a refusal by role says so.
+export function errorText(err) {
+  return err instanceof ApiError && err.status === 403 ? t("denied", err.message) : t("error", err.message);
+}
+
+// A titled part of a panel.
+export function section(title, ...children) {
+  return h("section", {}, h("h2", {}, title), ...children);
+}
+
+// A value from the daemon shown through the catalogue when it has a word
+// for it (`prefix.value`), as it is otherwise (names, addresses).
+export function word(prefix, value) {
+  const key = `${prefix}.${value}`;
+  const s = t(key);
+  return s === key ? fmt(value) : s;
+}
+
+// A UTC time in microseconds as `YYYY-MM-DD HH:MM:SS` (UTC).
+export function usTime(us) {
+  return us ? new Date(us / 1000).toISOString().replace("T", " ").slice(0, 19) : "";
+}
+
+// A single-object command reply: the daemon answers lists of one.
+export const one = (r) => (Array.isArray(r) ? r[0] : r) || {};
+
+// Asks before a change that is hard to undo (keyboard accessible: the
+// browser's own dialog).
+export const confirmed = (text) => window.confirm(text);
+
+// A list with search (every column), sort (any column) and paging, drawn
+// in memory: `set(rows)` replaces the rows, `onOpen(row)` runs on click or
+// Enter/Space on a row. Ids: `${id}-search`, `${id}-count`, `${id}-table`,
+// `${id}-sort-${col}`, `${id}-prev`, `${id}-next`, `${id}-page`.
+export function pagedList(id, cols, onOpen, { pageSize = 50, countKey = "list.count" } = {}) {
+  let all = [];
+  let query = "";
+  let sortKey = cols[0].key;
+  let asc = true;
+  let page = 0;
+  const box = h("div", { id: id + "-list" });
+  const search = h("input", { type: "search", id: id + "-search", "aria-label": t("search"), placeholder: t("search") });
+  let timer = 0;
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      query = search.value.trim().toLowerCase();
+      page = 0;
+      draw();
+    }, 120);
+  });
+  const text = (r, c) => (c.text ? c.text(r) : fmt(r[c.key]));
+  function draw() {
+    const rows = query ? all.filter((r) => cols.some((c) => text(r, c).toLowerCase().includes(query))) : all.slice();
+    const sc = cols.find((c) => c.key === sortKey);
+    rows.sort((a, b) => {
+      const x = text(a, sc), y = text(b, sc);
+      return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
+    });
+    const pages = Math.max(1, Math.ceil(rows.length / pageSize));
+    page = Math.min(page, pages - 1);
+    const slice = rows.slice(page * pageSize, page * pageSize + pageSize);
+    const head = h("tr", {}, cols.map((c) => h("th", { scope: "col", "aria-sort": c.key === sortKey ? (asc ? "ascending" : "descending") : false },
+      h("button", { type: "button", class: "sort", id: `${id}-sort-${c.key}`, onclick: () => { asc = c.key === sortKey ? !asc : true; sortKey = c.key; draw(); } },
+        c.label, c.key === sortKey ? (asc ? " \u25B2" : " \u25BC") : ""))));
+    const body = slice.map((r) => {
+      const tr = h("tr", {}, cols.map((c) => h("td", {}, c.render ? c.render(r) : text(r, c))));
+      if (onOpen) {
+        tr.tabIndex = 0;
+        tr.classList.add("clickable");
+        tr.addEventListener("click", () => onOpen(r));
+        tr.addEventListener("keydown", (e) => {
+          if (e.target === tr && (e.key === "Enter" || e.key === " ")) {
+            e.preventDefault();
+            onOpen(r);
+          }
+        });
+      }
+      return tr;
+    });
+    box.replaceChildren(
+      h("p", { id: id + "-count" }, t(countKey, rows.length)),
+      h("table", { id: id + "-table" }, h("thead", {}, head), h("tbody", {}, body)),
+      h("div", { class: "pager" },
+        h("button", { type: "button", id: id + "-prev", disabled: page === 0, onclick: () => { page--; draw(); } }, t("prev")),
+        h("span", { id: id + "-page" }, t("page", page + 1, pages)),
+        h("button", { type: "button", id: id + "-next", disabled: page >= pages - 1, onclick: () => { page++; draw(); } }, t("next"))));
+  }
+  return {
+    el: h("div", {}, search, box),
+    set(rows) {
+      all = rows;
+      draw();
+    },
+  };
 }

@@ -1,7 +1,7 @@
 //! Network-namespace lab for the adapter tests.
 //!
 //! Every namespace is named `hn<pid>-<n>-<tag>-<role>` (unique per process
-//! and test) and deleted in `Drop`, which also runs while a failing test
+//! and test; another prefix than `hn` with [`Lab::prefixed`]) and deleted in `Drop`, which also runs while a failing test
 //! unwinds. Addresses come only from 198.51.100.0/24 and 192.0.2.0/24, and
 //! no namespace has a route out, so no traffic leaves the lab.
 //!
@@ -51,10 +51,16 @@ pub struct Lab {
 
 impl Lab {
     pub fn new(tag: &str) -> Self {
+        Self::prefixed("hn", tag)
+    }
+
+    /// [`Lab::new`] with namespaces named `<prefix><pid>-<n>-<tag>-<role>`
+    /// (suites that run beside the HA suites pick their own prefix).
+    pub fn prefixed(prefix: &str, tag: &str) -> Self {
         require_root_and_ip();
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         Self {
-            prefix: format!("hn{}-{n}-{tag}", std::process::id()),
+            prefix: format!("{prefix}{}-{n}-{tag}", std::process::id()),
             namespaces: Vec::new(),
         }
     }
@@ -99,7 +105,11 @@ impl Lab {
     /// bridge in namespace `sw` and `sync0` on a direct veth.
     /// a: lan0 198.51.100.1/24, sync0 192.0.2.1/24; b: .2 on both.
     pub fn pair(tag: &str) -> (Self, String, String) {
-        let mut lab = Self::new(tag);
+        Self::pair_in(Self::new(tag))
+    }
+
+    /// [`Lab::pair`] in a lab made by the caller (e.g. [`Lab::prefixed`]).
+    pub fn pair_in(mut lab: Self) -> (Self, String, String) {
         let a = lab.ns("a");
         let b = lab.ns("b");
         let sw = lab.ns("sw");

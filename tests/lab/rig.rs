@@ -197,8 +197,13 @@ impl Rig {
     /// [`Rig::up`], with `prepare(a, b)` run on the started daemons before
     /// HA is configured, and with b as the default active node if `b_first`.
     pub fn up_with(tag: &str, prepare: impl FnOnce(&Daemon, &Daemon), b_first: bool) -> Rig {
+        Rig::up_in(Lab::new(tag), prepare, b_first)
+    }
+
+    /// [`Rig::up_with`] in a lab made by the caller (its namespace prefix).
+    pub fn up_in(lab: Lab, prepare: impl FnOnce(&Daemon, &Daemon), b_first: bool) -> Rig {
         crate::common::require_root_and_ip();
-        let (mut lab, a_ns, b_ns) = Lab::pair(tag);
+        let (mut lab, a_ns, b_ns) = Lab::pair_in(lab);
         let sw = lab.name("sw");
         let mut hosts = Vec::new();
         for (role, port, ip) in [

@@ -19,6 +19,10 @@ use serde_json::{Value, json};
 /// W3C's element reference key.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// How long a wait for the page lasts: the pages answer in well under a
+/// second; a CI machine shared by several suites can take many times that.
+pub const WAIT: Duration = Duration::from_secs(30);
+
 fn require(program: &str, package: &str) {
     let found = Command::new(program)
         .arg("--version")
@@ -45,6 +49,9 @@ pub struct Driver {
     /// The browser's PID (`goog:processID`), killed on drop should
     /// chromedriver not have ended it.
     browser: Option<i32>,
+    /// The network namespace chromedriver and the browser run in (the
+    /// test's connections to chromedriver are made from inside it).
+    netns: Option<String>,
     _profile: tempfile::TempDir,
 }
 
@@ -66,10 +73,25 @@ impl Driver {
     /// Starts chromedriver and a headless Chromium at 1280x800 that
     /// accepts the daemon's self-signed certificate.
     pub fn start() -> Driver {
+        Driver::start_in(None)
+    }
+
+    /// [`Driver::start`] inside the network namespace `netns` (`ip netns
+    /// exec`, which execs: the PID is chromedriver's), so the browser
+    /// reaches what listens on that namespace's loopback.
+    pub fn start_in(netns: Option<&str>) -> Driver {
         require("chromium", "chromium");
         require("chromedriver", "chromium-driver");
         let port = free_port();
-        let child = Command::new("chromedriver")
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "chromedriver"]);
+                c
+            }
+            None => Command::new("chromedriver"),
+        };
+        let child = command
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -82,6 +104,7 @@ impl Driver {
             port,
             session: String::new(),
             browser: None,
+            netns: netns.map(str::to_string),
             _profile: profile,
         };
         let start = Instant::now();
@@ -119,7 +142,7 @@ impl Driver {
 
     /// One request to chromedriver; the parsed JSON body or the I/O error.
     fn raw(&self, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<Value> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        let mut s = self.connect()?;
         s.set_read_timeout(Some(Duration::from_secs(60)))?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         write!(
@@ -161,6 +184,25 @@ impl Driver {
             .map_err(|e| std::io::Error::other(format!("bad JSON from chromedriver ({e}): {body}")))
     }
 
+    /// A connection to chromedriver: from a short-lived thread that enters
+    /// the namespace first when there is one (a socket stays in the
+    /// namespace it was made in; the test's own threads stay where they are).
+    fn connect(&self) -> std::io::Result<TcpStream> {
+        let port = self.port;
+        let Some(ns) = &self.netns else {
+            return TcpStream::connect(("127.0.0.1", port));
+        };
+        let path = format!("/run/netns/{ns}");
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(&path)?;
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(std::io::Error::from)?;
+            TcpStream::connect(("127.0.0.1", port))
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let r = self
             .raw(method, path, body.as_ref())
@@ -199,7 +241,7 @@ impl Driver {
         )
     }
 
-    /// The element `css` selects, waiting up to 10 s for it to appear.
+    /// The element `css` selects, waiting up to [`WAIT`] for it to appear.
     pub fn find(&self, css: &str) -> String {
         let start = Instant::now();
         loop {
@@ -215,8 +257,8 @@ impl Driver {
                 return id.to_string();
             }
             assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "no element {css:?} after 10 s; page text: {}",
+                start.elapsed() < WAIT,
+                "no element {css:?} after {WAIT:?}; page text: {}",
                 self.text("body")
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -233,9 +275,24 @@ impl Driver {
         .unwrap_or(false)
     }
 
+    /// Clicks the element `css` selects; if the page replaced it between
+    /// finding and clicking (a list redrawn), finds it again (bounded).
     pub fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.session_call("POST", &format!("/element/{id}/click"), Some(json!({})));
+        let start = Instant::now();
+        loop {
+            let id = self.find(css);
+            let path = format!("/session/{}/element/{id}/click", self.session);
+            let r = self
+                .raw("POST", &path, Some(&json!({})))
+                .unwrap_or_else(|e| panic!("click {css}: {e}"));
+            match r["value"]["error"].as_str() {
+                None => return,
+                Some("stale element reference") if start.elapsed() < WAIT => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Some(err) => panic!("click {css}: {err}: {}", r["value"]["message"]),
+            }
+        }
     }
 
     /// Types `text` into the element (as keystrokes).
@@ -269,7 +326,7 @@ impl Driver {
         self.session_call("DELETE", "/actions", None);
     }
 
-    /// Accepts the open `confirm()`/`alert()` dialog, waiting up to 10 s
+    /// Accepts the open `confirm()`/`alert()` dialog, waiting up to [`WAIT`]
     /// for it; its text.
     pub fn accept_alert(&self) -> String {
         let start = Instant::now();
@@ -280,10 +337,7 @@ impl Driver {
                 self.session_call("POST", "/alert/accept", Some(json!({})));
                 return text.to_string();
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "no dialog after 10 s"
-            );
+            assert!(start.elapsed() < WAIT, "no dialog after {WAIT:?}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -309,13 +363,13 @@ impl Driver {
         );
     }
 
-    /// Polls `cond` (a script returning a boolean) for up to 10 s.
+    /// Polls `cond` (a script returning a boolean) for up to [`WAIT`].
     pub fn wait_for(&self, what: &str, cond: &str, args: Value) {
         let start = Instant::now();
         while !self.exec(cond, args.clone()).as_bool().unwrap_or(false) {
             assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "waited 10 s for {what}; page text: {}",
+                start.elapsed() < WAIT,
+                "waited {WAIT:?} for {what}; page text: {}",
                 self.text("body")
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -358,6 +412,15 @@ impl Driver {
             .filter(|(level, _)| level == "SEVERE" || level == "WARNING")
             .collect();
         assert!(bad.is_empty(), "console errors {when}: {bad:#?}");
+    }
+
+    /// Resizes the browser window (W3C Set Window Rect), e.g. to a tablet's.
+    pub fn set_window(&self, width: u32, height: u32) {
+        self.session_call(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        );
     }
 
     /// A PNG screenshot of the viewport.

@@ -1050,10 +1050,16 @@ impl HaThread {
                 log::info!("ha: cluster key forgotten");
             }
             // The store is written by the loop alone.
+            // Sent from a task of its own: awaited here, a full event queue
+            // (a busy loop) would hold this thread's heartbeats.
             Action::StoreRoleDisabled => {
-                if self.to_loop.send(Event::HaRoleDisabled).await.is_err() {
-                    log::error!("ha: cannot store role disabled: the event loop is gone");
-                }
+                let to_loop = self.to_loop.clone();
+                ex.spawn(async move {
+                    if to_loop.send(Event::HaRoleDisabled).await.is_err() {
+                        log::error!("ha: cannot store role disabled: the event loop is gone");
+                    }
+                })
+                .detach();
             }
             Action::RequestEntropy { len } => match entropy(len) {
                 Ok(bytes) => lock(&self.shared)

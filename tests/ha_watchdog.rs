@@ -95,6 +95,8 @@ fn a_stalled_event_loop_gives_the_resource_up_after_the_limit_and_not_before() {
     let beats = HeartbeatLog::start(&rig.lab, &rig.b_ns, "sync0", a_sync);
     std::thread::sleep(Duration::from_millis(300));
 
+    // The loop answers (and so stamps itself alive) just before the stop.
+    assert_eq!(status(&rig.a)["state"], "active", "{}", rig.logs());
     // The event loop runs on the main thread: its id is the process id.
     let t0 = wall_now();
     let stopped_at = Instant::now();

@@ -25,8 +25,12 @@
 //! resource meanwhile (a healthy node replaced: the failure this guards
 //! against). `KPBXD_BIN` runs another kpbxd binary (the figures before the
 //! HA thread were taken with the previous release build that way);
-//! `HA_GAP_SETTINGS=default,fast,fastest` picks settings. Needs root and
-//! iproute2; every daemon is killed by PID and every namespace deleted.
+//! `HA_GAP_SETTINGS=default,fast,fastest` picks settings,
+//! `HA_GAP_OPS=accounts,devices,cdr,passwords,snapshot` operations (devices
+//! need the accounts). During the password changes `kpbx status` is timed
+//! too (process start included; the median of 10 before the storm against
+//! the worst during it). Needs root and iproute2; every daemon is killed by
+//! PID and every namespace deleted.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -75,18 +79,26 @@ struct Row {
     took_over: bool,
 }
 
+/// Whether `HA_GAP_OPS` (empty: all) asks for operation `op`.
+fn wanted(op: &str) -> bool {
+    let ops = std::env::var("HA_GAP_OPS").unwrap_or_default();
+    ops.is_empty() || ops.split(',').any(|o| o == op)
+}
+
 fn main() {
     let root = tempfile::tempdir_in(bench_dir()).expect("temp dir");
     let wanted = std::env::var("HA_GAP_SETTINGS").unwrap_or_default();
     let binary = std::env::var("KPBXD_BIN").unwrap_or_else(|_| common::KPBXD.to_string());
     println!("== ha heartbeat gaps during heavy work (kpbxd {binary})");
     println!("(load average at the start: {})", load_average());
-    let mut rows = Vec::new();
+    let (mut rows, mut notes) = (Vec::new(), Vec::new());
     for (name, interval, warning, oos) in SETTINGS {
         if !wanted.is_empty() && !wanted.split(',').any(|w| w == name) {
             continue;
         }
-        rows.extend(one_setting(root.path(), name, interval, warning, oos));
+        let (r, n) = one_setting(root.path(), name, interval, warning, oos);
+        rows.extend(r);
+        notes.extend(n);
     }
     println!(
         "{:<8} {:<64} {:>9} {:>11} {:>8} {:>7} {:>10}",
@@ -103,6 +115,9 @@ fn main() {
             r.beats,
             if r.took_over { "YES" } else { "no" }
         );
+    }
+    for n in &notes {
+        println!("{n}");
     }
     println!(
         "(load average at the end: {}; 1 min / 5 min / 15 min)",
@@ -177,7 +192,7 @@ fn one_setting(
     interval: &str,
     warning: &str,
     oos: &str,
-) -> Vec<Row> {
+) -> (Vec<Row>, Vec<String>) {
     let (lab, a_ns, b_ns) = topology(&format!("hbg{}", &setting[..2]));
     let base = root.join(setting);
     let (da, db) = (base.join("a"), base.join("b"));
@@ -206,6 +221,7 @@ fn one_setting(
     let from_b = HeartbeatLog::start(&lab, &a_ns, "sync0", Ipv4Addr::new(192, 0, 2, 2));
     let warning_s: f64 = warning.parse().expect("warning");
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
     let mut row = |op: &str, t0: Duration, took: Duration, log: &HeartbeatLog, over: bool| {
         let t1 = wall_now();
         let gap = log.max_gap(t0, t1);
@@ -214,8 +230,15 @@ fn one_setting(
             .iter()
             .filter(|t| **t >= t0 && **t <= t1)
             .count();
+        // Where the largest gap ended, from the start of the operation.
+        let arrivals = log.arrivals();
+        let at = arrivals
+            .windows(2)
+            .filter(|w| w[1] >= t0 && w[0] <= t1)
+            .find(|w| w[1].saturating_sub(w[0]) == gap)
+            .map_or(0.0, |w| (w[1].as_secs_f64() - t0.as_secs_f64()) * 1000.0);
         println!(
-            "{setting}: {op}: {:.0} ms, largest heartbeat gap {:.0} ms{}",
+            "{setting}: {op}: {:.0} ms, largest heartbeat gap {:.0} ms (ending {at:+.0} ms into it){}",
             took.as_secs_f64() * 1000.0,
             gap.as_secs_f64() * 1000.0,
             if over {
@@ -255,169 +278,232 @@ fn one_setting(
     settle();
 
     // 1. 40,000 accounts in one transaction.
-    let mut ca = Client::connect(&a.socket);
-    let mut csv = String::from("extension,sip_password,display_name\n");
-    for i in 0..ACCOUNTS {
-        let _ = writeln!(csv, "{},pw-{i},User {i}", 500_000 + i);
-    }
-    let t0 = wall_now();
-    let took = attempt(
-        &mut ca,
-        Cmd::ProvImport {
-            kind: "account".into(),
-            csv,
-        },
-    );
-    settle();
-    let over = b_took(&b);
-    if over {
-        restore_roles(&a, &b);
-    }
-    row(
-        "import 40,000 accounts (one transaction)",
-        t0,
-        took,
-        &from_a,
-        over,
-    );
-
-    // 2. 10,000 devices: commit, generate and write their files.
-    let mut csv = String::from("mac,model,template,account\n");
-    for i in 0..DEVICES {
-        let _ = writeln!(
-            csv,
-            "001565{:06x},Yealink-T4x,{},{}",
-            i,
-            if i % 2 == 0 { "a" } else { "b" },
-            500_000 + i
+    if wanted("accounts") {
+        let mut ca = Client::connect(&a.socket);
+        let mut csv = String::from("extension,sip_password,display_name\n");
+        for i in 0..ACCOUNTS {
+            let _ = writeln!(csv, "{},pw-{i},User {i}", 500_000 + i);
+        }
+        let t0 = wall_now();
+        let took = attempt(
+            &mut ca,
+            Cmd::ProvImport {
+                kind: "account".into(),
+                csv,
+            },
+        );
+        settle();
+        let over = b_took(&b);
+        if over {
+            restore_roles(&a, &b);
+        }
+        row(
+            "import 40,000 accounts (one transaction)",
+            t0,
+            took,
+            &from_a,
+            over,
         );
     }
-    let mut ca = Client::connect(&a.socket);
-    let t0 = wall_now();
-    let took = attempt(
-        &mut ca,
-        Cmd::ProvImport {
-            kind: "device".into(),
-            csv,
-        },
-    );
-    settle();
-    let over = b_took(&b);
-    if over {
-        restore_roles(&a, &b);
+    // 2. 10,000 devices: commit, generate and write their files.
+    if wanted("devices") {
+        let mut csv = String::from("mac,model,template,account\n");
+        for i in 0..DEVICES {
+            let _ = writeln!(
+                csv,
+                "001565{:06x},Yealink-T4x,{},{}",
+                i,
+                if i % 2 == 0 { "a" } else { "b" },
+                500_000 + i
+            );
+        }
+        let mut ca = Client::connect(&a.socket);
+        let t0 = wall_now();
+        let took = attempt(
+            &mut ca,
+            Cmd::ProvImport {
+                kind: "device".into(),
+                csv,
+            },
+        );
+        settle();
+        let over = b_took(&b);
+        if over {
+            restore_roles(&a, &b);
+        }
+        row(
+            "import 10,000 devices: generate and write their files",
+            t0,
+            took,
+            &from_a,
+            over,
+        );
     }
-    row(
-        "import 10,000 devices: generate and write their files",
-        t0,
-        took,
-        &from_a,
-        over,
-    );
-
     // 3. A CDR backlog: 200,000 calls appear in Master.csv.
-    let mut text = Vec::with_capacity(usize::try_from(CALLS).unwrap_or(0) * 300);
-    for i in 0..CALLS {
-        master_line(i, &mut text);
-    }
-    let t0 = wall_now();
-    let started = Instant::now();
-    std::fs::write(asterisk.join("cdr-csv/Master.csv"), &text).expect("Master.csv");
-    let ingested = wait_until(Duration::from_secs(300), || {
-        a.json(&["cdr", "status"])["calls"].as_u64() == Some(CALLS)
-    });
-    let took = started.elapsed();
-    assert!(
-        ingested,
-        "{setting}: the CDR backlog was not ingested: {}",
-        a.json(&["cdr", "status"])
-    );
-    settle();
-    let over = b_took(&b);
-    if over {
-        restore_roles(&a, &b);
-    }
-    row(
-        "CDR backlog: 200,000 calls appear in Master.csv",
-        t0,
-        took,
-        &from_a,
-        over,
-    );
-
-    // 4. 50 parallel password changes over the management API.
-    let t0 = wall_now();
-    let started = Instant::now();
-    let codes = password_storm(&a, &a_ns);
-    let took = started.elapsed();
-    let ok = codes.iter().filter(|c| c.as_str() == "200").count();
-    settle();
-    let over = b_took(&b);
-    if over {
-        restore_roles(&a, &b);
-    }
-    row(
-        &format!("{PASSWORDS} parallel password changes over the API ({ok} answered 200)"),
-        t0,
-        took,
-        &from_a,
-        over,
-    );
-
-    // 5. A snapshot install on the passive node.
-    drop(cb);
-    let mut ca = Client::connect(&a.socket);
-    b.stop();
-    assert!(
-        wait_until(Duration::from_secs(20), || ca.ha().sync.mode == "alone"),
-        "{setting}: the active node did not go on alone: {:?}",
-        ca.ha().sync
-    );
-    for i in 0..BEHIND {
-        ca.commit(Cmd::SystemSet {
-            values: vec![("location".into(), format!("behind {i}"))],
+    if wanted("cdr") {
+        let mut text = Vec::with_capacity(usize::try_from(CALLS).unwrap_or(0) * 300);
+        for i in 0..CALLS {
+            master_line(i, &mut text);
+        }
+        let t0 = wall_now();
+        let started = Instant::now();
+        std::fs::write(asterisk.join("cdr-csv/Master.csv"), &text).expect("Master.csv");
+        let ingested = wait_until(Duration::from_secs(300), || {
+            a.json(&["cdr", "status"])["calls"].as_u64() == Some(CALLS)
         });
+        let took = started.elapsed();
+        assert!(
+            ingested,
+            "{setting}: the CDR backlog was not ingested: {}",
+            a.json(&["cdr", "status"])
+        );
+        settle();
+        let over = b_took(&b);
+        if over {
+            restore_roles(&a, &b);
+        }
+        row(
+            "CDR backlog: 200,000 calls appear in Master.csv",
+            t0,
+            took,
+            &from_a,
+            over,
+        );
     }
-    let t0 = wall_now();
-    let started = Instant::now();
-    b.start();
-    let in_sync = wait_until(Duration::from_secs(120), || converged(&a, &b));
-    let took = started.elapsed();
-    assert!(
-        in_sync,
-        "{setting}: the passive node did not come back in sync: {:?} {:?}",
-        Client::connect(&a.socket).ha().sync,
-        Client::connect(&b.socket).ha().sync
-    );
-    let snapshot = b.log().contains("snapshot");
-    settle();
-    // The passive node's own heartbeats, from its first after the start.
-    let first = from_b
-        .arrivals()
-        .into_iter()
-        .find(|t| *t >= t0)
-        .unwrap_or(t0);
-    let over = Client::connect(&a.socket).ha().state != "active";
-    row(
-        &format!(
-            "passive node: restart, {}",
-            if snapshot {
-                "snapshot install (behind by more than the log)"
-            } else {
-                "NO snapshot (followed the log)"
-            }
-        ),
-        first,
-        took,
-        &from_b,
-        over,
-    );
+    // 4. 50 parallel password changes over the management API.
+    if wanted("passwords") {
+        // The same sampling for 10 s before: what the box's load does to
+        // `kpbx status` anyway (the loop runs at ordinary priority).
+        let (mut before, mut before_direct) = (Vec::new(), Vec::new());
+        let quiet = Instant::now();
+        while quiet.elapsed() < Duration::from_secs(10) {
+            before.push(status_time(&a));
+            before_direct.push(status_direct(&a));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        before.sort();
+        before_direct.sort();
+        let t0 = wall_now();
+        let started = Instant::now();
+        let sampling = std::sync::atomic::AtomicBool::new(true);
+        let (codes, (during, direct)) = std::thread::scope(|s| {
+            let sampler = s.spawn(|| {
+                let (mut during, mut direct) = (Vec::new(), Vec::new());
+                // Bounded: 50 ms apart, at most 10 minutes.
+                while sampling.load(std::sync::atomic::Ordering::Relaxed) && during.len() < 12_000 {
+                    during.push(status_time(&a));
+                    direct.push(status_direct(&a));
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                (during, direct)
+            });
+            let codes = password_storm(&a, &a_ns);
+            sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+            (codes, sampler.join().expect("status sampler"))
+        });
+        let took = started.elapsed();
+        let ok = codes.iter().filter(|c| c.as_str() == "200").count();
+        settle();
+        let over = b_took(&b);
+        if over {
+            restore_roles(&a, &b);
+        }
+        let (mut during, mut direct) = (during, direct);
+        during.sort();
+        direct.sort();
+        let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+        let pick =
+            |v: &[Duration], q: usize| v.get(v.len().saturating_sub(1) * q / 100).map_or(0.0, ms);
+        let line = |what: &str, d: &[Duration], b: &[Duration]| {
+            format!(
+                "{setting}: {what} during the {PASSWORDS} password changes: median {:.0} / p90 {:.0} / worst {:.0} ms \
+                 ({} samples); 10 s before: median {:.0} / p90 {:.0} / worst {:.0} ms ({} samples)",
+                pick(d, 50),
+                pick(d, 90),
+                pick(d, 100),
+                d.len(),
+                pick(b, 50),
+                pick(b, 90),
+                pick(b, 100),
+                b.len()
+            )
+        };
+        let note = format!(
+            "{}\n{}",
+            line("kpbx status (process start included)", &during, &before),
+            line(
+                "status over a fresh control connection",
+                &direct,
+                &before_direct
+            )
+        );
+        println!("{note}");
+        notes.push(note);
+        row(
+            &format!("{PASSWORDS} parallel password changes over the API ({ok} answered 200)"),
+            t0,
+            took,
+            &from_a,
+            over,
+        );
+    }
+    // 5. A snapshot install on the passive node.
+    if wanted("snapshot") {
+        drop(cb);
+        let mut ca = Client::connect(&a.socket);
+        b.stop();
+        assert!(
+            wait_until(Duration::from_secs(20), || ca.ha().sync.mode == "alone"),
+            "{setting}: the active node did not go on alone: {:?}",
+            ca.ha().sync
+        );
+        for i in 0..BEHIND {
+            ca.commit(Cmd::SystemSet {
+                values: vec![("location".into(), format!("behind {i}"))],
+            });
+        }
+        let t0 = wall_now();
+        let started = Instant::now();
+        b.start();
+        let in_sync = wait_until(Duration::from_secs(120), || converged(&a, &b));
+        let took = started.elapsed();
+        assert!(
+            in_sync,
+            "{setting}: the passive node did not come back in sync: {:?} {:?}",
+            Client::connect(&a.socket).ha().sync,
+            Client::connect(&b.socket).ha().sync
+        );
+        let snapshot = b.log().contains("snapshot");
+        settle();
+        // The passive node's own heartbeats, from its first after the start.
+        let first = from_b
+            .arrivals()
+            .into_iter()
+            .find(|t| *t >= t0)
+            .unwrap_or(t0);
+        let over = Client::connect(&a.socket).ha().state != "active";
+        row(
+            &format!(
+                "passive node: restart, {}",
+                if snapshot {
+                    "snapshot install (behind by more than the log)"
+                } else {
+                    "NO snapshot (followed the log)"
+                }
+            ),
+            first,
+            took,
+            &from_b,
+            over,
+        );
+    }
     drop(from_a);
     drop(from_b);
     drop(ca);
     a.kill9();
     b.kill9();
     drop(lab);
-    rows
+    (rows, notes)
 }
 
 /// Runs a command that should commit; its time. An error (the older
@@ -429,6 +515,22 @@ fn attempt(c: &mut Client, command: Cmd) -> Duration {
         other => println!("  (the command was not confirmed: {other:?})"),
     }
     start.elapsed()
+}
+
+/// `kpbx status` wall time, process start included (as `tests/api_http.rs`).
+fn status_time(d: &common::Daemon) -> Duration {
+    let t = Instant::now();
+    let out = d.kpbx(&["status"]);
+    assert!(out.status.success(), "kpbx status failed");
+    t.elapsed()
+}
+
+/// A status request over a fresh control connection: the daemon's part of
+/// `kpbx status`, without the client process's start.
+fn status_direct(d: &common::Daemon) -> Duration {
+    let t = Instant::now();
+    let _ = Client::connect(&d.socket).request(Cmd::Status);
+    t.elapsed()
 }
 
 /// After a takeover: back to a active, b passive (`kpbx ha switch` on a).

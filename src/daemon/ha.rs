@@ -122,9 +122,12 @@ struct Io {
     netlink: Netlink,
     sync: HeartbeatSocket,
     lan: HeartbeatSocket,
-    /// GARPs and probes open an `ArpSocket` each: a long-lived one would
-    /// queue every ARP frame on the LAN unread, and a probe on it would
-    /// read stale claims (two probes would also steal each other's answers).
+    /// Sends the gratuitous ARPs: open while the node runs, it receives
+    /// nothing ([`ArpSocket::open_sender`]). A probe opens a receiving
+    /// socket of its own, off this thread: a long-lived one would queue
+    /// every ARP frame on the LAN unread, and a probe on it would read stale
+    /// claims (two probes would also steal each other's answers).
+    garp: ArpSocket,
     lan_index: u32,
     lan_mac: [u8; 6],
     /// The peer's LAN address: when another MAC answers a probe for the
@@ -977,11 +980,7 @@ impl HaThread {
                 }
             }
             Action::SendGarp { resource } => {
-                let sent = match ArpSocket::open(io.lan_index, io.lan_mac) {
-                    Ok(sock) => sock.send_garp(resource.addr).await,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = sent {
+                if let Err(e) = io.garp.send_garp(resource.addr).await {
                     log::warn!("ha: gratuitous ARP for {}: {e}", resource.addr);
                 }
             }
@@ -990,7 +989,11 @@ impl HaThread {
                 let generation = ctx.generation;
                 let (index, mac, peer_ip) = (io.lan_index, io.lan_mac, io.peer_lan_ip);
                 ex.spawn(async move {
-                    let sock = ArpSocket::open(index, mac);
+                    // Binding a receiving packet socket and closing it each
+                    // wait for an RCU grace period (10-30 ms on a busy box,
+                    // perf sched): on a blocking thread, so that this
+                    // thread's heartbeats do not wait with them.
+                    let sock = smol::unblock(move || ArpSocket::open(index, mac)).await;
                     let probed = match &sock {
                         Ok(sock) => sock.probe_all(addr, PROBE_WAIT, PROBE_LINGER).await,
                         Err(e) => {
@@ -1019,6 +1022,9 @@ impl HaThread {
                             Err(e) => log::warn!("ha: ARP probe for {peer_ip}: {e}"),
                         }
                     }
+                    if let Ok(sock) = sock {
+                        smol::unblock(move || drop(sock)).detach();
+                    }
                     let _ = tx
                         .send(Msg::Ha {
                             generation,
@@ -1044,10 +1050,16 @@ impl HaThread {
                 log::info!("ha: cluster key forgotten");
             }
             // The store is written by the loop alone.
+            // Sent from a task of its own: awaited here, a full event queue
+            // (a busy loop) would hold this thread's heartbeats.
             Action::StoreRoleDisabled => {
-                if self.to_loop.send(Event::HaRoleDisabled).await.is_err() {
-                    log::error!("ha: cannot store role disabled: the event loop is gone");
-                }
+                let to_loop = self.to_loop.clone();
+                ex.spawn(async move {
+                    if to_loop.send(Event::HaRoleDisabled).await.is_err() {
+                        log::error!("ha: cannot store role disabled: the event loop is gone");
+                    }
+                })
+                .detach();
             }
             Action::RequestEntropy { len } => match entropy(len) {
                 Ok(bytes) => lock(&self.shared)
@@ -1170,9 +1182,12 @@ impl HaThread {
 /// nice -10, else as is (logged).
 ///
 /// The same for the reactor thread ("async-io"): timers and sockets of
-/// every thread are polled by whichever thread holds the one reactor, often
-/// that one, and the HA thread waits for its wake-up. Its work is an
-/// `epoll_wait` and wake-ups.
+/// every thread are polled by whichever thread holds the one reactor, and
+/// the HA thread waits for its wake-up. Its work is an `epoll_wait` and
+/// wake-ups. Only these two threads ever hold the reactor: the event loop
+/// parks without it (`daemon::run`, `future::block_on`), since a loop
+/// thread of ordinary priority holding it made every heartbeat wait for
+/// that thread's turn on a busy box.
 fn raise_priority() {
     // The reactor thread exists once a `block_on` has run.
     smol::block_on(async {});
@@ -1349,11 +1364,9 @@ async fn start_node(
     let mac = lan_link
         .mac
         .ok_or_else(|| format!("{} has no Ethernet address", c.lan.interface))?;
-    // Checked here so that a missing CAP_NET_RAW is reported at start.
-    drop(
-        ArpSocket::open(lan_link.index, mac)
-            .map_err(|e| format!("ARP socket on {}: {e}", c.lan.interface))?,
-    );
+    // Opened here, so that a missing CAP_NET_RAW is reported at start.
+    let garp = ArpSocket::open_sender(lan_link.index, mac)
+        .map_err(|e| format!("ARP socket on {}: {e}", c.lan.interface))?;
     let bind = |p: &ha::PathConfig| {
         HeartbeatSocket::bind(PathSocketConfig {
             interface: p.interface.clone(),
@@ -1387,6 +1400,7 @@ async fn start_node(
         netlink,
         sync,
         lan,
+        garp,
         lan_index: lan_link.index,
         lan_mac: mac,
         peer_lan_ip: c.lan.remote_ip,

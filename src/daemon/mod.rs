@@ -396,7 +396,15 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     }
     let ex = Rc::new(LocalExecutor::new());
 
-    let result = smol::block_on(ex.run(async {
+    // Not `smol::block_on`: that one has the loop thread wait for I/O in
+    // the one process-wide reactor (async-io) whenever the loop is idle,
+    // and every thread's timers and sockets, the HA thread's included, are
+    // then delivered by the loop thread. At ordinary priority on a busy box
+    // it waited up to 175 ms for a core (perf sched, 50 password changes
+    // hashing, load 12): the heartbeat timer fired that late. Parked here
+    // instead, the loop is woken by the reactor thread ("async-io") or the
+    // HA thread, both real-time (`ha::raise_priority`).
+    let result = smol::future::block_on(ex.run(async {
         let acceptor = ex.spawn(control::accept_loop(
             ex.clone(),
             listener,

@@ -262,6 +262,21 @@ impl ArpSocket {
         })
     }
 
+    /// Opens a raw packet socket that only sends (needs `CAP_NET_RAW`):
+    /// protocol 0 and unbound, so the kernel hands it no frame to queue and
+    /// it can stay open as long as the node runs. Opening a receiving socket
+    /// (bind) and closing any packet socket each wait for an RCU grace
+    /// period, 10-30 ms on a busy box: too long for the thread that sends
+    /// the heartbeats to spend on every gratuitous ARP.
+    pub fn open_sender(ifindex: u32, mac: [u8; 6]) -> io::Result<Self> {
+        let sock = Socket::new(Domain::PACKET, Type::RAW.cloexec(), None)?;
+        Ok(Self {
+            sock: Async::new(sock)?,
+            ifindex,
+            mac,
+        })
+    }
+
     pub fn mac(&self) -> [u8; 6] {
         self.mac
     }

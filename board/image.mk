@@ -64,11 +64,12 @@ IMG_SIZE_BUDGET_x86_64 ?= 5000000
 IMG_SIZE_BUDGET_aarch64 ?= 5000000
 # `make sizes` prints its whole table first, then fails; cross-<arch> checks when this is yes.
 IMG_CROSS_SIZE_CHECK ?= yes
-# Until the binaries are back under the budget (issue 23: 5,446,128 bytes x86_64 after the first
-# cuts, the web console on top), every `make cross-<arch>` (so CI) holds them under a ceiling
+# While an arch is over its budget, every `make cross-<arch>` (so CI) holds it under a ceiling
 # that only goes down: growth fails CI at once, while `make sizes` keeps failing on the budget.
-# Lower it with every cut; drop it (= budget) once under.
-IMG_SIZE_CEILING_x86_64 ?= 5600000
+# Lower it with every cut; empty (= the budget) once under. x86_64 is under since 2026-12-06
+# (4,976,304 bytes, docs/size.md); aarch64 was not rebuilt then (5.64 MB in issue 23 before
+# the cuts; the link flags of x86_64 are not applied to it).
+IMG_SIZE_CEILING_x86_64 ?=
 IMG_SIZE_CEILING_aarch64 ?= 5600000
 
 # $(call img_size_check,arch): non-zero exit, naming budget and size, when a stripped binary of

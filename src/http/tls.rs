@@ -64,21 +64,20 @@ pub const SELF_META: &str = "selfsigned-names.txt";
 /// ceiling; clients that pin it are not surprised by a short expiry).
 pub const SELF_VALID_DAYS: u64 = 825;
 
+/// commonName of the self-signed certificate (issuer and subject).
+pub const SELF_CN: &str = "kpbx self-signed";
+
 /// Reissued this long before it expires.
 const RENEW_BEFORE_S: u64 = 30 * 86_400;
 
-/// The self-signed certificate's key: ECDSA P-256 (signed with SHA-256), generated and used by
-/// ring, which the TLS stack links anyway. It was RSA 2048 until 2026-12-06: generating an RSA
-/// key needed the `rsa` crate and its big-number code (90,080 bytes of the 5 MB budget,
-/// docs/size.md), and a P-256 signature costs the server a fraction of an RSA one in a boot
-/// storm. Phones whose firmware offers no ECDSA cipher suite need an operator certificate
-/// with an RSA key (`tls_cert`/`tls_key`; README, "HTTPS key type").
-fn generate_key() -> io::Result<rcgen::KeyPair> {
-    rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .map_err(|e| invalid("generate key", e))
-}
-
-/// Loads `dir/selfsigned-{cert,key}.pem`, generating them (ECDSA P-256, see [`generate_key`],
+/// The self-signed certificate's key is ECDSA P-256 (signed with SHA-256), made and used by
+/// ring, which the TLS stack links anyway; [`super::x509`] writes the certificate. It was
+/// RSA 2048 until 2026-12-06: generating an RSA key needed the `rsa` crate and its big-number
+/// code (90,080 bytes of the 5 MB budget, docs/size.md), and a P-256 signature costs the
+/// server a fraction of an RSA one in a boot storm. Phones whose firmware offers no ECDSA
+/// cipher suite need an operator certificate with an RSA key (`tls_cert`/`tls_key`; README,
+/// "HTTPS key type").
+/// Loads `dir/selfsigned-{cert,key}.pem`, generating them (ECDSA P-256, written by [`super::x509`],
 /// subjectAltNames `names` — IP addresses become IP SANs —, valid from a
 /// day before `now_unix` for [`SELF_VALID_DAYS`], both mode 0600, written
 /// to a temporary name and renamed) when neither exists, when the pair is
@@ -126,20 +125,12 @@ pub fn self_signed(
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        let mut params =
-            rcgen::CertificateParams::new(wanted.clone()).map_err(|e| invalid("names", e))?;
-        let epoch = rcgen::date_time_ymd(1970, 1, 1);
         let start = now_unix.saturating_sub(86_400);
         let not_after = now_unix.saturating_add(SELF_VALID_DAYS * 86_400);
-        params.not_before = epoch + std::time::Duration::from_secs(start);
-        params.not_after = epoch + std::time::Duration::from_secs(not_after);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "kpbx self-signed");
-        let signing_key = generate_key()?;
-        let issued = params
-            .self_signed(&signing_key)
-            .map_err(|e| invalid("generate certificate", e))?;
+        let rng = ring::rand::SystemRandom::new();
+        let (cert_der, key_der) =
+            super::x509::self_signed(&wanted, SELF_CN, start, not_after, &rng)
+                .map_err(|e| invalid("generate certificate", e))?;
         let write = |path: &Path, data: &str| -> io::Result<()> {
             let tmp = path.with_extension("tmp");
             let _ = std::fs::remove_file(&tmp);
@@ -157,8 +148,8 @@ pub fn self_signed(
         // certificate it does not match for long (the metadata, written
         // last, is then stale and the pair is reissued on the next start).
         let _ = std::fs::remove_file(&meta);
-        write(&key, &signing_key.serialize_pem())?;
-        write(&cert, &issued.pem())?;
+        write(&key, &super::x509::pem("PRIVATE KEY", &key_der))?;
+        write(&cert, &super::x509::pem("CERTIFICATE", &cert_der))?;
         let mut text = format!("{not_after}\n");
         for n in &wanted {
             text.push_str(n);

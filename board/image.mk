@@ -67,7 +67,7 @@ IMG_CROSS_SIZE_CHECK ?= yes
 # While an arch is over its budget, every `make cross-<arch>` (so CI) holds it under a ceiling
 # that only goes down: growth fails CI at once, while `make sizes` keeps failing on the budget.
 # Lower it with every cut; empty (= the budget) once under. x86_64 is under since 2026-12-06
-# (4,943,024 bytes, docs/size.md); aarch64 was not rebuilt then (5.64 MB in issue 23 before
+# (4,946,224 bytes, docs/size.md); aarch64 was not rebuilt then (5.64 MB in issue 23 before
 # the cuts; the link flags of x86_64 are not applied to it).
 IMG_SIZE_CEILING_x86_64 ?=
 IMG_SIZE_CEILING_aarch64 ?= 5600000

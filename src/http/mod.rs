@@ -17,6 +17,7 @@ pub mod request;
 pub mod response;
 pub mod server;
 pub mod tls;
+pub mod x509;
 
 pub use path::Path;
 pub use request::{Headers, Method};

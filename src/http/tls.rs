@@ -64,30 +64,20 @@ pub const SELF_META: &str = "selfsigned-names.txt";
 /// ceiling; clients that pin it are not surprised by a short expiry).
 pub const SELF_VALID_DAYS: u64 = 825;
 
+/// commonName of the self-signed certificate (issuer and subject).
+pub const SELF_CN: &str = "kpbx self-signed";
+
 /// Reissued this long before it expires.
 const RENEW_BEFORE_S: u64 = 30 * 86_400;
 
-/// Bits of the self-signed certificate's RSA key.
-pub const SELF_RSA_BITS: usize = 2048;
-
-/// The self-signed certificate's key: RSA ([`SELF_RSA_BITS`], signed with SHA-256), not
-/// ECDSA P-256, which costs a server far less per handshake but which not every built-in
-/// vendor's firmware is documented to accept (README, "HTTPS: key type"). ring cannot
-/// generate RSA keys; the `rsa` crate does, once (its private-key operations, which are not
-/// constant-time, are never used: ring signs).
-fn generate_key() -> io::Result<rcgen::KeyPair> {
-    use rsa::pkcs8::EncodePrivateKey as _;
-    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, SELF_RSA_BITS)
-        .map_err(|e| invalid("generate key", e))?;
-    let der = key.to_pkcs8_der().map_err(|e| invalid("encode key", e))?;
-    rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
-        &rustls_pki_types::PrivatePkcs8KeyDer::from(der.as_bytes()),
-        &rcgen::PKCS_RSA_SHA256,
-    )
-    .map_err(|e| invalid("load generated key", e))
-}
-
-/// Loads `dir/selfsigned-{cert,key}.pem`, generating them (RSA, see [`generate_key`],
+/// The self-signed certificate's key is ECDSA P-256 (signed with SHA-256), made and used by
+/// ring, which the TLS stack links anyway; [`super::x509`] writes the certificate. It was
+/// RSA 2048 until 2026-12-06: generating an RSA key needed the `rsa` crate and its big-number
+/// code (90,080 bytes of the 5 MB budget, docs/size.md), and a P-256 signature costs the
+/// server a fraction of an RSA one in a boot storm. Phones whose firmware offers no ECDSA
+/// cipher suite need an operator certificate with an RSA key (`tls_cert`/`tls_key`; README,
+/// "HTTPS key type").
+/// Loads `dir/selfsigned-{cert,key}.pem`, generating them (ECDSA P-256, written by [`super::x509`],
 /// subjectAltNames `names` — IP addresses become IP SANs —, valid from a
 /// day before `now_unix` for [`SELF_VALID_DAYS`], both mode 0600, written
 /// to a temporary name and renamed) when neither exists, when the pair is
@@ -135,20 +125,12 @@ pub fn self_signed(
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        let mut params =
-            rcgen::CertificateParams::new(wanted.clone()).map_err(|e| invalid("names", e))?;
-        let epoch = rcgen::date_time_ymd(1970, 1, 1);
         let start = now_unix.saturating_sub(86_400);
         let not_after = now_unix.saturating_add(SELF_VALID_DAYS * 86_400);
-        params.not_before = epoch + std::time::Duration::from_secs(start);
-        params.not_after = epoch + std::time::Duration::from_secs(not_after);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "kpbx self-signed");
-        let signing_key = generate_key()?;
-        let issued = params
-            .self_signed(&signing_key)
-            .map_err(|e| invalid("generate certificate", e))?;
+        let rng = ring::rand::SystemRandom::new();
+        let (cert_der, key_der) =
+            super::x509::self_signed(&wanted, SELF_CN, start, not_after, &rng)
+                .map_err(|e| invalid("generate certificate", e))?;
         let write = |path: &Path, data: &str| -> io::Result<()> {
             let tmp = path.with_extension("tmp");
             let _ = std::fs::remove_file(&tmp);
@@ -166,8 +148,8 @@ pub fn self_signed(
         // certificate it does not match for long (the metadata, written
         // last, is then stale and the pair is reissued on the next start).
         let _ = std::fs::remove_file(&meta);
-        write(&key, &signing_key.serialize_pem())?;
-        write(&cert, &issued.pem())?;
+        write(&key, &super::x509::pem("PRIVATE KEY", &key_der))?;
+        write(&cert, &super::x509::pem("CERTIFICATE", &cert_der))?;
         let mut text = format!("{not_after}\n");
         for n in &wanted {
             text.push_str(n);
@@ -196,13 +178,24 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "{f}");
         }
-        // RSA (rsaEncryption, 1.2.840.113549.1.1.1, in the certificate's public key).
+        // ECDSA P-256: id-ecPublicKey (1.2.840.10045.2.1) with prime256v1
+        // (1.2.840.10045.3.1.7) in the public key, signed ecdsa-with-SHA256
+        // (1.2.840.10045.4.3.2).
         use rustls_pki_types::pem::PemObject as _;
         let der = rustls_pki_types::CertificateDer::from_pem_file(&cert).expect("cert pem");
-        let rsa_oid = [
-            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
-        ];
-        assert!(der.windows(rsa_oid.len()).any(|w| w == rsa_oid), "not RSA");
+        let has = |oid: &[u8]| der.windows(oid.len()).any(|w| w == oid);
+        assert!(
+            has(&[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]),
+            "not an EC key"
+        );
+        assert!(
+            has(&[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+            "not P-256"
+        );
+        assert!(
+            has(&[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]),
+            "not ecdsa-with-SHA256"
+        );
         let (_, again) = super::self_signed(&sub, &names, now + 86_400).expect("reuse");
         assert_eq!(
             std::fs::read(&again).expect("read"),

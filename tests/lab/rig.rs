@@ -86,14 +86,24 @@ pub fn ha_fields(dir: &Path, me: u8, coordinator: bool) -> Vec<String> {
 pub struct VipLog {
     /// (arrival, present), plus the state polled once the watch was subscribed.
     events: Arc<Mutex<Vec<(Instant, bool)>>>,
+    /// For each arrival of the address (absent to present): whether the other node's
+    /// kernel held it at that point, asked by this thread after the arrival. Comparing
+    /// the two threads' arrival stamps instead saw an overlap that was not there under
+    /// CPU load (the other namespace's thread got to its removal late): the adapter
+    /// removes the address before the heartbeat that lets the peer acquire, so a kernel
+    /// asked after the arrival answers for the real order.
+    other_held: Arc<Mutex<Vec<(Instant, bool)>>>,
     /// Dropping it ends the watch thread.
     stop: Option<smol::channel::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl VipLog {
-    fn start(lab: &Lab, ns: &str) -> VipLog {
+    fn start(lab: &Lab, ns: &str, other_ns: &str) -> VipLog {
         let events = Arc::new(Mutex::new(Vec::new()));
+        let other_held = Arc::new(Mutex::new(Vec::new()));
+        let other_log = other_held.clone();
+        let other_ns = other_ns.to_string();
         let (stop, stopped) = smol::channel::bounded::<()>(1);
         let (ready, subscribed) = std::sync::mpsc::channel();
         let log = events.clone();
@@ -102,6 +112,7 @@ impl VipLog {
             let mut watch = AddressWatch::subscribe().expect("netlink address watch");
             let _ = ready.send(());
             let read = async {
+                let mut was_present = false;
                 // Bounded: a test's scenario sees a few hundred changes.
                 for _ in 0..1_000_000 {
                     let change = smol::future::or(async { watch.next().await }, async {
@@ -112,7 +123,16 @@ impl VipLog {
                     let Some(change) = change else { return };
                     if change.address().addr == vip {
                         let present = matches!(change, AddressChange::Present(_));
-                        lock(&log).push((Instant::now(), present));
+                        let at = Instant::now();
+                        lock(&log).push((at, present));
+                        if present && !was_present {
+                            let out = lab::run(
+                                "ip",
+                                &["-n", &other_ns, "-j", "addr", "show", "dev", "lan0"],
+                            );
+                            lock(&other_log).push((at, out.contains(&format!("\"{VIP}\""))));
+                        }
+                        was_present = present;
                     }
                 }
             };
@@ -126,6 +146,7 @@ impl VipLog {
         lock(&events).push((now, held));
         VipLog {
             events,
+            other_held,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -145,6 +166,15 @@ impl VipLog {
             .take_while(|&&(at, _)| at <= t)
             .last()
             .is_some_and(|&(_, present)| present)
+    }
+
+    /// Whether the other node's kernel held the address when it arrived here at `at`
+    /// (an arrival event's stamp); `None` for any other instant.
+    pub fn other_held_on_arrival(&self, at: Instant) -> Option<bool> {
+        lock(&self.other_held)
+            .iter()
+            .find(|&&(t, _)| t == at)
+            .map(|&(_, held)| held)
     }
 
     /// When the address appeared after `since`: `since` itself if it was held then.
@@ -251,7 +281,10 @@ impl Rig {
         configure(&b, &fields(2));
         configure(&a, &fields(1));
         let rig = Rig {
-            vip: [VipLog::start(&lab, &a_ns), VipLog::start(&lab, &b_ns)],
+            vip: [
+                VipLog::start(&lab, &a_ns, &b_ns),
+                VipLog::start(&lab, &b_ns, &a_ns),
+            ],
             lab,
             a_ns,
             b_ns,
@@ -349,7 +382,10 @@ impl Rig {
         // Bounded by `limit` and by count (5 ms apart).
         for _ in 0..10_000 {
             if let Some(at) = log.appeared_since(since) {
-                return (Some(at - since), u32::from(other.held_at(at)));
+                let both = log
+                    .other_held_on_arrival(at)
+                    .unwrap_or_else(|| other.held_at(at));
+                return (Some(at - since), u32::from(both));
             }
             if since.elapsed() > limit {
                 break;

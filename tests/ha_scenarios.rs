@@ -275,7 +275,13 @@ fn admin_switch() {
     assert!(outage <= MARGIN, "switch outage {outage:?}\n{}", rig.logs());
     assert!(takeover <= MARGIN, "switch takeover {takeover:?}");
     assert_eq!(both, 0);
-    assert!(rig.sole(&rig.b_ns));
+    assert!(
+        rig.sole(&rig.b_ns),
+        "b alone holds 700 ms after the switch: a {}, b {}\n{}",
+        rig.holds(&rig.a_ns),
+        rig.holds(&rig.b_ns),
+        rig.logs()
+    );
     // And back, asked on the passive.
     let prober = rig.prober();
     let fault = Instant::now();

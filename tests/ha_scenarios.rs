@@ -451,11 +451,13 @@ fn passive_fully_isolated() {
 /// waited for (starting a, waiting until it answered, then b let a's init
 /// timeout run alone whenever a's start was slow). And not the first start
 /// after pairing: that one re-issues the self-signed certificate (the
-/// resource address joins its names), an RSA key generation that under CPU
-/// contention took 3 s on a and 15 s on b, so the "simultaneous" boots were
-/// 15 s apart and a acquired on its init timeout (first holder after 9-19 s,
-/// 3 failures in 3 runs with the test pinned to a core shared with a busy
-/// loop). One unmeasured restart does that first.
+/// resource address joins its names) before the HA thread starts. With the
+/// RSA key of the time, that took 3 s on a and 15 s on b under CPU
+/// contention, so the "simultaneous" boots were 15 s apart and a acquired on
+/// its init timeout (first holder after 9-19 s, 3 failures in 3 runs with the
+/// test pinned to a core shared with a busy loop). The ECDSA key that
+/// replaced it is cheap, but the re-issue still makes that start unlike the
+/// others: one unmeasured restart does it first.
 #[test]
 fn simultaneous_boot() {
     let _g = one_at_a_time();

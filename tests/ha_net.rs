@@ -420,17 +420,91 @@ const GROUP: [Ipv4Addr; 4] = [
 ];
 const EXPECT: [bool; 4] = [true, true, false, true];
 
+/// Waits (bounded) until the kernel stamps datagrams when they arrive, and
+/// returns the socket that keeps it so.
+///
+/// Turning `SO_TIMESTAMPNS` on is not immediate system-wide: the first
+/// socket that asks (no other socket wanted stamps) only schedules a work
+/// item that enables stamping on arrival (`net_enable_timestamp`, a
+/// deferred static key). Until that work item has run, a datagram is
+/// stamped when it is *read*, so its queued age reads as ~0. Under CPU
+/// contention the work item ran after the test's old heartbeat arrived:
+/// stamp 11 µs before the read, 615 ms after the send, and the old
+/// heartbeat was delivered as fresh (5 failures in 130 runs with the test
+/// pinned to a core shared with a busy loop). The probe: a loopback
+/// datagram to itself, read 20 ms later, must show an age of 15 ms or more.
+fn arrival_stamps_on() -> std::net::UdpSocket {
+    use nix::sys::socket::{
+        ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, setsockopt, sockopt,
+    };
+    use std::io::IoSliceMut;
+    use std::os::fd::AsRawFd;
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind probe");
+    setsockopt(&probe, sockopt::ReceiveTimestampns, &true).expect("SO_TIMESTAMPNS");
+    let me = probe.local_addr().expect("probe address");
+    let on = wait_until(10 * SEC, || {
+        probe.send_to(b"probe", me).expect("probe send");
+        std::thread::sleep(Duration::from_millis(20));
+        let mut buf = [0u8; 16];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+        let msg = recvmsg::<SockaddrIn>(
+            probe.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .expect("probe recv");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970");
+        let stamp = msg
+            .cmsgs()
+            .ok()
+            .into_iter()
+            .flatten()
+            .find_map(|c| match c {
+                ControlMessageOwned::ScmTimestampns(t) => Some(Duration::new(
+                    u64::try_from(t.tv_sec()).unwrap_or(0),
+                    u32::try_from(t.tv_nsec()).unwrap_or(0),
+                )),
+                _ => None,
+            });
+        stamp.is_some_and(|t| now.saturating_sub(t) >= Duration::from_millis(15))
+    });
+    assert!(
+        on,
+        "datagrams still stamped when read, not on arrival, after 10 s"
+    );
+    probe
+}
+
 /// A heartbeat that waited in the queue longer than `max_age` (the daemon was frozen) is
 /// dropped unread; the fresh one after it is received.
+///
+/// Only once the kernel stamps on arrival ([`arrival_stamps_on`]). The ages
+/// are made by handshakes, not by both sides sleeping fixed times: the
+/// receiver's "freeze" starts once the old heartbeat is sent (the sender's
+/// thread may start late under load), and the new one is sent only when the
+/// receiver is about to read.
 #[test]
 fn stale_heartbeats_are_dropped() {
+    const MAX_AGE: Duration = Duration::from_millis(300);
     let (lab, a, b) = Lab::pair("hbstale");
     let (ready_tx, ready_rx) = smol::channel::bounded::<()>(1);
+    let (sent_tx, sent_rx) = smol::channel::bounded::<()>(1);
+    let (go_tx, go_rx) = smol::channel::bounded::<()>(1);
     let receiver = lab.spawn_in(&a, move || async move {
-        let sync = sync_hb(1, Duration::from_millis(300)).expect("bind sync0");
+        let sync = sync_hb(1, MAX_AGE).expect("bind sync0");
+        let _stamping = arrival_stamps_on();
         ready_tx.send(()).await.expect("ready");
-        // "Frozen": not reading while the first heartbeat ages.
-        smol::Timer::after(Duration::from_millis(600)).await;
+        within(5 * SEC, sent_rx.recv())
+            .await
+            .expect("old sent")
+            .expect("alive");
+        // "Frozen": not reading while the old heartbeat ages past max_age.
+        smol::Timer::after(2 * MAX_AGE).await;
+        go_tx.send(()).await.expect("go");
         within(3 * SEC, sync.recv())
             .await
             .expect("a datagram")
@@ -443,7 +517,11 @@ fn stale_heartbeats_are_dropped() {
             .expect("alive");
         let sync = sync_hb(2, Duration::ZERO).expect("bind");
         sync.send(b"old").await.expect("send");
-        smol::Timer::after(Duration::from_millis(900)).await;
+        sent_tx.send(()).await.expect("sent");
+        within(5 * SEC, go_rx.recv())
+            .await
+            .expect("go")
+            .expect("alive");
         sync.send(b"new").await.expect("send");
     });
     let got = join(receiver);

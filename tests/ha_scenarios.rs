@@ -66,7 +66,12 @@ fn failover(
         rig.logs()
     );
     if !stale_ok {
-        assert_eq!(both, 0, "{scenario}: both held before the takeover");
+        assert_eq!(
+            both,
+            0,
+            "{scenario}: both held before the takeover\n{}",
+            rig.logs()
+        );
     }
     fault + takeover
 }
@@ -125,10 +130,19 @@ fn active_node_powered_off() {
     let _g = one_at_a_time();
     let mut rig = Rig::up("off");
     let prober = rig.prober();
+    // Power off as b sees it: both heartbeat paths and a's presence on the
+    // LAN go together. The sync cable first (a, still running, can tell b
+    // nothing more; b still hears it on the LAN), then a's switch port: the
+    // fault. The daemon's death and the address flush come after, where b
+    // cannot see them. Killing first made the fault as long as four `ip`
+    // runs: under CPU load (test pinned to a core shared with a busy loop)
+    // the port went down after b's out-of-service time, b's probe was still
+    // answered by a's kernel ("not acquiring: 198.51.100.10 is answered by
+    // <a's MAC>") and the takeover measured 1196 ms (1 failure in 3 runs).
+    rig.lab.ip(&rig.a_ns, "link set sync0 down");
+    rig.lab.ip(&rig.sw, "link set pa down");
     let fault = Instant::now();
     rig.a.kill9();
-    rig.lab.ip(&rig.sw, "link set pa down");
-    rig.lab.ip(&rig.a_ns, "link set sync0 down");
     rig.lab.ip(&rig.a_ns, "link set lan0 down");
     // A powered-off node holds no address.
     rig.lab
@@ -261,7 +275,13 @@ fn admin_switch() {
     assert!(outage <= MARGIN, "switch outage {outage:?}\n{}", rig.logs());
     assert!(takeover <= MARGIN, "switch takeover {takeover:?}");
     assert_eq!(both, 0);
-    assert!(rig.sole(&rig.b_ns));
+    assert!(
+        rig.sole(&rig.b_ns),
+        "b alone holds 700 ms after the switch: a {}, b {}\n{}",
+        rig.holds(&rig.a_ns),
+        rig.holds(&rig.b_ns),
+        rig.logs()
+    );
     // And back, asked on the passive.
     let prober = rig.prober();
     let fault = Instant::now();
@@ -426,10 +446,26 @@ fn passive_fully_isolated() {
 /// Both daemons start at the same moment (already paired): the default
 /// active node takes the resource, never both, well before the 2 s init
 /// timeout because they hear each other.
+///
+/// "At the same moment": both processes are spawned before either is
+/// waited for (starting a, waiting until it answered, then b let a's init
+/// timeout run alone whenever a's start was slow). And not the first start
+/// after pairing: that one re-issues the self-signed certificate (the
+/// resource address joins its names) before the HA thread starts. With the
+/// RSA key of the time, that took 3 s on a and 15 s on b under CPU
+/// contention, so the "simultaneous" boots were 15 s apart and a acquired on
+/// its init timeout (first holder after 9-19 s, 3 failures in 3 runs with the
+/// test pinned to a core shared with a busy loop). The ECDSA key that
+/// replaced it is cheap, but the re-issue still makes that start unlike the
+/// others: one unmeasured restart does it first.
 #[test]
 fn simultaneous_boot() {
     let _g = one_at_a_time();
     let mut rig = Rig::up("boot");
+    rig.a.kill9();
+    rig.b.kill9();
+    rig.a.start();
+    rig.b.start();
     rig.a.kill9();
     rig.b.kill9();
     assert!(
@@ -437,9 +473,10 @@ fn simultaneous_boot() {
             && !rig.holds(&rig.b_ns)),
         "stale addresses outlived their lifetime"
     );
+    let a_log_from = rig.a.log().len();
     let started = Instant::now();
-    rig.a.start();
-    rig.b.start();
+    rig.a.spawn();
+    rig.b.spawn();
     let mut both = 0;
     let mut first = None;
     for _ in 0..5000 {
@@ -454,6 +491,8 @@ fn simultaneous_boot() {
             break;
         }
     }
+    rig.a.wait_ready();
+    rig.b.wait_ready();
     let first = first.unwrap_or_else(|| panic!("nobody acquired\n{}", rig.logs()));
     eprintln!(
         "scenario simultaneous-boot: first holder {} ms after both started",
@@ -470,7 +509,14 @@ fn simultaneous_boot() {
         "the default active node holds\n{}",
         rig.logs()
     );
-    assert!(first < Duration::from_secs(4), "{first:?}");
+    assert!(first < Duration::from_secs(4), "{first:?}\n{}", rig.logs());
+    // Because it heard b, not because its init timeout ran out.
+    let a_log = rig.a.log();
+    assert!(
+        a_log[a_log_from..].contains("acquiring the resource: default active node"),
+        "{}",
+        rig.logs()
+    );
     assert_eq!(status(&rig.a)["state"], "active");
     assert_eq!(status(&rig.b)["state"], "passive");
     assert!(rig.phone_reaches());

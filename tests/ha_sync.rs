@@ -104,6 +104,24 @@ fn tails(rig: &Rig) -> String {
     )
 }
 
+/// Both logs from 60 lines before the first line naming `what` to 60 after
+/// (how a lost change was committed and what the nodes did around it).
+fn around(rig: &Rig, what: &str) -> String {
+    let part = |d: &Daemon| {
+        let log = d.log();
+        let lines: Vec<&str> = log.lines().collect();
+        match lines.iter().position(|l| l.contains(what)) {
+            Some(i) => lines[i.saturating_sub(60)..(i + 60).min(lines.len())].join("\n"),
+            None => format!("({what} not in this log)"),
+        }
+    };
+    format!(
+        "--- node a log around {what} ---\n{}\n--- node b log around {what} ---\n{}",
+        part(&rig.a),
+        part(&rig.b)
+    )
+}
+
 /// The cluster is whole and in sync: one node active, holding the resource
 /// alone, in synchronous mode; the other passive and following; both see
 /// both ping-group members and hear each other on both paths; both stores
@@ -471,10 +489,11 @@ fn failovers_lose_no_acknowledged_change() {
     );
     assert!(
         lost.is_empty(),
-        "{} acknowledged changes are missing on the active node {}: {:?}\n{}",
+        "{} acknowledged changes are missing on the active node {}: {:?}\n{}\n{}",
         lost.len(),
         NAMES[act],
         &lost[..lost.len().min(20)],
+        around(&rig, lost.first().map_or("", |n| n.as_str())),
         tails(&rig)
     );
     assert!(converged(&rig), "{}\n{}", sync(&rig.a), sync(&rig.b));

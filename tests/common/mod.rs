@@ -90,6 +90,13 @@ impl Daemon {
 
     /// Starts the daemon and waits until it answers `kpbx status`.
     pub fn start(&mut self) -> &mut Daemon {
+        self.spawn();
+        self.wait_ready()
+    }
+
+    /// Starts the process without waiting for it to answer (to start two
+    /// daemons at the same moment); [`Daemon::wait_ready`] then waits.
+    pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "daemon already running");
         // The benchmarks may run another build (`KPBXD_BIN`, as bench/ha-failover.sh).
         let kpbxd = std::env::var("KPBXD_BIN").unwrap_or_else(|_| KPBXD.to_string());
@@ -110,6 +117,10 @@ impl Daemon {
             .spawn()
             .expect("spawn kpbxd");
         self.child = Some(child);
+    }
+
+    /// Waits (bounded) until the spawned daemon answers `kpbx status`.
+    pub fn wait_ready(&mut self) -> &mut Daemon {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if self.kpbx(&["status"]).status.success() {

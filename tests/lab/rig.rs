@@ -86,14 +86,24 @@ pub fn ha_fields(dir: &Path, me: u8, coordinator: bool) -> Vec<String> {
 pub struct VipLog {
     /// (arrival, present), plus the state polled once the watch was subscribed.
     events: Arc<Mutex<Vec<(Instant, bool)>>>,
+    /// For each arrival of the address (absent to present): whether the other node's
+    /// kernel held it at that point, asked by this thread after the arrival. Comparing
+    /// the two threads' arrival stamps instead saw an overlap that was not there under
+    /// CPU load (the other namespace's thread got to its removal late): the adapter
+    /// removes the address before the heartbeat that lets the peer acquire, so a kernel
+    /// asked after the arrival answers for the real order.
+    other_held: Arc<Mutex<Vec<(Instant, bool)>>>,
     /// Dropping it ends the watch thread.
     stop: Option<smol::channel::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl VipLog {
-    fn start(lab: &Lab, ns: &str) -> VipLog {
+    fn start(lab: &Lab, ns: &str, other_ns: &str) -> VipLog {
         let events = Arc::new(Mutex::new(Vec::new()));
+        let other_held = Arc::new(Mutex::new(Vec::new()));
+        let other_log = other_held.clone();
+        let other_ns = other_ns.to_string();
         let (stop, stopped) = smol::channel::bounded::<()>(1);
         let (ready, subscribed) = std::sync::mpsc::channel();
         let log = events.clone();
@@ -102,6 +112,7 @@ impl VipLog {
             let mut watch = AddressWatch::subscribe().expect("netlink address watch");
             let _ = ready.send(());
             let read = async {
+                let mut was_present = false;
                 // Bounded: a test's scenario sees a few hundred changes.
                 for _ in 0..1_000_000 {
                     let change = smol::future::or(async { watch.next().await }, async {
@@ -112,7 +123,17 @@ impl VipLog {
                     let Some(change) = change else { return };
                     if change.address().addr == vip {
                         let present = matches!(change, AddressChange::Present(_));
-                        lock(&log).push((Instant::now(), present));
+                        let at = Instant::now();
+                        // The answer is in place before the arrival is visible.
+                        if present && !was_present {
+                            let out = lab::run(
+                                "ip",
+                                &["-n", &other_ns, "-j", "addr", "show", "dev", "lan0"],
+                            );
+                            lock(&other_log).push((at, out.contains(&format!("\"{VIP}\""))));
+                        }
+                        lock(&log).push((at, present));
+                        was_present = present;
                     }
                 }
             };
@@ -126,6 +147,7 @@ impl VipLog {
         lock(&events).push((now, held));
         VipLog {
             events,
+            other_held,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -145,6 +167,15 @@ impl VipLog {
             .take_while(|&&(at, _)| at <= t)
             .last()
             .is_some_and(|&(_, present)| present)
+    }
+
+    /// Whether the other node's kernel held the address when it arrived here at `at`
+    /// (an arrival event's stamp); `None` for any other instant.
+    pub fn other_held_on_arrival(&self, at: Instant) -> Option<bool> {
+        lock(&self.other_held)
+            .iter()
+            .find(|&&(t, _)| t == at)
+            .map(|&(_, held)| held)
     }
 
     /// When the address appeared after `since`: `since` itself if it was held then.
@@ -251,7 +282,10 @@ impl Rig {
         configure(&b, &fields(2));
         configure(&a, &fields(1));
         let rig = Rig {
-            vip: [VipLog::start(&lab, &a_ns), VipLog::start(&lab, &b_ns)],
+            vip: [
+                VipLog::start(&lab, &a_ns, &b_ns),
+                VipLog::start(&lab, &b_ns, &a_ns),
+            ],
             lab,
             a_ns,
             b_ns,
@@ -349,7 +383,10 @@ impl Rig {
         // Bounded by `limit` and by count (5 ms apart).
         for _ in 0..10_000 {
             if let Some(at) = log.appeared_since(since) {
-                return (Some(at - since), u32::from(other.held_at(at)));
+                let both = log
+                    .other_held_on_arrival(at)
+                    .unwrap_or_else(|| other.held_at(at));
+                return (Some(at - since), u32::from(both));
             }
             if since.elapsed() > limit {
                 break;
@@ -373,7 +410,8 @@ pub fn status(d: &Daemon) -> serde_json::Value {
 /// Pings the resource from the phone every 10 ms until finished.
 pub struct Prober {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<Instant>>,
+    /// Every attempt: when it was sent, and whether the reply came.
+    handle: JoinHandle<Vec<(Instant, bool)>>,
 }
 
 impl Prober {
@@ -383,46 +421,67 @@ impl Prober {
         let handle = lab.spawn_in(phone, move || async move {
             let mut p = Pinger::open().expect("ICMP socket in the phone namespace");
             let vip: Ipv4Addr = VIP.parse().expect("vip");
-            let mut replies = Vec::new();
+            let mut attempts = Vec::new();
             // Bounded: at most 10 minutes of probes.
             for _ in 0..60_000 {
                 if flag.load(Ordering::Relaxed) {
                     break;
                 }
                 let sent = Instant::now();
-                if p.ping_all(&[vip], PROBE_PERIOD).await[0].reachable {
-                    replies.push(sent);
-                }
+                let reachable = p.ping_all(&[vip], PROBE_PERIOD).await[0].reachable;
+                attempts.push((sent, reachable));
                 let next = sent + PROBE_PERIOD;
                 if let Some(rest) = next.checked_duration_since(Instant::now()) {
                     smol::Timer::after(rest).await;
                 }
             }
-            replies
+            attempts
         });
         // Let it get going before the fault.
         std::thread::sleep(Duration::from_millis(300));
         Prober { stop, handle }
     }
 
-    /// Stops probing; returns the longest reply gap after `fault` (minus
-    /// one probe period), up to now.
+    /// Stops probing; returns the longest outage after `fault` (minus one
+    /// probe period), up to now: the longest time between two replies with
+    /// at least one unanswered probe between them.
+    ///
+    /// A gap with no probe in it is the prober's thread not running, not
+    /// the resource being unreachable: under CPU load it measured outages of
+    /// 652 ms while the passive node was cut off and nothing changed on the
+    /// phone's path to the active (ha_scenarios passive_fully_isolated, and
+    /// 950 ms for a LAN-down takeover done in 30 ms). A reply already
+    /// queued when a late thread looks counts as answered (`ping_all` reads
+    /// before its timer), so an unanswered probe is a real one.
     pub fn outage(self, fault: Instant) -> Duration {
         let end = Instant::now();
         self.stop.store(true, Ordering::Relaxed);
-        let replies = lab::join(self.handle);
-        let mut prev = replies
+        let attempts = lab::join(self.handle);
+        assert!(
+            attempts.iter().any(|&(t, _)| t > fault),
+            "the prober sent no probe after the fault"
+        );
+        let mut prev = attempts
             .iter()
             .rev()
-            .find(|t| **t <= fault)
-            .copied()
-            .unwrap_or(fault);
+            .find(|&&(t, ok)| ok && t <= fault)
+            .map_or(fault, |&(t, _)| t);
+        let mut unanswered = false;
         let mut worst = Duration::ZERO;
-        for &t in replies.iter().filter(|t| **t > fault) {
-            worst = worst.max(t - prev);
-            prev = t;
+        for &(t, ok) in attempts.iter().filter(|&&(t, _)| t > fault) {
+            if ok {
+                if unanswered {
+                    worst = worst.max(t - prev);
+                }
+                prev = t;
+                unanswered = false;
+            } else {
+                unanswered = true;
+            }
         }
-        worst = worst.max(end.saturating_duration_since(prev));
+        if unanswered {
+            worst = worst.max(end.saturating_duration_since(prev));
+        }
         worst.saturating_sub(PROBE_PERIOD)
     }
 }

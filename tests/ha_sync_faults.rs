@@ -638,19 +638,17 @@ fn a_read_on_the_passive_is_never_taken_for_a_write() {
         let socket = active.socket.clone();
         let flag = stop.clone();
         std::thread::spawn(move || {
-            let mut n = 0u32;
+            let (mut n, mut ok) = (0u32, 0u32);
             // Bounded: at most 20,000 changes.
             while n < 20_000 && !flag.load(Ordering::Relaxed) {
                 n += 1;
                 let value = format!("location=r{n}");
+                // On a box loaded enough that the roles move, a change
+                // may rightly fail ("may be lost"): not this test's point.
                 let out = common::kpbx_at(&socket, &["system", "set", &value]);
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                ok += u32::from(out.status.success());
             }
-            n
+            ok
         })
     };
     let started = std::time::Instant::now();

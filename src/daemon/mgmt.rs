@@ -130,11 +130,10 @@ pub(super) fn on_event(daemon: &Daemon, step: Step) {
         }
         return;
     }
-    let mark = crate::store::repl::WriteMark::now();
+    let before = super::sync::Before::now(daemon);
     let answer = on_step(daemon, call, peer);
-    super::sync::answer(
+    before.answer(
         daemon,
-        mark.wrote(),
         Box::new(move |lost| {
             let _ = reply.try_send(match lost {
                 None => answer,

@@ -748,7 +748,7 @@ fn route(
     };
     let switch = matches!(command, crate::control::Command::HaSwitch);
     let held = daemon.ha.borrow().holds();
-    let mark = crate::store::repl::WriteMark::now();
+    let before = sync::Before::now(daemon);
     let answer = handlers::handle_authorized(daemon, origin, scope, command);
     if switch && !matches!(answer, Reply::Error(_)) {
         // Answered once the resource has moved, or not.
@@ -760,7 +760,7 @@ fn route(
     }
     // Only a request that wrote waits for the HA peer; the client may
     // have gone by then, that is its business.
-    sync::answer(daemon, mark.wrote(), sync::to_client(reply, answer));
+    before.answer(daemon, sync::to_client(reply, answer));
 }
 
 /// What woke the loop.
@@ -838,9 +838,9 @@ async fn event_loop(
                 hash,
                 reply,
             } => {
-                let mark = crate::store::repl::WriteMark::now();
+                let before = sync::Before::now(daemon);
                 let answer = users::handle_prehashed(daemon, &origin, command, hash);
-                sync::answer(daemon, mark.wrote(), sync::to_client(reply, answer));
+                before.answer(daemon, sync::to_client(reply, answer));
             }
             Event::Sync(report) => sync::on_report(daemon, ex, report),
             Event::Answer {

@@ -336,6 +336,41 @@ pub fn to_client(reply: Sender<crate::control::Reply>, answer: crate::control::R
     })
 }
 
+/// Taken before a request's handler runs ([`Before::answer`] after it).
+pub struct Before {
+    mark: crate::store::repl::WriteMark,
+    clustered: bool,
+}
+
+impl Before {
+    pub fn now(daemon: &Daemon) -> Before {
+        Before {
+            mark: crate::store::repl::WriteMark::now(),
+            clustered: clustered(daemon),
+        }
+    }
+
+    /// [`answer`] for what the handler did: whether it committed on this
+    /// thread. A change made while this node was in no cluster (HA not
+    /// running or without a cluster key) is answered at once, as while HA
+    /// is off, even if the handler itself started HA (`ha configure`):
+    /// settled against the new runtime's state, it got the "may be lost"
+    /// error whenever the HA thread was quick enough to be in "init" or
+    /// "pairing" by then.
+    pub fn answer(self, daemon: &Daemon, send: Answer) {
+        if !self.clustered {
+            send(None);
+            return;
+        }
+        answer(daemon, self.mark.wrote(), send);
+    }
+}
+
+/// Whether this node runs HA in a cluster (the case [`settle`] judges).
+fn clustered(daemon: &Daemon) -> bool {
+    daemon.ha.borrow().sync_view(daemon.clock.now()).is_some()
+}
+
 /// Sends a reply now, or, for a request that wrote while the peer is in
 /// sync, once the peer has stored what it wrote (or the bound passes).
 pub fn answer(daemon: &Daemon, wrote: bool, send: Answer) {

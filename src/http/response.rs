@@ -362,14 +362,9 @@ pub fn reason(status: u16) -> &'static str {
 
 /// The `Date`/`Last-Modified` value (IMF-fixdate) of `secs` since the epoch (clamped to
 /// 9999-12-31) into 29 bytes, without `fmt` (it is in every response head).
-pub fn http_date_bytes(secs: u64) -> [u8; 29] {
-    let secs = secs.min(253_402_300_799);
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
-    // 1970-01-01 was a Thursday.
-    let wd = &b"ThuFriSatSunMonTueWed"[(days % 7) as usize * 3..][..3];
-    // Civil from days (H. Hinnant), on days since 0000-03-01.
+/// (year, month 1-12, day 1-31) of `days` since 1970-01-01, proleptic
+/// Gregorian (H. Hinnant's civil-from-days, on days since 0000-03-01).
+pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;
@@ -378,7 +373,17 @@ pub fn http_date_bytes(secs: u64) -> [u8; 29] {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mon = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(mon <= 2);
+    (yoe + era * 400 + u64::from(mon <= 2), mon, d)
+}
+
+pub fn http_date_bytes(secs: u64) -> [u8; 29] {
+    let secs = secs.min(253_402_300_799);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    // 1970-01-01 was a Thursday.
+    let wd = &b"ThuFriSatSunMonTueWed"[(days % 7) as usize * 3..][..3];
+    let (y, mon, d) = civil_from_days(days);
     let mn = &b"JanFebMarAprMayJunJulAugSepOctNovDec"[(mon as usize - 1) * 3..][..3];
     let mut o = *b"Thu, 01 Jan 1970 00:00:00 GMT";
     o[..3].copy_from_slice(wd);

@@ -41,18 +41,8 @@ fn seq(parts: &[&[u8]]) -> Vec<u8> {
 /// A DER time: UTCTime for the years 1950-2049, GeneralizedTime otherwise (RFC 5280
 /// 4.1.2.5), from Unix seconds.
 fn time(unix: u64) -> Vec<u8> {
-    let days = (unix / 86_400) as i64;
+    let (year, month, day) = super::response::civil_from_days(unix / 86_400);
     let secs = unix % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     let hms = format!(
         "{:02}{:02}{:02}{:02}{:02}Z",
         month,
@@ -141,20 +131,7 @@ pub fn self_signed(
 
 /// PEM (RFC 7468) of DER bytes under `label`, 64 columns.
 pub fn pem(label: &str, der: &[u8]) -> String {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
-    for chunk in der.chunks(3) {
-        let v = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(char::from(B64[(v >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                b64.push('=');
-            }
-        }
-    }
+    let b64 = crate::redirect::base64(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {
         out.push_str(std::str::from_utf8(line).unwrap_or_default());

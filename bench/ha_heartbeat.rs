@@ -44,7 +44,6 @@ mod support;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kpbxd::control::Command as Cmd;
@@ -562,48 +561,7 @@ fn restore_roles(a: &common::Daemon, b: &common::Daemon) {
 /// the node's namespace, 13 or 12 parallel transfers each (each address
 /// within the per-address connection limit). Returns the HTTP codes.
 fn password_storm(a: &common::Daemon, ns: &str) -> Vec<String> {
-    let port = a.listen("mgmt").port();
-    let cert = a.data_dir().join("tls/selfsigned-cert.pem");
-    let cert = cert.display().to_string();
-    let resolve = format!("localhost:{port}:127.0.0.1");
-    let login = Command::new("ip")
-        .args(["netns", "exec", ns, "curl", "-sS", "--max-time", "60"])
-        .args(["--cacert", &cert, "--resolve", &resolve])
-        .args(["-H", "Content-Type: application/json", "--data-binary"])
-        .arg(r#"{"user":"ann","password":"ann-password"}"#)
-        .arg(format!("https://localhost:{port}/api/v1/login"))
-        .output()
-        .expect("curl login");
-    let body: serde_json::Value =
-        serde_json::from_slice(&login.stdout).unwrap_or(serde_json::Value::Null);
-    let token = body["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("login: {body} {}", String::from_utf8_lossy(&login.stderr)))
-        .to_string();
-    let auth = format!("Authorization: Bearer {token}");
-    let url = format!("https://localhost:{port}/api/v1/command");
-    let change = r#"{"UserPasswd":{"name":"bob","password":"new-bob-password-1"}}"#;
-    let storm: Vec<_> = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
-        .iter()
-        .enumerate()
-        .map(|(i, source)| {
-            let n = if i < 2 { 13 } else { 12 };
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, "curl", "-sS", "--max-time", "300"])
-                .args(["--cacert", &cert, "--resolve", &resolve])
-                .args(["--interface", source, "-Z", "--parallel-immediate"])
-                .args(["--parallel-max", "13", "-H", &auth])
-                .args(["-H", "Content-Type: application/json"])
-                .args(["--data-binary", change, "-w", "%{http_code}\\n"]);
-            for _ in 0..n {
-                c.args(["-o", "/dev/null", &url]);
-            }
-            c.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("curl")
-        })
-        .collect();
+    let storm = rig::password_storm(a, ns);
     let mut codes = Vec::new();
     for c in storm {
         let out = c.wait_with_output().expect("curl");

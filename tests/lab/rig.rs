@@ -642,3 +642,54 @@ fn is_heartbeat(ip: &[u8], from: Ipv4Addr) -> bool {
     let ihl = usize::from(ip[0] & 0x0f) * 4;
     ip.len() >= ihl + 8 && u16::from_be_bytes([ip[ihl + 2], ip[ihl + 3]]) == HA_PORT
 }
+
+/// 50 parallel password changes over the management API, from 4
+/// loopback addresses in `ns` (13, 13, 12, 12 parallel transfers, each
+/// address within the per-address connection limit): the curl processes,
+/// each printing an HTTP code per change. A user `ann` (password
+/// `ann-password`) that may change `bob`'s password must exist.
+pub fn password_storm(d: &Daemon, ns: &str) -> Vec<std::process::Child> {
+    use std::process::{Command, Stdio};
+    let port = d.listen("mgmt").port();
+    let cert = d.data_dir().join("tls/selfsigned-cert.pem");
+    let cert = cert.display().to_string();
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let login = Command::new("ip")
+        .args(["netns", "exec", ns, "curl", "-sS", "--max-time", "60"])
+        .args(["--cacert", &cert, "--resolve", &resolve])
+        .args(["-H", "Content-Type: application/json", "--data-binary"])
+        .arg(r#"{"user":"ann","password":"ann-password"}"#)
+        .arg(format!("https://localhost:{port}/api/v1/login"))
+        .output()
+        .expect("curl (apt-get install curl)");
+    let body: serde_json::Value =
+        serde_json::from_slice(&login.stdout).unwrap_or(serde_json::Value::Null);
+    let token = body["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login: {body} {}", String::from_utf8_lossy(&login.stderr)))
+        .to_string();
+    let auth = format!("Authorization: Bearer {token}");
+    let url = format!("https://localhost:{port}/api/v1/command");
+    let change = r#"{"UserPasswd":{"name":"bob","password":"new-bob-password-1"}}"#;
+    ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        .iter()
+        .enumerate()
+        .map(|(i, source)| {
+            let n = if i < 2 { 13 } else { 12 };
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "curl", "-sS", "--max-time", "300"])
+                .args(["--cacert", &cert, "--resolve", &resolve])
+                .args(["--interface", source, "-Z", "--parallel-immediate"])
+                .args(["--parallel-max", "13", "-H", &auth])
+                .args(["-H", "Content-Type: application/json"])
+                .args(["--data-binary", change, "-w", "%{http_code}\\n"]);
+            for _ in 0..n {
+                c.args(["-o", "/dev/null", &url]);
+            }
+            c.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("curl")
+        })
+        .collect()
+}

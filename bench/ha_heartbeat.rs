@@ -260,6 +260,27 @@ fn one_setting(
     // connection each time: the daemon closes idle control connections.)
     let b_took = |b: &common::Daemon| Client::connect(&b.socket).ha().state == "active";
     let settle = || std::thread::sleep(Duration::from_millis(400));
+    // An import on a, timed, with the heartbeats a sent meanwhile.
+    let import = |row: &mut dyn FnMut(&str, Duration, Duration, &HeartbeatLog, bool),
+                  kind: &str,
+                  csv: String,
+                  label: &str| {
+        let mut ca = Client::connect(&a.socket);
+        let t0 = wall_now();
+        let took = attempt(
+            &mut ca,
+            Cmd::ProvImport {
+                kind: kind.into(),
+                csv,
+            },
+        );
+        settle();
+        let over = b_took(&b);
+        if over {
+            restore_roles(&a, &b);
+        }
+        row(label, t0, took, &from_a, over);
+    };
 
     // Set-up, not measured: users for the API, templates for the devices.
     common::add_user(&a, "ann", "admin", "ann-password");
@@ -278,30 +299,15 @@ fn one_setting(
 
     // 1. 40,000 accounts in one transaction.
     if wanted("accounts") {
-        let mut ca = Client::connect(&a.socket);
         let mut csv = String::from("extension,sip_password,display_name\n");
         for i in 0..ACCOUNTS {
             let _ = writeln!(csv, "{},pw-{i},User {i}", 500_000 + i);
         }
-        let t0 = wall_now();
-        let took = attempt(
-            &mut ca,
-            Cmd::ProvImport {
-                kind: "account".into(),
-                csv,
-            },
-        );
-        settle();
-        let over = b_took(&b);
-        if over {
-            restore_roles(&a, &b);
-        }
-        row(
+        import(
+            &mut row,
+            "account",
+            csv,
             "import 40,000 accounts (one transaction)",
-            t0,
-            took,
-            &from_a,
-            over,
         );
     }
     // 2. 10,000 devices: commit, generate and write their files.
@@ -316,26 +322,11 @@ fn one_setting(
                 500_000 + i
             );
         }
-        let mut ca = Client::connect(&a.socket);
-        let t0 = wall_now();
-        let took = attempt(
-            &mut ca,
-            Cmd::ProvImport {
-                kind: "device".into(),
-                csv,
-            },
-        );
-        settle();
-        let over = b_took(&b);
-        if over {
-            restore_roles(&a, &b);
-        }
-        row(
+        import(
+            &mut row,
+            "device",
+            csv,
             "import 10,000 devices: generate and write their files",
-            t0,
-            took,
-            &from_a,
-            over,
         );
     }
     // 3. A CDR backlog: 200,000 calls appear in Master.csv.

@@ -14,10 +14,11 @@
 #                 over DIGEST_N per-device files that DIGEST_PREP makes (run.sh: kpbxd's own
 #                 generated Snom files, copied into the tree so that every server has them)
 # Recorded: rps (files/s; MBps for fw), hps (TLS handshakes/s), resumed_pct, p50/p99 (ms),
-# srv_cpu_us_req (server CPU per file), rss_peak_mb, errors.
+# srv_cpu_us_req (server CPU per file), rss_peak_mb, errors, loadavg (the machine's 1-minute
+# load average at the end of the test: on a shared box, with foreign_cpu_pct, what else ran).
 #
-# Both servers get the same certificate and key (KEY=rsa: RSA 2048, the type kpbxd generates
-# by default; KEY=ec: ECDSA P-256), TLS 1.2 + 1.3, session tickets and a session cache on.
+# Both servers get the same certificate and key (KEY=ec: ECDSA P-256, the type kpbxd generates
+# by default; KEY=rsa: RSA 2048), TLS 1.2 + 1.3, session tickets and a session cache on.
 # nginx: one worker (NGINX_WORKERS), OpenSSL, sendfile off (it does not apply to TLS).
 # nginx has no digest module in Debian: its digest test answers a request without
 # Authorization with 401 + a fixed challenge and serves the file to any request that has one
@@ -32,7 +33,12 @@
 # exported to the servers. Without DIGEST_PREP the digest test is skipped.
 #
 # Environment (defaults): ROUNDS=3 DURATION=10 STORM=1000 KA_CONNS=50 FW_CONNS=1 FW_DURATION=5
-#   DIGEST=1000 (empty to skip) DIGEST_N=200 DIGEST_PREP= PORT=18443 KEY=rsa NGINX_WORKERS=1 TLS_LOAD=<path>, lib.sh's.
+#   DIGEST=1000 (empty to skip) DIGEST_N=200 DIGEST_PREP= PORT=18443 KEY=ec NGINX_WORKERS=1 TLS_LOAD=<path>, lib.sh's.
+#   PRIO=N (e.g. -20, root only; default unset): on a box shared with other work, the rig (so
+#   the load client) and every server run at nice N, and so do their sessions' autogroups (with
+#   kernel.sched_autogroup_enabled, nice weighs only within a session, and lib.sh starts each
+#   server in a session of its own). Both servers get the same; foreign_cpu_pct still says
+#   how much the rest of the box took.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rigs=${SHARED_BENCH:-$here/../../shared/bench}
@@ -46,7 +52,7 @@ FW_CONNS=${FW_CONNS-1}
 FW_DURATION=${FW_DURATION:-5}
 DIGEST=${DIGEST-1000}
 PORT=${PORT:-18443}
-KEY=${KEY:-rsa}
+KEY=${KEY:-ec}
 TLS_LOAD=${TLS_LOAD:-$here/../target/release/examples/tls_load}
 export DIGEST_USER=phone DIGEST_PASS=Bench-dig3st
 for v in DURATION FW_DURATION PORT; do [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be an integer"; done
@@ -130,7 +136,7 @@ verify_https() {  # right bytes, 404, TLS 1.2 and 1.3, resumption, digest challe
 
 # run_load ROUND LABEL TEST MODE CONNS DURATION LIST [CREDS]
 run_load() {
-  local round=$1 label=$2 test=$3 mode=$4 conns=$5 dur=$6 list=$7 creds=${8:-} out errs p50 p99
+  local round=$1 label=$2 test=$3 mode=$4 conns=$5 dur=$6 list=$7 creds=${8:-} out errs p50 p99 load
   mon_begin
   capture out timeout $((dur + 60)) "$TLS_LOAD" "$BENCH_ADDR:$PORT_NOW" "$mode" "$conns" "$dur" "$list" $creds \
     || die "tls_load failed: $out"
@@ -148,12 +154,26 @@ run_load() {
   record "$round" "$label" "$test" p50_ms "$p50"
   record "$round" "$label" "$test" p99_ms "$p99"
   record "$round" "$label" "$test" errors "$errs"
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  record "$round" "$label" "$test" loadavg "$load"
   record_mon "$round" "$label" "$test"
-  log "  $label $test: rps=${R[rps]} hps=${R[hps]} resumed=${R[resumed]}/${R[handshakes]} MB/s=${R[MBps]} p50=${p50}ms p99=${p99}ms errors=$errs (connect ${R[err_connect]} tls ${R[err_tls]} read ${R[err_read]} status ${R[err_status]} timeout ${R[err_timeout]}) rss=${M[rss_peak_kb]}kB srv_cpu=${M[srv_cpu_pct]}% busy=${M[busy_pct]}% foreign=${M[foreign_cpu_pct]}%"
+  log "  $label $test: rps=${R[rps]} hps=${R[hps]} resumed=${R[resumed]}/${R[handshakes]} MB/s=${R[MBps]} p50=${p50}ms p99=${p99}ms errors=$errs (connect ${R[err_connect]} tls ${R[err_tls]} read ${R[err_read]} status ${R[err_status]} timeout ${R[err_timeout]}) rss=${M[rss_peak_kb]}kB srv_cpu=${M[srv_cpu_pct]}% busy=${M[busy_pct]}% foreign=${M[foreign_cpu_pct]}% load=$load"
+}
+
+# prio PID: PID's process group and its session's autogroup to nice $PRIO (see PRIO above).
+prio() {
+  [ -n "${PRIO:-}" ] || return 0
+  renice -n "$PRIO" -g "$1" >/dev/null || die "renice $PRIO failed (PRIO needs root)"
+  if [ -w "/proc/$1/autogroup" ]; then echo "$PRIO" > "/proc/$1/autogroup" || die "autogroup nice $PRIO failed"; fi
 }
 
 parse_specs "${@:-nginx}"
+[ -z "${PRIO:-}" ] || [[ $PRIO =~ ^-?[0-9]+$ ]] || die "PRIO must be an integer"
 bench_init https 3
+if [ -n "${PRIO:-}" ]; then
+  renice -n "$PRIO" -p $$ >/dev/null || die "renice $PRIO failed (PRIO needs root)"
+  if [ -w /proc/$$/autogroup ]; then echo "$PRIO" > /proc/$$/autogroup; fi
+fi
 # One certificate and key for every server, made with OpenSSL.
 export BENCH_CERT=$WORK/cert.pem BENCH_KEY=$WORK/key.pem
 case $KEY in
@@ -175,7 +195,7 @@ if [ -n "$DIGEST" ]; then
     log "no DIGEST_PREP: digest test skipped"; DIGEST=""
   fi
 fi
-log "https rig: servers ${LABELS[*]}, ROUNDS=$ROUNDS DURATION=${DURATION}s STORM='$STORM' KA_CONNS='$KA_CONNS' FW_CONNS='$FW_CONNS' DIGEST='$DIGEST' KEY=$KEY ($(openssl x509 -in "$BENCH_CERT" -noout -text | sed -n 's/^ *Public Key Algorithm: //p')); client: $TLS_LOAD on CPUs ${CLI_CPUS:-all}"
+log "https rig: servers ${LABELS[*]}, ROUNDS=$ROUNDS DURATION=${DURATION}s STORM='$STORM' KA_CONNS='$KA_CONNS' FW_CONNS='$FW_CONNS' DIGEST='$DIGEST' KEY=$KEY PRIO=${PRIO:-none} ($(openssl x509 -in "$BENCH_CERT" -noout -text | sed -n 's/^ *Public Key Algorithm: //p')); client: $TLS_LOAD on CPUs ${CLI_CPUS:-all}"
 for ((round = 1; round <= ROUNDS; round++)); do
   wait_quiet
   for i in "${!SPECS[@]}"; do
@@ -184,6 +204,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     BASE="https://$BENCH_ADDR:$PORT_NOW"
     log "round $round/$ROUNDS: $label on port $PORT_NOW"
     start_server "${SPECS[$i]}" "$label" "$PORT_NOW" tcp https_ready
+    prio "$SRV_PID"
     verify_https "$BASE" "$PORT_NOW"
     timeout 30 "$TLS_LOAD" "$BENCH_ADDR:$PORT_NOW" keepalive 10 1 "$TREE/.bench-files.lst" >/dev/null 2>&1 || true
     for c in $STORM; do

@@ -799,6 +799,35 @@ fn s_client(port: u16, extra: &[&str]) -> String {
     text
 }
 
+/// The server picks the cheapest suite whatever the client's order (OpenSSL's client lists
+/// AES-256-GCM-SHA384 first in both versions) and sends one TLS 1.3 ticket (rustls's default
+/// is two): `http::tls::server_config`, measured with bench/https.sh.
+#[test]
+fn tls_suite_is_aes128_gcm_sha256_with_one_ticket() {
+    let t = tree();
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let (tls, _) =
+        kpbxd::http::tls::self_signed(&t.dir.path().join("tls"), &names, now_unix()).unwrap();
+    let srv = start(
+        recorder(&t.root),
+        Config {
+            tls: Some(tls),
+            ..Config::default()
+        },
+    );
+    let port = srv.addr.port();
+    let o = s_client(port, &["-tls1_3"]);
+    assert!(o.contains("Cipher is TLS_AES_128_GCM_SHA256"), "{o}");
+    assert_eq!(
+        o.matches("Post-Handshake New Session Ticket arrived")
+            .count(),
+        1,
+        "{o}"
+    );
+    let o = s_client(port, &["-tls1_2"]);
+    assert!(o.contains("Cipher is ECDHE-ECDSA-AES128-GCM-SHA256"), "{o}");
+}
+
 #[test]
 fn tls_sessions_resume_on_1_2_and_1_3() {
     let t = tree();

@@ -1604,6 +1604,69 @@ fn a_frozen_active_is_not_sure_of_holding_until_it_read_the_peer() {
     assert!(sim.node(B).sure_holder(sim.now));
 }
 
+/// Issue 18, item 2: the interleaving behind a confirmed change that a
+/// resumed active then archived. The HA thread's socket tasks read the
+/// peer's heartbeats and queue them for the node; a freeze (SIGSTOP) that
+/// falls between the read and the node's turn hands the node, after the
+/// resume, heartbeats the peer sent before the freeze ("not holding"), at
+/// times past the stall. The node counted them as the peer heard since the
+/// stall, so it was sure of holding while the peer had taken over; the
+/// loop confirmed the unsure change, and the pair's next heartbeat made
+/// this node yield and archive it. A resumed node is sure only once the
+/// peer had a full out-of-service period to be heard (holding or not).
+#[test]
+fn heartbeats_read_before_a_freeze_do_not_make_the_resumed_active_sure() {
+    let mut sim = Sim::booted(35, &[]);
+    assert!(sim.node(A).sure_holder(sim.now));
+    let frozen = sim.now;
+    sim.hosts[A].paused = true;
+    sim.allow_both_until(frozen + secs(3600));
+    // The peer's heartbeats of the freeze's first moment: the adapter read
+    // them just before the stop; the node has not handled them yet.
+    sim.run_for(ms(60));
+    let early: Vec<(Path, Vec<u8>)> = std::mem::take(&mut sim.queue)
+        .into_iter()
+        .filter_map(|(_, _, p)| match p {
+            Pending::Datagram { to, path, bytes } if to == A => Some((path, bytes)),
+            _ => None,
+        })
+        .collect();
+    assert!(early.len() >= 2, "{} early heartbeats", early.len());
+    sim.run_until_holds(B, secs(10)).expect("B takes over");
+    sim.run_for(OOS);
+    // What waited in A's sockets past the warning time is dropped unread
+    // (net::heartbeat's max_age): nothing of the freeze but `early` is left.
+    sim.queue.retain(|(_, _, p)| {
+        !matches!(p, Pending::Datagram { to, .. } | Pending::Event { to, .. } if *to == A)
+    });
+    sim.hosts[A].paused = false;
+    // A's thread wakes on its timer (it sees its stall), then handles the
+    // queued events, its clock running on between them.
+    let now = sim.now;
+    sim.hosts[A].node.as_mut().expect("A").handle_timeout(now);
+    sim.drain(A);
+    for (path, bytes) in early {
+        sim.now = sim.now + Duration::from_micros(40);
+        let from = match path {
+            Path::Sync => sync_ip(B),
+            Path::Lan => lan_ip(B),
+        };
+        sim.event(A, Event::Datagram { path, from, bytes });
+        assert!(
+            !(sim.holds(A) && sim.node(A).sure_holder(sim.now)),
+            "A is sure of holding on a heartbeat from before its freeze while B holds"
+        );
+    }
+    for _ in 0..200 {
+        if sim.holds(A) && sim.holds(B) {
+            assert!(!sim.node(A).sure_holder(sim.now), "A sure while B holds");
+        }
+        sim.run_for(ms(5));
+    }
+    assert_eq!(sim.holder(), Some(B));
+    assert!(sim.node(B).sure_holder(sim.now));
+}
+
 /// Issue 18, item 4: the ARP probe starts once every path is late past the
 /// warning time, so a power-off takeover happens at the out-of-service time
 /// without waiting for the probe; a third MAC seen by that early probe still

@@ -405,7 +405,8 @@ pub fn answer(daemon: &Daemon, wrote: bool, send: Answer) {
 /// knows itself the rightful holder (or HA is not running), or once the
 /// peer acknowledged them after all; the "may be lost" error once this
 /// node is not the active node. Until then they wait (a frozen active that
-/// resumes reads the peer's heartbeats first).
+/// resumes waits a full out-of-service time, in which a peer that took over
+/// is heard: `ha::Node::sure_holder`).
 fn settle(s: &mut SyncRuntime, view: Option<super::ha::SyncView>) {
     if s.unsure.is_empty() {
         return;

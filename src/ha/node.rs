@@ -754,19 +754,22 @@ impl Node {
     /// Whether this node, at `now`, knows itself the rightful holder, so
     /// that a change the peer has not stored may be confirmed to a client:
     /// it holds, it was run recently (no gap this call would reveal as a
-    /// stall), and since its last stall it has either heard the peer (and
-    /// still holds after reading it) or given the peer a full
-    /// out-of-service period without hearing it. A frozen active that
-    /// resumes is not sure until the peer's next heartbeat has been read.
+    /// stall), and since its last stall the peer has had a full
+    /// out-of-service period to be heard, and this node still holds.
+    ///
+    /// A heartbeat handled after the stall proves nothing by itself: the
+    /// adapter may have read it before the freeze (handled after the
+    /// resume, at a later `now`), and a peer that says "not holding" may
+    /// still take over until it has heard this node's heartbeats of after
+    /// the resume. Within the out-of-service period after the stall, a peer
+    /// that took over is heard holding (this node then yields, or keeps the
+    /// resource on the conflict rule) unless the nodes are cut apart.
     pub fn sure_holder(&self, now: Instant) -> bool {
         let oos = self.config.keepalive_out_of_service;
         let fresh = self
             .last_call
             .is_some_and(|l| now.saturating_since(l) <= oos / 2);
-        let settled = match self.last_stall {
-            None => true,
-            Some(t) => self.last_heard.is_some_and(|h| h > t) || now >= t + oos,
-        };
+        let settled = self.last_stall.is_none_or(|t| now >= t + oos);
         self.holds && self.phase == Phase::Running && fresh && settled
     }
 

@@ -35,6 +35,12 @@ pub const KEEP: u64 = 10_000;
 
 pub(super) const META_REPL_SEQ: &[u8] = b"repl_seq";
 const META_REPL_HEAD: &[u8] = b"repl_head";
+/// Where the last snapshot installed left this store: its sequence (8
+/// bytes, big-endian) and hash. The log starts after it, so without it an
+/// entry that came in the snapshot has no hash here, and a peer comparing
+/// histories would find the common part too early (and archive entries
+/// this node holds as if it lacked them). Local, like the head.
+const META_REPL_BASE: &[u8] = b"repl_base";
 
 thread_local! {
     /// Local commits ([`Store::finish`]) made on this thread.
@@ -236,7 +242,11 @@ pub struct Tx<'s> {
 }
 
 fn is_local_meta(db: Db, key: &[u8]) -> bool {
-    db == Db::Meta && (key == super::META_STORE_ID || key == META_REPL_SEQ || key == META_REPL_HEAD)
+    db == Db::Meta
+        && (key == super::META_STORE_ID
+            || key == META_REPL_SEQ
+            || key == META_REPL_HEAD
+            || key == META_REPL_BASE)
 }
 
 /// The node's own HA configuration: each node of a pair has its own (its
@@ -482,7 +492,7 @@ impl Store {
     }
 
     /// The hash of entry `seq` while it is in the log, or if it is the last
-    /// one (`seq` 0: zeros).
+    /// one, or the one the last snapshot stood at (`seq` 0: zeros).
     pub fn repl_hash_at(&self, seq: u64) -> Result<Option<[u8; 32]>, StoreError> {
         if seq == 0 {
             return Ok(Some([0; 32]));
@@ -490,6 +500,12 @@ impl Store {
         let rtxn = self.env.read_txn()?;
         if seq == seq_of(self.meta.get(&rtxn, META_REPL_SEQ)?) {
             return Ok(Some(head_of(self.meta.get(&rtxn, META_REPL_HEAD)?)));
+        }
+        if let Some(b) = self.meta.get(&rtxn, META_REPL_BASE)?
+            && b.len() == 40
+            && b[..8] == seq.to_be_bytes()
+        {
+            return Ok(Some(head_of(Some(&b[8..]))));
         }
         match self.replog.get(&rtxn, &seq.to_be_bytes())? {
             Some(b) => Ok(ReplRecord::hash_of_encoded(b)),
@@ -662,7 +678,8 @@ impl Store {
     /// Replaces this store's replicated data with a peer's snapshot, in one
     /// transaction: everything but the node's own keys is cleared, the
     /// chunks `next` returns are written (until `Ok(None)`), and the store
-    /// then stands at `position` with an empty log. On an error nothing is
+    /// then stands at `position` with an empty log (`position` kept as the
+    /// base, for [`Store::repl_hash_at`]). On an error nothing is
     /// changed. Returns the number of records written.
     pub fn install_snapshot(
         &self,
@@ -696,6 +713,9 @@ impl Store {
         self.meta
             .put(&mut txn, META_REPL_SEQ, &position.0.to_be_bytes())?;
         self.meta.put(&mut txn, META_REPL_HEAD, &position.1)?;
+        let mut base = position.0.to_be_bytes().to_vec();
+        base.extend_from_slice(&position.1);
+        self.meta.put(&mut txn, META_REPL_BASE, &base)?;
         txn.commit()?;
         Ok(n)
     }
@@ -920,6 +940,46 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(without_ha(&a), without_ha(&c));
+    }
+
+    /// ha_sync_faults::divergence_after_a_partition, 2 runs in about 12: a
+    /// node that got its data by a snapshot at 2 (its peer wrote 2 before it
+    /// first connected) and wrote 3 alone during a partition. The peer, whose
+    /// own 3 lost, compared its history with this node's log, found no entry 2
+    /// there (the snapshot empties the log) and archived 2 and 3, as if this
+    /// node had never had 2.
+    #[test]
+    fn histories_that_part_after_a_snapshot_share_the_snapshot() {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (open(da.path()), open(db.path()));
+        set(&a, SettingKey::Hostname, "shared-one");
+        set(&a, SettingKey::Location, "shared two");
+        transfer(&a, &b).unwrap();
+        assert_eq!(b.repl_head().unwrap(), a.repl_head().unwrap());
+        set(&b, SettingKey::Hostname, "b-alone");
+        set(&a, SettingKey::Location, "a alone");
+        assert_eq!(b.repl_hash_at(2).unwrap(), a.repl_hash_at(2).unwrap());
+        let (first, hashes) = a.repl_hashes().unwrap();
+        let common = crate::ha::sync::common(first, &hashes, &|n| b.repl_hash_at(n).unwrap());
+        assert_eq!(common, 2);
+        let archived = a.archive_to(&da.path().join("archive/x"), common).unwrap();
+        assert_eq!((archived.count, archived.first, archived.last), (1, 3, 3));
+        // Without the base (as `install_snapshot` left a store before it kept
+        // one), the shared entry 2 is not found: the failure of the test.
+        let mut txn = b.env.write_txn().unwrap();
+        b.meta.delete(&mut txn, META_REPL_BASE).unwrap();
+        txn.commit().unwrap();
+        let without = crate::ha::sync::common(first, &hashes, &|n| b.repl_hash_at(n).unwrap());
+        assert_eq!(without, 0);
+        let archived = a.archive_to(&da.path().join("archive/y"), without).unwrap();
+        assert_eq!((archived.count, archived.first, archived.last), (3, 1, 3));
+        // The base is this node's own: a snapshot of it does not carry it.
+        let dc = tempfile::tempdir().unwrap();
+        let c = open(dc.path());
+        set(&b, SettingKey::Location, "b again");
+        transfer(&b, &c).unwrap();
+        assert_eq!(c.repl_hash_at(2).unwrap(), None);
+        assert_eq!(c.repl_hash_at(4).unwrap(), b.repl_hash_at(4).unwrap());
     }
 
     #[test]

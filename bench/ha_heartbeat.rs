@@ -285,6 +285,9 @@ fn one_setting(
     // Set-up, not measured: users for the API, templates for the devices.
     common::add_user(&a, "ann", "admin", "ann-password");
     common::add_user(&a, "bob", "supervisor", "bob-password");
+    // A fresh connection: adding the users (hashing) on a loaded box can
+    // outlast the daemon's idle limit for `ca`.
+    let mut ca = Client::connect(&a.socket);
     for name in ["a", "b"] {
         ca.commit(Cmd::ProvAdd {
             kind: "template".into(),

@@ -22,8 +22,13 @@
 //! install holds the loop for a second or more; on the loop, that was a
 //! heartbeat gap as long, and the peer took over a healthy node. The core
 //! stays pure; only its driver moved. Protocol with the loop:
-//! - The node lives in [`Shared`] behind one mutex. Every lock is short (a
-//!   core call or a copy), never held across I/O, an await or a store call.
+//! - The node lives in [`Shared`] behind one mutex with priority
+//!   inheritance ([`PiMutex`]). Every lock is short (a core call or a
+//!   copy), never held across I/O, an await or a store call.
+//! - Resource address changes go over netlink from a thread of their own
+//!   ([`AddressWorker`]), in order: the HA thread waits for an add or a
+//!   remove, never for a periodic refresh (netlink waits for the kernel's
+//!   rtnl lock, which other processes hold for long).
 //! - The loop reads status and the sync view and hands in operator
 //!   commands and configuration through the mutex, then wakes the thread
 //!   ([`Msg::Kick`]) to carry out what the node queued.
@@ -55,13 +60,14 @@
 //! that fails (missing interface, address not configured yet) is retried
 //! every [`RETRY`].
 
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use smol::LocalExecutor;
@@ -80,12 +86,13 @@ use crate::store::Store;
 
 /// UDP port of the heartbeat and pairing frames on both paths.
 pub const HEARTBEAT_PORT: u16 = 7410;
-/// How long the adapter waits for an answer to an ARP probe. On a LAN a
-/// reply takes milliseconds; this wait is part of every takeover from a
-/// silent peer (a powered-off peer answers nothing: takeover = out-of-service
-/// time + this), so it is short. Two waits in a row (the resource, then the
-/// peer's LAN address) stay below the core's 500 ms probe timeout.
+/// How long the adapter waits for the answer for the peer's LAN address
+/// (asked when someone claims the resource): on a LAN a reply takes
+/// milliseconds. How long a probe of the resource listens is the core's
+/// (`Action::ArpProbe::until`).
 const PROBE_WAIT: Duration = Duration::from_millis(150);
+/// The shortest listen for claims after sending a probe.
+const PROBE_MIN_LISTEN: Duration = Duration::from_millis(10);
 /// How long a probe keeps listening after the first claim, for others.
 const PROBE_LINGER: Duration = Duration::from_millis(30);
 /// Time limit of each hook.
@@ -119,7 +126,8 @@ pub fn loop_limit(out_of_service: Duration) -> Duration {
 
 /// Everything the HA thread needs to talk to the network for one node.
 struct Io {
-    netlink: Netlink,
+    /// Adds, refreshes and removes the resource addresses, in order.
+    addresses: AddressWorker,
     sync: HeartbeatSocket,
     lan: HeartbeatSocket,
     /// Sends the gratuitous ARPs: open while the node runs, it receives
@@ -133,6 +141,87 @@ struct Io {
     /// The peer's LAN address: when another MAC answers a probe for the
     /// resource, the adapter asks who answers for this one too.
     peer_lan_ip: Ipv4Addr,
+}
+
+/// What the address worker does to a resource address.
+#[derive(Clone, Copy, Debug)]
+enum AddressOp {
+    Add(Duration),
+    Refresh(Duration),
+    Remove,
+}
+
+/// Carries out the resource address changes on a thread of its own, in the
+/// order asked. A netlink request is done in the sender's system call,
+/// which waits for the kernel's rtnl lock; other processes (namespace
+/// creation and deletion, `ip`, other daemons) hold it for tens of ms and
+/// more on a busy box. On the HA thread every periodic refresh waited with
+/// it, and the heartbeats with them (issue 17, item 6). The thread is
+/// real-time too (a release must not wait for a core behind the load), and
+/// ends when the worker is dropped.
+struct AddressWorker {
+    jobs: std::sync::mpsc::Sender<(AddressOp, ha::ResourceIp, Option<Sender<()>>)>,
+}
+
+impl AddressWorker {
+    fn start(netlink: Netlink) -> std::io::Result<AddressWorker> {
+        let (jobs, rx) =
+            std::sync::mpsc::channel::<(AddressOp, ha::ResourceIp, Option<Sender<()>>)>();
+        std::thread::Builder::new()
+            .name("kpbxd-ha-addr".into())
+            .spawn(move || {
+                if let Err(e) = real_time(0) {
+                    log::warn!("ha: address thread at ordinary priority (real-time refused: {e})");
+                }
+                while let Ok((op, r, done)) = rx.recv() {
+                    smol::block_on(address_op(&netlink, op, &r));
+                    if let Some(done) = done {
+                        let _ = done.try_send(());
+                    }
+                }
+            })?;
+        Ok(AddressWorker { jobs })
+    }
+
+    /// Queues the change and waits until it is done.
+    async fn run(&self, op: AddressOp, r: ha::ResourceIp) {
+        let (done, finished) = smol::channel::bounded(1);
+        if self.jobs.send((op, r, Some(done))).is_ok() {
+            let _ = finished.recv().await;
+        }
+    }
+
+    /// Queues the change.
+    fn queue(&self, op: AddressOp, r: ha::ResourceIp) {
+        let _ = self.jobs.send((op, r, None));
+    }
+}
+
+async fn address_op(netlink: &Netlink, op: AddressOp, r: &ha::ResourceIp) {
+    let (what, result) = match op {
+        AddressOp::Add(valid) => (
+            "add",
+            netlink
+                .add_address(&r.interface, r.addr, r.prefix, valid)
+                .await,
+        ),
+        AddressOp::Refresh(valid) => (
+            "refresh",
+            netlink
+                .refresh_address(&r.interface, r.addr, r.prefix, valid)
+                .await,
+        ),
+        AddressOp::Remove => (
+            "remove",
+            netlink
+                .remove_address(&r.interface, r.addr, r.prefix)
+                .await
+                .map(drop),
+        ),
+    };
+    if let Err(e) = result {
+        log::error!("ha: {what} {}: {e}", r.addr);
+    }
 }
 
 /// The running node, in [`Shared`].
@@ -206,7 +295,7 @@ pub struct SyncView {
 /// thread and on the node it drives.
 pub struct HaRuntime {
     data_dir: PathBuf,
-    shared: Arc<Mutex<Shared>>,
+    shared: Arc<PiMutex<Shared>>,
     to_thread: Sender<Msg>,
     /// When the event loop last woke (µs of the monotonic clock).
     alive: Arc<AtomicU64>,
@@ -224,8 +313,142 @@ struct Switch {
     reply: Sender<crate::control::Reply>,
 }
 
-fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+fn lock(m: &PiMutex<Shared>) -> PiGuard<'_, Shared> {
+    m.lock()
+}
+
+/// A mutex with priority inheritance (a Linux PI futex): while a thread of
+/// ordinary priority (the event loop) holds it, a real-time thread that
+/// waits for it (the HA thread) lends it its priority, so the holder runs
+/// at once instead of waiting for a core behind the box's load. With the
+/// plain mutex, a loop preempted inside its short critical section held
+/// the heartbeats for as long as it waited for a core (tens of ms and more
+/// at load 10+; issue 17, item 6). The word is 0 or the holder's thread id
+/// (the kernel sets the waiters bit); see futex(2), "Priority-inheritance
+/// futexes". Not reentrant, no poisoning.
+pub struct PiMutex<T> {
+    word: AtomicU32,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is reached only through a guard, and one guard exists
+// at a time (the futex protocol); T moves between threads with it.
+unsafe impl<T: Send> Sync for PiMutex<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for PiMutex<T> {}
+
+pub struct PiGuard<'a, T> {
+    m: &'a PiMutex<T>,
+    tid: u32,
+    /// Unlocked by the thread that locked it (the kernel checks).
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+const FUTEX_LOCK_PI_PRIVATE: libc::c_int = 6 | 128;
+const FUTEX_UNLOCK_PI_PRIVATE: libc::c_int = 7 | 128;
+
+fn thread_id() -> u32 {
+    thread_local! {
+        static TID: u32 = {
+            // SAFETY: gettid has no arguments and cannot fail.
+            let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+            u32::try_from(tid).unwrap_or(0)
+        };
+    }
+    TID.with(|t| *t)
+}
+
+impl<T> PiMutex<T> {
+    pub fn new(value: T) -> PiMutex<T> {
+        PiMutex {
+            word: AtomicU32::new(0),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    pub fn lock(&self) -> PiGuard<'_, T> {
+        let tid = thread_id();
+        if self
+            .word
+            .compare_exchange(0, tid, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            loop {
+                // SAFETY: the word outlives the call; the kernel reads and
+                // writes it atomically (FUTEX_LOCK_PI takes no other argument
+                // here: no timeout).
+                let rc = unsafe {
+                    libc::syscall(
+                        libc::SYS_futex,
+                        self.word.as_ptr(),
+                        FUTEX_LOCK_PI_PRIVATE,
+                        0,
+                        std::ptr::null::<libc::timespec>(),
+                    )
+                };
+                if rc == 0 {
+                    break;
+                }
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR | libc::EAGAIN) => {}
+                    // No PI futexes here: take it by spinning politely.
+                    _ => {
+                        while self
+                            .word
+                            .compare_exchange(0, tid, Ordering::Acquire, Ordering::Relaxed)
+                            .is_err()
+                        {
+                            std::thread::yield_now();
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        PiGuard {
+            m: self,
+            tid,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> Drop for PiGuard<'_, T> {
+    fn drop(&mut self) {
+        if self
+            .m
+            .word
+            .compare_exchange(self.tid, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            // Waiters: the kernel hands the lock to the highest-priority one.
+            // SAFETY: as in `lock`.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.m.word.as_ptr(),
+                    FUTEX_UNLOCK_PI_PRIVATE,
+                    0,
+                    std::ptr::null::<libc::timespec>(),
+                );
+            }
+        }
+    }
+}
+
+impl<T> std::ops::Deref for PiGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this guard is the only one (see `lock`).
+        unsafe { &*self.m.value.get() }
+    }
+}
+
+impl<T> std::ops::DerefMut for PiGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: this guard is the only one (see `lock`).
+        unsafe { &mut *self.m.value.get() }
+    }
 }
 
 impl HaRuntime {
@@ -236,7 +459,7 @@ impl HaRuntime {
         clock: SystemClock,
         to_loop: Sender<Event>,
     ) -> std::io::Result<HaRuntime> {
-        let shared = Arc::new(Mutex::new(Shared {
+        let shared = Arc::new(PiMutex::new(Shared {
             restart: true,
             ..Shared::default()
         }));
@@ -689,7 +912,7 @@ struct Watch {
 /// drives it, and watches the event loop.
 struct HaThread {
     data_dir: PathBuf,
-    shared: Arc<Mutex<Shared>>,
+    shared: Arc<PiMutex<Shared>>,
     store: Arc<Store>,
     clock: SystemClock,
     /// For this thread's own adapter tasks.
@@ -939,63 +1162,42 @@ impl HaThread {
                     resource.interface,
                     valid_for.as_millis()
                 );
-                if let Err(e) = io
-                    .netlink
-                    .add_address(
-                        &resource.interface,
-                        resource.addr,
-                        resource.prefix,
-                        valid_for,
-                    )
-                    .await
-                {
-                    log::error!("ha: add {}: {e}", resource.addr);
-                }
+                // Awaited: the gratuitous ARPs that follow announce it.
+                io.addresses.run(AddressOp::Add(valid_for), resource).await;
             }
+            // Not awaited: a refresh need not hold this thread while the
+            // kernel's rtnl lock is busy; the worker keeps the order.
             Action::RefreshAddress {
                 resource,
                 valid_for,
-            } => {
-                if let Err(e) = io
-                    .netlink
-                    .refresh_address(
-                        &resource.interface,
-                        resource.addr,
-                        resource.prefix,
-                        valid_for,
-                    )
-                    .await
-                {
-                    log::error!("ha: refresh {}: {e}", resource.addr);
-                }
-            }
+            } => io.addresses.queue(AddressOp::Refresh(valid_for), resource),
             Action::RemoveAddress { resource } => {
                 log::info!("ha: removing {} from {}", resource.addr, resource.interface);
-                if let Err(e) = io
-                    .netlink
-                    .remove_address(&resource.interface, resource.addr, resource.prefix)
-                    .await
-                {
-                    log::error!("ha: remove {}: {e}", resource.addr);
-                }
+                // Awaited: break before make, the heartbeat that says
+                // "released" goes out after the address is gone.
+                io.addresses.run(AddressOp::Remove, resource).await;
             }
             Action::SendGarp { resource } => {
                 if let Err(e) = io.garp.send_garp(resource.addr).await {
                     log::warn!("ha: gratuitous ARP for {}: {e}", resource.addr);
                 }
             }
-            Action::ArpProbe { addr, .. } => {
+            Action::ArpProbe { addr, until, .. } => {
                 let tx = ctx.tx.clone();
                 let generation = ctx.generation;
                 let (index, mac, peer_ip) = (io.lan_index, io.lan_mac, io.peer_lan_ip);
+                // Opened here: created unbound and bound once, it waits for
+                // no RCU grace period (ArpSocket::open). On a blocking
+                // thread (ordinary priority) the open waited for a core
+                // behind the box's load, and the early probe's answer came
+                // after the out-of-service time (issue 18, item 4).
+                let sock = ArpSocket::open(index, mac);
+                let clock = self.clock.clone();
                 ex.spawn(async move {
-                    // Binding a receiving packet socket and closing it each
-                    // wait for an RCU grace period (10-30 ms on a busy box,
-                    // perf sched): on a blocking thread, so that this
-                    // thread's heartbeats do not wait with them.
-                    let sock = smol::unblock(move || ArpSocket::open(index, mac)).await;
+                    // Listen until the core's `until`, at least PROBE_MIN_LISTEN.
+                    let wait = until.saturating_since(clock.now()).max(PROBE_MIN_LISTEN);
                     let probed = match &sock {
-                        Ok(sock) => sock.probe_all(addr, PROBE_WAIT, PROBE_LINGER).await,
+                        Ok(sock) => sock.probe_all(addr, wait, PROBE_LINGER).await,
                         Err(e) => {
                             log::warn!("ha: ARP socket for the probe of {addr}: {e}");
                             Ok(Vec::new())
@@ -1296,13 +1498,8 @@ async fn stop(old: Running, plant: Option<Plant>) {
     if node.holds() {
         for r in &settings.config.resources {
             log::info!("ha: runtime stop: removing {}", r.addr);
-            if let Err(e) = io
-                .netlink
-                .remove_address(&r.interface, r.addr, r.prefix)
-                .await
-            {
-                log::error!("ha: remove {}: {e}", r.addr);
-            }
+            // Through the worker: after any refresh still queued there.
+            io.addresses.run(AddressOp::Remove, r.clone()).await;
         }
     }
     while node.poll_action().is_some() {}
@@ -1397,7 +1594,7 @@ async fn start_node(
     };
     let node = Node::new(c.clone(), identity, t.clock.now()).map_err(|e| e.to_string())?;
     let io = Rc::new(Io {
-        netlink,
+        addresses: AddressWorker::start(netlink).map_err(|e| format!("address thread: {e}"))?,
         sync,
         lan,
         garp,

@@ -30,7 +30,9 @@
 //!   holder releases and says so; the other acquires on that heartbeat.
 //! - Acquiring because the peer is silent needs a fresh ping reply and an
 //!   ARP probe (sent early, once every path is late past the warning time,
-//!   and used if answered within the last out-of-service time) that no
+//!   listening until just before the out-of-service time so that its
+//!   answer is in when the peer goes out of service, and used if answered
+//!   within the last out-of-service time) that no
 //!   *third* MAC answers: an answer from the MAC of the
 //!   out-of-service peer's own LAN address ([`Event::PeerLanMac`]) is the
 //!   address its dead daemon left behind (kill -9), which expires by its
@@ -57,8 +59,9 @@
 //!   the resource if the daemon dies; `AddressPresent` is reported for the
 //!   netlink dump at start and `AddressRemoved` when it disappears.
 //! - `ArpProbe` is answered with `ArpProbeAnswers` listing every MAC that
-//!   claimed the address (or the single-answer `ArpProbeResult`); no answer
-//!   within 500 ms counts as free. When some MAC answers, the adapter first
+//!   claimed the address until the action's `until` (or the single-answer
+//!   `ArpProbeResult`); a probe taken when needed is not answered later
+//!   than 500 ms after it counts as free. When some MAC answers, the adapter first
 //!   reports the MAC answering for the peer's LAN address as `PeerLanMac`.
 //!   `RequestEntropy` is answered with `Event::Entropy`.
 //! - `Identity::incarnation` is a persisted boot counter.

@@ -22,6 +22,16 @@ use crate::clock::Instant;
 const GARP_SCHEDULE_MS: [u64; 6] = [0, 50, 100, 1_100, 2_200, 5_000];
 /// How long an ARP probe may take before it counts as unanswered.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a probe taken when it is needed (boot, switch, a takeover whose
+/// early probe did not answer in time) listens for claims: a LAN answers
+/// within milliseconds.
+const PROBE_WAIT: Duration = Duration::from_millis(150);
+/// The early probe listens until this long before the out-of-service time,
+/// so that its answer is in when the peer goes out of service (the adapter
+/// hands it over on the same thread).
+const PROBE_MARGIN: Duration = Duration::from_millis(10);
+/// The shortest listen a probe is asked for.
+const PROBE_MIN_WAIT: Duration = Duration::from_millis(20);
 /// How soon to probe again after another MAC answered.
 const PROBE_RETRY: Duration = Duration::from_millis(500);
 /// Number of recent transitions kept for `kpbx ha events`.
@@ -159,10 +169,15 @@ pub enum Action {
     SendGarp {
         resource: ResourceIp,
     },
-    /// Ask whether another MAC answers for the address (RFC 5227 probe).
+    /// Ask whether another MAC answers for the address (RFC 5227 probe):
+    /// send the probe and listen for claims until `until` (at least a few
+    /// ms after sending it), then answer with [`Event::ArpProbeAnswers`].
+    /// The early probe's `until` is just before the out-of-service time, so
+    /// a takeover from a silent peer need not wait for it.
     ArpProbe {
         addr: Ipv4Addr,
         interface: String,
+        until: Instant,
     },
     RunHook {
         hook: Hook,
@@ -678,7 +693,6 @@ impl Node {
     /// The next instant at which [`Node::handle_timeout`] must be called.
     /// Calling it earlier or more often is harmless.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let oos = self.config.keepalive_out_of_service;
         let warn = self.config.keepalive_warning;
         let mut next: Option<Instant> = None;
         let mut consider = |t: Option<Instant>| {
@@ -689,7 +703,7 @@ impl Node {
         consider(self.next_heartbeat);
         if self.peer.is_some() {
             let base = |p: &PathState| p.last_rx.unwrap_or(self.peer_since).max(self.silence_floor);
-            consider(self.paths.iter().map(base).max().map(|t| t + oos));
+            consider(self.out_of_service_at());
             for p in self.paths.iter().filter(|p| !p.warned) {
                 consider(Some(base(p) + warn));
             }
@@ -816,6 +830,17 @@ impl Node {
         self.last_call = Some(self.last_call.map_or(now, |l| l.max(now)));
     }
 
+    /// When the peer goes out of service if nothing more is heard: every
+    /// path silent for the out-of-service time (`None`: not known).
+    fn out_of_service_at(&self) -> Option<Instant> {
+        self.peer?;
+        self.paths
+            .iter()
+            .map(|p| p.last_rx.unwrap_or(self.peer_since).max(self.silence_floor))
+            .max()
+            .map(|t| t + self.config.keepalive_out_of_service)
+    }
+
     /// How long a path has been silent (only meaningful while the peer is known).
     fn silence(&self, now: Instant, p: &PathState) -> Duration {
         let since = p.last_rx.unwrap_or(self.peer_since).max(self.silence_floor);
@@ -857,10 +882,20 @@ impl Node {
             && self.paths.iter().all(|p| p.warned)
         {
             let pending: Vec<Ipv4Addr> = self.config.resources.iter().map(|r| r.addr).collect();
+            // Listen until just before the out-of-service time: the answer
+            // is in when the peer goes out of service (a fixed wait from
+            // the warning time ended after it at fast settings: 0.1 s
+            // heartbeats, warning 0.2 s, out of service 0.36 s).
+            let until = self
+                .out_of_service_at()
+                .and_then(|t| t.checked_sub(PROBE_MARGIN))
+                .unwrap_or(now)
+                .max(now + PROBE_MIN_WAIT);
             for r in &self.config.resources {
                 self.actions.push_back(Action::ArpProbe {
                     addr: r.addr,
                     interface: r.interface.clone(),
+                    until,
                 });
             }
             self.early = Some(EarlyProbe {
@@ -1326,6 +1361,7 @@ impl Node {
             self.actions.push_back(Action::ArpProbe {
                 addr: r.addr,
                 interface: r.interface.clone(),
+                until: now + PROBE_WAIT,
             });
         }
         self.probe = Some(Probe {

@@ -19,7 +19,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use smol::{Async, Timer};
-use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type};
+use socket2::{Domain, SockAddr, SockAddrStorage, Socket, Type};
 
 /// Ethernet header + ARP body for Ethernet/IPv4.
 pub const FRAME_LEN: usize = 14 + 28;
@@ -251,9 +251,15 @@ fn link_addr(ifindex: u32, dst: [u8; 6]) -> io::Result<SockAddr> {
 impl ArpSocket {
     /// Opens a raw ARP socket on the interface (needs `CAP_NET_RAW`).
     /// `ifindex` and `mac` come from [`super::netlink::Netlink::link`].
+    ///
+    /// Created with protocol 0 (no packet hook yet) and then bound with the
+    /// ARP protocol: the kernel registers the hook once, without the RCU
+    /// grace period (`synchronize_net`, 10-30 ms on a busy box) it waits for
+    /// when a socket created with a protocol is re-bound, so opening is cheap
+    /// enough for the HA thread. Closing still waits for one (drop it
+    /// elsewhere when that matters).
     pub fn open(ifindex: u32, mac: [u8; 6]) -> io::Result<Self> {
-        let proto = Protocol::from(i32::from(ETHERTYPE_ARP.to_be()));
-        let sock = Socket::new(Domain::PACKET, Type::RAW.cloexec(), Some(proto))?;
+        let sock = Socket::new(Domain::PACKET, Type::RAW.cloexec(), None)?;
         sock.bind(&link_addr(ifindex, BROADCAST)?)?;
         Ok(Self {
             sock: Async::new(sock)?,

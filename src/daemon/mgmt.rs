@@ -6,7 +6,8 @@
 //! TLS handshake first, which is the work the limit is there to refuse).
 //! Deadlines: [`HANDSHAKE_TIMEOUT`] for TLS, [`HEAD_TIMEOUT`] for the whole
 //! head, [`BODY_TIMEOUT`] for the body (totals, not per read, so a client
-//! trickling bytes is cut off). Sizes: `auth::api::MAX_HEAD`, `MAX_BODY`.
+//! trickling bytes is cut off). Sizes: `auth::api::LIMITS`; heads are
+//! parsed by `http::request`, the parser of every HTTP service.
 //!
 //! Decoding is `auth::api` (pure); this task does TLS and socket I/O and
 //! hands each call to the event loop as [`Event::Mgmt`]. A command goes,
@@ -35,6 +36,7 @@ use crate::auth::session::{self, SessionRecord};
 use crate::auth::{lockout, password};
 use crate::clock::Clock;
 use crate::control::{Command, Reply};
+use crate::http::request::{self, Request, Status};
 use crate::model::{Kind, Object, Origin, SettingKey, Source};
 use crate::store::data::Table;
 
@@ -630,48 +632,45 @@ async fn serve(
             allow: e.allow,
             ..Answer::error(e.status, e.code, &e.message)
         },
-        Ok((head, _)) if !head.path.starts_with("/api/") => {
+        Ok((head, _)) if !head.path.as_str().starts_with("/api/") => {
             // The web console's files: the same response code as
             // provisioning's `http::Server` (plan, validators, heads).
-            let method = match head.method.as_str() {
-                "GET" => crate::http::Method::Get,
-                "HEAD" => crate::http::Method::Head,
-                _ => crate::http::Method::Other,
-            };
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let date = crate::http::response::http_date_bytes(now);
             let r = crate::http::assets::respond(
-                method,
-                &head.path,
+                head.method,
+                head.path.as_str(),
                 &head.headers,
                 std::str::from_utf8(&date).unwrap_or_default(),
             );
             write_and_close(&mut tls, &r.head, r.body).await;
             return;
         }
-        Ok((head, body)) => match api::decode(&head, &body) {
+        Ok((head, body)) => match api::bearer(&head).and_then(|token| {
+            token_sent = token.is_some();
+            Ok((token, api::decode(&head, &body)?))
+        }) {
             Err(e) => Answer {
                 allow: e.allow,
                 ..Answer::error(e.status, e.code, &e.message)
             },
-            Ok(ApiCall::Export {
-                command,
-                content_type,
-                file_name,
-            }) => {
-                token_sent = head.token.is_some();
+            Ok((
+                token,
+                ApiCall::Export {
+                    command,
+                    content_type,
+                    file_name,
+                },
+            )) => {
                 let file = (content_type, file_name.as_str());
-                match export(command, file, head.token, peer, &events, &mut tls).await {
+                match export(command, file, token, peer, &events, &mut tls).await {
                     Some(refused) => refused,
                     None => return,
                 }
             }
-            Ok(call) => {
-                token_sent = head.token.is_some();
-                run(call, head.token, peer, &events, &pool).await
-            }
+            Ok((token, call)) => run(call, token, peer, &events, &pool).await,
         },
     };
     let head = head_of(&answer, token_sent);
@@ -810,7 +809,7 @@ async fn read_more<S: AsyncRead + Unpin>(
 /// [`BODY_TIMEOUT`] after it.
 async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
-) -> Result<(api::Head, Vec<u8>), ApiError> {
+) -> Result<(Request, Vec<u8>), ApiError> {
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 4096];
     let read_head = async {
@@ -822,15 +821,17 @@ async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
                 "connection closed before a whole request",
             )
             .await?;
-            if let Some(head) = api::parse_head(&buf)? {
-                return Ok(head);
+            match request::parse_head_with(&buf, &api::LIMITS) {
+                Ok(Status::Complete(head)) => return Ok(head),
+                Ok(Status::Partial) => {}
+                Err(e) => return Err(api::refused(e)),
             }
         }
     };
     let head = timeout(HEAD_TIMEOUT, read_head)
         .await
         .ok_or_else(|| read_error(408, "request head not received in time".to_string()))??;
-    let want = head.len + head.content_length;
+    let want = head.head_len + usize::try_from(head.headers.content_length).unwrap_or(usize::MAX);
     let read_body = async {
         while buf.len() < want {
             read_more(s, &mut buf, &mut chunk, "body shorter than Content-Length").await?;
@@ -840,7 +841,7 @@ async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     timeout(BODY_TIMEOUT, read_body)
         .await
         .ok_or_else(|| read_error(408, "request body not received in time".to_string()))??;
-    let body = buf.get(head.len..want).unwrap_or(&[]).to_vec();
+    let body = buf.get(head.head_len..want).unwrap_or(&[]).to_vec();
     Ok((head, body))
 }
 

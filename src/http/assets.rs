@@ -73,7 +73,7 @@ pub fn respond(method: Method, path: &str, h: &Headers, date: &str) -> Response 
     let Some(asset) = find(path) else {
         return error(404, method, date, &[]);
     };
-    if method == Method::Other {
+    if !matches!(method, Method::Get | Method::Head) {
         return error(405, method, date, &[]);
     }
     if !h.accepts_gzip() {

@@ -914,7 +914,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
         let date = Date::now();
         let date = date.as_str();
         let lookup = match req.method {
-            Method::Other => Lookup::NotFound,
+            Method::Post | Method::Other => Lookup::NotFound,
             Method::Get | Method::Head => {
                 let info = RequestInfo {
                     peer: self.ctx.peer,
@@ -928,7 +928,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
         // By the path's extension (the whole path: no file_name split needed).
         let default_type = || response::content_type(req.path.as_str());
         let error_status = match (&lookup, req.method) {
-            (_, Method::Other) => Some(405),
+            (_, Method::Post | Method::Other) => Some(405),
             (Lookup::NotFound, _) => Some(404),
             (Lookup::Forbidden, _) => Some(403),
             (Lookup::Unauthorized(_), _) => Some(401),
@@ -936,7 +936,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
         };
         if let Some(status) = error_status {
             let challenges: Vec<(&str, &str)> = match &lookup {
-                Lookup::Unauthorized(c) if req.method != Method::Other => {
+                Lookup::Unauthorized(c) if matches!(req.method, Method::Get | Method::Head) => {
                     c.iter().map(|v| ("WWW-Authenticate", v.as_str())).collect()
                 }
                 _ => Vec::new(),

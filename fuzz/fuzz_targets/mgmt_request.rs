@@ -1,6 +1,9 @@
 #![no_main]
+//! The management API's decoding on top of the shared HTTP head parser
+//! (`http::request`, with the API's limits).
 
-use kpbxd::auth::api::{decode_bytes, parse_head};
+use kpbxd::auth::api::{LIMITS, decode_bytes};
+use kpbxd::http::request::{Status, parse_head_with};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -9,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(_) => {}
         Err(e) => assert!((400..500).contains(&e.status) && !e.message.is_empty()),
     }
-    if let Ok(Some(h)) = parse_head(data) {
-        assert!(h.len <= data.len());
+    if let Ok(Status::Complete(h)) = parse_head_with(data, &LIMITS) {
+        assert!(h.head_len <= data.len() && h.head_len <= LIMITS.max_head_bytes);
     }
 });

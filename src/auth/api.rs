@@ -19,11 +19,15 @@
 use serde::Deserialize;
 
 use crate::control::{AuditQuery, Command};
+use crate::http::request::{self, Limits, Method, Request, Status};
 
-/// Largest head and body the API reads.
-pub const MAX_HEAD: usize = 16 * 1024;
-pub const MAX_BODY: usize = 1024 * 1024;
-const MAX_HEADERS: usize = 32;
+/// The head and body limits the API reads with (the parser is
+/// `http::request`'s, shared with every HTTP service).
+pub const LIMITS: Limits = Limits {
+    max_head_bytes: 16 * 1024,
+    max_headers: 32,
+    max_body_discard: 1024 * 1024,
+};
 
 /// Longest user name a login may carry (as `user add` accepts).
 pub const MAX_USER: usize = 64;
@@ -73,96 +77,33 @@ pub fn console_only(command: &Command) -> bool {
     )
 }
 
-/// The parts of a head the API uses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Head {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    /// The bearer token of `Authorization: Bearer ...`.
-    pub token: Option<String>,
-    pub content_length: usize,
-    /// Bytes of the head, blank line included.
-    pub len: usize,
-    /// The headers `http::Server` interprets (validators, Range,
-    /// Accept-Encoding), for the console's files (`http::assets`).
-    pub headers: crate::http::Headers,
+/// A head the parser refused, as the API answers it.
+pub fn refused(e: request::Error) -> ApiError {
+    match e {
+        request::Error::Chunked => err(411, "chunked bodies are not accepted; send Content-Length"),
+        request::Error::BodyTooLarge => err(
+            413,
+            format!("request body larger than {} bytes", LIMITS.max_body_discard),
+        ),
+        request::Error::HeadTooLarge => err(431, "request head too large"),
+        request::Error::TooManyHeaders => err(431, "too many headers"),
+        other => err(other.status(), format!("malformed request: {other}")),
+    }
 }
 
-/// Parses a head; `Ok(None)` when more bytes are needed.
-pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ApiError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            if buf.len() >= MAX_HEAD {
-                return Err(err(431, "request head too large"));
-            }
-            return Ok(None);
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err(err(431, "too many headers")),
-        Err(e) => return Err(err(400, format!("malformed request: {e}"))),
+/// The bearer token of `Authorization: Bearer ...` (`None`: no such header).
+pub fn bearer(req: &Request) -> Result<Option<String>, ApiError> {
+    let Some(v) = req.headers.authorization() else {
+        return Ok(None);
     };
-    if len > MAX_HEAD {
-        return Err(err(431, "request head too large"));
-    }
-    let method = req.method.unwrap_or("").to_string();
-    let target = req.path.unwrap_or("");
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (target.to_string(), String::new()),
-    };
-    let mut token = None;
-    let mut content_length: Option<usize> = None;
-    let mut headers = crate::http::Headers::default();
-    for h in req.headers.iter() {
-        headers
-            .add(h.name, h.value)
-            .map_err(|e| err(400, format!("malformed request: {e}")))?;
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .ok_or_else(|| err(400, "malformed Content-Length"))?;
-            if content_length.is_some_and(|c| c != n) {
-                return Err(err(400, "conflicting Content-Length"));
-            }
-            content_length = Some(n);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(err(
-                411,
-                "chunked bodies are not accepted; send Content-Length",
-            ));
-        } else if h.name.eq_ignore_ascii_case("authorization") {
-            let v = std::str::from_utf8(h.value)
-                .map_err(|_| err(401, "malformed Authorization header"))?;
-            // The auth-scheme is case-insensitive (RFC 9110 11.1).
-            let t = v
-                .split_once(' ')
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, t)| t.trim())
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| err(401, "Authorization must be `Bearer TOKEN`"))?;
-            token = Some(t.to_string());
-        }
-    }
-    let content_length = content_length.unwrap_or(0);
-    if content_length > MAX_BODY {
-        return Err(err(
-            413,
-            format!("request body larger than {MAX_BODY} bytes"),
-        ));
-    }
-    Ok(Some(Head {
-        method,
-        path,
-        query,
-        token,
-        content_length,
-        len,
-        headers,
-    }))
+    // The auth-scheme is case-insensitive (RFC 9110 11.1). A value the
+    // parser would not keep (not UTF-8, too long, repeated) is empty here.
+    v.split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(|t| Some(t.to_string()))
+        .ok_or_else(|| err(401, "Authorization must be `Bearer TOKEN`"))
 }
 
 /// What a request asks for.
@@ -207,14 +148,20 @@ fn no_body(body: &[u8]) -> Result<(), ApiError> {
 }
 
 /// Decodes a request whose head and whole body have been read.
-pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
+pub fn decode(head: &Request, body: &[u8]) -> Result<ApiCall, ApiError> {
     let segments: Vec<&str> = head
         .path
+        .as_str()
         .strip_prefix("/api/v1/")
         .ok_or_else(|| err(404, "unknown endpoint (the API lives under /api/v1/)"))?
         .split('/')
         .collect();
-    let method = head.method.as_str();
+    let method = match head.method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Other => "OTHER",
+    };
     let run = |c: Command| Ok(ApiCall::Run(c));
     match (method, segments.as_slice()) {
         ("POST", ["login"]) => {
@@ -291,12 +238,14 @@ pub fn decode(head: &Head, body: &[u8]) -> Result<ApiCall, ApiError> {
 }
 
 fn not_allowed(method: &str, allow: &'static str) -> ApiError {
+    let method = if method == "OTHER" {
+        "this method"
+    } else {
+        method
+    };
     ApiError {
         allow: Some(allow),
-        ..err(
-            405,
-            format!("method {method} not allowed here (only {allow})"),
-        )
+        ..err(405, format!("{method} is not allowed here (only {allow})"))
     }
 }
 
@@ -431,15 +380,20 @@ pub fn status_of(code: crate::control::ErrorCode) -> u16 {
     }
 }
 
-/// Whole request bytes → call; what the fuzz target drives.
-pub fn decode_bytes(data: &[u8]) -> Result<Option<(Head, ApiCall)>, ApiError> {
-    let Some(head) = parse_head(data)? else {
-        return Ok(None);
+/// Whole request bytes → the bearer token and the call; what the fuzz
+/// target drives. `Ok(None)`: more bytes needed.
+pub fn decode_bytes(data: &[u8]) -> Result<Option<(Option<String>, ApiCall)>, ApiError> {
+    let head = match request::parse_head_with(data, &LIMITS) {
+        Ok(Status::Complete(head)) => head,
+        Ok(Status::Partial) => return Ok(None),
+        Err(e) => return Err(refused(e)),
     };
-    let body = data.get(head.len..).unwrap_or(&[]);
-    let body = body.get(..head.content_length).unwrap_or(body);
+    let token = bearer(&head)?;
+    let body = data.get(head.head_len..).unwrap_or(&[]);
+    let len = usize::try_from(head.headers.content_length).unwrap_or(usize::MAX);
+    let body = body.get(..len).unwrap_or(body);
     let call = decode(&head, body)?;
-    Ok(Some((head, call)))
+    Ok(Some((token, call)))
 }
 
 #[cfg(test)]
@@ -537,7 +491,7 @@ mod tests {
             .unwrap()
             .unwrap()
             .0;
-        assert_eq!(h.token.as_deref(), Some("abc"));
+        assert_eq!(h.as_deref(), Some("abc"));
         for scheme in ["bearer", "BEARER", "BeArEr"] {
             let h = decode_bytes(
                 format!("GET /api/v1/status HTTP/1.1\r\nAuthorization: {scheme} abc\r\n\r\n")
@@ -546,7 +500,7 @@ mod tests {
             .unwrap()
             .unwrap()
             .0;
-            assert_eq!(h.token.as_deref(), Some("abc"), "{scheme}");
+            assert_eq!(h.as_deref(), Some("abc"), "{scheme}");
         }
     }
 

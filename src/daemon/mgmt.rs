@@ -1,15 +1,18 @@
-//! Adapter: the management API, JSON over HTTPS on `mgmt_listen`.
+//! Adapter: the management API (JSON) and the web console's files over
+//! HTTPS on `mgmt_listen`, a [`Site`] on the one HTTP stack (`http::Server`:
+//! accept, limits, TLS, deadlines, head parsing, bodies, chunked bodies).
 //!
-//! One request per connection (`Connection: close`). Connections: at most
-//! [`PER_ADDRESS`] from one client address and [`MAX_CLIENTS`] in all; one
-//! over either limit is closed at once, before TLS (a 503 would need a
-//! TLS handshake first, which is the work the limit is there to refuse).
-//! Deadlines: [`HANDSHAKE_TIMEOUT`] for TLS, [`HEAD_TIMEOUT`] for the whole
-//! head, [`BODY_TIMEOUT`] for the body (totals, not per read, so a client
-//! trickling bytes is cut off). Sizes: `auth::api::MAX_HEAD`, `MAX_BODY`.
+//! Its settings ([`http_config`]): one request per connection
+//! (`Connection: close`). Connections: at most [`PER_ADDRESS`] from one
+//! client address and [`MAX_CLIENTS`] in all; one over either limit is
+//! closed at once, before TLS (a 503 would need a TLS handshake first,
+//! which is the work the limit is there to refuse). Deadlines:
+//! [`HANDSHAKE_TIMEOUT`] for TLS, [`HEAD_TIMEOUT`] for the whole head (from
+//! accept), [`BODY_TIMEOUT`] for the body (totals, not per read, so a
+//! client trickling bytes is cut off). Sizes: `auth::api::LIMITS`.
 //!
-//! Decoding is `auth::api` (pure); this task does TLS and socket I/O and
-//! hands each call to the event loop as [`Event::Mgmt`]. A command goes,
+//! Decoding is `auth::api` (pure); the site hands each call to the event
+//! loop as [`Event::Mgmt`]. A command goes,
 //! after the session check, through the console's own routing
 //! (`super::route`: permission, thread offloads, password hashing on the
 //! pool, `ha switch` wait, HA confirmation). A login takes two trips: the
@@ -17,16 +20,11 @@
 //! verified on the hashing pool (`workers::HashPool`, PBKDF2 is slow on
 //! purpose), and the loop records the outcome (session or failure).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::rc::Rc;
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use smol::channel::Sender;
-use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use smol::{Async, LocalExecutor};
 
 use super::workers::{HashPool, Lane};
 use super::{Daemon, Event};
@@ -35,6 +33,8 @@ use crate::auth::session::{self, SessionRecord};
 use crate::auth::{lockout, password};
 use crate::clock::Clock;
 use crate::control::{Command, Reply};
+use crate::http::request::{self, Request};
+use crate::http::{self, Conn};
 use crate::model::{Kind, Object, Origin, SettingKey, Source};
 use crate::store::data::Table;
 
@@ -453,102 +453,82 @@ fn new_token() -> Option<String> {
 
 // ------------------------------------------------------------ adapter side
 
-pub fn bind(addr: SocketAddr) -> std::io::Result<Async<TcpListener>> {
-    Async::<TcpListener>::bind(addr)
+/// The management listener's service on the one HTTP stack (`http::Server`):
+/// the API under `/api/`, the web console's files everywhere else.
+pub struct Site {
+    pub events: Sender<Event>,
+    pub pool: HashPool,
 }
 
-/// The address a connection counts against: IPv4-mapped addresses as the
-/// IPv4 address they are, IPv6 by its /64 (one host's usual share; one
-/// client can take any number of addresses inside it).
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+/// The management listener's transport settings (see the module head).
+pub fn http_config(tls: Arc<rustls::ServerConfig>) -> http::Config {
+    http::Config {
+        limits: api::LIMITS,
+        handshake_timeout: HANDSHAKE_TIMEOUT,
+        head_timeout: HEAD_TIMEOUT,
+        body_timeout: BODY_TIMEOUT,
+        send_timeout: WRITE_TIMEOUT,
+        max_connections: MAX_CLIENTS,
+        per_address: PER_ADDRESS,
+        max_requests_per_connection: 1,
+        tls: Some(tls),
+        ..http::Config::default()
+    }
+}
+
+impl http::Site for Site {
+    fn handle(
+        &self,
+        req: &Request,
+        body: &[u8],
+        info: &http::RequestInfo<'_>,
+        conn: Conn,
+        date: &str,
+    ) -> Option<http::Pending> {
+        if !req.path.as_str().starts_with("/api/") {
+            // The web console's files: the same response code as
+            // provisioning's files (plan, validators, heads).
+            let r = http::assets::respond(req.method, req.path.as_str(), &req.headers, date, conn);
+            return Some(Box::pin(std::future::ready(r)));
         }
-        v4 => v4,
+        let peer = info.peer.ip().to_canonical();
+        let decoded = api::bearer(req).and_then(|token| Ok((token, api::decode(req, body)?)));
+        let (events, pool) = (self.events.clone(), self.pool.clone());
+        Some(Box::pin(async move {
+            let (token, call) = match decoded {
+                Ok(d) => d,
+                Err(e) => return response(Answer::refused(e), false, conn),
+            };
+            let token_sent = token.is_some();
+            let answer = match call {
+                ApiCall::Export {
+                    command,
+                    content_type,
+                    file_name,
+                } => {
+                    let file = (content_type, file_name.as_str());
+                    match export(command, file, token, peer, &events, conn).await {
+                        Ok(streamed) => return streamed,
+                        Err(refused) => refused,
+                    }
+                }
+                call => run(call, token, peer, &events, &pool).await,
+            };
+            response(answer, token_sent, conn)
+        }))
     }
-}
 
-/// Open connections, in all and per client address.
-#[derive(Default)]
-struct Slots {
-    total: usize,
-    by_address: HashMap<IpAddr, usize>,
-}
-
-impl Slots {
-    /// Takes a slot for `peer`, or `false` if one limit is reached.
-    fn take(&mut self, key: IpAddr) -> bool {
-        let mine = self.by_address.get(&key).copied().unwrap_or(0);
-        if self.total >= MAX_CLIENTS || mine >= PER_ADDRESS {
-            return false;
-        }
-        self.total += 1;
-        self.by_address.insert(key, mine + 1);
-        true
-    }
-
-    fn give_back(&mut self, key: IpAddr) {
-        self.total = self.total.saturating_sub(1);
-        if let Some(n) = self.by_address.get_mut(&key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.by_address.remove(&key);
-            }
-        }
-    }
-}
-
-/// Gives the slot back when the connection's task ends, however it ends.
-struct Slot {
-    slots: Rc<RefCell<Slots>>,
-    key: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.slots.borrow_mut().give_back(self.key);
-    }
-}
-
-pub async fn accept_loop(
-    ex: Rc<LocalExecutor<'static>>,
-    listener: Async<TcpListener>,
-    tls: Arc<rustls::ServerConfig>,
-    events: Sender<Event>,
-    pool: HashPool,
-) {
-    let acceptor = futures_rustls::TlsAcceptor::from(tls);
-    let slots = Rc::new(RefCell::new(Slots::default()));
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                log::warn!("mgmt: accept failed: {e}");
-                smol::Timer::after(Duration::from_millis(100)).await;
-                continue;
-            }
+    fn refusal(
+        &self,
+        _status: u16,
+        why: Option<request::Error>,
+        _date: &str,
+    ) -> Option<http::Response> {
+        let answer = match why {
+            Some(e) => Answer::refused(api::refused(e)),
+            None => Answer::error(408, "timeout", "request head not received in time"),
         };
-        let key = client_key(peer.ip());
-        if !slots.borrow_mut().take(key) {
-            // Refused before TLS: a FIN, not a handshake we pay for.
-            let _ = stream.get_ref().shutdown(std::net::Shutdown::Both);
-            continue;
-        }
-        let slot = Slot {
-            slots: slots.clone(),
-            key,
-        };
-        let acceptor = acceptor.clone();
-        let events = events.clone();
-        let pool = pool.clone();
-        let peer = peer.ip().to_canonical();
-        ex.spawn(async move {
-            serve(acceptor, stream, peer, events, pool).await;
-            drop(slot);
-        })
-        .detach();
+        Some(response(answer, false, Conn::Close))
     }
 }
 
@@ -580,15 +560,22 @@ impl Answer {
     fn error(status: u16, code: &str, message: &str) -> Answer {
         Answer::new(status, error_body(code, message))
     }
+
+    fn refused(e: ApiError) -> Answer {
+        Answer {
+            allow: e.allow,
+            ..Answer::error(e.status, e.code, &e.message)
+        }
+    }
 }
 
-/// The head of `answer`; `token_sent` picks the RFC 6750 error of a 401.
-fn head_of(answer: &Answer, token_sent: bool) -> String {
+/// The JSON response of `answer`; `token_sent` picks the RFC 6750 error of a 401.
+fn response(answer: Answer, token_sent: bool, conn: Conn) -> http::Response {
     let status = answer.status;
-    let reason = crate::http::response::reason(status);
+    let reason = http::response::reason(status);
     let mut head = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\n",
+         Cache-Control: no-store\r\n",
         answer.body.len()
     );
     // JSON is never a page: nothing may run or frame it.
@@ -610,238 +597,70 @@ fn head_of(answer: &Answer, token_sent: bool) -> String {
     if status == 503 {
         head.push_str("Retry-After: 5\r\n");
     }
-    head.push_str("\r\n");
-    head
+    let mut head = head.into_bytes();
+    http::response::write_conn(&mut head, conn);
+    http::Response {
+        status,
+        head,
+        body: http::Body::Bytes(answer.body.into_bytes()),
+    }
 }
 
-async fn serve(
-    acceptor: futures_rustls::TlsAcceptor,
-    stream: Async<TcpStream>,
-    peer: IpAddr,
-    events: Sender<Event>,
-    pool: HashPool,
-) {
-    let Some(Ok(mut tls)) = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await else {
-        return;
-    };
-    let mut token_sent = false;
-    let answer = match read_request(&mut tls).await {
-        Err(e) => Answer {
-            allow: e.allow,
-            ..Answer::error(e.status, e.code, &e.message)
-        },
-        Ok((head, _)) if !head.path.starts_with("/api/") => {
-            // The web console's files: the same response code as
-            // provisioning's `http::Server` (plan, validators, heads).
-            let method = match head.method.as_str() {
-                "GET" => crate::http::Method::Get,
-                "HEAD" => crate::http::Method::Head,
-                _ => crate::http::Method::Other,
-            };
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let date = crate::http::response::http_date_bytes(now);
-            let r = crate::http::assets::respond(
-                method,
-                &head.path,
-                &head.headers,
-                std::str::from_utf8(&date).unwrap_or_default(),
-            );
-            write_and_close(&mut tls, &r.head, r.body).await;
-            return;
-        }
-        Ok((head, body)) => match api::decode(&head, &body) {
-            Err(e) => Answer {
-                allow: e.allow,
-                ..Answer::error(e.status, e.code, &e.message)
-            },
-            Ok(ApiCall::Export {
-                command,
-                content_type,
-                file_name,
-            }) => {
-                token_sent = head.token.is_some();
-                let file = (content_type, file_name.as_str());
-                match export(command, file, head.token, peer, &events, &mut tls).await {
-                    Some(refused) => refused,
-                    None => return,
-                }
-            }
-            Ok(call) => {
-                token_sent = head.token.is_some();
-                run(call, head.token, peer, &events, &pool).await
-            }
-        },
-    };
-    let head = head_of(&answer, token_sent);
-    write_and_close(&mut tls, head.as_bytes(), answer.body.as_bytes()).await;
-}
-
-/// Runs a streamed command (`AuditExport`) and writes its chunks as they
+/// Runs a streamed command (`AuditExport`): its chunks go out as they
 /// come, `Transfer-Encoding: chunked` (memory stays at the channel's four
-/// chunks whatever the export's size). `None`: answered (a failure after
-/// the first chunk ends the connection without the last chunk, so the
-/// client sees a cut transfer, not a short file). `Some`: the refusal to
-/// answer instead (no session, no permission, bad filter).
-async fn export<S: AsyncRead + AsyncWrite + Unpin>(
+/// chunks whatever the export's size; a failure after the first chunk cuts
+/// the transfer). `Err`: the refusal to answer instead (no session, no
+/// permission, bad filter).
+async fn export(
     command: Command,
     (content_type, file_name): (&str, &str),
     token: Option<String>,
     peer: IpAddr,
     events: &Sender<Event>,
-    tls: &mut S,
-) -> Option<Answer> {
+    conn: Conn,
+) -> Result<http::Response, Answer> {
     let unavailable = || Answer::error(503, "unavailable", "daemon did not answer");
-    let replies = match route(events, token, command, peer).await {
-        Ok(replies) => replies,
-        Err(refused) => return Some(refused),
+    let replies = route(events, token, command, peer).await?;
+    let first = match timeout(REPLY_TIMEOUT, replies.recv()).await {
+        Some(Ok(Reply::Chunk(b))) => b,
+        Some(Ok(Reply::StreamEnd(_))) => Vec::new(),
+        Some(Ok(Reply::Error(e))) => {
+            let status = api::status_of(e.code);
+            let out = crate::cli::render::render(&Reply::Error(e), true, &jiff::tz::TimeZone::UTC);
+            return Err(Answer::new(status, out.stdout));
+        }
+        _ => return Err(unavailable()),
     };
-    let mut first = true;
-    loop {
-        let Some(Ok(reply)) = timeout(REPLY_TIMEOUT, replies.recv()).await else {
-            return if first { Some(unavailable()) } else { None };
-        };
-        let bytes = match reply {
-            Reply::Error(e) if first => {
-                let status = api::status_of(e.code);
-                let out =
-                    crate::cli::render::render(&Reply::Error(e), true, &jiff::tz::TimeZone::UTC);
-                return Some(Answer::new(status, out.stdout));
+    let mut head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\
+         Content-Disposition: attachment; filename=\"{file_name}\"\r\n\
+         Transfer-Encoding: chunked\r\nCache-Control: no-store\r\n\
+         X-Content-Type-Options: nosniff\r\n"
+    )
+    .into_bytes();
+    http::response::write_conn(&mut head, conn);
+    // The first chunk, then the rest as they come; anything but a chunk or
+    // the end (an error mid-stream, silence) ends the stream early: cut.
+    let chunks = smol::stream::unfold(
+        (Some(first), Some(replies)),
+        |(first, replies)| async move {
+            if let Some(chunk) = first {
+                let more = if chunk.is_empty() { None } else { replies };
+                return Some((chunk, (None, more)));
             }
-            Reply::Chunk(b) => b,
-            Reply::StreamEnd(_) => Vec::new(),
-            // An error mid-stream, or anything else: cut the transfer.
-            _ => return None,
-        };
-        let mut out = Vec::with_capacity(bytes.len() + 1024);
-        if first {
-            first = false;
-            out.extend_from_slice(
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\
-                     Content-Disposition: attachment; filename=\"{file_name}\"\r\n\
-                     Transfer-Encoding: chunked\r\nCache-Control: no-store\r\n\
-                     X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        let last = bytes.is_empty();
-        if !last {
-            out.extend_from_slice(format!("{:x}\r\n", bytes.len()).as_bytes());
-            out.extend_from_slice(&bytes);
-            out.extend_from_slice(b"\r\n");
-        } else {
-            out.extend_from_slice(b"0\r\n\r\n");
-        }
-        let wrote = timeout(WRITE_TIMEOUT, async {
-            tls.write_all(&out).await?;
-            tls.flush().await
-        })
-        .await;
-        if !matches!(wrote, Some(Ok(()))) {
-            return None;
-        }
-        if last {
-            let _ = timeout(WRITE_TIMEOUT, tls.close()).await;
-            return None;
-        }
-    }
-}
-
-/// Writes one response and closes the connection.
-async fn write_and_close<S: AsyncRead + AsyncWrite + Unpin>(tls: &mut S, head: &[u8], body: &[u8]) {
-    let write = async {
-        tls.write_all(head).await?;
-        tls.write_all(body).await?;
-        tls.flush().await?;
-        tls.close().await
-    };
-    let _ = timeout(WRITE_TIMEOUT, write).await;
-    // Lingering close: let the client read the answer before a reset for
-    // unread request bytes can reach it (bounded in bytes and time).
-    let drain = async {
-        let mut sink = [0u8; 4096];
-        let mut total = 0usize;
-        while total < 64 * 1024 {
-            match tls.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
+            let replies = replies?;
+            match timeout(REPLY_TIMEOUT, replies.recv()).await {
+                Some(Ok(Reply::Chunk(b))) if !b.is_empty() => Some((b, (None, Some(replies)))),
+                Some(Ok(Reply::Chunk(_) | Reply::StreamEnd(_))) => Some((Vec::new(), (None, None))),
+                _ => None,
             }
-        }
-    };
-    let _ = timeout(Duration::from_secs(1), drain).await;
-}
-
-fn read_error(status: u16, message: String) -> ApiError {
-    ApiError {
-        status,
-        code: if status == 408 {
-            "timeout"
-        } else {
-            "bad_request"
         },
-        message,
-        allow: None,
-    }
-}
-
-/// Appends the next read to `buf`; the end of the stream is an error
-/// saying what was still missing.
-async fn read_more<S: AsyncRead + Unpin>(
-    s: &mut S,
-    buf: &mut Vec<u8>,
-    chunk: &mut [u8; 4096],
-    missing: &str,
-) -> Result<(), ApiError> {
-    let n = s
-        .read(chunk)
-        .await
-        .map_err(|e| read_error(400, format!("read failed: {e}")))?;
-    if n == 0 {
-        return Err(read_error(400, missing.to_string()));
-    }
-    buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-    Ok(())
-}
-
-/// Reads one request: the head within [`HEAD_TIMEOUT`], the body within
-/// [`BODY_TIMEOUT`] after it.
-async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
-    s: &mut S,
-) -> Result<(api::Head, Vec<u8>), ApiError> {
-    let mut buf = Vec::with_capacity(2048);
-    let mut chunk = [0u8; 4096];
-    let read_head = async {
-        loop {
-            read_more(
-                s,
-                &mut buf,
-                &mut chunk,
-                "connection closed before a whole request",
-            )
-            .await?;
-            if let Some(head) = api::parse_head(&buf)? {
-                return Ok(head);
-            }
-        }
-    };
-    let head = timeout(HEAD_TIMEOUT, read_head)
-        .await
-        .ok_or_else(|| read_error(408, "request head not received in time".to_string()))??;
-    let want = head.len + head.content_length;
-    let read_body = async {
-        while buf.len() < want {
-            read_more(s, &mut buf, &mut chunk, "body shorter than Content-Length").await?;
-        }
-        Ok(())
-    };
-    timeout(BODY_TIMEOUT, read_body)
-        .await
-        .ok_or_else(|| read_error(408, "request body not received in time".to_string()))??;
-    let body = buf.get(head.len..want).unwrap_or(&[]).to_vec();
-    Ok((head, body))
+    );
+    Ok(http::Response {
+        status: 200,
+        head,
+        body: http::Body::Chunks(Box::pin(chunks)),
+    })
 }
 
 async fn step(events: &Sender<Event>, call: StepCall, peer: IpAddr) -> Option<StepReply> {
@@ -963,37 +782,5 @@ async fn run(
     match reply {
         Some(StepReply::Response { status, body }) => Answer::new(status, body),
         Some(StepReply::Hash(..) | StepReply::Routed) | None => unavailable(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slots_limit_per_address_and_in_all() {
-        let mut s = Slots::default();
-        let a: IpAddr = "127.0.0.2".parse().unwrap();
-        for _ in 0..PER_ADDRESS {
-            assert!(s.take(a));
-        }
-        assert!(!s.take(a), "per-address limit");
-        let b: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(s.take(b), "another address still gets in");
-        s.give_back(a);
-        assert!(s.take(a), "a slot given back is free again");
-        let mut n = 0u32;
-        while s.take(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n))) {
-            n += 1;
-        }
-        assert_eq!(s.total, MAX_CLIENTS, "total limit");
-    }
-
-    #[test]
-    fn ipv6_counts_by_64_and_mapped_v4_as_v4() {
-        let k = |t: &str| client_key(t.parse().unwrap());
-        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:2:ffff::9"));
-        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
-        assert_eq!(k("::ffff:192.0.2.1"), k("192.0.2.1"));
     }
 }

@@ -335,12 +335,9 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     };
     let mgmt = match config.mgmt_listen {
         Some(listen) => {
-            let listener =
-                mgmt::bind(listen).map_err(|e| DaemonError::Bind(format!("mgmt {listen}: {e}")))?;
-            let addr = listener
-                .get_ref()
-                .local_addr()
-                .map_err(|e| DaemonError::Bind(format!("mgmt {listen}: {e}")))?;
+            let fail = |e: std::io::Error| DaemonError::Bind(format!("mgmt {listen}: {e}"));
+            let listener = crate::http::server::bind(listen).map_err(fail)?;
+            let addr = listener.local_addr().map_err(fail)?;
             log::info!("mgmt: management API on https://{addr}/api/v1/");
             Some((addr, listener, tls_config(&config, &store)?))
         }
@@ -419,14 +416,18 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             })
         });
         let sip_pnp_task = sip_pnp.map(|task| ex.spawn(task));
-        let mgmt_task = mgmt.map(|(_, listener, tls)| {
-            ex.spawn(mgmt::accept_loop(
-                ex.clone(),
-                listener,
-                tls,
-                tx.clone(),
-                hash,
-            ))
+        let mgmt_task = mgmt.map(|(addr, listener, tls)| {
+            let site = mgmt::Site {
+                events: tx.clone(),
+                pool: hash,
+            };
+            let server =
+                crate::http::Server::new(std::sync::Arc::new(site), mgmt::http_config(tls));
+            ex.spawn(async move {
+                if let Err(e) = server.run(listener).await {
+                    log::error!("mgmt {addr}: stopped: {e}");
+                }
+            })
         });
         let stopper = ex.spawn({
             let tx = tx.clone();

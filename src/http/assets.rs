@@ -14,6 +14,7 @@
 
 use super::request::{Headers, Method};
 use super::response::{self, Conn, Entity};
+use super::{Body, Response};
 
 /// One built-in file.
 #[derive(Debug)]
@@ -57,31 +58,22 @@ pub fn gzip_total() -> usize {
     ASSETS.iter().map(|a| a.gzip.len()).sum()
 }
 
-/// A whole response: head bytes and the body to send after it.
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub head: Vec<u8>,
-    pub body: &'static [u8],
-}
-
 /// The answer to `method` on `path` (already without its query). `date`
-/// is the `Date` value ([`response::http_date_bytes`]). The connection
-/// closes after it (the management listener takes one request per
-/// connection).
-pub fn respond(method: Method, path: &str, h: &Headers, date: &str) -> Response {
+/// is the `Date` value ([`response::http_date_bytes`]); `conn` what the
+/// server does with the connection after it.
+pub fn respond(method: Method, path: &str, h: &Headers, date: &str, conn: Conn) -> Response {
     let Some(asset) = find(path) else {
-        return error(404, method, date, &[]);
+        return error(404, method, date, conn, &[]);
     };
-    if method == Method::Other {
-        return error(405, method, date, &[]);
+    if !matches!(method, Method::Get | Method::Head) {
+        return error(405, method, date, conn, &[]);
     }
     if !h.accepts_gzip() {
         // Only a client that refuses gzip outright gets here (no
         // Accept-Encoding means any coding will do, RFC 9110 12.5.3);
         // every browser accepts gzip, and keeping an inflater or a second
         // copy of each file in the binary for none is not worth its size.
-        return error(406, method, date, &[("Vary", "Accept-Encoding")]);
+        return error(406, method, date, conn, &[("Vary", "Accept-Encoding")]);
     }
     let etag = format!("\"{}-gz\"", asset.tag);
     let entity = Entity {
@@ -99,7 +91,7 @@ pub fn respond(method: Method, path: &str, h: &Headers, date: &str) -> Response 
     extra.push(("Vary", "Accept-Encoding"));
     extra.extend_from_slice(SECURITY_HEADERS);
     let mut head = Vec::with_capacity(768);
-    response::write_entity_head_with(&mut head, &plan, &entity, date, Conn::Close, &extra);
+    response::write_entity_head_with(&mut head, &plan, &entity, date, conn, &extra);
     let body = if plan.send_body {
         asset
             .gzip
@@ -111,24 +103,24 @@ pub fn respond(method: Method, path: &str, h: &Headers, date: &str) -> Response 
     Response {
         status: plan.status,
         head,
-        body,
+        body: Body::Static(body),
     }
 }
 
-fn error(status: u16, method: Method, date: &str, extra: &[(&str, &str)]) -> Response {
+fn error(status: u16, method: Method, date: &str, conn: Conn, extra: &[(&str, &str)]) -> Response {
     let mut all: Vec<(&str, &str)> = extra.to_vec();
     all.extend_from_slice(SECURITY_HEADERS);
     let mut head = Vec::with_capacity(512);
     let head_only = method == Method::Head;
-    response::write_error_with(&mut head, status, date, Conn::Close, true, &all);
+    response::write_error_with(&mut head, status, date, conn, true, &all);
     Response {
         status,
         head,
-        body: if head_only {
+        body: Body::Static(if head_only {
             &[]
         } else {
             response::error_body(status)
-        },
+        }),
     }
 }
 
@@ -148,8 +140,12 @@ mod tests {
             path,
             &req.headers,
             "Thu, 01 Jan 1970 00:00:00 GMT",
+            Conn::Close,
         );
-        (String::from_utf8(r.head).unwrap(), r.body.to_vec())
+        let Body::Static(body) = r.body else {
+            panic!("assets are static");
+        };
+        (String::from_utf8(r.head).unwrap(), body.to_vec())
     }
 
     fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {

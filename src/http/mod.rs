@@ -1,10 +1,11 @@
-//! HTTP/1.1 (+ HTTPS) for provisioning, and an HTTPS client for the
-//! redirection services. The management API has its own small adapter
-//! (`daemon/mgmt.rs`).
+//! HTTP/1.1 (+ HTTPS): the one HTTP stack of the daemon, serving provisioning's files
+//! and the management listener (API and web console); and an HTTPS client for the
+//! redirection services.
 //!
 //! * [`request`], [`path`], [`response`]: pure protocol code, reusable by any handler.
 //! * [`server`]: smol adapter (accept loop, limits, timeouts, keep-alive, TLS).
-//! * [`Site`]: the seam to the file-serving policy; [`dir::DirSite`] serves a directory.
+//! * [`Site`]: the seam to a service: files by [`Site::get`] ([`dir::DirSite`] serves a
+//!   directory), whole responses by [`Site::handle`] (`daemon/mgmt.rs`: API and console).
 //! * [`tls`]: rustls (ring) configuration from PEM files or a generated self-signed pair.
 
 pub mod assets;
@@ -20,10 +21,13 @@ pub mod tls;
 pub mod x509;
 
 pub use path::Path;
-pub use request::{Headers, Method};
+pub use request::{Headers, Method, Request};
+pub use response::Conn;
 pub use server::{Config, Server, Stats};
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -73,6 +77,27 @@ pub enum Lookup {
     Unauthorized(Vec<String>),
 }
 
+/// A response a site built whole ([`Site::handle`], [`Site::refusal`]).
+pub struct Response {
+    pub status: u16,
+    /// The whole head, blank line included, written for the [`Conn`] the server passed.
+    pub head: Vec<u8>,
+    pub body: Body,
+}
+
+/// The body of a [`Response`].
+pub enum Body {
+    Bytes(Vec<u8>),
+    Static(&'static [u8]),
+    /// `Transfer-Encoding: chunked` (the head says so): each item is one chunk, an empty
+    /// one ends the body. A stream that ends before it cuts the transfer: the connection
+    /// closes without the last chunk, so the client sees a cut transfer, not a short file.
+    Chunks(Pin<Box<dyn smol::stream::Stream<Item = Vec<u8>> + Send>>),
+}
+
+/// A response on its way ([`Site::handle`]).
+pub type Pending = Pin<Box<dyn Future<Output = Response> + Send>>;
+
 /// One finished exchange, for the fetch log and scan blocking.
 #[derive(Clone, Copy, Debug)]
 pub struct Fetch<'a> {
@@ -90,8 +115,10 @@ pub struct Fetch<'a> {
     pub static_file: bool,
 }
 
-/// File-serving policy. Called from the connection tasks: keep every method cheap and
-/// non-blocking-ish (a stat/open is fine; hand log writes to a channel).
+/// A service on the HTTP stack: file-serving policy ([`Site::get`]) or whole responses
+/// ([`Site::handle`]). Called from the connection tasks: keep every method cheap and
+/// non-blocking-ish (a stat/open is fine; hand log writes to a channel; slow work goes
+/// into the future [`Site::handle`] returns).
 pub trait Site: Send + Sync + 'static {
     /// Called on accept; `false` closes the connection at once (scan blocking).
     fn admit(&self, _peer: SocketAddr) -> bool {
@@ -100,7 +127,29 @@ pub trait Site: Send + Sync + 'static {
     /// Resolves a GET/HEAD. `path` holds validated, decoded components (no `.`/`..`,
     /// separators, NUL); routing (`/provisioning/<file>`, `/provisioning/<tenant>/<file>`)
     /// is the site's decision.
-    fn get(&self, path: &Path, info: &RequestInfo<'_>) -> Lookup;
+    fn get(&self, _path: &Path, _info: &RequestInfo<'_>) -> Lookup {
+        Lookup::NotFound
+    }
+    /// Answers a request whole (any method; `body` read within the limits), before and
+    /// instead of [`Site::get`]. `None` (the default): `get` for GET and HEAD, 405 for the
+    /// rest. The head must be written for `conn` (its `Connection` header); `date` is the
+    /// `Date` value.
+    fn handle(
+        &self,
+        _req: &Request,
+        _body: &[u8],
+        _info: &RequestInfo<'_>,
+        _conn: Conn,
+        _date: &str,
+    ) -> Option<Pending> {
+        None
+    }
+    /// The answer to a head refused before the site saw it (`why`: the parser's reason;
+    /// `None`: it timed out), the connection closing after it (`Connection: close`).
+    /// `None` (the default): the server's plain-text error.
+    fn refusal(&self, _status: u16, _why: Option<request::Error>, _date: &str) -> Option<Response> {
+        None
+    }
     /// Called once per response, including errors.
     fn report(&self, _fetch: &Fetch<'_>) {}
 }

@@ -9,14 +9,16 @@ pub const MAX_HEADERS_CAP: usize = 128;
 /// Longest header value kept for the site (e.g. `User-Agent`), longer ones are cut.
 pub const MAX_KEPT_VALUE: usize = 256;
 
-/// Parser limits. Defaults: 8 KiB head, 64 headers, 1 KiB of discardable request body.
+/// Parser limits. Defaults: 8 KiB head, 64 headers, 1 KiB of request body (the
+/// management API reads up to 1 MiB: `auth::api::LIMITS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum size of request line + headers + blank line, in bytes (→ 431).
     pub max_head_bytes: usize,
     /// Maximum number of header fields (→ 431); capped at [`MAX_HEADERS_CAP`].
     pub max_headers: usize,
-    /// A request body up to this size (Content-Length) is read and discarded; larger → 413.
+    /// A request body up to this size (Content-Length) is read (and discarded by a site
+    /// that takes none); larger → 413.
     pub max_body_discard: u64,
 }
 
@@ -35,6 +37,8 @@ pub enum Method {
     #[default]
     Get,
     Head,
+    /// The management API's writes; a file site answers 405.
+    Post,
     /// Any other syntactically valid method (→ 405).
     Other,
 }
@@ -222,6 +226,8 @@ pub struct Request {
     pub method: Method,
     pub version: Version,
     pub path: Path,
+    /// The target's text after the first `?` (raw, not decoded; empty when none).
+    pub query: String,
     pub headers: Headers,
     /// Bytes of the head, including the final blank line.
     pub head_len: usize,
@@ -252,8 +258,10 @@ pub enum Error {
     HeadTooLarge,
     /// More than [`Limits::max_headers`] fields (→ 431).
     TooManyHeaders,
-    /// Request body larger than [`Limits::max_body_discard`], or chunked (→ 413).
+    /// Request body larger than [`Limits::max_body_discard`] (→ 413).
     BodyTooLarge,
+    /// A chunked body (→ 413 here; the management API says 411: send Content-Length).
+    Chunked,
 }
 
 impl Error {
@@ -261,7 +269,7 @@ impl Error {
         match self {
             Error::Syntax | Error::Version | Error::Path(_) | Error::Framing => 400,
             Error::HeadTooLarge | Error::TooManyHeaders => 431,
-            Error::BodyTooLarge => 413,
+            Error::BodyTooLarge | Error::Chunked => 413,
         }
     }
 }
@@ -320,6 +328,7 @@ pub fn parse_head_into(
     let method = match req.method {
         Some("GET") => Method::Get,
         Some("HEAD") => Method::Head,
+        Some("POST") => Method::Post,
         Some(_) => Method::Other,
         None => return Err(Error::Syntax),
     };
@@ -328,8 +337,11 @@ pub fn parse_head_into(
         Some(1) => Version::Http11,
         _ => return Err(Error::Version),
     };
-    path::parse_target_into(req.path.unwrap_or("").as_bytes(), &mut out.path)
-        .map_err(Error::Path)?;
+    let target = req.path.unwrap_or("");
+    path::parse_target_into(target.as_bytes(), &mut out.path).map_err(Error::Path)?;
+    out.query.clear();
+    out.query
+        .push_str(target.split_once('?').map_or("", |(_, q)| q));
 
     let h = &mut out.headers;
     h.clear();
@@ -362,7 +374,7 @@ pub fn parse_head_into(
         if version == Version::Http10 || content_length.is_some() {
             return Err(Error::Framing);
         }
-        return Err(Error::BodyTooLarge);
+        return Err(Error::Chunked);
     }
     h.content_length = content_length.unwrap_or(0);
     if h.content_length > limits.max_body_discard {
@@ -507,7 +519,8 @@ mod tests {
         assert!(r.keep_alive());
         let r = complete("GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n");
         assert!(!r.keep_alive());
-        for m in ["POST", "PUT", "DELETE", "OPTIONS", "get", "PROPFIND"] {
+        assert_eq!(complete("POST /x HTTP/1.1\r\n\r\n").method, Method::Post);
+        for m in ["PUT", "DELETE", "OPTIONS", "get", "post", "PROPFIND"] {
             let r = complete(&format!("{m} /x HTTP/1.1\r\n\r\n"));
             assert_eq!(r.method, Method::Other, "{m}");
         }
@@ -578,7 +591,7 @@ mod tests {
         );
         assert_eq!(
             err(b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
-            Error::BodyTooLarge
+            Error::Chunked
         );
         assert_eq!(
             err(b"POST /a HTTP/1.1\r\nContent-Length: 1025\r\n\r\n"),

@@ -513,7 +513,8 @@ pub fn write_entity_head_with(
     });
 }
 
-fn write_conn(out: &mut Vec<u8>, conn: Conn) {
+/// Ends a head: the `Connection` line `conn` needs, then the blank line.
+pub fn write_conn(out: &mut Vec<u8>, conn: Conn) {
     match conn {
         Conn::KeepAlive11 => out.extend_from_slice(b"\r\n"),
         Conn::KeepAlive10 => out.extend_from_slice(b"Connection: keep-alive\r\n\r\n"),

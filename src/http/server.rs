@@ -1,4 +1,6 @@
-//! smol adapter: accept loop, connection limit, keep-alive loop, timeouts, TLS.
+//! smol adapter: accept loop, connection limits (in all and per client address),
+//! keep-alive loop, timeouts, TLS: the one HTTP stack. Provisioning's files and the
+//! management listener (API and web console, `daemon/mgmt.rs`) are [`Site`]s on it.
 //!
 //! All connections of one [`Server::run`] are tasks of an executor owned by that future:
 //! dropping the future closes the listener and every connection.
@@ -19,14 +21,15 @@
 use super::edge::{Edge, Registered};
 use super::request::{self, Limits, Method, Request, Status, Version};
 use super::response::{self, Conn, Entity, Plan};
-use super::{Fetch, Lookup, RequestInfo, Site};
+use super::{Body, Fetch, Lookup, RequestInfo, Response, Site};
 use smol::Timer;
 use smol::future::FutureExt as _;
 use smol::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::FileExt as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -46,9 +49,17 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Longest stall of a single write before the connection is dropped (30 s).
     pub send_timeout: Duration,
+    /// The TLS handshake must be done within this time after accept (10 s; never later than
+    /// `head_timeout`), or the connection is closed.
+    pub handshake_timeout: Duration,
+    /// A request body must arrive within this time after its head (10 s) → 408.
+    pub body_timeout: Duration,
     /// Concurrent connections (2048, at most half the soft `RLIMIT_NOFILE`); excess ones get a
-    /// best-effort 503 and are closed at once.
+    /// best-effort 503 (plain HTTP) and are closed at once.
     pub max_connections: usize,
+    /// Concurrent connections from one client address (IPv6: its /64); 0: no such limit.
+    /// Excess ones are closed at once, before TLS (a FIN, not a handshake paid for).
+    pub per_address: usize,
     /// Requests per keep-alive connection before `Connection: close` (1000; 0 = no limit).
     pub max_requests_per_connection: u64,
     /// HTTPS when set.
@@ -62,7 +73,10 @@ impl Default for Config {
             head_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(15),
             send_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
             max_connections: 2048,
+            per_address: 0,
             max_requests_per_connection: 1000,
             tls: None,
         }
@@ -73,7 +87,7 @@ impl Default for Config {
 #[derive(Debug, Default)]
 pub struct Stats {
     pub accepted: AtomicU64,
-    /// Closed at accept: over the limit or refused by [`Site::admit`].
+    /// Closed at accept: over a limit or refused by [`Site::admit`].
     pub rejected: AtomicU64,
     pub active: AtomicUsize,
     pub requests: AtomicU64,
@@ -480,6 +494,59 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     rustix::net::listen(&l, BACKLOG)?;
     Ok(l)
 }
+// ---- per-address limit --------------------------------------------------------------------
+
+/// The address a connection counts against: IPv4-mapped addresses as the IPv4 address they
+/// are, IPv6 by its /64 (one host's usual share; one client can take any address inside it).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// Open connections per client address.
+type Slots = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// A connection's place in [`Slots`], given back when its task ends, however it ends.
+struct Slot {
+    slots: Slots,
+    key: IpAddr,
+}
+
+impl Slot {
+    /// A place for `ip`, or `None` when its address holds `limit` connections already.
+    fn take(slots: &Slots, ip: IpAddr, limit: usize) -> Option<Slot> {
+        let key = client_key(ip);
+        let mut map = slots.lock().ok()?;
+        let mine = map.entry(key).or_insert(0);
+        if *mine >= limit {
+            return None;
+        }
+        *mine += 1;
+        Some(Slot {
+            slots: slots.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.slots.lock()
+            && let Some(n) = map.get_mut(&self.key)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
 // ---- server -------------------------------------------------------------------------------
 
 impl<S: Site> Server<S> {
@@ -523,6 +590,7 @@ impl<S: Site> Server<S> {
         dog: Arc<Watchdog>,
         limit: usize,
     ) -> io::Result<()> {
+        let slots = Slots::default();
         loop {
             let (stream, peer) = match accept(&mut listener).await {
                 Ok(x) => x,
@@ -546,6 +614,17 @@ impl<S: Site> Server<S> {
                 }
                 continue;
             }
+            let slot = if self.cfg.per_address == 0 {
+                None
+            } else {
+                let Some(slot) = Slot::take(&slots, peer.ip(), self.cfg.per_address) else {
+                    self.stats.rejected.fetch_add(1, Relaxed);
+                    // Refused before TLS: a FIN, not a handshake we pay for.
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    continue;
+                };
+                Some(slot)
+            };
             let _ = stream.set_nodelay(true);
             let Ok(stream) = edge.register(stream) else {
                 // Out of memory for epoll entries: like the limit, refuse this one.
@@ -561,7 +640,7 @@ impl<S: Site> Server<S> {
                 dog.clone(),
             );
             ex.spawn(async move {
-                let _guard = guard;
+                let _guard = (guard, slot);
                 handle(&*site, &cfg, &stats, &dog, stream, peer, accepted_at).await;
             })
             .detach();
@@ -592,10 +671,10 @@ async fn handle<S: Site>(
             // Boxed: TLS state is large and would otherwise size every plain connection.
             Box::pin(async {
                 let acceptor = futures_rustls::TlsAcceptor::from(tls.clone());
-                watch.deadline.store(
-                    accepted_at.saturating_add(micros(cfg.head_timeout)),
-                    Relaxed,
-                );
+                let handshake = cfg.handshake_timeout.min(cfg.head_timeout);
+                watch
+                    .deadline
+                    .store(accepted_at.saturating_add(micros(handshake)), Relaxed);
                 match timed(acceptor.accept(stream), ctx.expired()).await {
                     Ok(s) => Connection::new(s, ctx, true).run(accepted_at).await,
                     Err(e) => {
@@ -638,8 +717,8 @@ enum Head {
     Closed,
     /// Deadline passed; `partial`: some bytes of a request had arrived (→ 408).
     TimedOut { partial: bool },
-    /// Refused head: status to send, then close.
-    Bad(u16),
+    /// Refused head: its status is sent, then the connection closed.
+    Bad(request::Error),
 }
 
 struct Connection<'a, IO, S> {
@@ -653,6 +732,8 @@ struct Connection<'a, IO, S> {
     out: Vec<u8>,
     /// The current request, parsed in place (its allocations serve every request).
     req: Request,
+    /// The current request's body; empty (no allocation) when it has none.
+    body: Vec<u8>,
 }
 
 impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
@@ -665,6 +746,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
             len: 0,
             out: Vec::new(),
             req: Request::default(),
+            body: Vec::new(),
         }
     }
 
@@ -688,12 +770,12 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                 Head::TimedOut { partial } => {
                     self.ctx.stats.timeouts.fetch_add(1, Relaxed);
                     if partial {
-                        self.error_and_close(408).await;
+                        self.error_and_close(408, None).await;
                     }
                     break;
                 }
-                Head::Bad(status) => {
-                    self.error_and_close(status).await;
+                Head::Bad(e) => {
+                    self.error_and_close(e.status(), Some(e)).await;
                     break;
                 }
                 Head::Request => {
@@ -748,7 +830,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                         return self.consume().await;
                     }
                     Ok(Status::Partial) => {}
-                    Err(e) => return Head::Bad(e.status()),
+                    Err(e) => return Head::Bad(e),
                 }
             }
             let n = match self.read_more(first && !partial).await {
@@ -822,7 +904,10 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
         let body = usize::try_from(self.req.headers.content_length).unwrap_or(usize::MAX);
         let total = self.req.head_len.saturating_add(body);
         if total > self.cap() {
-            return Head::Bad(413);
+            return Head::Bad(request::Error::BodyTooLarge);
+        }
+        if self.len < total {
+            self.ctx.set_deadline(after(self.ctx.cfg.body_timeout));
         }
         while self.len < total {
             match self.read_more(false).await {
@@ -833,6 +918,12 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
                 }
                 Err(_) => return Head::Closed,
             }
+        }
+        self.body.clear();
+        if let Some(body) = self.buf.get(self.req.head_len..total)
+            && !body.is_empty()
+        {
+            self.body.extend_from_slice(body);
         }
         self.buf.copy_within(total..self.len, 0);
         self.len -= total;
@@ -893,8 +984,15 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
         &mut self.out
     }
 
-    async fn error_and_close(&mut self, status: u16) {
+    /// Answers a refused or timed-out head (`why`: the parser's reason) and closes.
+    async fn error_and_close(&mut self, status: u16, why: Option<request::Error>) {
         let date = Date::now();
+        if let Some(r) = self.ctx.site.refusal(status, why, date.as_str()) {
+            if self.send_response(None, r).await {
+                self.linger().await;
+            }
+            return;
+        }
         response::write_error(self.start_out(), status, date.as_str(), Conn::Close, false);
         let sent = self.write_out(&[]).await.is_ok();
         let n = if sent {
@@ -913,22 +1011,28 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
         let head_only = req.method == Method::Head;
         let date = Date::now();
         let date = date.as_str();
+        let info = RequestInfo {
+            peer: self.ctx.peer,
+            tls: self.tls,
+            method: req.method,
+            headers: &req.headers,
+        };
+        let body = std::mem::take(&mut self.body);
+        let handled = self.ctx.site.handle(req, &body, &info, conn, date);
+        self.body = body;
+        if let Some(pending) = handled {
+            // No deadline while the site works: it bounds its own waits.
+            let r = pending.await;
+            return self.send_response(Some(req), r).await;
+        }
         let lookup = match req.method {
-            Method::Other => Lookup::NotFound,
-            Method::Get | Method::Head => {
-                let info = RequestInfo {
-                    peer: self.ctx.peer,
-                    tls: self.tls,
-                    method: req.method,
-                    headers: &req.headers,
-                };
-                self.ctx.site.get(&req.path, &info)
-            }
+            Method::Post | Method::Other => Lookup::NotFound,
+            Method::Get | Method::Head => self.ctx.site.get(&req.path, &info),
         };
         // By the path's extension (the whole path: no file_name split needed).
         let default_type = || response::content_type(req.path.as_str());
         let error_status = match (&lookup, req.method) {
-            (_, Method::Other) => Some(405),
+            (_, Method::Post | Method::Other) => Some(405),
             (Lookup::NotFound, _) => Some(404),
             (Lookup::Forbidden, _) => Some(403),
             (Lookup::Unauthorized(_), _) => Some(401),
@@ -936,7 +1040,7 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
         };
         if let Some(status) = error_status {
             let challenges: Vec<(&str, &str)> = match &lookup {
-                Lookup::Unauthorized(c) if req.method != Method::Other => {
+                Lookup::Unauthorized(c) if matches!(req.method, Method::Get | Method::Head) => {
                     c.iter().map(|v| ("WWW-Authenticate", v.as_str())).collect()
                 }
                 _ => Vec::new(),
@@ -1013,6 +1117,57 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
             }
             Lookup::NotFound | Lookup::Forbidden | Lookup::Unauthorized(_) => false, // handled above
         }
+    }
+
+    /// Sends a response the site built whole ([`Site::handle`], [`Site::refusal`]); `false`
+    /// if the connection must be closed (a write failed, or a chunked body was cut).
+    async fn send_response(&mut self, req: Option<&Request>, r: Response) -> bool {
+        let Response { status, head, body } = r;
+        self.start_out().extend_from_slice(&head);
+        let mut chunks = match body {
+            Body::Chunks(c) => c,
+            Body::Bytes(b) => return self.send_whole(req, status, &b).await,
+            Body::Static(b) => return self.send_whole(req, status, b).await,
+        };
+        use smol::stream::StreamExt as _;
+        let mut sent = 0u64;
+        let mut ok = self.write_out(&[]).await.is_ok();
+        while ok {
+            // `None` before the empty chunk: cut (no last chunk, so the client sees a
+            // cut transfer, not a short file).
+            let Some(chunk) = chunks.next().await else {
+                ok = false;
+                break;
+            };
+            let out = self.start_out();
+            if chunk.is_empty() {
+                out.extend_from_slice(b"0\r\n\r\n");
+            } else {
+                out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                out.extend_from_slice(&chunk);
+                out.extend_from_slice(b"\r\n");
+            }
+            ok = self.write_out(&[]).await.is_ok();
+            sent += chunk.len() as u64;
+            if chunk.is_empty() {
+                break;
+            }
+        }
+        self.report(req, status, sent);
+        ok
+    }
+
+    /// Writes the head in `out`, then `body`.
+    async fn send_whole(&mut self, req: Option<&Request>, status: u16, body: &[u8]) -> bool {
+        let res = if body.len() <= COALESCE {
+            self.out.extend_from_slice(body);
+            self.write_out(&[]).await
+        } else {
+            self.write_out(body).await
+        };
+        let ok = res.is_ok();
+        self.report(req, status, if ok { body.len() as u64 } else { 0 });
+        ok
     }
 
     /// Writes the head in `out` and the planned file range; returns (still usable, body
@@ -1114,5 +1269,40 @@ impl<'a, IO: Io, S: Site> Connection<'a, IO, S> {
             }
         }
         read_give(sink);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_limit_per_address() {
+        let slots = Slots::default();
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        let mut held: Vec<Slot> = (0..16)
+            .map(|_| Slot::take(&slots, a, 16).unwrap())
+            .collect();
+        assert!(Slot::take(&slots, a, 16).is_none(), "per-address limit");
+        let b: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(
+            Slot::take(&slots, b, 16).is_some(),
+            "another address still gets in"
+        );
+        held.pop();
+        assert!(
+            Slot::take(&slots, a, 16).is_some(),
+            "a slot given back is free again"
+        );
+        held.clear();
+        assert!(slots.lock().unwrap().is_empty(), "nothing left behind");
+    }
+
+    #[test]
+    fn ipv6_counts_by_64_and_mapped_v4_as_v4() {
+        let k = |t: &str| client_key(t.parse().unwrap());
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:2:ffff::9"));
+        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
+        assert_eq!(k("::ffff:192.0.2.1"), k("192.0.2.1"));
     }
 }

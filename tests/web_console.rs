@@ -295,6 +295,35 @@ fn provisioning_clerk_sees_only_devices_and_adds_one_fetched_over_http(browser: 
             && m.contains("inline script")),
         "{seen:#?}"
     );
+    // And an uncaught error in the page is seen too.
+    b.exec(
+        "setTimeout(() => { throw new Error('wf-probe'); }, 0);",
+        json!([]),
+    );
+    let mut seen = Vec::new();
+    common::wait_until(
+        std::time::Duration::from_secs(10),
+        "the page's uncaught error in the console",
+        || {
+            seen.extend(b.console());
+            seen.iter()
+                .any(|(level, m)| level == "SEVERE" && m.contains("wf-probe"))
+        },
+    );
+    if browser == Browser::Firefox {
+        // Seen in Firefox's own output too (`JavaScript error: <url>, line
+        // N: ...`), which covers what happens before the hook is in.
+        common::wait_until(
+            std::time::Duration::from_secs(10),
+            "Firefox to print the page's error",
+            || {
+                seen.extend(b.console());
+                seen.iter()
+                    .any(|(_, m)| m.starts_with("http") && m.contains("wf-probe"))
+            },
+        );
+    }
+    b.console();
 
     // Its generated files in the browser: Enter on the row, then a file.
     b.type_into("#dev-search", "abcd01");

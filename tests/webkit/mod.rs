@@ -83,8 +83,10 @@ fn geckodriver() -> String {
 }
 
 /// Firefox's console, for [`Driver::console`]: geckodriver has no log
-/// endpoint (`/se/log` is Chromium's), so the harness (never the console
-/// itself) hooks the page: `error` and `unhandledrejection` events,
+/// endpoint (`/se/log` is Chromium's). Firefox prints the page's errors
+/// and console messages on its output ([`Driver::firefox_output`]), but
+/// not a CSP refusal, so the harness (never the console itself) also
+/// hooks the page: `error` and `unhandledrejection` events,
 /// `securitypolicyviolation` (a CSP refusal), `console.error` and
 /// `console.warn`. Installed after every navigation and at every read; an
 /// entry is `[level, message]` in Chromium's levels.
@@ -111,6 +113,8 @@ pub struct Driver {
     /// test's connections to the driver are made from inside it).
     netns: Option<String>,
     _profile: tempfile::TempDir,
+    /// How much of Firefox's output `console` has read.
+    read: std::cell::Cell<usize>,
 }
 
 impl Drop for Driver {
@@ -171,10 +175,14 @@ impl Driver {
             }
             None => Command::new(&program),
         };
+        // Firefox prints the page's errors and console messages to its
+        // output (the prefs below); geckodriver passes it on: kept in a
+        // file read by `console`.
+        let out = std::fs::File::create(profile.path().join("driver.log")).expect("driver log");
         let child = command
             .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(out.try_clone().expect("driver log"))
+            .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("start {program}: {e}"));
         let mut d = Driver {
@@ -185,6 +193,7 @@ impl Driver {
             browser: None,
             netns: netns.map(str::to_string),
             _profile: profile,
+            read: std::cell::Cell::new(0),
         };
         let start = Instant::now();
         while d.raw("GET", "/status", None).is_err() {
@@ -215,7 +224,15 @@ impl Driver {
                 "moz:firefoxOptions": {
                     "binary": "/usr/bin/firefox-esr",
                     "args": ["-headless", "--width=1280", "--height=800"],
-                    "prefs": {"intl.accept_languages": "en-US"},
+                    "prefs": {
+                        "intl.accept_languages": "en-US",
+                        // The page's console.* on stdout; not the browser's own.
+                        "devtools.console.stdout.content": true,
+                        "devtools.console.stdout.chrome": false,
+                        // No experiments fetched from Mozilla's servers.
+                        "messaging-system.rsexperimentloader.enabled": false,
+                        "app.normandy.enabled": false,
+                    },
                 },
             }),
         };
@@ -497,15 +514,19 @@ impl Driver {
             Browser::Chromium => {
                 self.session_call("POST", "/se/log", Some(json!({"type": "browser"})))
             }
-            Browser::Firefox => self
-                .exec(FIREFOX_HOOK, json!([]))
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|e| json!({"level": e[0], "message": e[1]}))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            Browser::Firefox => {
+                let mut seen: Vec<Value> = self
+                    .exec(FIREFOX_HOOK, json!([]))
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|e| json!({"level": e[0], "message": e[1]}))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                seen.extend(self.firefox_output());
+                Value::Array(seen)
+            }
         };
         v.as_array()
             .map(|a| {
@@ -519,6 +540,45 @@ impl Driver {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// What Firefox printed since the last look that the page caused,
+    /// from its first line on (the hook misses what happens before it is
+    /// installed): `JavaScript error|warning: <page URL>, line N: ...` and
+    /// the page's `console.error|warn: ...` (the prefs in `start_in`).
+    fn firefox_output(&self) -> Vec<Value> {
+        let text = std::fs::read(self._profile.path().join("driver.log")).unwrap_or_default();
+        let new = String::from_utf8_lossy(&text[self.read.get().min(text.len())..]).into_owned();
+        // Whole lines only; a partial last line waits for the next look.
+        let upto = new.rfind('\n').map_or(0, |i| i + 1);
+        self.read.set(self.read.get() + upto);
+        new[..upto]
+            .lines()
+            .filter_map(|l| {
+                let page = |rest: &str| rest.starts_with("http");
+                // The page's arguments are printed as values (a string
+                // quoted); the browser's own modules print `Prefix: ...`
+                // (e.g. "RSLoader: " for its Remote Settings, which
+                // headless Firefox cannot reach here).
+                let page_console = |rest: &str| {
+                    !rest
+                        .split_once(':')
+                        .is_some_and(|(p, _)| !p.is_empty() && p.chars().all(char::is_alphanumeric))
+                };
+                let (level, message) = if let Some(r) = l.strip_prefix("JavaScript error: ") {
+                    page(r).then_some(("SEVERE", r))?
+                } else if let Some(r) = l.strip_prefix("JavaScript warning: ") {
+                    page(r).then_some(("WARNING", r))?
+                } else if let Some(r) = l.strip_prefix("console.error: ") {
+                    page_console(r).then_some(("SEVERE", r))?
+                } else if let Some(r) = l.strip_prefix("console.warn: ") {
+                    page_console(r).then_some(("WARNING", r))?
+                } else {
+                    return None;
+                };
+                Some(json!({"level": level, "message": message}))
+            })
+            .collect()
     }
 
     /// Fails on any console error or warning since the last call (a CSP

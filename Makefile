@@ -14,8 +14,13 @@
 CARGO ?= cargo
 # Debian packages the test suite needs; `make test-deps` installs the
 # missing ones when run as root and fails loudly otherwise.
-# chromium + chromium-driver: the web console's browser tests (tests/web_console.rs).
-TEST_DEBS ?= procps python3 python3-openpyxl python3-aiosmtpd iproute2 curl atftp tftp-hpa chromium chromium-driver
+# chromium + chromium-driver, firefox-esr: the web console's browser tests (tests/web_console.rs).
+TEST_DEBS ?= procps python3 python3-openpyxl python3-aiosmtpd iproute2 curl atftp tftp-hpa chromium chromium-driver firefox-esr
+# geckodriver (Firefox's WebDriver; not in Debian): from crates.io at this
+# version, built once into target/tools/ (kept between runs; the tests look
+# there, or at $GECKODRIVER). Keep in step with tests/webkit GECKODRIVER_VERSION.
+GECKODRIVER_VERSION ?= 0.37.1
+GECKODRIVER ?= $(CURDIR)/target/tools/geckodriver-$(GECKODRIVER_VERSION)/bin/geckodriver
 # What the x86_64 boot test needs (board/image.mk has the full list for
 # both architectures and Buildroot: make image-deps).
 IMG_TEST_DEBS ?= qemu-system-x86 busybox-static musl-tools cpio kmod e2fsprogs file xz-utils tzdata
@@ -43,9 +48,11 @@ test-deps:
 	    echo "make test needs these Debian packages:$$missing (run as root to install them)" >&2; exit 1; \
 	  fi; \
 	fi
+	@$(GECKODRIVER) --version 2>/dev/null | grep -q " $(GECKODRIVER_VERSION)" || \
+	  $(CARGO) install geckodriver --locked --version $(GECKODRIVER_VERSION) --root $(dir $(patsubst %/,%,$(dir $(GECKODRIVER))))
 
 test: test-deps
-	$(CARGO) test --locked --lib --bins --tests
+	GECKODRIVER=$(GECKODRIVER) $(CARGO) test --locked --lib --bins --tests
 	$(CARGO) test --locked --doc
 	$(MAKE) --no-print-directory qemu-test
 
@@ -61,10 +68,11 @@ fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)
 
 # Screenshots of every console panel in English and Italian (headless
-# Chromium at 1280x800) into docs/screenshots/; the HA status of a real
-# pair (ha-pair-*.png) needs root for its network namespaces.
+# Chromium at 1280x800; the Firefox runs take none) into docs/screenshots/;
+# the HA status of a real pair (ha-pair-*.png) needs root for its network
+# namespaces.
 screenshots: test-deps
-	WEB_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CARGO) test --locked --test web_console -- admin_browses ha_status_of_a_pair
+	WEB_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CARGO) test --locked --test web_console -- languages::chromium ha_status_of_a_pair
 
 clean:
 	$(CARGO) clean

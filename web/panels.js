@@ -291,13 +291,9 @@ async function tasks(main, { can }) {
 
   // The SMTP settings the tasks mail through, and "send test".
   async function mailSection() {
-    let cur = {};
-    try {
-      const r = await command("MailShow");
-      cur = (Array.isArray(r) ? r[0] : r) || {};
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
-    }
+    // Not configured: no settings (an empty list), the form starts empty.
+    const r = await command("MailShow");
+    const cur = (Array.isArray(r) ? r[0] : r) || {};
     const write = can("tasks", "write");
     const input = (k, attrs = {}) => h("input", { id: "mail-" + k, value: cur[k] ?? "", disabled: !write, ...attrs });
     const inputs = {

@@ -370,18 +370,22 @@ export async function templates(main, { can }) {
         });
         box.append(copy);
       }
-      // A preview for one of the devices using it (rendered from what is
-      // saved: save first).
-      const users = devs.filter((d) => d.template === tpl.id);
+      // A preview of the text in the editor, saved or not, for a device:
+      // those using the template first, then the others of its model.
+      const users = devs.filter((d) => d.template === tpl.id)
+        .concat(devs.filter((d) => d.template !== tpl.id && d.model === tpl.model))
+        .slice(0, 500);
       const pick = h("select", { id: "tpl-preview-device" }, users.map((d) => h("option", { value: d.mac }, d.mac)));
       const prev = h("div", { id: "tpl-preview" });
       const go = h("button", { type: "button", id: "tpl-render", disabled: !users.length, onclick: async () => {
+        prev.replaceChildren(); // never the previous text's files beside the new text
         try {
-          const r = await command({ ProvRender: { mac: pick.value } });
+          const r = await command({ ProvPreview: { mac: pick.value, template: tpl.id, content: area.value } });
           prev.replaceChildren(fileViewer("tpl-render", r, async (x) => x.content));
           prev.querySelector("button")?.click();
         } catch (err) {
-          prev.replaceChildren(notice("error", errorText(err)));
+          const pos = position(err.message || "");
+          prev.replaceChildren(notice("error", pos ? t("tpl.error_at", pos.line, pos.column, err.message) : errorText(err)));
         }
       } }, t("tpl.render"));
       box.append(section(t("tpl.preview"), users.length ? field(t("tpl.preview_device"), pick) : notice("info", t("tpl.no_devices")), go, prev));

@@ -128,6 +128,15 @@ pub fn within_tenant(
                 outside(&format!("device {mac}"))
             }
         }
+        Command::ProvPreview { mac, template, .. } => {
+            if !own_device(mac) {
+                outside(&format!("device {mac}"))
+            } else if template.contains('/') && !own_id(template) {
+                outside(&format!("template {template}"))
+            } else {
+                Ok(())
+            }
+        }
         Command::ProvLog { mac } => match mac {
             Some(m) if own_device(m) => Ok(()),
             Some(m) => outside(&format!("device {m}")),
@@ -299,6 +308,19 @@ mod tests {
             })
             .is_err()
         );
+        for (mac, template, fine) in [
+            ("000413000001", "mine", true),
+            ("000413000001", "t1/mine", true),
+            ("000413000001", "t2/theirs", false),
+            ("000413000002", "mine", false),
+        ] {
+            let c = Command::ProvPreview {
+                mac: mac.into(),
+                template: template.into(),
+                content: String::new(),
+            };
+            assert_eq!(ok(c).is_ok(), fine, "{mac} {template}");
+        }
         assert!(
             ok(Command::ProvFile {
                 path: "t2/x.cfg".into()

@@ -103,6 +103,7 @@ pub fn required(command: &Command) -> Requirement {
         Command::ProvFiles
         | Command::ProvFile { .. }
         | Command::ProvRender { .. }
+        | Command::ProvPreview { .. }
         | Command::ProvLog { .. }
         | Command::ProvUnknown
         | Command::ProvRedirectStatus
@@ -166,6 +167,7 @@ pub fn name(command: &Command) -> &'static str {
         Command::ProvFiles => "ProvFiles",
         Command::ProvFile { .. } => "ProvFile",
         Command::ProvRender { .. } => "ProvRender",
+        Command::ProvPreview { .. } => "ProvPreview",
         Command::HaConfigure { .. } => "HaConfigure",
         Command::HaStatus => "HaStatus",
         Command::HaSwitch => "HaSwitch",
@@ -302,6 +304,11 @@ pub fn samples(tenant: &str) -> Vec<Command> {
         },
         Command::ProvRender {
             mac: "0004130000ff".into(),
+        },
+        Command::ProvPreview {
+            mac: "0004130000ff".into(),
+            template: "authz-none".into(),
+            content: String::new(),
         },
         Command::HaConfigure { fields: vec![] },
         Command::HaStatus,

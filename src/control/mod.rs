@@ -226,6 +226,15 @@ pub enum Command {
     /// For each vendor in use (per tenant): the DHCP options, the URL to type
     /// into a phone by hand and the TFTP path that bring phones here.
     ProvUrls,
+    /// What a device's files would be were template `template` (looked up
+    /// as the device's own: its tenant's, else the shared one) to read
+    /// `content` and the device to use it; the template editor's preview
+    /// of unsaved text. Saves nothing.
+    ProvPreview {
+        mac: String,
+        template: String,
+        content: String,
+    },
 }
 
 /// `kpbx cdr export` / `kpbx callcenter export`.
@@ -338,7 +347,7 @@ impl Command {
             | Command::TaskHistory { .. }
             | Command::MailShow
             | Command::MailOutbox { .. } => false,
-            Command::ProvUrls => false,
+            Command::ProvUrls | Command::ProvPreview { .. } => false,
         }
     }
 }

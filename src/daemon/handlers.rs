@@ -82,6 +82,11 @@ pub fn handle_authorized(
             Reply::ProvUrls(rows)
         }),
         Command::ProvRender { mac } => prov_render(daemon, &mac),
+        Command::ProvPreview {
+            mac,
+            template,
+            content,
+        } => prov_preview(daemon, &mac, &template, &content),
         Command::ProvLog { mac } => prov_log(daemon, mac.as_deref()),
         Command::ProvUnknown => prov_unknown(daemon),
         Command::ProvRedirectStatus => super::redirect::status(daemon).map_err(store_error),
@@ -834,12 +839,26 @@ fn prov_file(daemon: &Daemon, path: &str) -> Handled {
 
 fn prov_render(daemon: &Daemon, mac: &str) -> Handled {
     let mac = Mac::parse(mac).map_err(|e| refuse(ErrorCode::Invalid, e))?;
-    let snapshot = daemon
+    let snapshot = prov_snapshot(daemon)?;
+    file_contents(provision::preview(&snapshot, mac))
+}
+
+fn prov_preview(daemon: &Daemon, mac: &str, template: &str, content: &str) -> Handled {
+    let mac = Mac::parse(mac).map_err(|e| refuse(ErrorCode::Invalid, e))?;
+    let snapshot = prov_snapshot(daemon)?;
+    file_contents(provision::preview_draft(snapshot, mac, template, content))
+}
+
+fn prov_snapshot(daemon: &Daemon) -> Result<provision::Snapshot, ErrorView> {
+    daemon
         .prov
         .borrow()
         .snapshot(&daemon.store, &daemon.config, daemon.clock.wall())
-        .map_err(store_error)?;
-    let files = provision::preview(&snapshot, mac).map_err(|e| refuse(ErrorCode::Invalid, e))?;
+        .map_err(store_error)
+}
+
+fn file_contents(files: Result<Vec<provision::File>, String>) -> Handled {
+    let files = files.map_err(|e| refuse(ErrorCode::Invalid, e))?;
     Ok(Reply::FileContents(
         files
             .into_iter()

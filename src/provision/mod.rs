@@ -594,3 +594,66 @@ pub fn preview(snapshot: &Snapshot, mac: Mac) -> Result<Vec<File>, String> {
     }
     device_files(&ix, d).map(|(files, _)| files)
 }
+
+/// The files one device would get were `template` (`name` or
+/// `tenant/name`: the device's tenant's own or a shared one) to read
+/// `content` and the device to use it: the template editor's preview of
+/// text not yet saved. Nothing is saved; `snapshot` is this preview's copy.
+pub fn preview_draft(
+    mut snapshot: Snapshot,
+    mac: Mac,
+    template: &str,
+    content: &str,
+) -> Result<Vec<File>, String> {
+    let (tenant, name) = match template.split_once('/') {
+        Some((t, n)) => (Some(t), n),
+        None => (None, template),
+    };
+    let d = snapshot
+        .devices
+        .iter_mut()
+        .find(|d| d.mac == mac)
+        .ok_or_else(|| format!("device {mac} does not exist"))?;
+    if tenant.is_some() && tenant != d.tenant.as_deref() {
+        return Err(format!(
+            "template {template} is not of device {mac}'s tenant"
+        ));
+    }
+    // The device's own lookup (its tenant's, else shared) must land on the
+    // template named: a tenant's template of the same name hides a shared one.
+    let own = snapshot
+        .templates
+        .iter()
+        .any(|t| t.tenant.is_some() && t.tenant == d.tenant && t.name == name);
+    if tenant.is_none() && own {
+        return Err(format!(
+            "template {template} is hidden for device {mac} by its tenant's own {name}"
+        ));
+    }
+    d.template = name.to_string();
+    let found = snapshot
+        .templates
+        .iter()
+        .find(|t| t.tenant.as_deref() == tenant && t.name == name)
+        .ok_or_else(|| format!("template {template} does not exist"))?;
+    // The checks a save makes (placeholders known, syntax), with the line
+    // and column, before rendering.
+    let tenant = found.tenant.clone();
+    let known = |n: &str| {
+        is_builtin(n)
+            || n.strip_prefix('_').is_some_and(|custom| {
+                snapshot
+                    .placeholders
+                    .iter()
+                    .any(|p| p.name == custom && (p.tenant.is_none() || p.tenant == tenant))
+            })
+    };
+    template::check(content, &known).map_err(|e| format!("template {template}: {e}"))?;
+    let found = snapshot
+        .templates
+        .iter_mut()
+        .find(|t| t.tenant == tenant && t.name == name)
+        .ok_or_else(|| format!("template {template} does not exist"))?;
+    found.content = content.to_string();
+    preview(&snapshot, mac)
+}

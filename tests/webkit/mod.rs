@@ -1,11 +1,17 @@
 //! A small W3C WebDriver client (plain HTTP/1.1 + JSON over std) driving
-//! Debian's `chromium` through `chromium-driver`, for the web console's
-//! tests. Chosen over python3-selenium: no second language or package in
-//! the test path, and the protocol is a handful of JSON requests
-//! (W3C WebDriver, https://www.w3.org/TR/webdriver2/).
+//! Debian's `chromium` through `chromium-driver`, or Debian's
+//! `firefox-esr` through geckodriver (not packaged by Debian: `make
+//! test-deps` installs the pinned [`GECKODRIVER_VERSION`] from crates.io
+//! into target/tools/), for the web console's tests. Chosen over
+//! python3-selenium: no second language or package in the test path, and
+//! the protocol is a handful of JSON requests (W3C WebDriver,
+//! https://www.w3.org/TR/webdriver2/); the two drivers differ only in the
+//! capabilities asked for and in how the console is read (see
+//! [`Driver::console`]).
 //!
-//! Every wait is bounded; chromedriver is killed by PID on drop (it ends
-//! its browsers with it); the browser profile is a temp dir.
+//! Every wait is bounded; the driver is killed by PID on drop (it ends
+//! its browser with it; the browser's PID is killed too should it not);
+//! the browser profile is a temp dir.
 
 #![allow(dead_code)] // Each suite uses part of the kit.
 
@@ -36,23 +42,79 @@ fn require(program: &str, package: &str) {
     );
 }
 
-/// A free loopback port (bound, then released for chromedriver).
+/// A free loopback port (bound, then released for the driver).
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     l.local_addr().expect("address").port()
 }
 
+/// The geckodriver the Makefile installs (`cargo install geckodriver
+/// --locked --version` this, into target/tools/geckodriver-VERSION).
+pub const GECKODRIVER_VERSION: &str = "0.37.1";
+
+/// Which browser a scenario runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Browser {
+    Chromium,
+    Firefox,
+}
+
+/// geckodriver: `$GECKODRIVER`, else where `make test-deps` puts it.
+fn geckodriver() -> String {
+    let path = std::env::var("GECKODRIVER").unwrap_or_else(|_| {
+        format!(
+            "{}/target/tools/geckodriver-{GECKODRIVER_VERSION}/bin/geckodriver",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    let found = Command::new(&path)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains(GECKODRIVER_VERSION)
+        });
+    assert!(
+        found,
+        "geckodriver {GECKODRIVER_VERSION} is missing at {path}: make test-deps installs it \
+         (cargo install geckodriver --locked --version {GECKODRIVER_VERSION} --root \
+         target/tools/geckodriver-{GECKODRIVER_VERSION}), or set GECKODRIVER"
+    );
+    path
+}
+
+/// Firefox's console, for [`Driver::console`]: geckodriver has no log
+/// endpoint (`/se/log` is Chromium's). Firefox prints the page's errors
+/// and console messages on its output ([`Driver::firefox_output`]), but
+/// not a CSP refusal, so the harness (never the console itself) also
+/// hooks the page: `error` and `unhandledrejection` events,
+/// `securitypolicyviolation` (a CSP refusal), `console.error` and
+/// `console.warn`. Installed after every navigation and at every read; an
+/// entry is `[level, message]` in Chromium's levels.
+const FIREFOX_HOOK: &str = "if (!window.__kpbxLog) { \
+  const log = window.__kpbxLog = []; \
+  const push = (level, m) => log.push([level, String(m)]); \
+  window.addEventListener('error', (e) => push('SEVERE', `${e.message} ${e.filename || ''}:${e.lineno || ''}`)); \
+  window.addEventListener('unhandledrejection', (e) => push('SEVERE', `unhandled rejection: ${e.reason && e.reason.stack || e.reason}`)); \
+  document.addEventListener('securitypolicyviolation', (e) => push('SEVERE', \
+    `Content Security Policy: refused ${e.blockedURI === 'inline' ? 'inline ' + (e.effectiveDirective.startsWith('script') ? 'script' : 'style') : e.blockedURI} (${e.effectiveDirective})`)); \
+  for (const [k, level] of [['error', 'SEVERE'], ['warn', 'WARNING']]) { \
+    const f = console[k]; console[k] = (...a) => { push(level, a.join(' ')); f.apply(console, a); }; } \
+} return window.__kpbxLog.splice(0);";
+
 pub struct Driver {
     child: Child,
     port: u16,
     session: String,
-    /// The browser's PID (`goog:processID`), killed on drop should
-    /// chromedriver not have ended it.
+    pub kind: Browser,
+    /// The browser's PID (`goog:processID`, `moz:processID`), killed on
+    /// drop should the driver not have ended it.
     browser: Option<i32>,
-    /// The network namespace chromedriver and the browser run in (the
-    /// test's connections to chromedriver are made from inside it).
+    /// The network namespace the driver and the browser run in (the
+    /// test's connections to the driver are made from inside it).
     netns: Option<String>,
     _profile: tempfile::TempDir,
+    /// How much of Firefox's output `console` has read.
+    read: std::cell::Cell<usize>,
 }
 
 impl Drop for Driver {
@@ -61,7 +123,7 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(pid) = self.browser {
-            // SAFETY: kill(2) on a PID this test started (through chromedriver).
+            // SAFETY: kill(2) on a PID this test started (through its driver).
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
             }
@@ -70,77 +132,131 @@ impl Drop for Driver {
 }
 
 impl Driver {
-    /// Starts chromedriver and a headless Chromium at 1280x800 that
-    /// accepts the daemon's self-signed certificate.
-    pub fn start() -> Driver {
-        Driver::start_in(None)
+    /// Starts the driver and a headless browser at 1280x800 that accepts
+    /// the daemon's self-signed certificate.
+    pub fn start(kind: Browser) -> Driver {
+        Driver::start_in(kind, None)
     }
 
     /// [`Driver::start`] inside the network namespace `netns` (`ip netns
-    /// exec`, which execs: the PID is chromedriver's), so the browser
+    /// exec`, which execs: the PID is the driver's), so the browser
     /// reaches what listens on that namespace's loopback.
-    pub fn start_in(netns: Option<&str>) -> Driver {
-        require("chromium", "chromium");
-        require("chromedriver", "chromium-driver");
+    pub fn start_in(kind: Browser, netns: Option<&str>) -> Driver {
+        let profile = tempfile::tempdir().expect("profile dir");
         let port = free_port();
+        let (program, args) = match kind {
+            Browser::Chromium => {
+                require("chromium", "chromium");
+                require("chromedriver", "chromium-driver");
+                (
+                    "chromedriver".to_string(),
+                    vec![format!("--port={port}"), "--allowed-ips=127.0.0.1".into()],
+                )
+            }
+            Browser::Firefox => {
+                require("firefox-esr", "firefox-esr");
+                (
+                    geckodriver(),
+                    vec![
+                        format!("--port={port}"),
+                        // BiDi's port (unused here): free, not the fixed
+                        // default, so that browsers run side by side.
+                        format!("--websocket-port={}", free_port()),
+                        format!("--profile-root={}", profile.path().display()),
+                    ],
+                )
+            }
+        };
         let mut command = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, "chromedriver"]);
+                c.args(["netns", "exec", ns, &program]);
                 c
             }
-            None => Command::new("chromedriver"),
+            None => Command::new(&program),
         };
+        // Firefox prints the page's errors and console messages to its
+        // output (the prefs below); geckodriver passes it on: kept in a
+        // file read by `console`.
+        let out = std::fs::File::create(profile.path().join("driver.log")).expect("driver log");
         let child = command
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .args(&args)
+            .stdout(out.try_clone().expect("driver log"))
+            .stderr(out)
             .spawn()
-            .expect("start chromedriver");
-        let profile = tempfile::tempdir().expect("profile dir");
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
         let mut d = Driver {
             child,
             port,
             session: String::new(),
+            kind,
             browser: None,
             netns: netns.map(str::to_string),
             _profile: profile,
+            read: std::cell::Cell::new(0),
         };
         let start = Instant::now();
         while d.raw("GET", "/status", None).is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(20),
-                "chromedriver did not answer on port {port}"
+                "{program} did not answer on port {port}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "acceptInsecureCerts": true,
-            "goog:loggingPrefs": {"browser": "ALL"},
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", "--window-size=1280,800",
-                    "--no-first-run", "--lang=en-US",
-                    format!("--user-data-dir={}", d._profile.path().display()),
-                ],
-            },
-        }}});
-        let r = d.call("POST", "/session", Some(caps));
-        d.browser = r["value"]["capabilities"]["goog:processID"]
+        let caps = match kind {
+            Browser::Chromium => json!({
+                "browserName": "chrome",
+                "acceptInsecureCerts": true,
+                "goog:loggingPrefs": {"browser": "ALL"},
+                "goog:chromeOptions": {
+                    "binary": "/usr/bin/chromium",
+                    "args": [
+                        "--headless=new", "--no-sandbox", "--disable-gpu",
+                        "--disable-dev-shm-usage", "--window-size=1280,800",
+                        "--no-first-run", "--lang=en-US",
+                        format!("--user-data-dir={}", d._profile.path().display()),
+                    ],
+                },
+            }),
+            Browser::Firefox => json!({
+                "browserName": "firefox",
+                "acceptInsecureCerts": true,
+                "moz:firefoxOptions": {
+                    "binary": "/usr/bin/firefox-esr",
+                    "args": ["-headless", "--width=1280", "--height=800"],
+                    "prefs": {
+                        "intl.accept_languages": "en-US",
+                        // The page's console.* on stdout; not the browser's own.
+                        "devtools.console.stdout.content": true,
+                        "devtools.console.stdout.chrome": false,
+                        // No experiments fetched from Mozilla's servers.
+                        "messaging-system.rsexperimentloader.enabled": false,
+                        "app.normandy.enabled": false,
+                    },
+                },
+            }),
+        };
+        let r = d.call(
+            "POST",
+            "/session",
+            Some(json!({"capabilities": {"alwaysMatch": caps}})),
+        );
+        let caps = &r["value"]["capabilities"];
+        d.browser = caps["goog:processID"]
             .as_i64()
+            .or(caps["moz:processID"].as_i64())
             .and_then(|p| i32::try_from(p).ok());
         d.session = r["value"]["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session: {r}"))
             .to_string();
+        if kind == Browser::Firefox {
+            d.set_window(1280, 800);
+        }
         d
     }
 
-    /// One request to chromedriver; the parsed JSON body or the I/O error.
+    /// One request to the driver; the parsed JSON body or the I/O error.
     fn raw(&self, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<Value> {
         let mut s = self.connect()?;
         s.set_read_timeout(Some(Duration::from_secs(60)))?;
@@ -152,7 +268,7 @@ impl Driver {
             self.port,
             body.len()
         )?;
-        // chromedriver keeps the connection open: read the head, then
+        // The driver may keep the connection open: read the head, then
         // Content-Length bytes.
         let mut out = Vec::new();
         let mut chunk = [0u8; 8192];
@@ -181,10 +297,10 @@ impl Driver {
         }
         let body = String::from_utf8_lossy(&out[head_end..head_end + len]);
         serde_json::from_str(&body)
-            .map_err(|e| std::io::Error::other(format!("bad JSON from chromedriver ({e}): {body}")))
+            .map_err(|e| std::io::Error::other(format!("bad JSON from the driver ({e}): {body}")))
     }
 
-    /// A connection to chromedriver: from a short-lived thread that enters
+    /// A connection to the driver: from a short-lived thread that enters
     /// the namespace first when there is one (a socket stays in the
     /// namespace it was made in; the test's own threads stay where they are).
     fn connect(&self) -> std::io::Result<TcpStream> {
@@ -220,6 +336,9 @@ impl Driver {
 
     pub fn goto(&self, url: &str) {
         self.session_call("POST", "/url", Some(json!({ "url": url })));
+        if self.kind == Browser::Firefox {
+            self.exec(FIREFOX_HOOK, json!([]));
+        }
     }
 
     /// Runs `script` (a function body; `arguments` are `args`) in the page.
@@ -252,7 +371,7 @@ impl Driver {
                     &path,
                     Some(&json!({"using": "css selector", "value": css})),
                 )
-                .expect("chromedriver");
+                .expect("webdriver");
             if let Some(id) = r["value"][ELEMENT].as_str() {
                 return id.to_string();
             }
@@ -332,7 +451,7 @@ impl Driver {
         let start = Instant::now();
         loop {
             let path = format!("/session/{}/alert/text", self.session);
-            let r = self.raw("GET", &path, None).expect("chromedriver");
+            let r = self.raw("GET", &path, None).expect("webdriver");
             if let Some(text) = r["value"].as_str() {
                 self.session_call("POST", "/alert/accept", Some(json!({})));
                 return text.to_string();
@@ -386,9 +505,29 @@ impl Driver {
         );
     }
 
-    /// The browser's console entries since the last call (level, message).
+    /// The browser's console entries since the last call (level, message,
+    /// Chromium's levels): Chromium's browser log, or in Firefox what the
+    /// harness's hook saw ([`FIREFOX_HOOK`]: page errors, CSP refusals,
+    /// `console.error`/`warn`; Firefox does not log a 4xx answer).
     pub fn console(&self) -> Vec<(String, String)> {
-        let v = self.session_call("POST", "/se/log", Some(json!({"type": "browser"})));
+        let v = match self.kind {
+            Browser::Chromium => {
+                self.session_call("POST", "/se/log", Some(json!({"type": "browser"})))
+            }
+            Browser::Firefox => {
+                let mut seen: Vec<Value> = self
+                    .exec(FIREFOX_HOOK, json!([]))
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|e| json!({"level": e[0], "message": e[1]}))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                seen.extend(self.firefox_output());
+                Value::Array(seen)
+            }
+        };
         v.as_array()
             .map(|a| {
                 a.iter()
@@ -401,6 +540,45 @@ impl Driver {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// What Firefox printed since the last look that the page caused,
+    /// from its first line on (the hook misses what happens before it is
+    /// installed): `JavaScript error|warning: <page URL>, line N: ...` and
+    /// the page's `console.error|warn: ...` (the prefs in `start_in`).
+    fn firefox_output(&self) -> Vec<Value> {
+        let text = std::fs::read(self._profile.path().join("driver.log")).unwrap_or_default();
+        let new = String::from_utf8_lossy(&text[self.read.get().min(text.len())..]).into_owned();
+        // Whole lines only; a partial last line waits for the next look.
+        let upto = new.rfind('\n').map_or(0, |i| i + 1);
+        self.read.set(self.read.get() + upto);
+        new[..upto]
+            .lines()
+            .filter_map(|l| {
+                let page = |rest: &str| rest.starts_with("http");
+                // The page's arguments are printed as values (a string
+                // quoted); the browser's own modules print `Prefix: ...`
+                // (e.g. "RSLoader: " for its Remote Settings, which
+                // headless Firefox cannot reach here).
+                let page_console = |rest: &str| {
+                    !rest
+                        .split_once(':')
+                        .is_some_and(|(p, _)| !p.is_empty() && p.chars().all(char::is_alphanumeric))
+                };
+                let (level, message) = if let Some(r) = l.strip_prefix("JavaScript error: ") {
+                    page(r).then_some(("SEVERE", r))?
+                } else if let Some(r) = l.strip_prefix("JavaScript warning: ") {
+                    page(r).then_some(("WARNING", r))?
+                } else if let Some(r) = l.strip_prefix("console.error: ") {
+                    page_console(r).then_some(("SEVERE", r))?
+                } else if let Some(r) = l.strip_prefix("console.warn: ") {
+                    page_console(r).then_some(("WARNING", r))?
+                } else {
+                    return None;
+                };
+                Some(json!({"level": level, "message": message}))
+            })
+            .collect()
     }
 
     /// Fails on any console error or warning since the last call (a CSP

@@ -55,7 +55,7 @@ IMG_CARGO_ENV_aarch64 := \
 IMG_STRIP_x86_64 := strip
 IMG_STRIP_aarch64 := aarch64-linux-gnu-strip
 
-img_bin = $(IMG_CARGO_TARGET_DIR)/$(IMG_TRIPLE_$(1))/release/$(2)
+img_bin = $(abspath $(IMG_CARGO_TARGET_DIR))/$(IMG_TRIPLE_$(1))/release/$(2)
 
 # Size budget of each stripped binary, in bytes (MB = 10^6), per arch. Every `make cross-<arch>`
 # (so the QEMU boot test of `make test`, i.e. CI, without an extra build) and `make sizes` fail
@@ -98,9 +98,10 @@ IMG_DEBS := qemu-system-x86 qemu-system-arm busybox-static musl-tools gcc-aarch6
 
 cross: $(addprefix cross-,$(IMG_ARCHES))
 
-# cargo decides what is up to date; the binaries must come out static.
+# cargo decides what is up to date (in IMG_CARGO_TARGET_DIR); the binaries must come out static.
 cross-x86_64 cross-aarch64: cross-%:
-	cd $(IMG_TOP) && $(IMG_CARGO_ENV_$*) $(IMG_NICE) $(IMG_CARGO) build --release --locked \
+	cd $(IMG_TOP) && $(IMG_CARGO_ENV_$*) CARGO_TARGET_DIR='$(abspath $(IMG_CARGO_TARGET_DIR))' \
+		$(IMG_NICE) $(IMG_CARGO) build --release --locked \
 		--target $(IMG_TRIPLE_$*) $(addprefix --bin ,$(IMG_BINS))
 	@for b in $(IMG_BINS); do \
 		f=$(call img_bin,$*,$$b); \
@@ -133,7 +134,7 @@ sizes: IMG_CROSS_SIZE_CHECK = no
 sizes: cross
 	@printf '%-34s %10s %8s %8s %8s %10s\n' "binary (stripped)" bytes MB gzip-MB xz-MB budget-MB
 	@for a in $(IMG_ARCHES); do for b in $(IMG_BINS); do \
-		f=$(IMG_CARGO_TARGET_DIR)/$$(case $$a in x86_64) echo $(IMG_TRIPLE_x86_64);; \
+		f=$(abspath $(IMG_CARGO_TARGET_DIR))/$$(case $$a in x86_64) echo $(IMG_TRIPLE_x86_64);; \
 			aarch64) echo $(IMG_TRIPLE_aarch64);; esac)/release/$$b; \
 		s=$$(mktemp); cp "$$f" "$$s"; \
 		case $$a in x86_64) $(IMG_STRIP_x86_64) "$$s";; aarch64) $(IMG_STRIP_aarch64) "$$s";; esac; \

@@ -52,6 +52,11 @@ IMG_CARGO_ENV_aarch64 := \
 	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc \
 	CC_aarch64_unknown_linux_musl=aarch64-linux-musl-gcc \
 	AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
+# What cross-<arch> runs besides cargo and rustc (command:Debian package); checked before the
+# build, so that a missing one fails at once naming its package (make image-deps installs all).
+IMG_TOOLS_x86_64 := musl-gcc:musl-tools strip:binutils file:file
+IMG_TOOLS_aarch64 := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-musl-gcc:musl-dev:arm64 \
+	aarch64-linux-gnu-ar:binutils-aarch64-linux-gnu aarch64-linux-gnu-strip:binutils-aarch64-linux-gnu file:file
 IMG_STRIP_x86_64 := strip
 IMG_STRIP_aarch64 := aarch64-linux-gnu-strip
 
@@ -100,6 +105,12 @@ cross: $(addprefix cross-,$(IMG_ARCHES))
 
 # cargo decides what is up to date (in IMG_CARGO_TARGET_DIR); the binaries must come out static.
 cross-x86_64 cross-aarch64: cross-%:
+	@missing=""; for t in $(IMG_TOOLS_$*); do \
+		command -v "$${t%%:*}" >/dev/null || missing="$$missing $${t#*:}"; done; \
+	test -d "$$(rustc --print sysroot)/lib/rustlib/$(IMG_TRIPLE_$*)" || \
+		missing="$$missing (rustup target add $(IMG_TRIPLE_$*))"; \
+	if [ -n "$$missing" ]; then \
+		echo "cross-$*: missing tools for the $* build:$$missing (as root: make image-deps)" >&2; exit 1; fi
 	cd $(IMG_TOP) && $(IMG_CARGO_ENV_$*) CARGO_TARGET_DIR='$(abspath $(IMG_CARGO_TARGET_DIR))' \
 		$(IMG_NICE) $(IMG_CARGO) build --release --locked \
 		--target $(IMG_TRIPLE_$*) $(addprefix --bin ,$(IMG_BINS))

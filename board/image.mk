@@ -68,7 +68,7 @@ IMG_STRIP_aarch64 := aarch64-linux-gnu-strip
 img_bin = $(abspath $(IMG_CARGO_TARGET_DIR))/$(IMG_TRIPLE_$(1))/release/$(2)
 
 # Size budget of each stripped binary, in bytes (MB = 10^6), per arch. Every `make cross-<arch>`
-# (so the QEMU boot test of `make test`, i.e. CI, without an extra build) and `make sizes` fail
+# (so `make test`, i.e. CI: x86_64 through its QEMU boot test, then cross-aarch64) and `make sizes` fail
 # when a binary is over it. IMG_SIZE_BUDGET_<arch>= (empty) turns the check off for an experiment.
 IMG_SIZE_BUDGET_x86_64 ?= 5000000
 IMG_SIZE_BUDGET_aarch64 ?= 5000000

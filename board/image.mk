@@ -32,33 +32,43 @@ IMG_TRIPLE_x86_64 := x86_64-unknown-linux-musl
 IMG_TRIPLE_aarch64 := aarch64-unknown-linux-musl
 # Cross settings live here, not in .cargo/config.toml (Buildroot overwrites that file).
 # x86_64 musl needs none: the host cc links, cc-rs finds musl-gcc for C dependencies.
-# aarch64: link with the plain gcc driver (rustc supplies its self-contained musl crt and libc);
+# aarch64: link with the plain gcc driver (rustc supplies its self-contained musl crt and libc)
+# through scripts/aarch64-static-pie-cc, which makes the static non-PIE link that rustc asks for
+# on this target a static-pie like x86_64's (ASLR; 1,200 bytes more, docs/size.md);
 # C dependencies (LMDB, ring) are compiled by the musl-dev:arm64 wrapper.
-# x86_64 links with the rust-lld of the Rust toolchain (gcc driver, -fuse-ld=lld; Debian 12's
+# Both link with the rust-lld of the Rust toolchain (gcc driver, -fuse-ld=lld; Debian 12's
 # lld 14 has no -z pack-relative-relocs and made a 21 kB larger .eh_frame), for size (docs/size.md):
-#  -z pack-relative-relocs: static-pie relative relocations as RELR (musl's start-up code
-#    applies them; the binary stays position independent, ASLR as before);
 #  --icf=all: identical functions folded into one (Rust does not promise distinct function
 #    addresses; the C folded is musl's and ring's identical helpers, none compared by address);
 #  --no-eh-frame-hdr: no binary-search table for the unwinder. panic = "abort" never unwinds;
 #    only a RUST_BACKTRACE dump of a panic used it (on the stripped binary it printed bare
 #    addresses; now it prints none). The .eh_frame itself stays (crtbegin registers it).
+#  -z pack-relative-relocs: static-pie relative relocations as RELR (musl's start-up code
+#    applies them; the binary stays position independent, ASLR as before).
 # The Buildroot package builds with its own toolchain and flags (buildroot/package/kpbxd).
 IMG_RUST_LLD_DIR = $(shell rustc --print sysroot)/lib/rustlib/$(shell rustc -vV | sed -n 's/^host: //p')/bin/gcc-ld
-IMG_LINK_FLAGS_x86_64 = -C link-arg=-B$(IMG_RUST_LLD_DIR) -C link-arg=-fuse-ld=lld \
-	-C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,--icf=all -C link-arg=-Wl,--no-eh-frame-hdr
+IMG_LINK_LLD = -C link-arg=-B$(IMG_RUST_LLD_DIR) -C link-arg=-fuse-ld=lld
+IMG_LINK_CUTS = -C link-arg=-Wl,--icf=all -C link-arg=-Wl,--no-eh-frame-hdr
+IMG_LINK_FLAGS_x86_64 = $(IMG_LINK_LLD) -C link-arg=-Wl,-z,pack-relative-relocs $(IMG_LINK_CUTS)
+IMG_LINK_FLAGS_aarch64 = $(IMG_LINK_FLAGS_x86_64)
 IMG_CARGO_ENV_x86_64 = CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS='$(IMG_LINK_FLAGS_x86_64)'
-IMG_CARGO_ENV_aarch64 := \
-	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc \
+IMG_CARGO_ENV_aarch64 = \
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=$(IMG_BOARD_DIR)/scripts/aarch64-static-pie-cc \
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS='$(IMG_LINK_FLAGS_aarch64)' \
 	CC_aarch64_unknown_linux_musl=aarch64-linux-musl-gcc \
 	AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
+# What cross-<arch> runs besides cargo and rustc (command:Debian package); checked before the
+# build, so that a missing one fails at once naming its package (make image-deps installs all).
+IMG_TOOLS_x86_64 := musl-gcc:musl-tools strip:binutils file:file
+IMG_TOOLS_aarch64 := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-musl-gcc:musl-dev:arm64 \
+	aarch64-linux-gnu-ar:binutils-aarch64-linux-gnu aarch64-linux-gnu-strip:binutils-aarch64-linux-gnu file:file
 IMG_STRIP_x86_64 := strip
 IMG_STRIP_aarch64 := aarch64-linux-gnu-strip
 
-img_bin = $(IMG_CARGO_TARGET_DIR)/$(IMG_TRIPLE_$(1))/release/$(2)
+img_bin = $(abspath $(IMG_CARGO_TARGET_DIR))/$(IMG_TRIPLE_$(1))/release/$(2)
 
 # Size budget of each stripped binary, in bytes (MB = 10^6), per arch. Every `make cross-<arch>`
-# (so the QEMU boot test of `make test`, i.e. CI, without an extra build) and `make sizes` fail
+# (so `make test`, i.e. CI: x86_64 through its QEMU boot test, then cross-aarch64) and `make sizes` fail
 # when a binary is over it. IMG_SIZE_BUDGET_<arch>= (empty) turns the check off for an experiment.
 IMG_SIZE_BUDGET_x86_64 ?= 5000000
 IMG_SIZE_BUDGET_aarch64 ?= 5000000
@@ -66,11 +76,10 @@ IMG_SIZE_BUDGET_aarch64 ?= 5000000
 IMG_CROSS_SIZE_CHECK ?= yes
 # While an arch is over its budget, every `make cross-<arch>` (so CI) holds it under a ceiling
 # that only goes down: growth fails CI at once, while `make sizes` keeps failing on the budget.
-# Lower it with every cut; empty (= the budget) once under. x86_64 is under since 2026-12-06
-# (4,946,224 bytes, docs/size.md); aarch64 was not rebuilt then (5.64 MB in issue 23 before
-# the cuts; the link flags of x86_64 are not applied to it).
+# Lower it with every cut; empty (= the budget) once under. Both are under since 2026-12-06
+# (x86_64 4,946,224 bytes, aarch64 4,064,144; docs/size.md).
 IMG_SIZE_CEILING_x86_64 ?=
-IMG_SIZE_CEILING_aarch64 ?= 5600000
+IMG_SIZE_CEILING_aarch64 ?=
 
 # $(call img_size_check,arch): non-zero exit, naming budget and size, when a stripped binary of
 # arch is over IMG_SIZE_BUDGET_arch.
@@ -98,14 +107,21 @@ IMG_DEBS := qemu-system-x86 qemu-system-arm busybox-static musl-tools gcc-aarch6
 
 cross: $(addprefix cross-,$(IMG_ARCHES))
 
-# cargo decides what is up to date; the binaries must come out static.
+# cargo decides what is up to date (in IMG_CARGO_TARGET_DIR); the binaries must come out static-pie.
 cross-x86_64 cross-aarch64: cross-%:
-	cd $(IMG_TOP) && $(IMG_CARGO_ENV_$*) $(IMG_NICE) $(IMG_CARGO) build --release --locked \
+	@missing=""; for t in $(IMG_TOOLS_$*); do \
+		command -v "$${t%%:*}" >/dev/null || missing="$$missing $${t#*:}"; done; \
+	test -d "$$(rustc --print sysroot)/lib/rustlib/$(IMG_TRIPLE_$*)" || \
+		missing="$$missing (rustup target add $(IMG_TRIPLE_$*))"; \
+	if [ -n "$$missing" ]; then \
+		echo "cross-$*: missing tools for the $* build:$$missing (as root: make image-deps)" >&2; exit 1; fi
+	cd $(IMG_TOP) && $(IMG_CARGO_ENV_$*) CARGO_TARGET_DIR='$(abspath $(IMG_CARGO_TARGET_DIR))' \
+		$(IMG_NICE) $(IMG_CARGO) build --release --locked \
 		--target $(IMG_TRIPLE_$*) $(addprefix --bin ,$(IMG_BINS))
 	@for b in $(IMG_BINS); do \
 		f=$(call img_bin,$*,$$b); \
-		file -b "$$f" | grep -Eq 'static-pie linked|statically linked' || \
-			{ echo "cross: $$f is not statically linked: $$(file -b "$$f")" >&2; exit 1; }; \
+		file -b "$$f" | grep -q 'static-pie linked' || \
+			{ echo "cross: $$f is not a static-pie: $$(file -b "$$f")" >&2; exit 1; }; \
 	done
 	@$(if $(filter yes,$(IMG_CROSS_SIZE_CHECK)),$(call img_size_check,$*,$(IMG_SIZE_CEILING_$*)))
 
@@ -133,7 +149,7 @@ sizes: IMG_CROSS_SIZE_CHECK = no
 sizes: cross
 	@printf '%-34s %10s %8s %8s %8s %10s\n' "binary (stripped)" bytes MB gzip-MB xz-MB budget-MB
 	@for a in $(IMG_ARCHES); do for b in $(IMG_BINS); do \
-		f=$(IMG_CARGO_TARGET_DIR)/$$(case $$a in x86_64) echo $(IMG_TRIPLE_x86_64);; \
+		f=$(abspath $(IMG_CARGO_TARGET_DIR))/$$(case $$a in x86_64) echo $(IMG_TRIPLE_x86_64);; \
 			aarch64) echo $(IMG_TRIPLE_aarch64);; esac)/release/$$b; \
 		s=$$(mktemp); cp "$$f" "$$s"; \
 		case $$a in x86_64) $(IMG_STRIP_x86_64) "$$s";; aarch64) $(IMG_STRIP_aarch64) "$$s";; esac; \

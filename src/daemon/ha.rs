@@ -23,7 +23,7 @@
 //! heartbeat gap as long, and the peer took over a healthy node. The core
 //! stays pure; only its driver moved. Protocol with the loop:
 //! - The node lives in [`Shared`] behind one mutex with priority
-//!   inheritance ([`PiMutex`]). Every lock is short (a core call or a
+//!   inheritance ([`PiMutex`], `daemon/pi_mutex.rs`). Every lock is short (a core call or a
 //!   copy), never held across I/O, an await or a store call.
 //! - Resource address changes go over netlink from a thread of their own
 //!   ([`AddressWorker`]), in order: the HA thread waits for an add or a
@@ -60,19 +60,19 @@
 //! that fails (missing interface, address not configured yet) is retried
 //! every [`RETRY`].
 
-use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use smol::LocalExecutor;
 use smol::channel::{Receiver, Sender};
 
+use super::pi_mutex::{PiGuard, PiMutex};
 use super::{Daemon, Event};
 use crate::clock::{Clock, Instant, SystemClock};
 use crate::control::{HaCountersView, HaEventView, HaNodeView, HaPathView, HaStatusView};
@@ -315,140 +315,6 @@ struct Switch {
 
 fn lock(m: &PiMutex<Shared>) -> PiGuard<'_, Shared> {
     m.lock()
-}
-
-/// A mutex with priority inheritance (a Linux PI futex): while a thread of
-/// ordinary priority (the event loop) holds it, a real-time thread that
-/// waits for it (the HA thread) lends it its priority, so the holder runs
-/// at once instead of waiting for a core behind the box's load. With the
-/// plain mutex, a loop preempted inside its short critical section held
-/// the heartbeats for as long as it waited for a core (tens of ms and more
-/// at load 10+; issue 17, item 6). The word is 0 or the holder's thread id
-/// (the kernel sets the waiters bit); see futex(2), "Priority-inheritance
-/// futexes". Not reentrant, no poisoning.
-pub struct PiMutex<T> {
-    word: AtomicU32,
-    value: UnsafeCell<T>,
-}
-
-// SAFETY: the value is reached only through a guard, and one guard exists
-// at a time (the futex protocol); T moves between threads with it.
-unsafe impl<T: Send> Sync for PiMutex<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Send for PiMutex<T> {}
-
-pub struct PiGuard<'a, T> {
-    m: &'a PiMutex<T>,
-    tid: u32,
-    /// Unlocked by the thread that locked it (the kernel checks).
-    _not_send: std::marker::PhantomData<*const ()>,
-}
-
-const FUTEX_LOCK_PI_PRIVATE: libc::c_int = 6 | 128;
-const FUTEX_UNLOCK_PI_PRIVATE: libc::c_int = 7 | 128;
-
-fn thread_id() -> u32 {
-    thread_local! {
-        static TID: u32 = {
-            // SAFETY: gettid has no arguments and cannot fail.
-            let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-            u32::try_from(tid).unwrap_or(0)
-        };
-    }
-    TID.with(|t| *t)
-}
-
-impl<T> PiMutex<T> {
-    pub fn new(value: T) -> PiMutex<T> {
-        PiMutex {
-            word: AtomicU32::new(0),
-            value: UnsafeCell::new(value),
-        }
-    }
-
-    pub fn lock(&self) -> PiGuard<'_, T> {
-        let tid = thread_id();
-        if self
-            .word
-            .compare_exchange(0, tid, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            loop {
-                // SAFETY: the word outlives the call; the kernel reads and
-                // writes it atomically (FUTEX_LOCK_PI takes no other argument
-                // here: no timeout).
-                let rc = unsafe {
-                    libc::syscall(
-                        libc::SYS_futex,
-                        self.word.as_ptr(),
-                        FUTEX_LOCK_PI_PRIVATE,
-                        0,
-                        std::ptr::null::<libc::timespec>(),
-                    )
-                };
-                if rc == 0 {
-                    break;
-                }
-                match std::io::Error::last_os_error().raw_os_error() {
-                    Some(libc::EINTR | libc::EAGAIN) => {}
-                    // No PI futexes here: take it by spinning politely.
-                    _ => {
-                        while self
-                            .word
-                            .compare_exchange(0, tid, Ordering::Acquire, Ordering::Relaxed)
-                            .is_err()
-                        {
-                            std::thread::yield_now();
-                        }
-                        break;
-                    }
-                }
-            }
-        }
-        PiGuard {
-            m: self,
-            tid,
-            _not_send: std::marker::PhantomData,
-        }
-    }
-}
-
-impl<T> Drop for PiGuard<'_, T> {
-    fn drop(&mut self) {
-        if self
-            .m
-            .word
-            .compare_exchange(self.tid, 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            // Waiters: the kernel hands the lock to the highest-priority one.
-            // SAFETY: as in `lock`.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_futex,
-                    self.m.word.as_ptr(),
-                    FUTEX_UNLOCK_PI_PRIVATE,
-                    0,
-                    std::ptr::null::<libc::timespec>(),
-                );
-            }
-        }
-    }
-}
-
-impl<T> std::ops::Deref for PiGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: this guard is the only one (see `lock`).
-        unsafe { &*self.m.value.get() }
-    }
-}
-
-impl<T> std::ops::DerefMut for PiGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: this guard is the only one (see `lock`).
-        unsafe { &mut *self.m.value.get() }
-    }
 }
 
 impl HaRuntime {

@@ -23,6 +23,7 @@ mod handlers;
 pub mod logging;
 mod mail;
 mod mgmt;
+mod pi_mutex;
 mod protect;
 mod provisioning;
 mod redirect;

@@ -549,6 +549,23 @@ impl Drop for Slot {
 
 // ---- server -------------------------------------------------------------------------------
 
+/// Runs `ex`'s tasks, handing the thread back to the caller's executor
+/// after every [`TASKS_PER_TURN`] of them. `Executor::run` would run 200
+/// before yielding: with 50 TLS handshakes queued on the management
+/// listener (a few ms each in a debug build) that held the daemon's loop,
+/// and a `kpbx status` waiting on it, for 50-75 ms (`api_http`).
+async fn run_fairly(ex: &smol::Executor<'_>) -> io::Result<()> {
+    loop {
+        for _ in 0..TASKS_PER_TURN {
+            ex.tick().await;
+        }
+        smol::future::yield_now().await;
+    }
+}
+
+/// See [`run_fairly`].
+const TASKS_PER_TURN: usize = 4;
+
 impl<S: Site> Server<S> {
     pub fn new(site: Arc<S>, cfg: Config) -> Server<S> {
         Server {
@@ -575,11 +592,10 @@ impl<S: Site> Server<S> {
         ex.spawn(async move { d.run().await }).detach();
         let dispatch = ex.spawn(edge.clone().run());
         let limit = connection_limit(self.cfg.max_connections);
-        ex.run(
-            self.accept_loop(&ex, &edge, listener, dog, limit)
-                .or(dispatch),
-        )
-        .await
+        let serve = self
+            .accept_loop(&ex, &edge, listener, dog, limit)
+            .or(dispatch);
+        serve.or(run_fairly(&ex)).await
     }
 
     async fn accept_loop(

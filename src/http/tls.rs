@@ -232,7 +232,8 @@ pub fn rsa_pair(dir: &Path) -> io::Result<Option<Arc<CertifiedKey>>> {
     match (cert.exists(), key.exists()) {
         (false, false) => Ok(None),
         (true, true) => {
-            let pair = certified_key(&cert, &key)?;
+            let pair = certified_key(&cert, &key)
+                .map_err(|e| invalid(&format!("{RSA_CERT}/{RSA_KEY}"), e))?;
             if pair.key.algorithm() != rustls::SignatureAlgorithm::RSA {
                 return Err(invalid(RSA_KEY, "not an RSA key"));
             }

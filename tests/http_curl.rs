@@ -774,6 +774,13 @@ fn now_unix() -> u64 {
 /// One `openssl s_client` connection that fetches phone.xml; `extra` picks the version and
 /// the session file (-sess_out to save, -sess_in to offer it). Returns stdout.
 fn s_client(port: u16, extra: &[&str]) -> String {
+    let text = s_client_any(port, extra);
+    assert!(text.contains("<x/>"), "no body: {text}");
+    text
+}
+
+/// [`s_client`] without the check that the body came: stdout and stderr.
+fn s_client_any(port: u16, extra: &[&str]) -> String {
     let mut child = std::process::Command::new("openssl")
         .args([
             "s_client",
@@ -794,9 +801,7 @@ fn s_client(port: u16, extra: &[&str]) -> String {
         .write_all(b"GET /provisioning/phone.xml HTTP/1.0\r\n\r\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.contains("<x/>"), "no body: {text}");
-    text
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
 /// The server picks the cheapest suite whatever the client's order (OpenSSL's client lists
@@ -867,4 +872,130 @@ fn tls_sessions_resume_on_1_2_and_1_3() {
             "{version} no_ticket={no_ticket} not resumed: {o}"
         );
     }
+}
+
+/// Warnings logged by the library in this test process (for the refusal line).
+struct Warnings(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Warnings {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            self.0.lock().unwrap().push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static WARNINGS: Warnings = Warnings(std::sync::Mutex::new(Vec::new()));
+
+/// A client that verifies only RSA signatures is refused, with one log line naming it and
+/// the fix, while only the ECDSA certificate exists; once the operator's RSA pair is in
+/// `data_dir/tls` it gets that certificate (and curl, verifying it, fetches a file), while a
+/// default client still gets ECDSA P-256 (`http::tls::pick`).
+#[test]
+fn rsa_only_clients_get_the_rsa_pair_or_a_logged_refusal() {
+    log::set_logger(&WARNINGS).expect("logger");
+    log::set_max_level(log::LevelFilter::Warn);
+    let t = tree();
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let tls_dir = t.dir.path().join("tls");
+    let serve = || {
+        let (tls, _) = kpbxd::http::tls::self_signed(&tls_dir, &names, now_unix()).unwrap();
+        start(
+            recorder(&t.root),
+            Config {
+                tls: Some(tls),
+                ..Config::default()
+            },
+        )
+    };
+    let rsa_13 = ["-tls1_3", "-sigalgs", "RSA-PSS+SHA256:RSA+SHA256"];
+    let rsa_12 = ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"];
+    let srv = serve();
+    let port = srv.addr.port();
+    for args in [&rsa_13[..], &rsa_12[..]] {
+        let o = s_client_any(port, args);
+        assert!(!o.contains("<x/>"), "{args:?} served without RSA: {o}");
+        assert!(o.contains("alert"), "{args:?}: {o}");
+    }
+    let logged: Vec<String> = WARNINGS
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("TLS handshake from 127.0.0.1:"))
+        .cloned()
+        .collect();
+    assert_eq!(logged.len(), 1, "one line a minute: {logged:?}");
+    assert!(
+        logged[0].contains("rsa-cert.pem") && logged[0].contains("HTTPS key type"),
+        "{logged:?}"
+    );
+    drop(srv);
+
+    // The operator's RSA pair (PKCS#1 key) beside the generated one.
+    let cert = tls_dir.join("rsa-cert.pem");
+    let key = tls_dir.join("rsa-key.pem");
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl (install openssl)");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let (cert_s, key_s) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    openssl(&[
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        key_s,
+        "-out",
+        cert_s,
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    ]);
+    openssl(&["rsa", "-in", key_s, "-traditional", "-out", key_s]);
+    assert!(
+        std::fs::read_to_string(&key)
+            .unwrap()
+            .contains("BEGIN RSA PRIVATE KEY")
+    );
+    let srv = serve();
+    let port = srv.addr.port();
+    for args in [&rsa_13[..], &rsa_12[..]] {
+        let o = s_client(port, args);
+        assert!(o.contains("Server public key is 2048 bit"), "{args:?}: {o}");
+    }
+    for args in [&["-tls1_3"][..], &["-tls1_2"][..]] {
+        let o = s_client(port, args);
+        assert!(o.contains("Server public key is 256 bit"), "{args:?}: {o}");
+    }
+    // curl limited to ECDHE-RSA on TLS 1.2, verifying the RSA certificate.
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--fail",
+            "--cacert",
+            cert_s,
+            "--tlsv1.2",
+            "--tls-max",
+            "1.2",
+            "--ciphers",
+            "ECDHE-RSA-AES128-GCM-SHA256",
+        ])
+        .arg(format!("https://127.0.0.1:{port}/provisioning/phone.xml"))
+        .output()
+        .expect("curl (install curl)");
+    assert!(out.status.success(), "curl: {out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "<x/>");
 }

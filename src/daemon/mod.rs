@@ -660,14 +660,24 @@ fn tls_names(store: &Store) -> Vec<String> {
     names
 }
 
-/// The configured certificate, or the self-signed one in `data_dir/tls`.
+/// The configured certificate, or the self-signed one in `data_dir/tls` with the operator's
+/// RSA pair beside it, if any (`http::tls::pick` chooses per client).
 fn tls_config(
     config: &Config,
     store: &Store,
 ) -> Result<std::sync::Arc<rustls::ServerConfig>, DaemonError> {
     match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => crate::http::tls::from_pem_files(cert, key)
-            .map_err(|e| DaemonError::Config(format!("tls_cert/tls_key: {e}"))),
+        (Some(cert), Some(key)) => {
+            let rsa = config.data_dir.join("tls").join(crate::http::tls::RSA_CERT);
+            if rsa.exists() {
+                log::warn!(
+                    "{} is not used: tls_cert/tls_key serve every client",
+                    rsa.display()
+                );
+            }
+            crate::http::tls::from_pem_files(cert, key)
+                .map_err(|e| DaemonError::Config(format!("tls_cert/tls_key: {e}")))
+        }
         _ => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

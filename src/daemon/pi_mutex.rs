@@ -175,7 +175,10 @@ mod tests {
         let m2 = m.clone();
         let waiter = std::thread::spawn(move || m2.lock().push(2));
         std::thread::sleep(std::time::Duration::from_millis(50));
-        assert!(!waiter.is_finished(), "the waiter blocks while the lock is held");
+        assert!(
+            !waiter.is_finished(),
+            "the waiter blocks while the lock is held"
+        );
         drop(g);
         waiter.join().unwrap();
         m.lock().push(3);

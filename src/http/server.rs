@@ -696,6 +696,11 @@ async fn handle<S: Site>(
                     Err(e) => {
                         if e.kind() == io::ErrorKind::TimedOut {
                             stats.timeouts.fetch_add(1, Relaxed);
+                        } else if super::tls::no_certificate_for(&e) {
+                            let now = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_secs());
+                            super::tls::log_refused(peer, now);
                         }
                     }
                 }

@@ -2,11 +2,15 @@
 //! once and reused until it nears expiry or the box's names and addresses change.
 
 use rustls::ServerConfig;
+use rustls::SignatureScheme;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
@@ -47,6 +51,14 @@ fn suites() -> Vec<rustls::SupportedCipherSuite> {
     all
 }
 
+/// The ring provider with the cipher suites in [`suites`]' order.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::CryptoProvider {
+        cipher_suites: suites(),
+        ..rustls::crypto::ring::default_provider()
+    })
+}
+
 /// Builds a TLS 1.2/1.3 server config with the ring provider and session
 /// resumption on: stateless tickets (ChaCha20-Poly1305 keys rotated every
 /// 6 h, a ticket accepted for up to 12 h, keys never leave the process) and
@@ -55,20 +67,16 @@ fn suites() -> Vec<rustls::SupportedCipherSuite> {
 /// Cipher suites in the server's order of cost ([`suites`]); one TLS 1.3 ticket per full
 /// handshake (rustls sends two by default: a phone resumes with one, and every resumption
 /// brings a fresh one; each ticket is an encryption and a record for both ends).
-pub fn server_config(
-    certs: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+fn build(
+    pick_cert: impl FnOnce(
+        rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>,
+    ) -> Result<ServerConfig, rustls::Error>,
 ) -> io::Result<Arc<ServerConfig>> {
-    let provider = Arc::new(rustls::crypto::CryptoProvider {
-        cipher_suites: suites(),
-        ..rustls::crypto::ring::default_provider()
-    });
-    let mut cfg = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid("tls versions", e))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| invalid("certificate/key", e))?;
+        .with_no_client_auth();
+    let mut cfg = pick_cert(builder).map_err(|e| invalid("certificate/key", e))?;
     cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
     cfg.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|e| invalid("ticketer", e))?;
     cfg.ignore_client_order = true;
@@ -76,8 +84,117 @@ pub fn server_config(
     Ok(Arc::new(cfg))
 }
 
-/// Loads a certificate chain and a private key (PKCS#8, PKCS#1 or SEC1) from PEM files.
-pub fn from_pem_files(cert: &Path, key: &Path) -> io::Result<Arc<ServerConfig>> {
+/// A server config ([`build`]) serving one certificate chain to every client.
+pub fn server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> io::Result<Arc<ServerConfig>> {
+    build(|b| b.with_single_cert(certs, key))
+}
+
+/// A server config ([`build`]) holding an ECDSA P-256 certificate and, optionally, an RSA
+/// one, each client getting the one [`pick`] chooses from its ClientHello.
+pub fn per_client_config(
+    ecdsa: Arc<CertifiedKey>,
+    rsa: Option<Arc<CertifiedKey>>,
+) -> io::Result<Arc<ServerConfig>> {
+    build(|b| Ok(b.with_cert_resolver(Arc::new(PerClient { ecdsa, rsa }))))
+}
+
+/// Which of the server's certificates a client gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    EcdsaP256,
+    Rsa,
+}
+
+/// The RSA signature schemes ring signs with.
+const RSA_SCHEMES: [SignatureScheme; 6] = [
+    SignatureScheme::RSA_PSS_SHA256,
+    SignatureScheme::RSA_PSS_SHA384,
+    SignatureScheme::RSA_PSS_SHA512,
+    SignatureScheme::RSA_PKCS1_SHA256,
+    SignatureScheme::RSA_PKCS1_SHA384,
+    SignatureScheme::RSA_PKCS1_SHA512,
+];
+
+/// The certificate for a client that `offered` these signature schemes (rustls has already
+/// dropped, on TLS 1.2, those that none of the client's cipher suites can use): ECDSA
+/// P-256 if it can verify ecdsa_secp256r1_sha256 (every TLS 1.3 client must, RFC 8446
+/// 9.1), else RSA if the server has an RSA certificate and the client an RSA scheme, else
+/// none (the handshake fails and [`log_refused`] says why).
+pub fn pick(offered: &[SignatureScheme], have_rsa: bool) -> Option<KeyType> {
+    if offered.contains(&SignatureScheme::ECDSA_NISTP256_SHA256) {
+        Some(KeyType::EcdsaP256)
+    } else if have_rsa && offered.iter().any(|s| RSA_SCHEMES.contains(s)) {
+        Some(KeyType::Rsa)
+    } else {
+        None
+    }
+}
+
+/// The certificates of [`per_client_config`].
+#[derive(Debug)]
+struct PerClient {
+    ecdsa: Arc<CertifiedKey>,
+    rsa: Option<Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for PerClient {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        match pick(hello.signature_schemes(), self.rsa.is_some())? {
+            KeyType::EcdsaP256 => Some(self.ecdsa.clone()),
+            KeyType::Rsa => self.rsa.clone(),
+        }
+    }
+}
+
+/// rustls's error when the resolver returned no certificate ([`PerClient`] is the only
+/// resolver that can).
+const NO_CERTIFICATE: &str = "no server certificate chain resolved";
+
+/// Whether a failed handshake failed because [`pick`] found no certificate for the client.
+pub fn no_certificate_for(e: &io::Error) -> bool {
+    matches!(
+        e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::General(m)) if m == NO_CERTIFICATE
+    )
+}
+
+/// At most one refusal line per this many seconds.
+const REFUSAL_LOG_EVERY_S: u64 = 60;
+
+/// Whether a refusal at `now` (Unix seconds) is logged after the last logged one at `last`
+/// (0: none yet; a clock set back logs at once).
+fn refusal_due(last: u64, now: u64) -> bool {
+    last == 0 || now < last || now - last >= REFUSAL_LOG_EVERY_S
+}
+
+static REFUSAL_LOGGED_AT: AtomicU64 = AtomicU64::new(0);
+static REFUSALS_QUIET: AtomicU64 = AtomicU64::new(0);
+
+/// Logs a handshake refused by [`pick`], at most once a minute (with the count of those
+/// not logged since): the client address and what the operator can do.
+pub fn log_refused(peer: std::net::SocketAddr, now_unix: u64) {
+    if !refusal_due(REFUSAL_LOGGED_AT.load(Relaxed), now_unix) {
+        REFUSALS_QUIET.fetch_add(1, Relaxed);
+        return;
+    }
+    REFUSAL_LOGGED_AT.store(now_unix, Relaxed);
+    let quiet = REFUSALS_QUIET.swap(0, Relaxed);
+    log::warn!(
+        "https: TLS handshake from {peer} refused: the client accepts no ECDSA P-256 \
+         certificate and no RSA certificate it can use is installed; install one as \
+         {RSA_CERT} and {RSA_KEY} in data_dir/tls and restart (README, \"HTTPS key type\"); \
+         {quiet} more refused since the last such line"
+    );
+}
+
+/// Reads a certificate chain and a private key (PKCS#8, PKCS#1 or SEC1) from PEM files.
+fn read_pem(
+    cert: &Path,
+    key: &Path,
+) -> io::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let certs = CertificateDer::pem_file_iter(cert)
         .map_err(|e| invalid("certificate file", e))?
         .collect::<Result<Vec<_>, _>>()
@@ -86,7 +203,47 @@ pub fn from_pem_files(cert: &Path, key: &Path) -> io::Result<Arc<ServerConfig>> 
         return Err(invalid("certificate file", "no CERTIFICATE block"));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| invalid("key file", e))?;
+    Ok((certs, key))
+}
+
+/// A certificate chain and its key from PEM files, checked to match.
+fn certified_key(cert: &Path, key: &Path) -> io::Result<Arc<CertifiedKey>> {
+    let (certs, key) = read_pem(cert, key)?;
+    CertifiedKey::from_der(certs, key, &provider())
+        .map(Arc::new)
+        .map_err(|e| invalid("certificate/key", e))
+}
+
+/// Loads a certificate chain and a private key (PKCS#8, PKCS#1 or SEC1) from PEM files.
+pub fn from_pem_files(cert: &Path, key: &Path) -> io::Result<Arc<ServerConfig>> {
+    let (certs, key) = read_pem(cert, key)?;
     server_config(certs, key)
+}
+
+/// The operator's RSA pair beside the self-signed one (certificate chain in PEM; key in
+/// PEM, PKCS#8 or PKCS#1), served to clients that cannot verify ECDSA ([`pick`]).
+pub const RSA_CERT: &str = "rsa-cert.pem";
+pub const RSA_KEY: &str = "rsa-key.pem";
+
+/// `dir/rsa-{cert,key}.pem` if both exist (an error if only one does, or if the key is
+/// not RSA or does not match the certificate).
+pub fn rsa_pair(dir: &Path) -> io::Result<Option<Arc<CertifiedKey>>> {
+    let (cert, key) = (dir.join(RSA_CERT), dir.join(RSA_KEY));
+    match (cert.exists(), key.exists()) {
+        (false, false) => Ok(None),
+        (true, true) => {
+            let pair = certified_key(&cert, &key)
+                .map_err(|e| invalid(&format!("{RSA_CERT}/{RSA_KEY}"), e))?;
+            if pair.key.algorithm() != rustls::SignatureAlgorithm::RSA {
+                return Err(invalid(RSA_KEY, "not an RSA key"));
+            }
+            Ok(Some(pair))
+        }
+        _ => Err(invalid(
+            "RSA pair",
+            format!("{RSA_CERT} and {RSA_KEY} go together; one is missing"),
+        )),
+    }
 }
 
 /// File names used in the self-signed directory.
@@ -112,9 +269,9 @@ const RENEW_BEFORE_S: u64 = 30 * 86_400;
 /// RSA 2048 until 2026-12-06: generating an RSA key needed the `rsa` crate and its big-number
 /// code (90,080 bytes of the 5 MB budget, docs/size.md), and a P-256 signature costs the
 /// server a fraction of an RSA one in a boot storm. Phones whose firmware offers no ECDSA
-/// cipher suite need an operator certificate with an RSA key (`tls_cert`/`tls_key`; README,
-/// "HTTPS key type").
-/// Loads `dir/selfsigned-{cert,key}.pem`, generating them (ECDSA P-256, written by [`super::x509`],
+/// cipher suite get the operator's RSA pair `dir/rsa-{cert,key}.pem` if there is one
+/// ([`rsa_pair`], [`pick`]; README, "HTTPS key type").
+/// Loads `dir/selfsigned-{cert,key}.pem` (and the RSA pair, if any), generating them (ECDSA P-256, written by [`super::x509`],
 /// subjectAltNames `names` — IP addresses become IP SANs —, valid from a
 /// day before `now_unix` for [`SELF_VALID_DAYS`], both mode 0600, written
 /// to a temporary name and renamed) when neither exists, when the pair is
@@ -194,7 +351,8 @@ pub fn self_signed(
         }
         write(&meta, &text)?;
     }
-    Ok((from_pem_files(&cert, &key)?, cert))
+    let tls = per_client_config(certified_key(&cert, &key)?, rsa_pair(dir)?)?;
+    Ok((tls, cert))
 }
 
 #[cfg(test)]
@@ -254,6 +412,64 @@ mod tests {
         // A key without its certificate is an error, not a silent overwrite.
         std::fs::remove_file(sub.join(super::SELF_CERT)).expect("rm");
         assert!(super::self_signed(&sub, &names, now).is_err());
+    }
+
+    #[test]
+    fn pick_ecdsa_when_offered_else_rsa_if_installed() {
+        use super::{KeyType, pick};
+        use rustls::SignatureScheme as S;
+        // OpenSSL's default list (TLS 1.2 and 1.3) has both.
+        let both = [
+            S::ECDSA_NISTP256_SHA256,
+            S::RSA_PSS_SHA256,
+            S::RSA_PKCS1_SHA256,
+        ];
+        assert_eq!(pick(&both, false), Some(KeyType::EcdsaP256));
+        assert_eq!(pick(&both, true), Some(KeyType::EcdsaP256));
+        // RSA only (`-sigalgs RSA-PSS+SHA256:RSA+SHA256`, or only ECDHE-RSA suites on 1.2).
+        let rsa = [S::RSA_PSS_SHA256, S::RSA_PKCS1_SHA256];
+        assert_eq!(pick(&rsa, true), Some(KeyType::Rsa));
+        assert_eq!(pick(&rsa, false), None);
+        assert_eq!(
+            pick(&[S::RSA_PKCS1_SHA1], true),
+            None,
+            "SHA-1 is not signed with"
+        );
+        // ECDSA on other curves only: not the P-256 key.
+        let other = [S::ECDSA_NISTP384_SHA384, S::ED25519];
+        assert_eq!(pick(&other, true), None);
+        assert_eq!(pick(&[], true), None);
+    }
+
+    #[test]
+    fn refusals_logged_at_most_once_a_minute() {
+        use super::refusal_due;
+        assert!(refusal_due(0, 1_000));
+        assert!(!refusal_due(1_000, 1_000));
+        assert!(!refusal_due(1_000, 1_059));
+        assert!(refusal_due(1_000, 1_060));
+        assert!(refusal_due(1_000, 999), "clock set back");
+    }
+
+    #[test]
+    fn rsa_pair_is_optional_but_whole_and_rsa() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(super::rsa_pair(dir.path()).expect("none").is_none());
+        // Half a pair is an error, not silently ignored.
+        std::fs::write(dir.path().join(super::RSA_CERT), "x").expect("write");
+        assert!(super::rsa_pair(dir.path()).is_err());
+        // An ECDSA pair under the RSA names is refused.
+        let names = vec!["localhost".to_owned()];
+        let ec = dir.path().join("ec");
+        super::self_signed(&ec, &names, 1_800_000_000).expect("generate");
+        for (from, to) in [
+            (super::SELF_CERT, super::RSA_CERT),
+            (super::SELF_KEY, super::RSA_KEY),
+        ] {
+            std::fs::copy(ec.join(from), dir.path().join(to)).expect("copy");
+        }
+        let e = super::rsa_pair(dir.path()).expect_err("not RSA");
+        assert!(e.to_string().contains("not an RSA key"), "{e}");
     }
 
     #[test]

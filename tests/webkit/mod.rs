@@ -115,6 +115,10 @@ pub struct Driver {
     _profile: tempfile::TempDir,
     /// How much of Firefox's output `console` has read.
     read: std::cell::Cell<usize>,
+    /// The last page asked for, and how often it was loaded again after
+    /// Chromium's "network changed" error page (see `find`).
+    last_url: std::cell::RefCell<String>,
+    reloads: std::cell::Cell<u32>,
 }
 
 impl Drop for Driver {
@@ -194,6 +198,8 @@ impl Driver {
             netns: netns.map(str::to_string),
             _profile: profile,
             read: std::cell::Cell::new(0),
+            last_url: std::cell::RefCell::new(String::new()),
+            reloads: std::cell::Cell::new(0),
         };
         let start = Instant::now();
         while d.raw("GET", "/status", None).is_err() {
@@ -335,6 +341,7 @@ impl Driver {
     }
 
     pub fn goto(&self, url: &str) {
+        *self.last_url.borrow_mut() = url.to_string();
         self.session_call("POST", "/url", Some(json!({ "url": url })));
         if self.kind == Browser::Firefox {
             self.exec(FIREFOX_HOOK, json!([]));
@@ -380,6 +387,18 @@ impl Driver {
                 "no element {css:?} after {WAIT:?}; page text: {}",
                 self.text("body")
             );
+            // Chromium drops a page load with ERR_NETWORK_CHANGED when an
+            // address or link changes in its network namespace, which the
+            // HA tests' own veth and address setup does: load the page
+            // again, a bounded number of times per browser.
+            if self.kind == Browser::Chromium
+                && self.reloads.get() < 3
+                && self.text("body").contains("ERR_NETWORK_CHANGED")
+            {
+                self.reloads.set(self.reloads.get() + 1);
+                let url = self.last_url.borrow().clone();
+                self.goto(&url);
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }

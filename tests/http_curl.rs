@@ -804,22 +804,27 @@ fn s_client_any(port: u16, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
+/// A recorder serving `t` over HTTPS with the self-signed ECDSA pair `http::tls` makes.
+fn tls_server(t: &Tree) -> TestServer<impl kpbxd::http::Site> {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let (tls, _) =
+        kpbxd::http::tls::self_signed(&t.dir.path().join("tls"), &names, now_unix()).unwrap();
+    start(
+        recorder(&t.root),
+        Config {
+            tls: Some(tls),
+            ..Config::default()
+        },
+    )
+}
+
 /// The server picks the cheapest suite whatever the client's order (OpenSSL's client lists
 /// AES-256-GCM-SHA384 first in both versions) and sends one TLS 1.3 ticket (rustls's default
 /// is two): `http::tls::server_config`, measured with bench/https.sh.
 #[test]
 fn tls_suite_is_aes128_gcm_sha256_with_one_ticket() {
     let t = tree();
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let (tls, _) =
-        kpbxd::http::tls::self_signed(&t.dir.path().join("tls"), &names, now_unix()).unwrap();
-    let srv = start(
-        recorder(&t.root),
-        Config {
-            tls: Some(tls),
-            ..Config::default()
-        },
-    );
+    let srv = tls_server(&t);
     let port = srv.addr.port();
     let o = s_client(port, &["-tls1_3"]);
     assert!(o.contains("Cipher is TLS_AES_128_GCM_SHA256"), "{o}");
@@ -836,16 +841,7 @@ fn tls_suite_is_aes128_gcm_sha256_with_one_ticket() {
 #[test]
 fn tls_sessions_resume_on_1_2_and_1_3() {
     let t = tree();
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let (tls, _) =
-        kpbxd::http::tls::self_signed(&t.dir.path().join("tls"), &names, now_unix()).unwrap();
-    let srv = start(
-        recorder(&t.root),
-        Config {
-            tls: Some(tls),
-            ..Config::default()
-        },
-    );
+    let srv = tls_server(&t);
     let port = srv.addr.port();
     let sess = out_file(&t, "sess.pem");
     // TLS 1.2 with a ticket (no server state needed), TLS 1.2 without tickets (the session-ID

@@ -399,3 +399,41 @@ fn role_show_names_the_permissions() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no role \"nobody\""));
     assert_eq!(d.stop(), Some(0));
 }
+
+/// `kpbx --help | head`: a reader that goes away is not the command's
+/// failure. Output to a pipe nobody reads (its read end closed before the
+/// start, so every write fails with EPIPE) is dropped without a panic; the
+/// exit code is the command's own.
+#[test]
+fn output_to_a_closed_pipe_is_dropped_without_a_panic() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::new(dir.path());
+    d.start();
+    let socket = d.socket.to_str().unwrap().to_string();
+    let closed_pipe = || {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        Stdio::from(write)
+    };
+    let cases: [(&[&str], bool, i32); 4] = [
+        (&["--help"], true, 0),
+        (&["--version"], true, 0),
+        (&["--socket", &socket, "status"], true, 0),
+        // A usage error whose message goes to a closed standard error.
+        (&["no-such-command"], false, 2),
+    ];
+    for (args, stdout_closed, code) in cases {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpbx"));
+        cmd.args(args).stdin(Stdio::null());
+        if stdout_closed {
+            cmd.stdout(closed_pipe()).stderr(Stdio::piped());
+        } else {
+            cmd.stdout(Stdio::piped()).stderr(closed_pipe());
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "kpbx {args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(code), "kpbx {args:?}: {out:?}");
+    }
+}

@@ -21,11 +21,11 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     let command = match invocation.action {
         Action::Help(text) => {
-            println!("{text}");
+            show(&format!("{text}\n"));
             return ExitCode::SUCCESS;
         }
         Action::Version => {
-            println!("kpbx {}", env!("CARGO_PKG_VERSION"));
+            show(&format!("kpbx {}\n", env!("CARGO_PKG_VERSION")));
             return ExitCode::SUCCESS;
         }
         Action::RoleShow(name) => return role_show(&invocation.socket, invocation.json, &name),
@@ -66,11 +66,9 @@ pub fn main(args: &[String]) -> ExitCode {
         Err((code, message)) => return fail(code, &message),
     };
     let out = super::render::render_as(&reply, invocation.json, &tz, layout);
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(out.stdout.as_bytes());
-    let _ = stdout.flush();
+    show(&out.stdout);
     if let Some(line) = out.stderr {
-        eprintln!("{line}");
+        show_err(&format!("{line}\n"));
     }
     ExitCode::from(out.code)
 }
@@ -167,9 +165,9 @@ fn export(
                 drop(sink);
                 let out = super::render::render(&Reply::StreamEnd(end), json, &tz);
                 if output.is_some() {
-                    print!("{}", out.stdout);
+                    show(&out.stdout);
                 } else {
-                    eprint!("{}", out.stdout);
+                    show_err(&out.stdout);
                 }
                 return ExitCode::SUCCESS;
             }
@@ -180,7 +178,7 @@ fn export(
                     let _ = std::fs::remove_file(path);
                 }
                 if let Some(line) = out.stderr {
-                    eprintln!("{line}");
+                    show_err(&format!("{line}\n"));
                 }
                 return ExitCode::from(if out.code == exit::OK {
                     exit::PROTOCOL
@@ -255,9 +253,9 @@ fn role_show(socket: &Option<PathBuf>, json: bool, name: &str) -> ExitCode {
         other => other,
     };
     let out = super::render::render_as(&reply, json, &tz, super::render::Layout::Any);
-    print!("{}", out.stdout);
+    show(&out.stdout);
     if let Some(line) = out.stderr {
-        eprintln!("{line}");
+        show_err(&format!("{line}\n"));
     }
     ExitCode::from(out.code)
 }
@@ -282,8 +280,24 @@ fn receive(stream: &mut UnixStream) -> Result<wire::Answer, (u8, String)> {
     wire::decode_reply(&payload).map_err(bad)
 }
 
+/// Writes to standard output. A reader that went away (`kpbx --help | head`)
+/// is not an error of the command: the rest is dropped, where `print!` would
+/// panic on the broken pipe (Rust ignores SIGPIPE, so the write fails).
+fn show(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// Writes to standard error, as [`show`] does to standard output
+/// (`kpbx ... 2>&1 | head`).
+fn show_err(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+}
+
 fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("kpbx: {message}");
+    show_err(&format!("kpbx: {message}\n"));
     ExitCode::from(code)
 }
 

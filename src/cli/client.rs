@@ -65,12 +65,12 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(answer) => (answer.reply, box_zone(&answer.zone)),
         Err((code, message)) => return fail(code, &message),
     };
-    let out = super::render::render_as(&reply, invocation.json, &tz, layout);
-    show(&out.stdout);
-    if let Some(line) = out.stderr {
-        show_err(&format!("{line}\n"));
-    }
-    ExitCode::from(out.code)
+    emit(super::render::render_as(
+        &reply,
+        invocation.json,
+        &tz,
+        layout,
+    ))
 }
 
 /// `content=@FILE` fields are read from files here, on the console's side;
@@ -252,12 +252,12 @@ fn role_show(socket: &Option<PathBuf>, json: bool, name: &str) -> ExitCode {
         },
         other => other,
     };
-    let out = super::render::render_as(&reply, json, &tz, super::render::Layout::Any);
-    show(&out.stdout);
-    if let Some(line) = out.stderr {
-        show_err(&format!("{line}\n"));
-    }
-    ExitCode::from(out.code)
+    emit(super::render::render_as(
+        &reply,
+        json,
+        &tz,
+        super::render::Layout::Any,
+    ))
 }
 
 /// The box's zone as the daemon named it. The console never falls back on
@@ -278,6 +278,15 @@ fn receive(stream: &mut UnixStream) -> Result<wire::Answer, (u8, String)> {
     let mut payload = vec![0u8; len];
     stream.read_exact(&mut payload).map_err(protocol)?;
     wire::decode_reply(&payload).map_err(bad)
+}
+
+/// Prints a rendered reply and ends with its exit code.
+fn emit(out: super::render::Output) -> ExitCode {
+    show(&out.stdout);
+    if let Some(line) = out.stderr {
+        show_err(&format!("{line}\n"));
+    }
+    ExitCode::from(out.code)
 }
 
 /// Writes to standard output. A reader that went away (`kpbx --help | head`)
